@@ -1,0 +1,12 @@
+//! NATS message header names. Bodies are JSON and carry the whole contract; headers exist only
+//! where the server itself or NATS tooling needs to see a value without parsing the body.
+
+/// JetStream de-duplication key: the call id. A gateway that retries a publish after a lost
+/// acknowledgement reuses it, so the stream stores the call once and it runs once.
+pub const MSG_ID: &str = "Nats-Msg-Id";
+
+/// The worker protocol version of the message (same value as the body's `protocol` field).
+pub const PROTOCOL: &str = "Mcpbus-Protocol";
+
+/// The MCP method a call carries (`tools/call`), so that `nats stream view` is readable.
+pub const METHOD: &str = "Mcpbus-Method";

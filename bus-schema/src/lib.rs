@@ -1,0 +1,21 @@
+//! The mcpbus wire contract.
+//!
+//! This crate is the only place that spells a NATS subject, a header name, a stream or KV
+//! bucket definition, or the shape of a message that crosses the bus. Gateways and workers
+//! (in Rust) depend on it; workers in other languages follow `PROTOCOL.md`, which documents
+//! exactly what is defined here.
+//!
+//! It may touch NATS only to declare or look up the streams and buckets it defines
+//! ([`topology`]); it holds no runtime state.
+
+pub mod connect;
+pub mod headers;
+pub mod messages;
+pub mod names;
+pub mod subjects;
+pub mod topology;
+
+/// Version of the worker protocol carried in every message body (`"protocol": 1`) and in the
+/// [`headers::PROTOCOL`] header. A receiver rejects a message whose major version it does not
+/// know, rather than guessing; additive changes (new optional fields) keep the number.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,244 @@
+//! Message bodies that cross the bus. All are JSON so that a worker in any language can take
+//! part; field names are snake_case for our own envelopes, while MCP objects carried inside
+//! them (tools, results) keep MCP's own camelCase shape untouched.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::names::{InstanceId, PoolName};
+use crate::PROTOCOL_VERSION;
+
+fn protocol_version() -> u32 {
+    PROTOCOL_VERSION
+}
+
+/// Why a body could not be accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    #[error("malformed message body: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("unsupported protocol version {0} (this build speaks {PROTOCOL_VERSION})")]
+    UnsupportedProtocol(u32),
+}
+
+/// Parses a body and checks its protocol version.
+pub fn decode<T: for<'de> Deserialize<'de> + Versioned>(bytes: &[u8]) -> Result<T, MessageError> {
+    let msg: T = serde_json::from_slice(bytes)?;
+    if msg.protocol() != PROTOCOL_VERSION {
+        return Err(MessageError::UnsupportedProtocol(msg.protocol()));
+    }
+    Ok(msg)
+}
+
+/// Serializes a body. Our types contain only JSON-safe data, so this cannot fail.
+pub fn encode<T: Serialize>(msg: &T) -> bytes::Bytes {
+    serde_json::to_vec(msg)
+        .expect("bus messages are plain JSON values")
+        .into()
+}
+
+/// Every body carries the protocol version it was written with.
+pub trait Versioned {
+    fn protocol(&self) -> u32;
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn protocol(&self) -> u32 {
+                self.protocol
+            }
+        }
+    )*};
+}
+versioned!(WorkerRecord, CatalogRecord, CallRequest, CallReply);
+
+/// A worker instance's liveness record, in the workers KV bucket under
+/// `<pool>.<instance>`. The worker re-puts it every `heartbeat_ms`; gateways treat the
+/// instance as gone `ttl_ms` after the last put, or at once when the key is deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRecord {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    pub pool: PoolName,
+    pub instance: InstanceId,
+    /// Key suffix of this instance's catalogue in the catalogue bucket.
+    pub catalog_digest: String,
+    /// How often the worker promises to re-put this record.
+    pub heartbeat_ms: u64,
+    /// How long after the last put gateways may still route to it. Gateways clamp this to
+    /// their own upper bound so that a dead worker always leaves within the documented time.
+    pub ttl_ms: u64,
+    /// Most calls this instance runs at once; more wait in the queue.
+    pub max_in_flight: u32,
+    /// Free-form name and version of the SDK, for operators.
+    #[serde(default)]
+    pub sdk: String,
+}
+
+/// What a pool serves, in the catalogue bucket under `<pool>.<digest>`. Content-addressed:
+/// replicas with the same catalogue write the same key, and a new version writes a new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogRecord {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    pub pool: PoolName,
+    pub digest: String,
+    #[serde(default)]
+    pub tools: Vec<ToolEntry>,
+}
+
+/// One tool as a worker registers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolEntry {
+    /// The MCP `Tool` object exactly as `tools/list` shows it: `name`, `title`,
+    /// `description`, `inputSchema`, `outputSchema`, `annotations`, `_meta`.
+    pub tool: Map<String, Value>,
+    /// How long the gateway waits for this tool's result. Absent: the gateway's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl ToolEntry {
+    pub fn name(&self) -> Option<&str> {
+        self.tool.get("name").and_then(Value::as_str)
+    }
+
+    /// `annotations.idempotentHint`: whether a call may run again after a worker crash.
+    pub fn idempotent(&self) -> bool {
+        self.tool
+            .get("annotations")
+            .and_then(|a| a.get("idempotentHint"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// Which MCP lane a call arrived on. Workers normally ignore it; it matters for how input
+/// requests and results are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    Session,
+    Stateless,
+}
+
+/// A call, published by a gateway to `mcpbus.v1.call.<pool>` (the calls work-queue stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRequest {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    /// Unique per call; also the `Nats-Msg-Id`, so a retried publish is stored once.
+    pub call_id: String,
+    /// The MCP method, e.g. `tools/call`.
+    pub method: String,
+    /// The MCP request params as the client sent them (`name`, `arguments`, `_meta`).
+    #[serde(default)]
+    pub params: Value,
+    /// Subject for every [`CallReply`] about this call.
+    pub reply_to: String,
+    /// Unix time in milliseconds after which nobody waits for the answer. A worker that
+    /// receives the call later acknowledges it without running it.
+    pub deadline_ms: u64,
+    pub lane: Lane,
+    /// The MCP protocol revision the client speaks.
+    pub protocol_version: String,
+    /// The client's declared capabilities, so a worker never asks for one it lacks.
+    #[serde(default)]
+    pub client_capabilities: Value,
+}
+
+/// What a worker tells the waiting gateway about a call, on the call's `reply_to` subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallReply {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    pub call_id: String,
+    /// The instance that handled the call, for tracing and load figures.
+    pub instance: InstanceId,
+    #[serde(flatten)]
+    pub event: CallEvent,
+}
+
+/// The kinds of [`CallReply`]. A call sees `accepted`, then any number of `progress` and
+/// `log`, then exactly one `result` or `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CallEvent {
+    /// A worker took the call off the queue and started it.
+    Accepted,
+    /// `notifications/progress` for the request's `progressToken`.
+    Progress {
+        progress: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// `notifications/message`.
+    Log {
+        level: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        logger: Option<String>,
+        data: Value,
+    },
+    /// The MCP result object (for `tools/call`, a `CallToolResult`; a tool failure is a
+    /// result with `isError: true`).
+    Result { result: Value },
+    /// A protocol-level failure, returned to the client as a JSON-RPC error.
+    Error { error: WireError },
+}
+
+/// A JSON-RPC error as a worker reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    pub code: i64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reply_wire_shape_is_flat() {
+        let reply = CallReply {
+            protocol: 1,
+            call_id: "c1".into(),
+            instance: InstanceId::new("w1").unwrap(),
+            event: CallEvent::Progress {
+                progress: 1.0,
+                total: Some(3.0),
+                message: None,
+            },
+        };
+        let v = serde_json::to_value(&reply).unwrap();
+        assert_eq!(
+            v,
+            json!({"protocol":1,"call_id":"c1","instance":"w1","type":"progress","progress":1.0,"total":3.0})
+        );
+        let back: CallReply = decode(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(back, reply);
+    }
+
+    #[test]
+    fn unknown_protocol_versions_are_refused() {
+        let body = json!({"protocol":2,"call_id":"c","instance":"w","type":"accepted"});
+        let err = decode::<CallReply>(&serde_json::to_vec(&body).unwrap()).unwrap_err();
+        assert!(matches!(err, MessageError::UnsupportedProtocol(2)));
+    }
+
+    #[test]
+    fn tool_entry_reads_idempotent_hint() {
+        let e: ToolEntry = serde_json::from_value(json!({
+            "tool": {"name":"t","inputSchema":{"type":"object"},"annotations":{"idempotentHint":true}}
+        }))
+        .unwrap();
+        assert_eq!(e.name(), Some("t"));
+        assert!(e.idempotent());
+    }
+}

@@ -1,0 +1,68 @@
+//! Every NATS subject mcpbus uses. Nothing outside this crate formats a subject.
+//!
+//! All subjects start with `mcpbus.v1.`: the `v1` token is the wire protocol's major
+//! version, so a future incompatible protocol can run side by side on the same server.
+
+use crate::names::{InstanceId, PoolName};
+
+/// Prefix shared by every mcpbus subject.
+pub const ROOT: &str = "mcpbus.v1";
+
+/// Subjects captured by the calls work-queue stream ([`crate::topology::CALLS_STREAM`]).
+pub const CALLS_WILDCARD: &str = "mcpbus.v1.call.>";
+
+/// Where gateways publish calls for one worker pool. Captured by the calls stream; the pool's
+/// durable consumer filters on exactly this subject.
+pub fn call(pool: &PoolName) -> String {
+    format!("{ROOT}.call.{pool}")
+}
+
+/// The reply inbox of one call: workers publish progress, log and the final outcome here.
+/// The gateway holding the client's HTTP request listens on [`gateway_replies`].
+pub fn call_reply(gateway: &InstanceId, call_id: &str) -> String {
+    format!("{ROOT}.reply.{gateway}.{call_id}")
+}
+
+/// The wildcard one gateway subscribes to for the replies of all its in-flight calls.
+pub fn gateway_replies(gateway: &InstanceId) -> String {
+    format!("{ROOT}.reply.{gateway}.>")
+}
+
+/// Recovers the call id from a subject made by [`call_reply`].
+pub fn call_id_from_reply(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix(ROOT)?.strip_prefix(".reply.")?;
+    let (_gateway, call_id) = rest.split_once('.')?;
+    (!call_id.is_empty() && !call_id.contains('.')).then_some(call_id)
+}
+
+/// KV key of one worker instance in the workers bucket.
+pub fn worker_key(pool: &PoolName, instance: &InstanceId) -> String {
+    format!("{pool}.{instance}")
+}
+
+/// KV key of one catalogue in the catalogue bucket. Catalogues are content-addressed, so two
+/// replicas publishing the same catalogue write the same key.
+pub fn catalog_key(pool: &PoolName, digest: &str) -> String {
+    format!("{pool}.{digest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_subject_round_trips() {
+        let gw = InstanceId::new("gw1").unwrap();
+        let s = call_reply(&gw, "abc123");
+        assert_eq!(call_id_from_reply(&s), Some("abc123"));
+        assert_eq!(call_id_from_reply("mcpbus.v1.reply.gw1"), None);
+        assert_eq!(call_id_from_reply("other.v1.reply.gw1.x"), None);
+        assert!(gateway_replies(&gw).ends_with(".>"));
+    }
+
+    #[test]
+    fn call_subject_is_inside_the_stream_wildcard() {
+        let s = call(&PoolName::new("demo").unwrap());
+        assert!(s.starts_with(CALLS_WILDCARD.trim_end_matches('>')));
+    }
+}

@@ -1,0 +1,199 @@
+//! Streams, consumers and KV buckets: their names, retention and limits, and the idempotent
+//! calls that declare them. Gateways and workers both call the `ensure_*` functions at start,
+//! so whichever comes first creates the topology and the rest find it.
+//!
+//! Everything here works on nats-server 2.9.10, the oldest server we support (see the
+//! shared TESTING.md): no per-message TTL, no multi-filter consumers, no stream metadata.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+
+use crate::names::PoolName;
+use crate::subjects;
+
+/// The work queue of calls. One message per call, removed when a worker acknowledges it.
+pub const CALLS_STREAM: &str = "MCPBUS_CALLS";
+
+/// How long a publish id is remembered for de-duplication. Short on purpose: the server keeps
+/// these ids in memory, and a gateway only retries a publish within seconds.
+pub const CALLS_DEDUP_WINDOW: Duration = Duration::from_secs(120);
+
+/// A call nobody took within a day is garbage: its caller stopped waiting long ago.
+pub const CALLS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Bound on queued calls. With `DiscardPolicy::New` a full queue refuses new calls, which the
+/// gateway reports to the client, instead of silently dropping old ones.
+pub const CALLS_MAX_MESSAGES: i64 = 1_000_000;
+
+/// The calls stream definition.
+pub fn calls_stream(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: CALLS_STREAM.to_owned(),
+        description: Some("mcpbus: calls waiting for a worker".to_owned()),
+        subjects: vec![subjects::CALLS_WILDCARD.to_owned()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        discard: stream::DiscardPolicy::New,
+        max_messages: CALLS_MAX_MESSAGES,
+        max_age: CALLS_MAX_AGE,
+        duplicate_window: CALLS_DEDUP_WINDOW,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// Durable consumer name shared by all replicas of a pool. KEDA scalers and dashboards use
+/// this name, so it is part of the contract.
+pub fn pool_consumer_name(pool: &PoolName) -> String {
+    format!("mcpbus-pool-{pool}")
+}
+
+/// How long a worker may hold a call without acknowledging it or sending progress before
+/// JetStream hands it to another replica. Workers extend it with `+WPI` while they run.
+pub const POOL_ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// How many times a call may be delivered. The second delivery only happens after a worker
+/// died holding it; the SDK decides from the tool's idempotency whether to run it again.
+pub const POOL_MAX_DELIVER: i64 = 5;
+
+/// The pull consumer a pool's replicas share.
+pub fn pool_consumer(pool: &PoolName, max_ack_pending: i64) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(pool_consumer_name(pool)),
+        description: Some(format!("mcpbus: calls for pool {pool}")),
+        filter_subject: subjects::call(pool),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: POOL_ACK_WAIT,
+        max_deliver: POOL_MAX_DELIVER,
+        max_ack_pending,
+        ..Default::default()
+    }
+}
+
+/// A KV bucket definition.
+#[derive(Debug, Clone, Copy)]
+pub struct KvSpec {
+    pub bucket: &'static str,
+    pub description: &'static str,
+    pub history: i64,
+    /// Entries older than this are removed by the server. Not a liveness signal: 2.9 sends
+    /// watchers nothing when an entry ages out, so readers check ages themselves.
+    pub max_age: Duration,
+}
+
+/// Worker liveness records, `<pool>.<instance>` → [`crate::messages::WorkerRecord`].
+/// Workers re-put every heartbeat; the age limit only sweeps up after crashed workers.
+pub const WORKERS_KV: KvSpec = KvSpec {
+    bucket: "mcpbus-workers",
+    description: "mcpbus: live worker instances",
+    history: 1,
+    max_age: Duration::from_secs(300),
+};
+
+/// Pool catalogues, `<pool>.<digest>` → [`crate::messages::CatalogRecord`]. Workers re-put
+/// theirs every [`CATALOG_REFRESH`], well inside the age limit.
+pub const CATALOG_KV: KvSpec = KvSpec {
+    bucket: "mcpbus-catalog",
+    description: "mcpbus: what each worker pool serves",
+    history: 1,
+    max_age: Duration::from_secs(24 * 3600),
+};
+
+/// How often a worker re-puts its catalogue so that it never ages out while the worker lives.
+pub const CATALOG_REFRESH: Duration = Duration::from_secs(3600);
+
+/// MCP sessions of the session lane, `<session id>` → the gateway's session record. The
+/// age limit is the idle timeout: gateways re-put a session's record as it is used.
+pub const SESSIONS_KV: KvSpec = KvSpec {
+    bucket: "mcpbus-sessions",
+    description: "mcpbus: MCP sessions (2025 revisions)",
+    history: 1,
+    max_age: Duration::from_secs(24 * 3600),
+};
+
+/// A failure to declare or look up topology.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopologyError {
+    #[error("cannot create or open stream {name}: {source}")]
+    Stream {
+        name: String,
+        #[source]
+        source: async_nats::Error,
+    },
+    #[error("cannot create or open consumer {name}: {source}")]
+    Consumer {
+        name: String,
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+/// Creates the calls stream if it is missing, and opens it.
+pub async fn ensure_calls_stream(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<stream::Stream, TopologyError> {
+    js.get_or_create_stream(calls_stream(replicas))
+        .await
+        .map_err(|e| TopologyError::Stream {
+            name: CALLS_STREAM.to_owned(),
+            source: e.into(),
+        })
+}
+
+/// Creates a pool's shared consumer if it is missing, and opens it.
+pub async fn ensure_pool_consumer(
+    js: &jetstream::Context,
+    pool: &PoolName,
+    max_ack_pending: i64,
+    replicas: usize,
+) -> Result<consumer::Consumer<consumer::pull::Config>, TopologyError> {
+    let stream = ensure_calls_stream(js, replicas).await?;
+    let name = pool_consumer_name(pool);
+    stream
+        .get_or_create_consumer(&name, pool_consumer(pool, max_ack_pending))
+        .await
+        .map_err(|e| TopologyError::Consumer {
+            name,
+            source: e.into(),
+        })
+}
+
+/// Creates a KV bucket if it is missing, and opens it.
+///
+/// We declare the bucket's backing stream ourselves instead of calling `create_key_value`:
+/// on nats-server 2.9 that call fails parsing the account info (no `reserved_memory`). The
+/// stream below is exactly what a KV bucket is.
+pub async fn ensure_kv(
+    js: &jetstream::Context,
+    spec: KvSpec,
+    replicas: usize,
+) -> Result<kv::Store, TopologyError> {
+    let name = format!("KV_{}", spec.bucket);
+    let config = stream::Config {
+        name: name.clone(),
+        description: Some(spec.description.to_owned()),
+        subjects: vec![format!("$KV.{}.>", spec.bucket)],
+        max_messages_per_subject: spec.history,
+        max_age: spec.max_age,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    };
+    let err = |e: async_nats::Error| TopologyError::Stream {
+        name: name.clone(),
+        source: e,
+    };
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| err(e.into()))?;
+    js.get_key_value(spec.bucket)
+        .await
+        .map_err(|e| err(e.into()))
+}

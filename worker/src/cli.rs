@@ -1,0 +1,117 @@
+//! The `mcpbus-worker` command line.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bus_schema::names::{InstanceId, PoolName};
+use clap::{Parser, Subcommand};
+
+use crate::{demo, Worker, WorkerConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcpbus-worker",
+    version,
+    about = "Serve MCP tools to an mcpbus cluster over NATS"
+)]
+struct Cli {
+    /// NATS server URL.
+    #[arg(
+        long,
+        env = "MCPBUS_NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        global = true
+    )]
+    nats: String,
+    /// Pool name; replicas with the same pool share the calls. Defaults to the command name.
+    #[arg(long, env = "MCPBUS_POOL", global = true)]
+    pool: Option<String>,
+    /// Instance id inside the pool (default: random).
+    #[arg(long, env = "MCPBUS_INSTANCE", global = true)]
+    instance: Option<String>,
+    /// Most calls this process runs at once.
+    #[arg(long, default_value_t = 16, global = true)]
+    max_in_flight: u32,
+    /// Heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 2000, global = true)]
+    heartbeat_ms: u64,
+    /// How long gateways keep this instance after its last heartbeat, in milliseconds.
+    #[arg(long, default_value_t = 6000, global = true)]
+    ttl_ms: u64,
+    /// How long a shutdown waits for running calls, in milliseconds.
+    #[arg(long, default_value_t = 30000, global = true)]
+    drain_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The demo tools: echo, add (structured output), fail, sleep, whoami.
+    Demo,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,async_nats=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format!("{e:#}")),
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("mcpbus-worker: error: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (default_pool, tools) = match cli.command {
+        Command::Demo => ("demo", demo::tools()),
+    };
+    let pool = PoolName::new(cli.pool.unwrap_or_else(|| default_pool.to_owned()))
+        .map_err(|e| anyhow::anyhow!("invalid --pool: {e}"))?;
+    let instance = cli
+        .instance
+        .map(InstanceId::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("invalid --instance: {e}"))?;
+    let mut config = WorkerConfig::default();
+    config.instance = instance;
+    config.max_in_flight = cli.max_in_flight;
+    config.heartbeat = Duration::from_millis(cli.heartbeat_ms);
+    config.ttl = Duration::from_millis(cli.ttl_ms);
+    config.drain_timeout = Duration::from_millis(cli.drain_ms);
+    let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
+    Worker::new(pool, config)
+        .tools(tools)
+        .run(nats, shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

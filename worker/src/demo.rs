@@ -1,0 +1,92 @@
+//! The demo tools served by `mcpbus-worker demo`: small, deterministic, and each one shows a
+//! piece of the protocol (plain text, structured output, tool errors, per-tool timeouts).
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{ToolDef, ToolError, ToolOutput};
+
+#[derive(Deserialize, JsonSchema)]
+struct EchoArgs {
+    /// Text to return unchanged.
+    text: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct AddArgs {
+    /// First addend.
+    a: f64,
+    /// Second addend.
+    b: f64,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct AddOutput {
+    /// a + b
+    sum: f64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct FailArgs {
+    /// The error message the tool fails with.
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct SleepArgs {
+    /// How long to sleep, in milliseconds.
+    ms: u64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct NoArgs {}
+
+/// Declared timeout of `sleep`, short so that the timeout path is easy to see and test.
+pub const SLEEP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The `echo`, `add`, `fail`, `sleep` and `whoami` tools.
+pub fn tools() -> Vec<ToolDef> {
+    vec![
+        echo(),
+        ToolDef::typed("add", |_ctx, a: AddArgs| async move {
+            let out = AddOutput { sum: a.a + a.b };
+            Ok(ToolOutput::structured(serde_json::to_value(out).expect("plain struct")))
+        })
+        .title("Add two numbers")
+        .description("Adds a and b; the result is structured content matching outputSchema.")
+        .output_schema::<AddOutput>()
+        .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
+        ToolDef::typed("fail", |_ctx, a: FailArgs| async move {
+            Err::<ToolOutput, _>(ToolError::new(a.message.unwrap_or_else(|| "the fail tool always fails".into())))
+        })
+        .description("Always fails with the given message (a tool error, isError: true)."),
+        ToolDef::typed("sleep", |ctx, a: SleepArgs| async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(a.ms)) => Ok(ToolOutput::text(format!("slept {} ms", a.ms))),
+                _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled")),
+            }
+        })
+        .description("Sleeps for ms milliseconds. Its declared timeout is 3 s, to show per-tool timeouts.")
+        .timeout(SLEEP_TIMEOUT)
+        .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
+        ToolDef::typed("whoami", |ctx, _a: NoArgs| async move {
+            Ok(ToolOutput::structured(json!({"instance": ctx.instance().as_str()})))
+        })
+        .description("Returns the id of the worker instance that ran the call.")
+        .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
+    ]
+}
+
+/// `echo`: returns `text` unchanged. Also used as the in-process baseline of the benchmark.
+pub fn echo() -> ToolDef {
+    ToolDef::typed("echo", |_ctx, a: EchoArgs| async move {
+        Ok(ToolOutput::text(a.text))
+    })
+    .title("Echo")
+    .description("Returns the given text unchanged.")
+    .annotations(json!({"readOnlyHint": true, "idempotentHint": true}))
+}

@@ -1,0 +1,19 @@
+//! Errors that stop a worker. Failures of single calls never surface here: they become
+//! results or errors sent back to the caller.
+
+use bus_schema::topology::TopologyError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    #[error("cannot register worker: {0}")]
+    Register(#[source] async_nats::Error),
+    #[error("cannot pull calls from JetStream: {0}")]
+    Pull(#[source] async_nats::Error),
+    #[error("tool {0:?} is declared twice")]
+    DuplicateTool(String),
+    #[error("worker declares no tools")]
+    NoTools,
+}

@@ -1,0 +1,212 @@
+//! Tool declarations and what a tool handler returns.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+
+use crate::context::CallContext;
+
+/// A boxed tool handler: receives the call context and the raw `arguments` object.
+pub(crate) type Handler = Arc<
+    dyn Fn(CallContext, Value) -> BoxFuture<'static, Result<ToolOutput, ToolError>> + Send + Sync,
+>;
+
+/// One tool: its MCP description and its handler.
+#[derive(Clone)]
+pub struct ToolDef {
+    /// The MCP `Tool` object shown by `tools/list`.
+    pub(crate) tool: Map<String, Value>,
+    /// How long gateways wait for a result; `None` uses the gateway default.
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) handler: Handler,
+}
+
+impl ToolDef {
+    /// A tool whose handler takes the raw `arguments` JSON. Its `inputSchema` is an open
+    /// object until [`ToolDef::input_schema`] says otherwise.
+    pub fn raw<F, Fut>(name: impl Into<String>, handler: F) -> Self
+    where
+        F: Fn(CallContext, Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
+    {
+        let mut tool = Map::new();
+        tool.insert("name".into(), Value::String(name.into()));
+        tool.insert("inputSchema".into(), json!({"type": "object"}));
+        Self {
+            tool,
+            timeout: None,
+            handler: Arc::new(move |ctx, args| handler(ctx, args).boxed()),
+        }
+    }
+
+    /// A tool whose arguments deserialize into `A`; `inputSchema` is derived from `A`.
+    /// Arguments that do not fit `A` produce a tool error the model can read and correct.
+    pub fn typed<A, F, Fut>(name: impl Into<String>, handler: F) -> Self
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(CallContext, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        Self::raw(name, move |ctx, args| {
+            let handler = handler.clone();
+            async move {
+                let args = if args.is_null() { json!({}) } else { args };
+                let parsed: A = serde_json::from_value(args)
+                    .map_err(|e| ToolError::new(format!("invalid arguments: {e}")))?;
+                handler(ctx, parsed).await
+            }
+        })
+        .input_schema::<A>()
+    }
+
+    pub fn name(&self) -> &str {
+        self.tool["name"].as_str().unwrap_or_default()
+    }
+
+    fn set(mut self, key: &str, value: Value) -> Self {
+        self.tool.insert(key.into(), value);
+        self
+    }
+
+    pub fn title(self, title: impl Into<String>) -> Self {
+        self.set("title", Value::String(title.into()))
+    }
+
+    pub fn description(self, text: impl Into<String>) -> Self {
+        self.set("description", Value::String(text.into()))
+    }
+
+    /// Derives `inputSchema` from a Rust type.
+    pub fn input_schema<T: schemars::JsonSchema>(self) -> Self {
+        self.set("inputSchema", schema_of::<T>())
+    }
+
+    /// Derives `outputSchema` from a Rust type; results should then carry
+    /// `structuredContent` ([`ToolOutput::structured`]).
+    pub fn output_schema<T: schemars::JsonSchema>(self) -> Self {
+        self.set("outputSchema", schema_of::<T>())
+    }
+
+    /// MCP tool annotations, e.g. `{"readOnlyHint": true, "idempotentHint": true}`.
+    /// `idempotentHint` also decides whether a call interrupted by a worker crash runs again.
+    pub fn annotations(self, annotations: Value) -> Self {
+        self.set("annotations", annotations)
+    }
+
+    /// How long a gateway waits for this tool before answering the client with a timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn idempotent(&self) -> bool {
+        self.tool
+            .get("annotations")
+            .and_then(|a| a.get("idempotentHint"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+/// A JSON Schema object for `T`, without the `$schema` keyword (MCP tools default to 2020-12,
+/// which is what schemars emits) so that schemas stay compact in `tools/list`.
+fn schema_of<T: schemars::JsonSchema>() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+        obj.entry("type").or_insert_with(|| json!("object"));
+    }
+    schema
+}
+
+/// A successful tool result: MCP content blocks and optional structured content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    pub content: Vec<Value>,
+    pub structured: Option<Value>,
+}
+
+impl ToolOutput {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            content: vec![json!({"type": "text", "text": text.into()})],
+            structured: None,
+        }
+    }
+
+    /// Structured content, mirrored as a JSON text block for clients that ignore
+    /// `structuredContent` (as the MCP spec recommends).
+    pub fn structured(value: Value) -> Self {
+        Self {
+            content: vec![json!({"type": "text", "text": value.to_string()})],
+            structured: Some(value),
+        }
+    }
+
+    /// The MCP `CallToolResult`.
+    pub(crate) fn into_result(self) -> Value {
+        let mut result = json!({"content": self.content, "isError": false});
+        if let Some(s) = self.structured {
+            result["structuredContent"] = s;
+        }
+        result
+    }
+}
+
+/// A tool that failed: the client gets a result with `isError: true` and this message, so
+/// that a model can read it and try again.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    pub message: String,
+}
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn into_result(self) -> Value {
+        json!({"content": [{"type": "text", "text": self.message}], "isError": true})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Args {
+        /// Some text.
+        text: String,
+    }
+
+    #[test]
+    fn typed_tools_derive_their_input_schema() {
+        let t = ToolDef::typed("t", |_c, _a: Args| async { Ok(ToolOutput::text("x")) });
+        let schema = &t.tool["inputSchema"];
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["properties"]["text"]["type"], "string");
+        assert_eq!(schema["required"], json!(["text"]));
+        assert!(schema.get("$schema").is_none());
+    }
+
+    #[test]
+    fn results_have_the_mcp_shape() {
+        let ok = ToolOutput::structured(json!({"sum": 3})).into_result();
+        assert_eq!(ok["structuredContent"]["sum"], 3);
+        assert_eq!(ok["isError"], false);
+        let err = ToolError::new("boom").into_result();
+        assert_eq!(err["isError"], true);
+        assert_eq!(err["content"][0]["text"], "boom");
+    }
+}
