@@ -1,1 +1,5 @@
-fn main() {}
+//! `mcpbus-gateway`: see `cli.rs`.
+
+fn main() -> std::process::ExitCode {
+    mcpbus_gateway::cli::main()
+}

@@ -1,0 +1,182 @@
+//! The aggregated catalogue of everything the cluster's workers serve.
+//!
+//! Every gateway runs one watcher over the workers and catalogue KV buckets and publishes
+//! an immutable [`CatalogSnapshot`] through a `watch` channel. Requests read the current
+//! snapshot without locks; the same inputs give the same snapshot on every node, which is why
+//! `tools/list` agrees across gateways.
+
+mod registry;
+mod snapshot;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::jetstream::kv;
+use bus_schema::messages::{decode, CatalogRecord, WorkerRecord};
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use registry::Registry;
+pub use snapshot::{BadCursor, CatalogSnapshot, Lookup, Page, ToolRoute};
+
+/// How often silent workers are looked for. Adds to the worker TTL in the exit bound.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A handle on the live catalogue.
+#[derive(Clone)]
+pub struct Catalog {
+    rx: watch::Receiver<Arc<CatalogSnapshot>>,
+    /// Set once both buckets' existing entries have been read, so `/readyz` does not
+    /// report ready with an empty catalogue right after start.
+    synced: Arc<AtomicBool>,
+}
+
+impl Catalog {
+    /// Starts the watcher; it runs until `stop` fires.
+    pub fn start(
+        workers: kv::Store,
+        catalogs: kv::Store,
+        max_worker_ttl: Duration,
+        default_timeout: Duration,
+        stop: CancellationToken,
+    ) -> Self {
+        let (tx, rx) = watch::channel(Arc::new(CatalogSnapshot::default()));
+        let synced = Arc::new(AtomicBool::new(false));
+        let watcher = Watcher {
+            workers,
+            catalogs,
+            registry: Registry::new(max_worker_ttl),
+            default_timeout,
+            tx,
+            synced: synced.clone(),
+        };
+        tokio::spawn(watcher.run(stop));
+        Self { rx, synced }
+    }
+
+    pub fn snapshot(&self) -> Arc<CatalogSnapshot> {
+        self.rx.borrow().clone()
+    }
+
+    /// Changes as they happen (for `list_changed` fan-out).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<CatalogSnapshot>> {
+        self.rx.clone()
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+}
+
+struct Watcher {
+    workers: kv::Store,
+    catalogs: kv::Store,
+    registry: Registry,
+    default_timeout: Duration,
+    tx: watch::Sender<Arc<CatalogSnapshot>>,
+    synced: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    async fn run(mut self, stop: CancellationToken) {
+        loop {
+            match self.watch(&stop).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "registry watch interrupted; re-watching");
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One watch session over both buckets. Returns `Ok` only when stopped.
+    async fn watch(&mut self, stop: &CancellationToken) -> Result<(), async_nats::Error> {
+        // Catalogues first, so a worker's tools are known by the time its heartbeat arrives.
+        let mut catalogs = self.catalogs.watch_with_history(">").await?;
+        let mut workers = self.workers.watch_with_history(">").await?;
+        let (mut catalogs_synced, mut workers_synced) = (false, false);
+        // Empty buckets deliver nothing at all, so "synced" is also reached by a short quiet.
+        let quiet = tokio::time::sleep(Duration::from_millis(500));
+        tokio::pin!(quiet);
+        let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            let changed = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                _ = &mut quiet, if !self.synced.load(Ordering::Relaxed) => {
+                    catalogs_synced = true;
+                    workers_synced = true;
+                    false
+                }
+                e = catalogs.next() => {
+                    let entry = e.ok_or("catalogue watch ended")??;
+                    catalogs_synced |= entry.delta == 0;
+                    self.apply_catalog(entry)
+                }
+                e = workers.next() => {
+                    let entry = e.ok_or("worker watch ended")??;
+                    let historic = !workers_synced;
+                    workers_synced |= entry.delta == 0;
+                    // A record written before we started may already be past its TTL: drop it
+                    // now rather than list a dead worker until the next sweep.
+                    self.apply_worker(entry, historic) | (historic && self.registry.expire(Instant::now()))
+                }
+                _ = sweep.tick() => self.registry.expire(Instant::now()),
+            };
+            if catalogs_synced && workers_synced && !self.synced.swap(true, Ordering::Relaxed) {
+                tracing::info!("catalogue synchronised with the registry");
+            }
+            if changed {
+                let snap = self.registry.snapshot(self.default_timeout);
+                tracing::debug!(tools = snap.tools().len(), "catalogue changed");
+                self.tx.send_replace(Arc::new(snap));
+            }
+        }
+    }
+
+    fn apply_catalog(&mut self, entry: kv::Entry) -> bool {
+        if entry.operation != kv::Operation::Put {
+            // Catalogues are content-addressed and kept in memory; an aged-out record does
+            // not make a live pool's tools disappear.
+            return false;
+        }
+        match decode::<CatalogRecord>(&entry.value) {
+            Ok(record) => self.registry.put_catalog(&entry.key, record),
+            Err(e) => {
+                tracing::warn!(key = %entry.key, error = %e, "ignoring unreadable catalogue");
+                false
+            }
+        }
+    }
+
+    /// `historic` entries were written before we started watching: their age comes from
+    /// the server timestamp. Live ones are stamped on arrival, immune to clock skew.
+    fn apply_worker(&mut self, entry: kv::Entry, historic: bool) -> bool {
+        let now = Instant::now();
+        if entry.operation != kv::Operation::Put {
+            return self.registry.remove_worker(&entry.key, now);
+        }
+        let seen = if historic {
+            let written = SystemTime::UNIX_EPOCH
+                + Duration::from_nanos(entry.created.unix_timestamp_nanos().max(0) as u64);
+            let age = SystemTime::now()
+                .duration_since(written)
+                .unwrap_or_default();
+            now.checked_sub(age).unwrap_or(now)
+        } else {
+            now
+        };
+        match decode::<WorkerRecord>(&entry.value) {
+            Ok(record) => self.registry.put_worker(&entry.key, record, seen),
+            Err(e) => {
+                tracing::warn!(key = %entry.key, error = %e, "ignoring unreadable worker record");
+                false
+            }
+        }
+    }
+}

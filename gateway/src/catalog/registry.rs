@@ -1,0 +1,280 @@
+//! The live-worker registry as one gateway sees it: which instances are alive, which
+//! catalogue each serves, and the snapshot all of that adds up to.
+//!
+//! Pure state, no I/O: the watcher in `mod.rs` feeds it KV entries and clock ticks, which keeps
+//! the expiry rules testable with plain `Instant`s.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bus_schema::messages::{CatalogRecord, WorkerRecord};
+use bus_schema::names::PoolName;
+use bus_schema::subjects;
+
+use super::snapshot::{CatalogSnapshot, ToolRoute};
+
+/// How long a departed pool's tool names are remembered for a clearer error.
+const DEPARTED_MEMORY: Duration = Duration::from_secs(600);
+
+/// Shortest TTL we honour, so a mis-configured worker cannot flap in and out.
+const MIN_TTL: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct Instance {
+    pool: PoolName,
+    digest: String,
+    last_seen: Instant,
+    ttl: Duration,
+    /// Registration order: the newest instance's catalogue is the pool's catalogue, so a
+    /// rolling upgrade switches over as soon as the first new replica is up.
+    order: u64,
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    instances: HashMap<String, Instance>,
+    catalogs: HashMap<String, Arc<CatalogRecord>>,
+    departed: HashMap<String, (PoolName, Instant)>,
+    next_order: u64,
+    max_ttl: Duration,
+}
+
+impl Registry {
+    pub fn new(max_ttl: Duration) -> Self {
+        Self {
+            instances: HashMap::new(),
+            catalogs: HashMap::new(),
+            departed: HashMap::new(),
+            next_order: 0,
+            max_ttl,
+        }
+    }
+
+    /// A heartbeat. Returns whether the catalogue may have changed (a new instance, or a new
+    /// catalogue for a known one); a plain heartbeat changes nothing.
+    pub fn put_worker(&mut self, key: &str, record: WorkerRecord, seen: Instant) -> bool {
+        let ttl = Duration::from_millis(record.ttl_ms).clamp(MIN_TTL, self.max_ttl);
+        match self.instances.get_mut(key) {
+            Some(i) if i.digest == record.catalog_digest => {
+                i.last_seen = i.last_seen.max(seen);
+                i.ttl = ttl;
+                false
+            }
+            _ => {
+                self.next_order += 1;
+                self.instances.insert(
+                    key.to_owned(),
+                    Instance {
+                        pool: record.pool,
+                        digest: record.catalog_digest,
+                        last_seen: seen,
+                        ttl,
+                        order: self.next_order,
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// A graceful goodbye (the worker deleted its key).
+    pub fn remove_worker(&mut self, key: &str, now: Instant) -> bool {
+        match self.instances.remove(key) {
+            Some(gone) => {
+                self.note_departure(&gone.pool, &gone.digest, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A catalogue record. Records are content-addressed, so one we already hold is a no-op.
+    pub fn put_catalog(&mut self, key: &str, record: CatalogRecord) -> bool {
+        if self.catalogs.contains_key(key) {
+            return false;
+        }
+        self.catalogs.insert(key.to_owned(), Arc::new(record));
+        true
+    }
+
+    /// Drops instances whose heartbeat is older than their TTL. Returns whether any left.
+    pub fn expire(&mut self, now: Instant) -> bool {
+        let dead: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| now.saturating_duration_since(i.last_seen) > i.ttl)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &dead {
+            tracing::info!(worker = %key, "worker heartbeat expired");
+            self.remove_worker(key, now);
+        }
+        self.departed
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < DEPARTED_MEMORY);
+        !dead.is_empty()
+    }
+
+    fn note_departure(&mut self, pool: &PoolName, digest: &str, now: Instant) {
+        if self.instances.values().any(|i| &i.pool == pool) {
+            return;
+        }
+        if let Some(cat) = self.catalogs.get(&subjects::catalog_key(pool, digest)) {
+            for t in cat.tools.iter().filter_map(|t| t.name()) {
+                self.departed.insert(t.to_owned(), (pool.clone(), now));
+            }
+        }
+    }
+
+    /// The catalogue as of now: for each pool with a live instance, the tools of its newest
+    /// instance whose catalogue we hold.
+    pub fn snapshot(&self, default_timeout: Duration) -> CatalogSnapshot {
+        let mut newest: HashMap<&PoolName, &Instance> = HashMap::new();
+        for inst in self.instances.values() {
+            let key = subjects::catalog_key(&inst.pool, &inst.digest);
+            if !self.catalogs.contains_key(&key) {
+                continue;
+            }
+            let slot = newest.entry(&inst.pool).or_insert(inst);
+            if inst.order > slot.order {
+                *slot = inst;
+            }
+        }
+        let mut routes = Vec::new();
+        for (pool, inst) in newest {
+            let cat = &self.catalogs[&subjects::catalog_key(pool, &inst.digest)];
+            for entry in &cat.tools {
+                if !valid_tool(&entry.tool) {
+                    tracing::warn!(%pool, tool = ?entry.tool.get("name"), "ignoring malformed tool");
+                    continue;
+                }
+                routes.push(ToolRoute {
+                    pool: pool.clone(),
+                    tool: Arc::new(entry.tool.clone()),
+                    timeout: Some(
+                        entry
+                            .timeout_ms
+                            .map(Duration::from_millis)
+                            .unwrap_or(default_timeout),
+                    ),
+                });
+            }
+        }
+        let departed = self
+            .departed
+            .iter()
+            .map(|(name, (pool, _))| (name.clone(), pool.clone()))
+            .collect();
+        CatalogSnapshot::new(routes, departed)
+    }
+}
+
+/// A tool must have a non-empty string name and an object `inputSchema` to be listed;
+/// anything else would break clients that validate `tools/list`.
+fn valid_tool(tool: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let named = tool
+        .get("name")
+        .and_then(|n| n.as_str())
+        .is_some_and(|n| !n.is_empty());
+    named && tool.get("inputSchema").is_some_and(|s| s.is_object())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::snapshot::Lookup;
+    use bus_schema::messages::ToolEntry;
+    use bus_schema::names::InstanceId;
+    use serde_json::json;
+
+    fn worker(pool: &str, inst: &str, digest: &str) -> WorkerRecord {
+        WorkerRecord {
+            protocol: 1,
+            pool: PoolName::new(pool).unwrap(),
+            instance: InstanceId::new(inst).unwrap(),
+            catalog_digest: digest.into(),
+            heartbeat_ms: 1000,
+            ttl_ms: 3000,
+            max_in_flight: 1,
+            sdk: String::new(),
+        }
+    }
+
+    fn catalog(pool: &str, digest: &str, tools: &[&str]) -> CatalogRecord {
+        CatalogRecord {
+            protocol: 1,
+            pool: PoolName::new(pool).unwrap(),
+            digest: digest.into(),
+            tools: tools
+                .iter()
+                .map(|n| ToolEntry {
+                    tool: json!({"name": n, "inputSchema": {"type": "object"}})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                    timeout_ms: None,
+                })
+                .collect(),
+        }
+    }
+
+    const DEFAULT: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn replicas_of_a_pool_list_each_tool_once() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("p.d1", catalog("p", "d1", &["a", "b"]));
+        assert!(r.put_worker("p.i1", worker("p", "i1", "d1"), t0));
+        assert!(r.put_worker("p.i2", worker("p", "i2", "d1"), t0));
+        assert!(
+            !r.put_worker("p.i1", worker("p", "i1", "d1"), t0),
+            "heartbeat is no change"
+        );
+        assert_eq!(r.snapshot(DEFAULT).tools().len(), 2);
+    }
+
+    #[test]
+    fn silent_workers_expire_after_their_ttl() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
+        r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
+        assert!(!r.expire(t0 + Duration::from_millis(2900)));
+        assert!(r.expire(t0 + Duration::from_millis(3100)));
+        let snap = r.snapshot(DEFAULT);
+        assert!(snap.tools().is_empty());
+        assert!(matches!(snap.lookup("a"), Lookup::Departed(_)));
+    }
+
+    #[test]
+    fn claimed_ttls_are_clamped_to_the_gateway_bound() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        let mut w = worker("p", "i1", "d1");
+        w.ttl_ms = 3_600_000;
+        r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
+        r.put_worker("p.i1", w, t0);
+        assert!(r.expire(t0 + Duration::from_millis(8100)));
+    }
+
+    #[test]
+    fn the_newest_instance_decides_the_pool_catalogue() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("p.d1", catalog("p", "d1", &["old"]));
+        r.put_catalog("p.d2", catalog("p", "d2", &["new"]));
+        r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
+        r.put_worker("p.i2", worker("p", "i2", "d2"), t0);
+        let snap = r.snapshot(DEFAULT);
+        assert!(matches!(snap.lookup("new"), Lookup::Live(_)));
+        assert_eq!(snap.tools().len(), 1);
+    }
+
+    #[test]
+    fn an_instance_without_a_known_catalogue_is_not_listed() {
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_worker("p.i1", worker("p", "i1", "d9"), Instant::now());
+        assert!(r.snapshot(DEFAULT).tools().is_empty());
+    }
+}

@@ -1,0 +1,124 @@
+//! The `mcpbus-gateway` command line: flags and environment into a [`Config`], then run.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::error::GatewayError;
+use crate::Config;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcpbus-gateway",
+    version,
+    about = "Stateless MCP gateway node for an mcpbus cluster"
+)]
+struct Cli {
+    /// HTTP listen address.
+    #[arg(long, env = "MCPBUS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// NATS server URL.
+    #[arg(
+        long = "nats",
+        env = "MCPBUS_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    nats_url: String,
+    /// Allowed Host header names, comma-separated; `*` allows any (default: loopback).
+    #[arg(long, env = "MCPBUS_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Option<Vec<String>>,
+    /// Allowed Origin values (full origins or host names), comma-separated; `*` allows any
+    /// (default: loopback).
+    #[arg(long, env = "MCPBUS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Option<Vec<String>>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "MCPBUS_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Timeout for tools that declare none, in seconds.
+    #[arg(long, env = "MCPBUS_DEFAULT_TOOL_TIMEOUT_SECS")]
+    default_tool_timeout_secs: Option<u64>,
+    /// Tools per tools/list page.
+    #[arg(long, env = "MCPBUS_PAGE_SIZE")]
+    page_size: Option<usize>,
+    /// Answer tools/call with a single JSON body instead of an SSE stream.
+    #[arg(long, env = "MCPBUS_JSON_TOOL_CALLS")]
+    json_tool_calls: bool,
+    /// JetStream replicas for streams and buckets this gateway creates.
+    #[arg(long, env = "MCPBUS_JS_REPLICAS")]
+    js_replicas: Option<usize>,
+}
+
+impl Cli {
+    fn into_config(self) -> Config {
+        let mut c = Config::default();
+        c.listen = self.listen;
+        c.nats_url = self.nats_url;
+        if let Some(v) = self.allowed_hosts {
+            c.allowed_hosts = v;
+        }
+        if let Some(v) = self.allowed_origins {
+            c.allowed_origins = v;
+        }
+        if let Some(v) = self.max_body_bytes {
+            c.max_body_bytes = v;
+        }
+        if let Some(v) = self.default_tool_timeout_secs {
+            c.default_tool_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.page_size {
+            c.page_size = v.max(1);
+        }
+        if let Some(v) = self.js_replicas {
+            c.js_replicas = v.max(1);
+        }
+        c.sse_tool_calls = !self.json_tool_calls;
+        c
+    }
+}
+
+pub fn main() -> ExitCode {
+    let config = Cli::parse().into_config();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,async_nats=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(start(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn start(config: Config) -> Result<(), GatewayError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| GatewayError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    crate::run(config, listener, shutdown_signal()).await
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("mcpbus-gateway: error: {message}");
+    ExitCode::FAILURE
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}

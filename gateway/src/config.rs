@@ -1,0 +1,67 @@
+//! Gateway configuration, parsed once (see `cli.rs`) and passed down read-only.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Every setting with its default and the reason for it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address of the HTTP listener. Default `127.0.0.1:8080`: loopback unless deployed, so a
+    /// development gateway is never reachable from the network by accident.
+    pub listen: SocketAddr,
+    /// NATS server URL. Default `nats://127.0.0.1:4222`.
+    pub nats_url: String,
+    /// `Host` header values accepted (host part, any port). Default loopback names only:
+    /// together with the Origin check this defeats DNS rebinding. `*` accepts any host.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` header values accepted (scheme://host[:port], or a host name for any scheme
+    /// and port). Default loopback only. A request without `Origin` (not from a browser) is
+    /// always accepted. `*` accepts any origin.
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body. Default 4 MiB: generous for tool arguments, small
+    /// enough that a flood of large bodies cannot exhaust memory. Larger gets 413.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting accepted. Default 64: deep nesting is an attack on recursive
+    /// parsers, not a real MCP message.
+    pub max_json_depth: usize,
+    /// How long a tool call may run when its tool declares no timeout. Default 5 minutes:
+    /// long enough for real work (no hidden 30 s limit), and every tool may declare its own.
+    pub default_tool_timeout: Duration,
+    /// Tools per `tools/list` page. Default 100.
+    pub page_size: usize,
+    /// `ttlMs` on cacheable stateless-lane results. Default 60 s.
+    pub list_ttl: Duration,
+    /// Upper bound on the liveness TTL a worker may claim, so a dead worker always leaves the
+    /// catalogue in bounded time. Default 8 s (plus a 1 s sweep: gone within 9 s).
+    pub max_worker_ttl: Duration,
+    /// Answer `tools/call` as an SSE stream (progress, then the result) rather than a single
+    /// JSON body. Default true: streams carry progress and survive long calls behind proxies.
+    pub sse_tool_calls: bool,
+    /// SSE comment keep-alive interval on open streams. Default 15 s, below the 30-60 s idle
+    /// timeouts common in load balancers.
+    pub sse_keep_alive: Duration,
+    /// JetStream replicas for streams and buckets this gateway creates. Default 1; use 3 on
+    /// a clustered NATS.
+    pub js_replicas: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            max_body_bytes: 4 * 1024 * 1024,
+            max_json_depth: 64,
+            default_tool_timeout: Duration::from_secs(300),
+            page_size: 100,
+            list_ttl: Duration::from_secs(60),
+            max_worker_ttl: Duration::from_secs(8),
+            sse_tool_calls: true,
+            sse_keep_alive: Duration::from_secs(15),
+            js_replicas: 1,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The HTTP surface: `/mcp` (both MCP lanes), `/healthz` and `/readyz`.
+//!
+//! `POST /mcp` runs the transport checks shared by both lanes (`guard`), reads and parses
+//! one JSON-RPC message (`jsonrpc`), then hands it to the lane the message belongs to. The
+//! lanes differ only at this edge; what they serve comes from `methods`.
+
+mod guard;
+mod jsonrpc;
+mod methods;
+mod reply;
+mod session_lane;
+mod stateless_lane;
+pub mod version;
+
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use serde_json::Value;
+
+use crate::error::{code, McpError};
+use crate::server::App;
+use jsonrpc::{error_response, Incoming};
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/mcp", any(mcp))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.not_ready_reason() {
+        None => (StatusCode::OK, "ready").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
+async fn mcp(
+    State(app): State<Arc<App>>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(e) = guard::check_host_and_origin(
+        &headers,
+        &app.config.allowed_hosts,
+        &app.config.allowed_origins,
+    ) {
+        return error_response(&Value::Null, &e);
+    }
+    match method {
+        axum::http::Method::POST => post(app, headers, body).await,
+        axum::http::Method::DELETE => session_lane::delete(&app, &headers).await,
+        // The standalone GET stream of the session lane is not served yet; 405 is the
+        // spec's answer for a server without one.
+        _ => {
+            let e = McpError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                code::INVALID_REQUEST,
+                format!("Method Not Allowed: {method} /mcp (use POST, or DELETE to end a session)"),
+            );
+            let mut resp = error_response(&Value::Null, &e);
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+            resp
+        }
+    }
+}
+
+async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
+    if let Err(e) =
+        guard::check_content_type(&headers).and_then(|_| guard::check_post_accept(&headers))
+    {
+        return error_response(&Value::Null, &e);
+    }
+    let limit = app.config.max_body_bytes;
+    let bytes = match to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = McpError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::INVALID_REQUEST,
+                format!("Payload Too Large: request bodies are limited to {limit} bytes"),
+            );
+            return error_response(&Value::Null, &e);
+        }
+    };
+    let incoming = match jsonrpc::parse(&bytes, app.config.max_json_depth) {
+        Ok(m) => m,
+        Err(e) => return error_response(&Value::Null, &e),
+    };
+    let request = match &incoming {
+        Incoming::Request(r) | Incoming::Notification(r) => Some(r),
+        Incoming::Response => None,
+    };
+    match request {
+        Some(r) if stateless_lane::claims(r, &headers) => {
+            stateless_lane::handle(&app, &headers, incoming).await
+        }
+        _ => session_lane::handle(&app, &headers, incoming).await,
+    }
+}
+
+/// `202 Accepted`, the answer to a notification or a client response.
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}

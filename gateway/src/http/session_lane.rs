@@ -1,0 +1,184 @@
+//! The session lane: MCP 2025-03-26, 2025-06-18 and 2025-11-25.
+//!
+//! `initialize` creates a session in JetStream KV and returns its id in `MCP-Session-Id`;
+//! every later request names it, on whichever gateway it lands. Unknown or ended sessions get
+//! 404, a missing id 400, an unsupported `MCP-Protocol-Version` 400.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use bus_schema::messages::Lane;
+use serde_json::{json, Value};
+
+use super::accepted;
+use super::jsonrpc::{error_response, json_response, result_message, Incoming, Request};
+use super::methods::{self, Caller};
+use super::reply::CallReply;
+use super::version::{self, header, DEFAULT_SESSION_VERSION, SESSION_VERSIONS};
+use crate::error::{code, McpError};
+use crate::server::App;
+use crate::session::{now_ms, SessionId, SessionRecord};
+
+pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
+    if let Incoming::Request(r) = &incoming {
+        if r.method == "initialize" {
+            return initialize(app, r).await;
+        }
+    }
+    let id = match &incoming {
+        Incoming::Request(r) => r.id.clone(),
+        _ => Value::Null,
+    };
+    if let Err(e) = check_version_header(headers) {
+        return error_response(&id, &e);
+    }
+    let record = match find_session(app, headers).await {
+        Ok((_, record)) => record,
+        Err(e) => return error_response(&id, &e),
+    };
+    match incoming {
+        Incoming::Request(r) => dispatch(app, r, record).await,
+        Incoming::Notification(_) | Incoming::Response => accepted(),
+    }
+}
+
+async fn initialize(app: &App, r: &Request) -> Response {
+    let requested = r.params.get("protocolVersion").and_then(Value::as_str);
+    if requested.is_none() {
+        let e = McpError::invalid_params(
+            "Invalid params: initialize needs a string \"protocolVersion\"",
+        )
+        .with_status(StatusCode::BAD_REQUEST);
+        return error_response(&r.id, &e);
+    }
+    let negotiated = version::negotiate_session(requested);
+    let record = SessionRecord {
+        protocol_version: negotiated.to_owned(),
+        client_info: r.params.get("clientInfo").cloned().unwrap_or(Value::Null),
+        client_capabilities: r.params.get("capabilities").cloned().unwrap_or(Value::Null),
+        created_ms: now_ms(),
+    };
+    let session = match app.sessions.create(&record).await {
+        Ok(s) => s,
+        Err(e) => return error_response(&r.id, &store_unavailable(e)),
+    };
+    tracing::info!(protocol = negotiated, "session created");
+    let result = json!({
+        "protocolVersion": negotiated,
+        "capabilities": methods::capabilities(),
+        "serverInfo": methods::server_info(),
+        "instructions": "Tools served by mcpbus workers over NATS JetStream.",
+    });
+    let mut resp = json_response(StatusCode::OK, &result_message(&r.id, result));
+    resp.headers_mut().insert(
+        header::SESSION_ID,
+        HeaderValue::from_str(session.as_str()).expect("session ids are header-safe"),
+    );
+    resp
+}
+
+async fn dispatch(app: &App, r: Request, session: SessionRecord) -> Response {
+    match r.method.as_str() {
+        "ping" => json_response(StatusCode::OK, &result_message(&r.id, json!({}))),
+        "tools/list" => match methods::tools_list(app, &r.params) {
+            Ok(result) => json_response(StatusCode::OK, &result_message(&r.id, result)),
+            Err(e) => error_response(&r.id, &e),
+        },
+        "tools/call" => {
+            let caller = Caller {
+                lane: Lane::Session,
+                protocol_version: session.protocol_version,
+                client_capabilities: session.client_capabilities,
+            };
+            let call = match methods::tools_call(app, &r, caller).await {
+                Ok(c) => c,
+                Err(e) => return error_response(&r.id, &e),
+            };
+            let reply = CallReply {
+                progress_token: r.meta("progressToken").cloned(),
+                id: r.id,
+                // Until logging/setLevel exists, a session receives every log message.
+                min_log: Some(0),
+                finish: |_| {},
+            };
+            if app.config.sse_tool_calls {
+                reply.sse(call, app.config.sse_keep_alive)
+            } else {
+                reply.json(call).await
+            }
+        }
+        other => error_response(&r.id, &McpError::method_not_found(other)),
+    }
+}
+
+/// `DELETE /mcp`: ends the session named by `MCP-Session-Id`.
+pub async fn delete(app: &App, headers: &HeaderMap) -> Response {
+    let (id, _) = match find_session(app, headers).await {
+        Ok(found) => found,
+        Err(e) => return error_response(&Value::Null, &e),
+    };
+    match app.sessions.delete(&id).await {
+        Ok(true) => {
+            tracing::info!("session ended by client");
+            json_response(StatusCode::OK, &json!({}))
+        }
+        Ok(false) => error_response(&Value::Null, &session_not_found()),
+        Err(e) => error_response(&Value::Null, &store_unavailable(e)),
+    }
+}
+
+fn check_version_header(headers: &HeaderMap) -> Result<(), McpError> {
+    let Some(value) = headers.get(header::PROTOCOL_VERSION) else {
+        tracing::trace!(
+            assumed = DEFAULT_SESSION_VERSION,
+            "no MCP-Protocol-Version header"
+        );
+        return Ok(());
+    };
+    let v = value.to_str().unwrap_or("");
+    if SESSION_VERSIONS.contains(&v) {
+        Ok(())
+    } else {
+        Err(McpError::invalid_request(format!(
+            "Bad Request: unsupported MCP-Protocol-Version {v:?} for a session (supported: {})",
+            SESSION_VERSIONS.join(", ")
+        )))
+    }
+}
+
+async fn find_session(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(SessionId, SessionRecord), McpError> {
+    let raw = headers
+        .get(header::SESSION_ID)
+        .ok_or_else(|| {
+            McpError::invalid_request(
+                "Bad Request: MCP-Session-Id header is required (send initialize first to get one)",
+            )
+        })?
+        .to_str()
+        .unwrap_or("");
+    let id = SessionId::parse(raw).ok_or_else(session_not_found)?;
+    match app.sessions.get(&id).await {
+        Ok(Some(record)) => Ok((id, record)),
+        Ok(None) => Err(session_not_found()),
+        Err(e) => Err(store_unavailable(e)),
+    }
+}
+
+fn session_not_found() -> McpError {
+    McpError::new(
+        StatusCode::NOT_FOUND,
+        code::INVALID_REQUEST,
+        "Session not found: it never existed, was ended, or expired; initialize a new one",
+    )
+}
+
+fn store_unavailable(e: crate::session::SessionError) -> McpError {
+    tracing::warn!(error = %e, "session store error");
+    McpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::INTERNAL_ERROR,
+        format!("Service Unavailable: {e}"),
+    )
+}

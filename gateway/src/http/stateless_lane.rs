@@ -1,0 +1,222 @@
+//! The stateless lane: MCP 2026-07-28.
+//!
+//! No sessions: every request carries its protocol version and client capabilities in
+//! `_meta`, mirrored into `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers that
+//! must agree with the body (so an intermediary routing on headers cannot be fooled).
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine;
+use bus_schema::messages::Lane;
+use serde_json::{json, Value};
+
+use super::accepted;
+use super::jsonrpc::{error_response, json_response, result_message, Incoming, Request};
+use super::methods::{self, log_severity, Caller};
+use super::reply::CallReply;
+use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
+use crate::error::{code, McpError};
+use crate::server::App;
+
+/// Whether a message belongs to this lane: it carries the modern `_meta`, or it names a
+/// modern revision in its header without a session.
+pub fn claims(r: &Request, headers: &HeaderMap) -> bool {
+    if r.meta(meta::PROTOCOL_VERSION).is_some() {
+        return true;
+    }
+    let modern_header = headers
+        .get(header::PROTOCOL_VERSION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| STATELESS_VERSIONS.contains(&v));
+    modern_header && r.method != "initialize" && headers.get(header::SESSION_ID).is_none()
+}
+
+pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
+    let r = match incoming {
+        Incoming::Request(r) => r,
+        // This revision defines no client notifications over HTTP; accept and ignore.
+        Incoming::Notification(_) | Incoming::Response => return accepted(),
+    };
+    if let Err(e) = validate(headers, &r) {
+        return error_response(&r.id, &e);
+    }
+    let ttl_ms = app.config.list_ttl.as_millis() as u64;
+    match r.method.as_str() {
+        "server/discover" => {
+            let mut result = json!({
+                "supportedVersions": all_versions(),
+                "capabilities": methods::capabilities(),
+                "instructions": "Tools served by mcpbus workers over NATS JetStream.",
+                "ttlMs": ttl_ms,
+                "cacheScope": "public",
+            });
+            finish(&mut result);
+            json_response(StatusCode::OK, &result_message(&r.id, result))
+        }
+        "tools/list" => match methods::tools_list(app, &r.params) {
+            Ok(mut result) => {
+                result["ttlMs"] = json!(ttl_ms);
+                result["cacheScope"] = json!("public");
+                finish(&mut result);
+                json_response(StatusCode::OK, &result_message(&r.id, result))
+            }
+            Err(e) => error_response(&r.id, &e),
+        },
+        "tools/call" => {
+            let caller = Caller {
+                lane: Lane::Stateless,
+                protocol_version: STATELESS_VERSIONS[0].to_owned(),
+                client_capabilities: r
+                    .meta(meta::CLIENT_CAPABILITIES)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            let call = match methods::tools_call(app, &r, caller).await {
+                Ok(c) => c,
+                Err(e) => return error_response(&r.id, &e),
+            };
+            let reply = CallReply {
+                progress_token: r.meta("progressToken").cloned(),
+                // No log messages unless the request asked for a level.
+                min_log: r
+                    .meta(meta::LOG_LEVEL)
+                    .and_then(Value::as_str)
+                    .and_then(log_severity),
+                id: r.id,
+                finish,
+            };
+            if app.config.sse_tool_calls {
+                reply.sse(call, app.config.sse_keep_alive)
+            } else {
+                reply.json(call).await
+            }
+        }
+        other => error_response(
+            &r.id,
+            &McpError::method_not_found(other).with_status(StatusCode::NOT_FOUND),
+        ),
+    }
+}
+
+/// Every result of this lane says it is complete and who served it.
+fn finish(result: &mut Value) {
+    if let Some(obj) = result.as_object_mut() {
+        obj.insert("resultType".into(), json!("complete"));
+        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            m.insert(meta::SERVER_INFO.into(), methods::server_info());
+        }
+    }
+}
+
+/// Version, header and capability checks, in the order a modern client expects them: an
+/// unsupported version first (so it can retry with one we speak), then header agreement.
+fn validate(headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
+    let requested = r
+        .meta(meta::PROTOCOL_VERSION)
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            bad_params(format!(
+                "Invalid params: _meta[\"{}\"] is required",
+                meta::PROTOCOL_VERSION
+            ))
+        })?;
+    if !STATELESS_VERSIONS.contains(&requested) {
+        return Err(McpError::new(
+            StatusCode::BAD_REQUEST,
+            code::UNSUPPORTED_PROTOCOL_VERSION,
+            format!("Unsupported protocol version {requested:?}"),
+        )
+        .with_data(json!({"supported": all_versions(), "requested": requested})));
+    }
+    expect_header(
+        headers,
+        header::PROTOCOL_VERSION,
+        "MCP-Protocol-Version",
+        requested,
+    )?;
+    expect_header(headers, header::METHOD, "Mcp-Method", &r.method)?;
+    let named_by = match r.method.as_str() {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    };
+    if let Some(field) = named_by {
+        let body = r.params.get(field).and_then(Value::as_str).unwrap_or("");
+        expect_header(headers, header::NAME, "Mcp-Name", body)?;
+    }
+    if !r
+        .meta(meta::CLIENT_CAPABILITIES)
+        .is_some_and(Value::is_object)
+    {
+        return Err(bad_params(format!(
+            "Invalid params: _meta[\"{}\"] must be an object",
+            meta::CLIENT_CAPABILITIES
+        )));
+    }
+    Ok(())
+}
+
+fn bad_params(message: String) -> McpError {
+    McpError::invalid_params(message).with_status(StatusCode::BAD_REQUEST)
+}
+
+fn expect_header(
+    headers: &HeaderMap,
+    name: &str,
+    display: &str,
+    body: &str,
+) -> Result<(), McpError> {
+    let raw = headers.get(name).ok_or_else(|| {
+        McpError::header_mismatch(format!(
+            "Header mismatch: required header {display} is missing"
+        ))
+    })?;
+    let value = raw
+        .to_str()
+        .ok()
+        .and_then(decode_header_value)
+        .ok_or_else(|| {
+            McpError::header_mismatch(format!(
+                "Header mismatch: {display} has invalid characters or encoding"
+            ))
+        })?;
+    if value == body {
+        Ok(())
+    } else {
+        Err(McpError::header_mismatch(format!(
+            "Header mismatch: {display} header value {value:?} does not match body value {body:?}"
+        )))
+    }
+}
+
+/// Undoes the `=?base64?…?=` sentinel encoding of header values.
+fn decode_header_value(raw: &str) -> Option<String> {
+    match raw
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(encoded) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        }
+        None => Some(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentinel_encoded_values_are_decoded() {
+        assert_eq!(
+            decode_header_value("=?base64?SGVsbG8sIOS4lueVjA==?="),
+            Some("Hello, 世界".into())
+        );
+        assert_eq!(decode_header_value("plain"), Some("plain".into()));
+        assert_eq!(decode_header_value("=?base64?***?="), None);
+    }
+}

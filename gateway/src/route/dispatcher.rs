@@ -1,0 +1,294 @@
+//! Publishing calls and routing replies back to the request that waits for them.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use bus_schema::messages::{decode, encode, CallEvent, CallReply, CallRequest, Lane};
+use bus_schema::names::InstanceId;
+use bus_schema::{headers, subjects, PROTOCOL_VERSION};
+use dashmap::DashMap;
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::RouteError;
+use crate::catalog::ToolRoute;
+use crate::error::{GatewayError, McpError};
+
+/// How long we wait for JetStream to confirm it stored a call before publishing it again.
+/// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
+const PUBLISH_ATTEMPTS: usize = 3;
+
+type Pending = DashMap<String, mpsc::UnboundedSender<CallReply>>;
+
+/// Sends calls to worker pools and hands their replies to the waiting requests.
+#[derive(Clone)]
+pub struct Dispatcher {
+    js: jetstream::Context,
+    /// This gateway's id: the middle token of its reply subjects.
+    gateway: InstanceId,
+    pending: Arc<Pending>,
+}
+
+/// What a client-facing call needs besides its route.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    pub method: String,
+    pub params: Value,
+    pub lane: Lane,
+    pub protocol_version: String,
+    pub client_capabilities: Value,
+}
+
+/// Something to tell the client about a call in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallUpdate {
+    Progress {
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    Log {
+        level: String,
+        logger: Option<String>,
+        data: Value,
+    },
+    /// The final outcome; nothing follows it.
+    Done(Result<Value, McpError>),
+}
+
+impl Dispatcher {
+    /// Subscribes to this gateway's replies and starts routing them.
+    pub async fn start(
+        nats: async_nats::Client,
+        gateway: InstanceId,
+        stop: CancellationToken,
+    ) -> Result<Self, GatewayError> {
+        let mut replies = nats
+            .subscribe(subjects::gateway_replies(&gateway))
+            .await
+            .map_err(|e| GatewayError::Subscribe(e.into()))?;
+        let pending: Arc<Pending> = Arc::new(DashMap::new());
+        let routes = pending.clone();
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = replies.next() => match m { Some(m) => m, None => return },
+                };
+                let Some(call_id) = subjects::call_id_from_reply(&msg.subject) else {
+                    continue;
+                };
+                match decode::<CallReply>(&msg.payload) {
+                    // A reply for a call nobody waits for any more (client gone, timed out)
+                    // is dropped here.
+                    Ok(reply) => {
+                        if let Some(tx) = routes.get(call_id) {
+                            let _ = tx.send(reply);
+                        }
+                    }
+                    Err(e) => tracing::warn!(%call_id, error = %e, "ignoring unreadable reply"),
+                }
+            }
+        });
+        Ok(Self {
+            js: jetstream::new(nats),
+            gateway,
+            pending,
+        })
+    }
+
+    /// Queues a call for the route's pool. The returned handle yields its updates.
+    pub async fn call(
+        &self,
+        route: &ToolRoute,
+        spec: CallSpec,
+        default_timeout: Duration,
+    ) -> Result<PendingCall, RouteError> {
+        let call_id = uuid::Uuid::new_v4().simple().to_string();
+        let timeout = route.timeout.unwrap_or(default_timeout);
+        let request = CallRequest {
+            protocol: PROTOCOL_VERSION,
+            call_id: call_id.clone(),
+            method: spec.method,
+            params: spec.params,
+            reply_to: subjects::call_reply(&self.gateway, &call_id),
+            deadline_ms: unix_ms() + timeout.as_millis() as u64,
+            lane: spec.lane,
+            protocol_version: spec.protocol_version,
+            client_capabilities: spec.client_capabilities,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.pending.insert(call_id.clone(), tx);
+        let pending = PendingCall {
+            rx,
+            guard: PendingGuard {
+                pending: self.pending.clone(),
+                call_id: call_id.clone(),
+            },
+            route: route.clone(),
+            deadline: Instant::now() + timeout,
+            timeout,
+            running_on: None,
+            done: false,
+        };
+        self.publish(route, &request).await?;
+        Ok(pending)
+    }
+
+    async fn publish(&self, route: &ToolRoute, request: &CallRequest) -> Result<(), RouteError> {
+        let mut hdrs = async_nats::HeaderMap::new();
+        hdrs.insert(headers::MSG_ID, request.call_id.as_str());
+        hdrs.insert(headers::PROTOCOL, PROTOCOL_VERSION.to_string().as_str());
+        hdrs.insert(headers::METHOD, request.method.as_str());
+        let subject = subjects::call(&route.pool);
+        let payload = encode(request);
+        let mut last = String::new();
+        for _ in 0..PUBLISH_ATTEMPTS {
+            let ack = match self
+                .js
+                .publish_with_headers(subject.clone(), hdrs.clone(), payload.clone())
+                .await
+            {
+                Ok(ack) => ack,
+                Err(e) => return Err(classify(e.kind(), e.to_string())),
+            };
+            match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => last = e.to_string(),
+                Ok(Err(e)) => return Err(classify(e.kind(), e.to_string())),
+                Err(_) => last = "no acknowledgement from JetStream".into(),
+            }
+        }
+        Err(RouteError::Publish(last))
+    }
+}
+
+fn classify(kind: PublishErrorKind, text: String) -> RouteError {
+    // A full work queue (DiscardPolicy::New at max messages) surfaces only as text.
+    if kind == PublishErrorKind::Other && text.contains("maximum messages") {
+        RouteError::QueueFull
+    } else {
+        RouteError::Publish(text)
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Removes the call's reply channel when the waiting request goes away.
+struct PendingGuard {
+    pending: Arc<Pending>,
+    call_id: String,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.pending.remove(&self.call_id);
+    }
+}
+
+/// A queued call, yielding its updates until the final outcome.
+pub struct PendingCall {
+    rx: mpsc::UnboundedReceiver<CallReply>,
+    guard: PendingGuard,
+    route: ToolRoute,
+    deadline: Instant,
+    timeout: Duration,
+    /// Set once a worker reports it started the call, for a precise timeout message.
+    running_on: Option<InstanceId>,
+    done: bool,
+}
+
+impl PendingCall {
+    pub fn call_id(&self) -> &str {
+        &self.guard.call_id
+    }
+
+    /// The next update, or `None` after the final one.
+    pub async fn next(&mut self) -> Option<CallUpdate> {
+        while !self.done {
+            let reply = match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
+                Ok(Some(reply)) => reply,
+                // The sender lives in the shared map until our guard drops, so the channel
+                // cannot close first; treat it like a timeout if it ever does.
+                Ok(None) | Err(_) => {
+                    self.done = true;
+                    return Some(CallUpdate::Done(Err(self.timeout_error().into())));
+                }
+            };
+            match reply.event {
+                CallEvent::Accepted => self.running_on = Some(reply.instance),
+                CallEvent::Progress {
+                    progress,
+                    total,
+                    message,
+                } => {
+                    return Some(CallUpdate::Progress {
+                        progress,
+                        total,
+                        message,
+                    })
+                }
+                CallEvent::Log {
+                    level,
+                    logger,
+                    data,
+                } => {
+                    return Some(CallUpdate::Log {
+                        level,
+                        logger,
+                        data,
+                    })
+                }
+                CallEvent::Result { result } => {
+                    self.done = true;
+                    return Some(CallUpdate::Done(Ok(result)));
+                }
+                CallEvent::Error { error } => {
+                    self.done = true;
+                    let mut e = McpError::internal(error.message);
+                    e.code = error.code;
+                    e.data = error.data;
+                    return Some(CallUpdate::Done(Err(e)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Waits for the final outcome, discarding progress and logs.
+    pub async fn outcome(mut self) -> Result<Value, McpError> {
+        loop {
+            match self.next().await {
+                Some(CallUpdate::Done(r)) => return r,
+                Some(_) => continue,
+                None => return Err(self.timeout_error().into()),
+            }
+        }
+    }
+
+    fn timeout_error(&self) -> RouteError {
+        let tool = self.route.name().to_owned();
+        match &self.running_on {
+            Some(instance) => RouteError::RunningTimeout {
+                tool,
+                instance: instance.clone(),
+                after: self.timeout,
+            },
+            None => RouteError::QueuedTimeout {
+                tool,
+                pool: self.route.pool.clone(),
+                after: self.timeout,
+            },
+        }
+    }
+}

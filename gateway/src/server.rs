@@ -1,0 +1,115 @@
+//! Starting a gateway: connect to NATS, declare the topology, start the catalogue watcher and
+//! the reply router, then serve HTTP until shutdown.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bus_schema::names::InstanceId;
+use bus_schema::topology::{self, CATALOG_KV, SESSIONS_KV, WORKERS_KV};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::error::GatewayError;
+use crate::route::Dispatcher;
+use crate::session::SessionStore;
+use crate::Config;
+
+/// How long in-flight requests get to finish after shutdown starts.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Everything a request handler may use. Shared read-only; all mutable state is in NATS.
+pub struct App {
+    pub config: Config,
+    pub nats: async_nats::Client,
+    pub catalog: Catalog,
+    pub dispatcher: Dispatcher,
+    pub sessions: SessionStore,
+    /// Set when shutdown starts, so load balancers stop sending new requests.
+    pub draining: AtomicBool,
+}
+
+impl App {
+    /// Why this node should not receive traffic, if it should not.
+    pub fn not_ready_reason(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Some("draining")
+        } else if self.nats.connection_state() != async_nats::connection::State::Connected {
+            Some("not connected to NATS")
+        } else if !self.catalog.is_synced() {
+            Some("catalogue not yet synchronised")
+        } else {
+            None
+        }
+    }
+}
+
+/// Runs a gateway on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let nats = bus_schema::connect::connect(&config.nats_url, "mcpbus-gateway").await?;
+    let js = jetstream::new(nats.clone());
+    let replicas = config.js_replicas;
+    topology::ensure_calls_stream(&js, replicas).await?;
+    let workers = topology::ensure_kv(&js, WORKERS_KV, replicas).await?;
+    let catalogs = topology::ensure_kv(&js, CATALOG_KV, replicas).await?;
+    let sessions = topology::ensure_kv(&js, SESSIONS_KV, replicas).await?;
+
+    let stop = CancellationToken::new();
+    let gateway_id = InstanceId::new(format!(
+        "gw-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ))
+    .expect("generated ids are valid");
+    let catalog = Catalog::start(
+        workers,
+        catalogs,
+        config.max_worker_ttl,
+        config.default_tool_timeout,
+        stop.clone(),
+    );
+    let dispatcher = Dispatcher::start(nats.clone(), gateway_id.clone(), stop.clone()).await?;
+    let app = Arc::new(App {
+        config,
+        nats,
+        catalog,
+        dispatcher,
+        sessions: SessionStore::new(sessions),
+        draining: AtomicBool::new(false),
+    });
+    let addr = listener.local_addr().map_err(GatewayError::Serve)?;
+    tracing::info!(%addr, gateway = %gateway_id, "gateway serving /mcp");
+
+    let draining = CancellationToken::new();
+    let on_shutdown = {
+        let app = app.clone();
+        let draining = draining.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            app.draining.store(true, Ordering::Relaxed);
+            draining.cancel();
+        }
+    };
+    let server =
+        axum::serve(listener, crate::http::router(app.clone())).with_graceful_shutdown(on_shutdown);
+    let result = tokio::select! {
+        r = server => r.map_err(GatewayError::Serve),
+        _ = async { draining.cancelled().await; tokio::time::sleep(DRAIN_DEADLINE).await } => {
+            tracing::warn!("drain deadline passed; closing remaining connections");
+            Ok(())
+        }
+    };
+    stop.cancel();
+    if let Err(e) = app.nats.flush().await {
+        tracing::debug!(error = %e, "final flush failed");
+    }
+    tracing::info!("gateway stopped");
+    result
+}

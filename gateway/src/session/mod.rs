@@ -1,0 +1,108 @@
+//! Session-lane sessions (MCP 2025-03-26 .. 2025-11-25), stored in JetStream KV.
+//!
+//! A session is created by `initialize` on one node and read by whichever node gets the next
+//! request, so nothing about it lives in gateway memory. The KV bucket's age limit is the idle
+//! timeout; records are re-put (at most once per [`TOUCH_AFTER`]) while the session is used.
+
+mod id;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::kv;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use id::SessionId;
+
+/// Re-put a used session once its record is this old, so an active session never reaches the
+/// bucket's age limit while an idle one does. Bounded write load: one put per hour per session.
+pub const TOUCH_AFTER: Duration = Duration::from_secs(3600);
+
+/// What a session remembers from `initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The negotiated MCP revision.
+    pub protocol_version: String,
+    #[serde(default)]
+    pub client_info: Value,
+    #[serde(default)]
+    pub client_capabilities: Value,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    #[error("session store unavailable: {0}")]
+    Store(#[source] async_nats::Error),
+    #[error("session record is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// Sessions in the `mcpbus-sessions` bucket.
+#[derive(Clone)]
+pub struct SessionStore {
+    kv: kv::Store,
+}
+
+impl SessionStore {
+    pub fn new(kv: kv::Store) -> Self {
+        Self { kv }
+    }
+
+    pub async fn create(&self, record: &SessionRecord) -> Result<SessionId, SessionError> {
+        let id = SessionId::generate();
+        let value = serde_json::to_vec(record)?;
+        self.kv
+            .create(id.as_str(), value.into())
+            .await
+            .map_err(|e| SessionError::Store(e.into()))?;
+        Ok(id)
+    }
+
+    /// The live session, or `None` if it never existed, was deleted or expired.
+    pub async fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>, SessionError> {
+        let entry = self
+            .kv
+            .entry(id.as_str())
+            .await
+            .map_err(|e| SessionError::Store(e.into()))?;
+        let Some(entry) = entry else { return Ok(None) };
+        if entry.operation != kv::Operation::Put {
+            return Ok(None);
+        }
+        let record: SessionRecord = serde_json::from_slice(&entry.value)?;
+        let age_ms =
+            now_ms().saturating_sub((entry.created.unix_timestamp_nanos() / 1_000_000) as u64);
+        if age_ms > TOUCH_AFTER.as_millis() as u64 {
+            // Conditional on the revision, so a concurrent DELETE is never undone.
+            if let Err(e) = self
+                .kv
+                .update(id.as_str(), entry.value, entry.revision)
+                .await
+            {
+                tracing::debug!(error = %e, "session touch skipped");
+            }
+        }
+        Ok(Some(record))
+    }
+
+    /// Ends a session. Returns whether it existed.
+    pub async fn delete(&self, id: &SessionId) -> Result<bool, SessionError> {
+        if self.get(id).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv
+            .delete(id.as_str())
+            .await
+            .map_err(|e| SessionError::Store(e.into()))?;
+        Ok(true)
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
