@@ -1,1 +1,259 @@
+//! The shared integration-test harness.
+//!
+//! Everything is real: a `nats-server` with JetStream on a free port and a temporary store,
+//! gateway and worker *processes* (so tests can `kill -9` them), and MCP clients speaking
+//! HTTP. Nothing assumes a server on a standard port.
+//!
+//! Binaries are taken from the cargo target directory next to the test executable (or
+//! `MCPBUS_BIN_DIR`); the README's test command builds them first. `NATS_SERVER_BIN` picks
+//! another nats-server build.
 
+pub mod mcp;
+pub mod process;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+pub use process::Proc;
+use serde_json::Value;
+
+/// A free TCP port on loopback (bind to 0, read it, release it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral port")
+}
+
+/// Where the project's binaries are.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("MCPBUS_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/debug/deps/<test-exe> → target/debug
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().unwrap_or(deps).to_path_buf()
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
+}
+
+/// A real nats-server with JetStream.
+pub struct Nats {
+    pub proc: Proc,
+    pub port: u16,
+    pub store: PathBuf,
+}
+
+impl Nats {
+    pub fn start(dir: &std::path::Path) -> Result<Self> {
+        let store = dir.join("nats-store");
+        std::fs::create_dir_all(&store)?;
+        let port = free_port();
+        let proc = Self::spawn(dir, port, &store)?;
+        Ok(Self { proc, port, store })
+    }
+
+    fn spawn(dir: &std::path::Path, port: u16, store: &std::path::Path) -> Result<Proc> {
+        let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        let proc = Proc::spawn(
+            "nats-server",
+            std::process::Command::new(&bin).args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-js",
+                "-sd",
+                store.to_str().expect("utf-8 temp path"),
+            ]),
+            dir,
+        )
+        .with_context(|| format!("starting {bin} (install it: apt-get install -y nats-server)"))?;
+        wait_for_port(port, Duration::from_secs(10))?;
+        Ok(proc)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Connects a client, for tests that inspect the bus directly.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url())
+            .await
+            .expect("connecting to the test nats-server")
+    }
+}
+
+/// Blocks until something listens on `port`.
+pub fn wait_for_port(port: u16, within: Duration) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bail!("nothing listened on port {port} within {within:?}")
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    pub proc: Proc,
+    pub port: u16,
+}
+
+impl Gateway {
+    pub fn mcp_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// One NATS server, N gateways and any number of workers, all in one temp dir.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub nats: Nats,
+    pub gateways: Vec<Gateway>,
+    pub workers: Vec<Proc>,
+}
+
+impl Cluster {
+    /// Starts NATS and `gateways` gateway nodes (each with `gateway_args`), and waits until
+    /// every gateway reports ready.
+    pub async fn start(gateways: usize, gateway_args: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let nats = Nats::start(dir.path())?;
+        let mut cluster = Self {
+            dir,
+            nats,
+            gateways: Vec::new(),
+            workers: Vec::new(),
+        };
+        for _ in 0..gateways {
+            cluster.add_gateway(gateway_args).await?;
+        }
+        Ok(cluster)
+    }
+
+    pub async fn add_gateway(&mut self, args: &[&str]) -> Result<&Gateway> {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(bin("mcpbus-gateway"));
+        cmd.args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--nats",
+            &self.nats.url(),
+        ])
+        .args(args);
+        let name = format!("gateway-{}", self.gateways.len());
+        let proc = Proc::spawn(&name, &mut cmd, self.dir.path())?;
+        let gw = Gateway { proc, port };
+        wait_ready(&gw.base_url(), Duration::from_secs(20)).await?;
+        self.gateways.push(gw);
+        Ok(self.gateways.last().expect("just pushed"))
+    }
+
+    /// Starts `mcpbus-worker --nats URL <args>` and returns its index in `workers`.
+    pub fn add_worker(&mut self, args: &[&str]) -> Result<usize> {
+        let mut cmd = std::process::Command::new(bin("mcpbus-worker"));
+        cmd.args(["--nats", &self.nats.url()]).args(args);
+        let name = format!("worker-{}", self.workers.len());
+        self.workers
+            .push(Proc::spawn(&name, &mut cmd, self.dir.path())?);
+        Ok(self.workers.len() - 1)
+    }
+
+    pub fn gateway_urls(&self) -> Vec<String> {
+        self.gateways.iter().map(Gateway::mcp_url).collect()
+    }
+
+    /// Waits until every gateway lists exactly `names` (sorted) in `tools/list`.
+    pub async fn wait_for_tools(&self, names: &[&str], within: Duration) -> Result<()> {
+        let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        let start = Instant::now();
+        loop {
+            let mut all = true;
+            for url in self.gateway_urls() {
+                if mcp::list_tool_names_stateless(&url).await.ok().as_ref() != Some(&want) {
+                    all = false;
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            if start.elapsed() > within {
+                let seen = mcp::list_tool_names_stateless(&self.gateway_urls()[0]).await;
+                bail!("gateways did not list {want:?} within {within:?}; first lists {seen:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Polls `/readyz` until it answers 200.
+pub async fn wait_ready(base: &str, within: Duration) -> Result<()> {
+    let start = Instant::now();
+    let http = reqwest::Client::new();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return Ok(());
+            }
+        }
+        if start.elapsed() > within {
+            bail!("{base} was not ready within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The text blocks of a `CallToolResult`.
+pub fn texts(result: &Value) -> Vec<String> {
+    result["content"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|b| b["text"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The project's root (the workspace), for finding scripts and the Python venv.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The tools `mcpbus-worker demo` serves.
+pub const DEMO_TOOLS: [&str; 5] = ["add", "echo", "fail", "sleep", "whoami"];
+
+/// A cluster of `gateways` nodes with one demo worker, ready to serve the demo tools.
+pub async fn demo_cluster(gateways: usize, gateway_args: &[&str]) -> Cluster {
+    let mut cluster = Cluster::start(gateways, gateway_args)
+        .await
+        .expect("cluster starts");
+    cluster.add_worker(&["demo"]).expect("worker starts");
+    cluster
+        .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20))
+        .await
+        .expect("demo tools listed");
+    cluster
+}

@@ -12,9 +12,9 @@ use crate::error::McpError;
 pub enum RouteError {
     #[error("Unknown tool: {0}")]
     UnknownTool(String),
-    #[error("no live worker serves tool {tool:?}: the last worker of pool {pool:?} has left")]
+    #[error("no live worker serves tool {tool:?}: the last worker of pool \"{pool}\" has left")]
     NoWorker { tool: String, pool: PoolName },
-    #[error("tool {tool:?} timed out after {}: no worker of pool {pool:?} picked the call up", fmt_secs(*.after))]
+    #[error("tool {tool:?} timed out after {}: no worker of pool \"{pool}\" picked the call up", fmt_secs(*.after))]
     QueuedTimeout {
         tool: String,
         pool: PoolName,
