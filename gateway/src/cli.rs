@@ -52,9 +52,12 @@ struct Cli {
 
 impl Cli {
     fn into_config(self) -> Config {
-        let mut c = Config::default();
-        c.listen = self.listen;
-        c.nats_url = self.nats_url;
+        let mut c = Config {
+            listen: self.listen,
+            nats_url: self.nats_url,
+            sse_tool_calls: !self.json_tool_calls,
+            ..Config::default()
+        };
         if let Some(v) = self.allowed_hosts {
             c.allowed_hosts = v;
         }
@@ -73,7 +76,6 @@ impl Cli {
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);
         }
-        c.sse_tool_calls = !self.json_tool_calls;
         c
     }
 }

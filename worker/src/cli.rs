@@ -86,12 +86,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map(InstanceId::new)
         .transpose()
         .map_err(|e| anyhow::anyhow!("invalid --instance: {e}"))?;
-    let mut config = WorkerConfig::default();
-    config.instance = instance;
-    config.max_in_flight = cli.max_in_flight;
-    config.heartbeat = Duration::from_millis(cli.heartbeat_ms);
-    config.ttl = Duration::from_millis(cli.ttl_ms);
-    config.drain_timeout = Duration::from_millis(cli.drain_ms);
+    let config = WorkerConfig {
+        instance,
+        max_in_flight: cli.max_in_flight,
+        heartbeat: Duration::from_millis(cli.heartbeat_ms),
+        ttl: Duration::from_millis(cli.ttl_ms),
+        drain_timeout: Duration::from_millis(cli.drain_ms),
+        ..WorkerConfig::default()
+    };
     let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
     Worker::new(pool, config)
         .tools(tools)

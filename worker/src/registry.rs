@@ -93,26 +93,23 @@ impl Registration {
     pub(crate) async fn keep_alive(&self, stop: CancellationToken) {
         let mut tick = tokio::time::interval(self.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let beats_per_refresh =
-            (CATALOG_REFRESH.as_millis() / self.heartbeat.as_millis().max(1)).max(1);
-        let mut beats: u128 = 0;
+        let mut refresh = tokio::time::interval_at(
+            tokio::time::Instant::now() + CATALOG_REFRESH,
+            CATALOG_REFRESH,
+        );
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            beats += 1;
-            if beats % beats_per_refresh == 0 {
-                if let Err(e) = self
-                    .catalog
-                    .put(&self.catalog_key, encode(&self.catalog_record))
-                    .await
-                {
-                    tracing::warn!(error = %e, "catalogue refresh failed");
+                _ = refresh.tick() => {
+                    if let Err(e) = self.catalog.put(&self.catalog_key, encode(&self.catalog_record)).await {
+                        tracing::warn!(error = %e, "catalogue refresh failed");
+                    }
                 }
-            }
-            if let Err(e) = self.beat().await {
-                tracing::warn!(error = %e, "heartbeat failed; retrying");
+                _ = tick.tick() => {
+                    if let Err(e) = self.beat().await {
+                        tracing::warn!(error = %e, "heartbeat failed; retrying");
+                    }
+                }
             }
         }
     }
