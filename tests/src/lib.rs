@@ -31,10 +31,13 @@ pub fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("MCPBUS_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    // target/debug/deps/<test-exe> → target/debug
-    let exe = std::env::current_exe().expect("test executable path");
-    let deps = exe.parent().expect("deps dir");
-    deps.parent().unwrap_or(deps).to_path_buf()
+    // Tests run from target/<profile>/deps/, binaries (the benchmark) from target/<profile>/.
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable has a directory");
+    match dir.file_name() {
+        Some(name) if name == "deps" => dir.parent().unwrap_or(dir).to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
 }
 
 pub fn bin(name: &str) -> PathBuf {

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 /// Handed to every tool handler.
 #[derive(Clone)]
 pub struct CallContext {
-    pub(crate) nats: async_nats::Client,
+    /// `None` when the handler runs in-process without the bus (tests, benchmarks).
+    pub(crate) nats: Option<async_nats::Client>,
     /// Subject of the gateway waiting for this call.
     pub(crate) reply_to: String,
     pub(crate) call_id: String,
@@ -58,6 +59,7 @@ impl CallContext {
     }
 
     pub(crate) async fn send(&self, event: CallEvent) {
+        let Some(nats) = &self.nats else { return };
         let reply = CallReply {
             protocol: PROTOCOL_VERSION,
             call_id: self.call_id.clone(),
@@ -65,9 +67,7 @@ impl CallContext {
             event,
         };
         // A lost reply cannot be retried meaningfully here: the gateway's timeout reports it.
-        if let Err(e) = self
-            .nats
-            .publish(self.reply_to.clone(), encode(&reply))
+        if let Err(e) = nats.publish(self.reply_to.clone(), encode(&reply))
             .await
         {
             tracing::warn!(call_id = %self.call_id, error = %e, "could not publish call reply");

@@ -115,7 +115,7 @@ impl Runner {
             }
         };
         let ctx = CallContext {
-            nats: self.nats.clone(),
+            nats: Some(self.nats.clone()),
             reply_to: req.reply_to.clone(),
             call_id: req.call_id.clone(),
             instance: self.instance.clone(),

@@ -105,6 +105,23 @@ impl ToolDef {
         self
     }
 
+    /// Runs the handler in this process, without the bus, and returns the MCP
+    /// `CallToolResult`. Progress and log messages go nowhere. For tests and benchmarks.
+    pub async fn call_in_process(&self, arguments: Value) -> Value {
+        let ctx = CallContext {
+            nats: None,
+            reply_to: String::new(),
+            call_id: "in-process".into(),
+            instance: bus_schema::names::InstanceId::new("in-process").expect("valid id"),
+            wants_progress: false,
+            cancel: Default::default(),
+        };
+        match (self.handler)(ctx, arguments).await {
+            Ok(out) => out.into_result(),
+            Err(e) => e.into_result(),
+        }
+    }
+
     pub(crate) fn idempotent(&self) -> bool {
         self.tool
             .get("annotations")
