@@ -22,6 +22,9 @@ pub struct Config {
     /// Largest accepted request body. Default 4 MiB: generous for tool arguments, small
     /// enough that a flood of large bodies cannot exhaust memory. Larger gets 413.
     pub max_body_bytes: usize,
+    /// How long reading a request body may take. Default 30 s: slow clients are fine, a
+    /// client trickling bytes to hold connections open is not. Slower gets 408.
+    pub body_read_timeout: Duration,
     /// Deepest JSON nesting accepted. Default 64: deep nesting is an attack on recursive
     /// parsers, not a real MCP message.
     pub max_json_depth: usize,
@@ -54,6 +57,7 @@ impl Default for Config {
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             allowed_origins: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             max_body_bytes: 4 * 1024 * 1024,
+            body_read_timeout: Duration::from_secs(30),
             max_json_depth: 64,
             default_tool_timeout: Duration::from_secs(300),
             page_size: 100,

@@ -90,6 +90,20 @@ impl Nats {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// `kill -9` the server, then start it again on the same port and store: what a crash
+    /// and a pod restart look like to clients.
+    pub fn crash_and_restart(&mut self, down_for: Duration) -> Result<()> {
+        self.proc.kill9();
+        std::thread::sleep(down_for);
+        let dir = self
+            .store
+            .parent()
+            .expect("store is inside the cluster dir")
+            .to_path_buf();
+        self.proc = Self::spawn(&dir, self.port, &self.store)?;
+        Ok(())
+    }
+
     /// Connects a client, for tests that inspect the bus directly.
     pub async fn client(&self) -> async_nats::Client {
         async_nats::connect(self.url())

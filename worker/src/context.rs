@@ -67,9 +67,7 @@ impl CallContext {
             event,
         };
         // A lost reply cannot be retried meaningfully here: the gateway's timeout reports it.
-        if let Err(e) = nats.publish(self.reply_to.clone(), encode(&reply))
-            .await
-        {
+        if let Err(e) = nats.publish(self.reply_to.clone(), encode(&reply)).await {
             tracing::warn!(call_id = %self.call_id, error = %e, "could not publish call reply");
         }
     }

@@ -80,9 +80,19 @@ async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
         return error_response(&Value::Null, &e);
     }
     let limit = app.config.max_body_bytes;
-    let bytes = match to_bytes(body, limit).await {
-        Ok(b) => b,
+    // A client that trickles its body must not hold a request open forever.
+    let read = tokio::time::timeout(app.config.body_read_timeout, to_bytes(body, limit)).await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            let e = McpError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                code::INVALID_REQUEST,
+                "Request Timeout: the request body was not received in time",
+            );
+            return error_response(&Value::Null, &e);
+        }
+        Ok(Err(_)) => {
             let e = McpError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 code::INVALID_REQUEST,

@@ -45,7 +45,9 @@ async fn main() -> Result<()> {
     let mut cluster = Cluster::start(0, &[]).await?;
     cluster.add_gateway(&["--json-tool-calls"]).await?;
     cluster.add_worker(&["demo", "--max-in-flight", "64"])?;
-    cluster.wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20)).await?;
+    cluster
+        .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20))
+        .await?;
     let gateway = cluster.gateway_urls()[0].clone();
     let baseline = start_baseline().await?;
 
@@ -65,13 +67,20 @@ async fn main() -> Result<()> {
         Target {
             name: "bus, stateless lane",
             url: gateway.clone(),
-            headers: common(&[("mcp-protocol-version", MODERN), ("mcp-method", "tools/call"), ("mcp-name", "echo")]),
+            headers: common(&[
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+            ]),
             body: rpc(&stateless_params),
         },
         Target {
             name: "bus, session lane",
             url: gateway.clone(),
-            headers: common(&[("mcp-session-id", &session.id), ("mcp-protocol-version", "2025-11-25")]),
+            headers: common(&[
+                ("mcp-session-id", &session.id),
+                ("mcp-protocol-version", "2025-11-25"),
+            ]),
             body: rpc(&echo),
         },
         Target {
@@ -109,7 +118,9 @@ struct Figures {
 
 /// Makes `calls` calls with `concurrency` in flight; every response is checked.
 async fn run(target: &Target, concurrency: usize, calls: usize) -> Result<Figures> {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
     let target = Arc::new(target.clone());
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -125,7 +136,10 @@ async fn run(target: &Target, concurrency: usize, calls: usize) -> Result<Figure
                     req = req.header(k, v);
                 }
                 let body: Value = req.send().await?.json().await?;
-                anyhow::ensure!(body["result"]["content"][0]["text"] == "hello", "bad response: {body}");
+                anyhow::ensure!(
+                    body["result"]["content"][0]["text"] == "hello",
+                    "bad response: {body}"
+                );
                 latencies.push(t0.elapsed());
             }
             Ok::<_, anyhow::Error>(latencies)
@@ -137,7 +151,8 @@ async fn run(target: &Target, concurrency: usize, calls: usize) -> Result<Figure
     }
     let elapsed = started.elapsed();
     all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
     Ok(Figures {
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),

@@ -1,0 +1,64 @@
+//! NATS going away: gateways report not-ready instead of dying, requests fail with a clear
+//! error instead of hanging, and when the server comes back on its store, sessions, the
+//! catalogue and calls all resume without restarting anything.
+
+use std::time::{Duration, Instant};
+
+use harness::mcp::Session;
+use harness::{demo_cluster, texts, DEMO_TOOLS};
+use serde_json::json;
+
+async fn readyz(base: &str) -> u16 {
+    match reqwest::get(format!("{base}/readyz")).await {
+        Ok(r) => r.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_rides_out_a_nats_restart() {
+    let mut cluster = demo_cluster(2, &[]).await;
+    let urls = cluster.gateway_urls();
+    let base = cluster.gateways[0].base_url();
+    let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
+
+    cluster.nats.proc.kill9();
+    let start = Instant::now();
+    while readyz(&base).await != 503 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "gateway still ready without NATS"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Without NATS a session-lane request fails with 503, it does not hang.
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        session.request("tools/list", json!({})),
+    )
+    .await
+    .expect("answered, not hung")
+    .unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+
+    cluster
+        .nats
+        .crash_and_restart(Duration::from_millis(0))
+        .unwrap();
+    harness::wait_ready(&base, Duration::from_secs(30))
+        .await
+        .unwrap();
+    cluster
+        .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(30))
+        .await
+        .unwrap();
+    // The session was on the server's file store: it continues, on either node.
+    for url in &urls {
+        let r = session
+            .via(url)
+            .call("echo", json!({"text": "after restart"}))
+            .await
+            .unwrap();
+        assert_eq!(texts(&r["result"]), ["after restart"], "{r}");
+    }
+}
