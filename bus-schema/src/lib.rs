@@ -12,6 +12,7 @@ pub mod connect;
 pub mod headers;
 pub mod messages;
 pub mod names;
+pub mod process;
 pub mod subjects;
 pub mod topology;
 

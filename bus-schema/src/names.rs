@@ -37,58 +37,38 @@ fn check(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// A worker pool: every replica that serves the same catalogue under the same name. Replicas
-/// of a pool share one durable consumer, so a pool is the unit of routing and scaling.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub struct PoolName(String);
+macro_rules! name_type {
+    ($(#[$doc:meta])* $t:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $t(String);
 
-impl PoolName {
-    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-        let name = name.into();
-        check(&name)?;
-        Ok(Self(name))
-    }
+        impl $t {
+            pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+                let name = name.into();
+                check(&name)?;
+                Ok(Self(name))
+            }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
 
-/// One running worker process inside a pool.
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub struct InstanceId(String);
-
-impl InstanceId {
-    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
-        let name = name.into();
-        check(&name)?;
-        Ok(Self(name))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-macro_rules! string_newtype_impls {
-    ($t:ty) => {
         impl TryFrom<String> for $t {
             type Error = NameError;
             fn try_from(s: String) -> Result<Self, NameError> {
                 Self::new(s)
             }
         }
+
         impl From<$t> for String {
             fn from(n: $t) -> String {
                 n.0
             }
         }
+
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -96,8 +76,18 @@ macro_rules! string_newtype_impls {
         }
     };
 }
-string_newtype_impls!(PoolName);
-string_newtype_impls!(InstanceId);
+
+name_type!(
+    /// A worker pool: every replica that serves the same catalogue under the same name.
+    /// Replicas of a pool share one durable consumer, so a pool is the unit of routing and
+    /// scaling.
+    PoolName
+);
+
+name_type!(
+    /// One running process: a worker instance inside a pool, or a gateway node.
+    InstanceId
+);
 
 #[cfg(test)]
 mod tests {

@@ -82,21 +82,8 @@ impl Cli {
 
 pub fn main() -> ExitCode {
     let config = Cli::parse().into_config();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,async_nats=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(start(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e.to_string()),
-    }
+    bus_schema::process::init_tracing();
+    bus_schema::process::run_main("mcpbus-gateway", start(config))
 }
 
 async fn start(config: Config) -> Result<(), GatewayError> {
@@ -106,21 +93,5 @@ async fn start(config: Config) -> Result<(), GatewayError> {
             addr: config.listen,
             source,
         })?;
-    crate::run(config, listener, shutdown_signal()).await
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("mcpbus-gateway: error: {message}");
-    ExitCode::FAILURE
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
+    crate::run(config, listener, bus_schema::process::shutdown_signal()).await
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use harness::mcp::Session;
+use harness::mcp::{stateless, Session};
 use harness::{demo_cluster, texts, DEMO_TOOLS};
 use serde_json::json;
 
@@ -31,7 +31,18 @@ async fn the_cluster_rides_out_a_nats_restart() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Without NATS a session-lane request fails with 503, it does not hang.
+    // Without NATS a call fails with a clear reason instead of waiting on the bus.
+    let r = stateless(
+        &urls[1],
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "x"}}),
+    )
+    .await
+    .unwrap()
+    .response()
+    .unwrap();
+    assert_eq!(r["error"]["data"]["reason"], "bus_unavailable", "{r}");
+    // A session-lane request fails with 503 (the session store is unreachable), no hang.
     let r = tokio::time::timeout(
         Duration::from_secs(30),
         session.request("tools/list", json!({})),

@@ -53,26 +53,8 @@ enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,async_nats=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(format!("{e:#}")),
-    }
-}
-
-fn fail(message: String) -> ExitCode {
-    eprintln!("mcpbus-worker: error: {message}");
-    ExitCode::FAILURE
+    bus_schema::process::init_tracing();
+    bus_schema::process::run_main("mcpbus-worker", run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -97,23 +79,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
     Worker::new(pool, config)
         .tools(tools)
-        .run(nats, shutdown_signal())
+        .run(nats, bus_schema::process::shutdown_signal())
         .await?;
     Ok(())
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

@@ -28,6 +28,7 @@ type Pending = DashMap<String, mpsc::UnboundedSender<CallReply>>;
 /// Sends calls to worker pools and hands their replies to the waiting requests.
 #[derive(Clone)]
 pub struct Dispatcher {
+    nats: async_nats::Client,
     js: jetstream::Context,
     /// This gateway's id: the middle token of its reply subjects.
     gateway: InstanceId,
@@ -96,7 +97,8 @@ impl Dispatcher {
             }
         });
         Ok(Self {
-            js: jetstream::new(nats),
+            js: jetstream::new(nats.clone()),
+            nats,
             gateway,
             pending,
         })
@@ -109,6 +111,11 @@ impl Dispatcher {
         spec: CallSpec,
         default_timeout: Duration,
     ) -> Result<PendingCall, RouteError> {
+        // While disconnected, a publish would sit in the client's buffer until the ack
+        // timeouts run out; say so at once instead.
+        if self.nats.connection_state() != async_nats::connection::State::Connected {
+            return Err(RouteError::Publish("not connected to NATS".into()));
+        }
         let call_id = uuid::Uuid::new_v4().simple().to_string();
         let timeout = route.timeout.unwrap_or(default_timeout);
         let request = CallRequest {
