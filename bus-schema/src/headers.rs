@@ -10,3 +10,10 @@ pub const PROTOCOL: &str = "Mcpbus-Protocol";
 
 /// The MCP method a call carries (`tools/call`), so that `nats stream view` is readable.
 pub const METHOD: &str = "Mcpbus-Method";
+
+/// Set by JetStream on republished copies: the stream sequence of the stored message.
+pub const SEQUENCE: &str = "Nats-Sequence";
+
+/// Set by JetStream on republished copies: the previous sequence on the same subject (0 if
+/// none). A reader that sees one beyond what it has delivered knows it missed something.
+pub const LAST_SEQUENCE: &str = "Nats-Last-Sequence";

@@ -52,7 +52,14 @@ macro_rules! versioned {
         }
     )*};
 }
-versioned!(WorkerRecord, CatalogRecord, CallRequest, CallReply);
+versioned!(
+    WorkerRecord,
+    CatalogRecord,
+    CallRequest,
+    CallReply,
+    StreamOpen,
+    BroadcastEvent
+);
 
 /// A worker instance's liveness record, in the workers KV bucket under
 /// `<pool>.<instance>`. The worker re-puts it every `heartbeat_ms`; gateways treat the
@@ -147,6 +154,11 @@ pub struct CallRequest {
     /// The client's declared capabilities, so a worker never asks for one it lacks.
     #[serde(default)]
     pub client_capabilities: Value,
+    /// `reply_to` is captured by the session events stream: publish replies with JetStream
+    /// (wait for the acknowledgement, retry with `Nats-Msg-Id = <call_id>:<n>`) so that they
+    /// survive a gateway crash. When false, a plain publish is enough.
+    #[serde(default)]
+    pub reply_durable: bool,
 }
 
 /// What a worker tells the waiting gateway about a call, on the call's `reply_to` subject.
@@ -188,6 +200,62 @@ pub enum CallEvent {
     Result { result: Value },
     /// A protocol-level failure, returned to the client as a JSON-RPC error.
     Error { error: WireError },
+}
+
+/// The first record of a request stream in the session events stream, written by the
+/// gateway that accepted the request. Any gateway resuming the stream reads it to know how
+/// to finish it. Workers never write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamOpen {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    /// Always `"open"`, so a reader can tell it from a [`CallReply`] on the same subject.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub call_id: String,
+    /// The JSON-RPC id of the client's request: the final response must carry it.
+    pub request_id: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_token: Option<Value>,
+    pub deadline_ms: u64,
+    /// The tool's timeout, for the message if the deadline passes.
+    pub timeout_ms: u64,
+    pub tool: String,
+    pub pool: PoolName,
+}
+
+impl StreamOpen {
+    pub const KIND: &'static str = "open";
+}
+
+/// A cluster-wide notification, stored once in the broadcast stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BroadcastEvent {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub kind: BroadcastKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BroadcastKind {
+    ToolsListChanged,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated { uri: String },
+}
+
+impl BroadcastKind {
+    /// The subject token this kind is published under.
+    pub fn subject_token(&self) -> &'static str {
+        match self {
+            BroadcastKind::ToolsListChanged => "tools",
+            BroadcastKind::PromptsListChanged => "prompts",
+            BroadcastKind::ResourcesListChanged => "resources",
+            BroadcastKind::ResourceUpdated { .. } => "resource",
+        }
+    }
 }
 
 /// A JSON-RPC error as a worker reports it.

@@ -35,6 +35,38 @@ pub fn call_id_from_reply(subject: &str) -> Option<&str> {
     (!call_id.is_empty() && !call_id.contains('.')).then_some(call_id)
 }
 
+/// Subjects captured by the session events stream ([`crate::topology::EVENTS_STREAM`]).
+pub const EVENTS_WILDCARD: &str = "mcpbus.v1.evt.>";
+
+/// Where the events stream republishes what it stored, with `Nats-Sequence`.
+pub const EVENTS_LIVE_WILDCARD: &str = "mcpbus.v1.live.>";
+
+/// The stored events of one stream of one session (a request's SSE stream).
+pub fn session_events(session: &str, stream: &str) -> String {
+    format!("{ROOT}.evt.{session}.{stream}")
+}
+
+/// Every stored event of one session, for purging it when the session ends.
+pub fn session_events_all(session: &str) -> String {
+    format!("{ROOT}.evt.{session}.>")
+}
+
+/// Live copies of [`session_events`], republished by the stream with their sequence.
+pub fn session_events_live(session: &str, stream: &str) -> String {
+    format!("{ROOT}.live.{session}.{stream}")
+}
+
+/// Subjects captured by the broadcast stream ([`crate::topology::BROADCAST_STREAM`]).
+pub const BROADCAST_WILDCARD: &str = "mcpbus.v1.bcast.>";
+
+/// Where the broadcast stream republishes what it stored. Each gateway subscribes once.
+pub const BROADCAST_LIVE_WILDCARD: &str = "mcpbus.v1.bcastlive.>";
+
+/// Where a cluster-wide event of one kind is published.
+pub fn broadcast(kind: &str) -> String {
+    format!("{ROOT}.bcast.{kind}")
+}
+
 /// KV key of one worker instance in the workers bucket.
 pub fn worker_key(pool: &PoolName, instance: &InstanceId) -> String {
     format!("{pool}.{instance}")

@@ -43,6 +43,89 @@ pub fn calls_stream(replicas: usize) -> stream::Config {
     }
 }
 
+/// Server→client events of session-lane streams (progress, logs, results), replayable.
+pub const EVENTS_STREAM: &str = "MCPBUS_EVENTS";
+
+/// Default age limit of stored session events: how long a client can be away and still
+/// resume a stream. Deployments may choose another when the stream is first created.
+pub const EVENTS_DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Bound on the events of one stream: no request produces more, and a runaway worker cannot
+/// fill the store through one call.
+pub const EVENTS_MAX_PER_STREAM: i64 = 10_000;
+
+/// The session events stream. Stored events are republished with their sequence to the
+/// live subjects, where the gateway holding the stream picks them up.
+pub fn events_stream(replicas: usize, max_age: Duration) -> stream::Config {
+    stream::Config {
+        name: EVENTS_STREAM.to_owned(),
+        description: Some("mcpbus: session events (progress, logs, results)".to_owned()),
+        subjects: vec![subjects::EVENTS_WILDCARD.to_owned()],
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_age,
+        max_messages_per_subject: EVENTS_MAX_PER_STREAM,
+        duplicate_window: CALLS_DEDUP_WINDOW,
+        allow_direct: true,
+        republish: Some(stream::Republish {
+            source: subjects::EVENTS_WILDCARD.to_owned(),
+            destination: subjects::EVENTS_LIVE_WILDCARD.to_owned(),
+            headers_only: false,
+        }),
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// Cluster-wide events (`list_changed`, `resources/updated`), stored once for everyone.
+pub const BROADCAST_STREAM: &str = "MCPBUS_BROADCAST";
+
+/// Every gateway publishes the same catalogue change under the same id; this window must
+/// cover the spread between gateways noticing it (KV watch delivery, expiry sweeps).
+pub const BROADCAST_DEDUP_WINDOW: Duration = Duration::from_secs(30);
+
+/// How long a standalone stream can be away and still replay the changes it missed.
+pub const BROADCAST_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+pub const BROADCAST_MAX_MESSAGES: i64 = 10_000;
+
+pub fn broadcast_stream(replicas: usize) -> stream::Config {
+    stream::Config {
+        name: BROADCAST_STREAM.to_owned(),
+        description: Some("mcpbus: cluster-wide notifications".to_owned()),
+        subjects: vec![subjects::BROADCAST_WILDCARD.to_owned()],
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::Old,
+        max_age: BROADCAST_MAX_AGE,
+        max_messages: BROADCAST_MAX_MESSAGES,
+        duplicate_window: BROADCAST_DEDUP_WINDOW,
+        allow_direct: true,
+        republish: Some(stream::Republish {
+            source: subjects::BROADCAST_WILDCARD.to_owned(),
+            destination: subjects::BROADCAST_LIVE_WILDCARD.to_owned(),
+            headers_only: false,
+        }),
+        storage: stream::StorageType::File,
+        num_replicas: replicas,
+        ..Default::default()
+    }
+}
+
+/// Creates a stream if it is missing, and opens it.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, TopologyError> {
+    let name = config.name.clone();
+    js.get_or_create_stream(config)
+        .await
+        .map_err(|e| TopologyError::Stream {
+            name,
+            source: e.into(),
+        })
+}
+
 /// Durable consumer name shared by all replicas of a pool. KEDA scalers and dashboards use
 /// this name, so it is part of the contract.
 pub fn pool_consumer_name(pool: &PoolName) -> String {
@@ -135,12 +218,7 @@ pub async fn ensure_calls_stream(
     js: &jetstream::Context,
     replicas: usize,
 ) -> Result<stream::Stream, TopologyError> {
-    js.get_or_create_stream(calls_stream(replicas))
-        .await
-        .map_err(|e| TopologyError::Stream {
-            name: CALLS_STREAM.to_owned(),
-            source: e.into(),
-        })
+    ensure_stream(js, calls_stream(replicas)).await
 }
 
 /// Creates a pool's shared consumer if it is missing, and opens it.

@@ -45,6 +45,12 @@ struct Cli {
     /// Answer tools/call with a single JSON body instead of an SSE stream.
     #[arg(long, env = "MCPBUS_JSON_TOOL_CALLS")]
     json_tool_calls: bool,
+    /// Age limit of stored session events in seconds (applied when the stream is created).
+    #[arg(long, env = "MCPBUS_EVENT_RETENTION_SECS")]
+    event_retention_secs: Option<u64>,
+    /// SSE keep-alive comment interval in seconds.
+    #[arg(long, env = "MCPBUS_SSE_KEEP_ALIVE_SECS")]
+    sse_keep_alive_secs: Option<u64>,
     /// JetStream replicas for streams and buckets this gateway creates.
     #[arg(long, env = "MCPBUS_JS_REPLICAS")]
     js_replicas: Option<usize>,
@@ -72,6 +78,12 @@ impl Cli {
         }
         if let Some(v) = self.page_size {
             c.page_size = v.max(1);
+        }
+        if let Some(v) = self.event_retention_secs {
+            c.event_retention = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.sse_keep_alive_secs {
+            c.sse_keep_alive = Duration::from_secs(v.max(1));
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);

@@ -44,6 +44,9 @@ pub struct Config {
     /// SSE comment keep-alive interval on open streams. Default 15 s, below the 30-60 s idle
     /// timeouts common in load balancers.
     pub sse_keep_alive: Duration,
+    /// Age limit of stored session events, applied when this gateway creates the events
+    /// stream: how long a client may be away and still resume. Default 1 h.
+    pub event_retention: Duration,
     /// JetStream replicas for streams and buckets this gateway creates. Default 1; use 3 on
     /// a clustered NATS.
     pub js_replicas: usize,
@@ -65,6 +68,7 @@ impl Default for Config {
             max_worker_ttl: Duration::from_secs(8),
             sse_tool_calls: true,
             sse_keep_alive: Duration::from_secs(15),
+            event_retention: Duration::from_secs(3600),
             js_replicas: 1,
         }
     }

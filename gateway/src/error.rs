@@ -103,7 +103,7 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot subscribe to call replies: {0}")]
+    #[error("cannot subscribe to the bus: {0}")]
     Subscribe(#[source] async_nats::Error),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),

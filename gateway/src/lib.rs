@@ -16,6 +16,7 @@ pub mod http;
 pub mod route;
 pub mod server;
 pub mod session;
+pub mod stream;
 
 pub use config::Config;
 pub use server::run;

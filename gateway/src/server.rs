@@ -16,6 +16,7 @@ use crate::catalog::Catalog;
 use crate::error::GatewayError;
 use crate::route::Dispatcher;
 use crate::session::SessionStore;
+use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
 use crate::Config;
 
 /// How long in-flight requests get to finish after shutdown starts.
@@ -28,8 +29,13 @@ pub struct App {
     pub catalog: Catalog,
     pub dispatcher: Dispatcher,
     pub sessions: SessionStore,
+    pub events: EventStore,
+    pub broadcast: BroadcastHub,
     /// Set when shutdown starts, so load balancers stop sending new requests.
     pub draining: AtomicBool,
+    /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
+    /// continue on another node, listen streams end gracefully.
+    pub release: CancellationToken,
 }
 
 impl App {
@@ -60,6 +66,16 @@ pub async fn run(
     let workers = topology::ensure_kv(&js, WORKERS_KV, replicas).await?;
     let catalogs = topology::ensure_kv(&js, CATALOG_KV, replicas).await?;
     let sessions = topology::ensure_kv(&js, SESSIONS_KV, replicas).await?;
+    let events = EventStore {
+        nats: nats.clone(),
+        js: js.clone(),
+        events: topology::ensure_stream(
+            &js,
+            topology::events_stream(replicas, config.event_retention),
+        )
+        .await?,
+        broadcast: topology::ensure_stream(&js, topology::broadcast_stream(replicas)).await?,
+    };
 
     let stop = CancellationToken::new();
     let gateway_id = InstanceId::new(format!(
@@ -75,13 +91,25 @@ pub async fn run(
         stop.clone(),
     );
     let dispatcher = Dispatcher::start(nats.clone(), gateway_id.clone(), stop.clone()).await?;
+    let broadcast = BroadcastHub::start(events.clone(), stop.clone())
+        .await
+        .map_err(|e| GatewayError::Subscribe(e.into()))?;
+    tokio::spawn(announce_catalog_changes(
+        catalog.clone(),
+        broadcast.clone(),
+        stop.clone(),
+    ));
+    let release = CancellationToken::new();
     let app = Arc::new(App {
         config,
         nats,
         catalog,
         dispatcher,
         sessions: SessionStore::new(sessions),
+        events,
+        broadcast,
         draining: AtomicBool::new(false),
+        release: release.clone(),
     });
     let addr = listener.local_addr().map_err(GatewayError::Serve)?;
     tracing::info!(%addr, gateway = %gateway_id, "gateway serving /mcp");
@@ -94,6 +122,7 @@ pub async fn run(
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             app.draining.store(true, Ordering::Relaxed);
+            app.release.cancel();
             draining.cancel();
         }
     };

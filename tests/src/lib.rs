@@ -260,7 +260,7 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The tools `mcpbus-worker demo` serves.
-pub const DEMO_TOOLS: [&str; 5] = ["add", "echo", "fail", "sleep", "whoami"];
+pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// A cluster of `gateways` nodes with one demo worker, ready to serve the demo tools.
 pub async fn demo_cluster(gateways: usize, gateway_args: &[&str]) -> Cluster {

@@ -134,7 +134,16 @@ async fn transport_status_rules() {
     let url = &cluster.gateway_urls()[0];
     let body = list().to_string();
 
-    for method in [Method::GET, Method::PUT, Method::PATCH] {
+    // GET opens a session's stream: it needs text/event-stream (406) and a session (400).
+    let r = send_raw(Method::GET, url, &[("accept", "application/json")])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 406);
+    let r = send_raw(Method::GET, url, &[("accept", "text/event-stream")])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    for method in [Method::PUT, Method::PATCH] {
         let r = send_raw(method.clone(), url, &[("accept", ACCEPT_BOTH)])
             .await
             .unwrap();

@@ -33,6 +33,7 @@ async fn a_republished_call_runs_once() {
         lane: Lane::Session,
         protocol_version: "2025-11-25".into(),
         client_capabilities: json!({}),
+        reply_durable: false,
     };
     let subject = subjects::call(&PoolName::new("demo").unwrap());
     let mut acks = Vec::new();

@@ -42,10 +42,7 @@ async fn run_client(url: &str, mode: &str) -> Value {
 
 fn check(seen: &Value, version: &str) {
     assert_eq!(seen["protocol_version"], version, "{seen}");
-    assert_eq!(
-        seen["tools"],
-        json!(["add", "echo", "fail", "sleep", "whoami"])
-    );
+    assert_eq!(seen["tools"], json!(harness::DEMO_TOOLS));
     assert_eq!(seen["echo"], json!(["hello from python"]));
     assert_eq!(seen["echo_is_error"], false);
     assert_eq!(seen["add_structured"], json!({"sum": 5.0}));

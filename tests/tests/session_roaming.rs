@@ -29,7 +29,10 @@ async fn a_session_started_on_one_node_continues_on_another() {
             .unwrap()
             .response()
             .unwrap();
-        assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            list["result"]["tools"].as_array().unwrap().len(),
+            harness::DEMO_TOOLS.len()
+        );
     }
 }
 

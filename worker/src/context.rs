@@ -1,10 +1,19 @@
 //! What a tool handler knows about its call, and how it talks back while it runs.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use bus_schema::headers;
 use bus_schema::messages::{encode, CallEvent, CallReply};
 use bus_schema::names::InstanceId;
 use bus_schema::PROTOCOL_VERSION;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+/// Attempts at storing one durable reply before giving up on it.
+const DURABLE_ATTEMPTS: u32 = 5;
 
 /// Handed to every tool handler.
 #[derive(Clone)]
@@ -19,6 +28,11 @@ pub struct CallContext {
     /// without one we do not even publish it.
     pub(crate) wants_progress: bool,
     pub(crate) cancel: CancellationToken,
+    /// Set when the reply subject is stored (session-lane streams): replies are then
+    /// published with JetStream acknowledgements so they survive a gateway crash.
+    pub(crate) durable: Option<jetstream::Context>,
+    /// Numbers this call's replies for their `Nats-Msg-Id`, so a retried publish is stored once.
+    pub(crate) sent: Arc<AtomicU32>,
 }
 
 impl CallContext {
@@ -66,9 +80,33 @@ impl CallContext {
             instance: self.instance.clone(),
             event,
         };
-        // A lost reply cannot be retried meaningfully here: the gateway's timeout reports it.
-        if let Err(e) = nats.publish(self.reply_to.clone(), encode(&reply)).await {
-            tracing::warn!(call_id = %self.call_id, error = %e, "could not publish call reply");
+        let payload = encode(&reply);
+        let Some(js) = &self.durable else {
+            // A lost core reply cannot be retried meaningfully: the gateway's timeout reports it.
+            if let Err(e) = nats.publish(self.reply_to.clone(), payload).await {
+                tracing::warn!(call_id = %self.call_id, error = %e, "could not publish call reply");
+            }
+            return;
+        };
+        let n = self.sent.fetch_add(1, Ordering::Relaxed);
+        let mut hdrs = async_nats::HeaderMap::new();
+        hdrs.insert(headers::MSG_ID, format!("{}:{n}", self.call_id).as_str());
+        for attempt in 1..=DURABLE_ATTEMPTS {
+            let stored = match js
+                .publish_with_headers(self.reply_to.clone(), hdrs.clone(), payload.clone())
+                .await
+            {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match stored {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(call_id = %self.call_id, attempt, error = %e, "storing a reply failed");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
         }
+        tracing::error!(call_id = %self.call_id, "gave up storing a reply; the client will see a timeout");
     }
 }

@@ -45,10 +45,27 @@ struct SleepArgs {
 #[derive(Deserialize, JsonSchema)]
 struct NoArgs {}
 
+#[derive(Deserialize, JsonSchema)]
+struct SlowCountArgs {
+    /// How many steps to count.
+    n: u32,
+    /// Pause before each step, in milliseconds.
+    interval_ms: u64,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct SlowCountOutput {
+    /// The number counted to.
+    count: u32,
+}
+
 /// Declared timeout of `sleep`, short so that the timeout path is easy to see and test.
 pub const SLEEP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The `echo`, `add`, `fail`, `sleep` and `whoami` tools.
+/// Declared timeout of `slow_count`: room for long demonstrations.
+pub const SLOW_COUNT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The `echo`, `add`, `fail`, `sleep`, `slow_count` and `whoami` tools.
 pub fn tools() -> Vec<ToolDef> {
     vec![
         echo(),
@@ -73,6 +90,21 @@ pub fn tools() -> Vec<ToolDef> {
         .description("Sleeps for ms milliseconds. Its declared timeout is 3 s, to show per-tool timeouts.")
         .timeout(SLEEP_TIMEOUT)
         .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
+        ToolDef::typed("slow_count", |ctx, a: SlowCountArgs| async move {
+            for i in 1..=a.n {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(a.interval_ms)) => {}
+                    _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled")),
+                }
+                ctx.progress(f64::from(i), Some(f64::from(a.n)), Some(format!("step {i} of {}", a.n))).await;
+            }
+            let out = SlowCountOutput { count: a.n };
+            Ok(ToolOutput::structured(serde_json::to_value(out).expect("plain struct")))
+        })
+        .description("Counts to n, one progress notification per step, interval_ms apart; returns the count. Shows streams that outlive a gateway.")
+        .output_schema::<SlowCountOutput>()
+        .timeout(SLOW_COUNT_TIMEOUT)
+        .annotations(json!({"readOnlyHint": true})),
         ToolDef::typed("whoami", |ctx, _a: NoArgs| async move {
             Ok(ToolOutput::structured(json!({"instance": ctx.instance().as_str()})))
         })

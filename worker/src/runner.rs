@@ -121,6 +121,8 @@ impl Runner {
             instance: self.instance.clone(),
             wants_progress: req.params.pointer("/_meta/progressToken").is_some(),
             cancel: self.cancel_all.child_token(),
+            durable: req.reply_durable.then(|| jetstream::new(self.nats.clone())),
+            sent: Default::default(),
         };
         let outcome = self.decide(&req, &msg).await;
         let event = match outcome {

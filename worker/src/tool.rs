@@ -115,6 +115,8 @@ impl ToolDef {
             instance: bus_schema::names::InstanceId::new("in-process").expect("valid id"),
             wants_progress: false,
             cancel: Default::default(),
+            durable: None,
+            sent: Default::default(),
         };
         match (self.handler)(ctx, arguments).await {
             Ok(out) => out.into_result(),

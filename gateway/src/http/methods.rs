@@ -5,10 +5,12 @@ use bus_schema::messages::Lane;
 use serde_json::{json, Value};
 
 use super::jsonrpc::Request;
-use crate::catalog::Lookup;
+use crate::catalog::{Lookup, ToolRoute};
 use crate::error::McpError;
 use crate::route::{CallSpec, PendingCall, RouteError};
 use crate::server::App;
+use crate::session::SessionId;
+use crate::stream::{RequestStream, StreamOrigin};
 
 /// Who is calling, as the workers need to know.
 pub struct Caller {
@@ -22,9 +24,9 @@ pub fn server_info() -> Value {
     json!({"name": "mcpbus", "title": "mcpbus gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
-/// Server capabilities. `listChanged` stays false until list_changed fan-out exists.
+/// Server capabilities: tool list changes are announced cluster-wide (ADR 0003).
 pub fn capabilities() -> Value {
-    json!({"tools": {"listChanged": false}})
+    json!({"tools": {"listChanged": true}})
 }
 
 /// `tools/list`: one page of the aggregated catalogue.
@@ -51,8 +53,45 @@ pub fn tools_list(app: &App, params: &Value) -> Result<Value, McpError> {
     Ok(result)
 }
 
-/// `tools/call`: validates, resolves the route, and queues the call.
+/// `tools/call` with replies on core NATS (not resumable).
 pub async fn tools_call(app: &App, req: &Request, caller: Caller) -> Result<PendingCall, McpError> {
+    let (route, spec) = resolve_call(app, req, caller)?;
+    Ok(app
+        .dispatcher
+        .call(&route, spec, app.config.default_tool_timeout)
+        .await?)
+}
+
+/// `tools/call` with replies stored in the session's events, resumable on any node.
+pub async fn tools_call_stored(
+    app: &App,
+    req: &Request,
+    caller: Caller,
+    session: &SessionId,
+    progress_token: Option<Value>,
+) -> Result<RequestStream, McpError> {
+    let (route, spec) = resolve_call(app, req, caller)?;
+    Ok(RequestStream::start(
+        &app.events,
+        &app.dispatcher,
+        &route,
+        spec,
+        app.config.default_tool_timeout,
+        StreamOrigin {
+            session: session.as_str(),
+            request_id: req.id.clone(),
+            progress_token,
+        },
+    )
+    .await?)
+}
+
+/// Validates a `tools/call` and resolves its route.
+fn resolve_call(
+    app: &App,
+    req: &Request,
+    caller: Caller,
+) -> Result<(ToolRoute, CallSpec), McpError> {
     let name = req
         .params
         .get("name")
@@ -87,10 +126,7 @@ pub async fn tools_call(app: &App, req: &Request, caller: Caller) -> Result<Pend
         protocol_version: caller.protocol_version,
         client_capabilities: caller.client_capabilities,
     };
-    Ok(app
-        .dispatcher
-        .call(&route, spec, app.config.default_tool_timeout)
-        .await?)
+    Ok((route, spec))
 }
 
 /// MCP log levels in increasing severity, for filtering `notifications/message`.

@@ -6,9 +6,11 @@
 
 mod guard;
 mod jsonrpc;
+mod listen;
 mod methods;
 mod reply;
 mod session_lane;
+mod standalone;
 mod stateless_lane;
 pub mod version;
 
@@ -57,17 +59,16 @@ async fn mcp(
     match method {
         axum::http::Method::POST => post(app, headers, body).await,
         axum::http::Method::DELETE => session_lane::delete(&app, &headers).await,
-        // The standalone GET stream of the session lane is not served yet; 405 is the
-        // spec's answer for a server without one.
+        axum::http::Method::GET => standalone::get(&app, &headers).await,
         _ => {
             let e = McpError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 code::INVALID_REQUEST,
-                format!("Method Not Allowed: {method} /mcp (use POST, or DELETE to end a session)"),
+                format!("Method Not Allowed: {method} /mcp (use POST, GET for a session's stream, DELETE to end a session)"),
             );
             let mut resp = error_response(&Value::Null, &e);
             resp.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
             resp
         }
     }

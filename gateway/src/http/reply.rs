@@ -2,16 +2,44 @@
 //! call's progress and log notifications before the final response.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc::{error_message, json_response, notification, result_message};
 use super::methods::log_severity;
 use crate::route::{CallUpdate, PendingCall};
+use crate::stream::{EventId, RequestStream};
+
+/// Where a call's updates come from.
+pub enum CallFeed {
+    /// Core-NATS replies to this gateway (stateless lane): not resumable.
+    Core(PendingCall),
+    /// The session events stream (session lane): every update has an event id, and the
+    /// stream can be resumed on any node.
+    Stored(Box<RequestStream>),
+}
+
+impl CallFeed {
+    async fn next(&mut self) -> Option<(Option<EventId>, CallUpdate)> {
+        match self {
+            CallFeed::Core(call) => call.next().await.map(|u| (None, u)),
+            CallFeed::Stored(stream) => stream.next().await.map(|(id, u)| (Some(id), u)),
+        }
+    }
+
+    fn position(&self) -> Option<EventId> {
+        match self {
+            CallFeed::Core(_) => None,
+            CallFeed::Stored(stream) => Some(stream.position()),
+        }
+    }
+}
 
 /// How one call's updates become client messages.
 pub struct CallReply {
@@ -66,27 +94,55 @@ impl CallReply {
     }
 
     /// Waits for the outcome and answers with one JSON body.
-    pub async fn json(self, call: PendingCall) -> Response {
-        match call.outcome().await {
-            Ok(mut result) => {
-                (self.finish)(&mut result);
-                json_response(StatusCode::OK, &result_message(&self.id, result))
+    pub async fn json(self, mut feed: CallFeed) -> Response {
+        while let Some((_, update)) = feed.next().await {
+            if let CallUpdate::Done(outcome) = update {
+                let status = outcome.as_ref().err().map_or(StatusCode::OK, |e| e.status);
+                let body = self.message(CallUpdate::Done(outcome)).unwrap_or_default();
+                return json_response(status, &body);
             }
-            Err(e) => json_response(e.status, &error_message(&self.id, &e)),
         }
+        let e = crate::error::McpError::internal("the call ended without an answer");
+        json_response(e.status, &error_message(&self.id, &e))
     }
 
-    /// Streams the call's notifications, then its response, then closes. Dropping the
-    /// response (client gone) drops the `PendingCall`, which stops routing its replies here.
-    pub fn sse(self, mut call: PendingCall, keep_alive: Duration) -> Response {
-        let stream = async_stream(move |tx| async move {
-            while let Some(update) = call.next().await {
+    /// Streams the call's notifications, then its response, then closes. A stored stream
+    /// starts with a priming event (its position, no data) and, when `release` fires (the
+    /// gateway is draining), ends with `retry:` so the client resumes it on another node.
+    /// Dropping the response (client gone) drops the feed and its subscriptions.
+    pub fn sse(
+        self,
+        mut feed: CallFeed,
+        keep_alive: Duration,
+        release: CancellationToken,
+    ) -> Response {
+        let priming = feed.position();
+        let resumable = priming.is_some();
+        let stream = event_stream(move |tx| async move {
+            if let Some(id) = priming {
+                if tx
+                    .send(Event::default().id(id.to_string()).data(""))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            loop {
+                let next = tokio::select! {
+                    n = feed.next() => n,
+                    _ = release.cancelled(), if resumable => {
+                        let _ = tx.send(Event::default().retry(RETRY_AFTER_RELEASE)).await;
+                        return;
+                    }
+                };
+                let Some((id, update)) = next else { return };
                 if let Some(msg) = self.message(update) {
-                    if tx
-                        .send(Event::default().event("message").data(msg.to_string()))
-                        .await
-                        .is_err()
-                    {
+                    let mut event = Event::default().event("message").data(msg.to_string());
+                    if let Some(id) = id {
+                        event = event.id(id.to_string());
+                    }
+                    if tx.send(event).await.is_err() {
                         return;
                     }
                 }
@@ -95,6 +151,9 @@ impl CallReply {
         sse_response(stream, keep_alive)
     }
 }
+
+/// How long a client released from a draining gateway waits before resuming elsewhere.
+pub const RETRY_AFTER_RELEASE: Duration = Duration::from_millis(500);
 
 /// An SSE response with the headers every stream needs.
 pub fn sse_response(
@@ -113,10 +172,10 @@ pub fn sse_response(
 }
 
 /// A stream fed by a producer task; the task stops when the stream is dropped.
-fn async_stream<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Event, Infallible>>
+pub fn event_stream<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Event, Infallible>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let task = tokio::spawn(produce(tx));

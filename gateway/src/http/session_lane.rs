@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::accepted;
 use super::jsonrpc::{error_response, json_response, result_message, Incoming, Request};
 use super::methods::{self, Caller};
-use super::reply::CallReply;
+use super::reply::{CallFeed, CallReply};
 use super::version::{self, header, DEFAULT_SESSION_VERSION, SESSION_VERSIONS};
 use crate::error::{code, McpError};
 use crate::server::App;
@@ -31,12 +31,12 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
     if let Err(e) = check_version_header(headers) {
         return error_response(&id, &e);
     }
-    let record = match find_session(app, headers).await {
-        Ok((_, record)) => record,
+    let (session, record) = match find_session(app, headers).await {
+        Ok(found) => found,
         Err(e) => return error_response(&id, &e),
     };
     match incoming {
-        Incoming::Request(r) => dispatch(app, r, record).await,
+        Incoming::Request(r) => dispatch(app, r, session, record).await,
         Incoming::Notification(_) | Incoming::Response => accepted(),
     }
 }
@@ -76,7 +76,18 @@ async fn initialize(app: &App, r: &Request) -> Response {
     resp
 }
 
-async fn dispatch(app: &App, r: Request, session: SessionRecord) -> Response {
+/// How session-lane call updates are rendered.
+pub fn session_reply(id: Value, progress_token: Option<Value>) -> CallReply {
+    CallReply {
+        id,
+        progress_token,
+        // Until logging/setLevel exists, a session receives every log message.
+        min_log: Some(0),
+        finish: |_| {},
+    }
+}
+
+async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) -> Response {
     match r.method.as_str() {
         "ping" => json_response(StatusCode::OK, &result_message(&r.id, json!({}))),
         "tools/list" => match methods::tools_list(app, &r.params) {
@@ -89,21 +100,22 @@ async fn dispatch(app: &App, r: Request, session: SessionRecord) -> Response {
                 protocol_version: session.protocol_version,
                 client_capabilities: session.client_capabilities,
             };
-            let call = match methods::tools_call(app, &r, caller).await {
-                Ok(c) => c,
+            let progress_token = r.meta("progressToken").cloned();
+            let stored =
+                methods::tools_call_stored(app, &r, caller, &id, progress_token.clone()).await;
+            let stream = match stored {
+                Ok(s) => s,
                 Err(e) => return error_response(&r.id, &e),
             };
-            let reply = CallReply {
-                progress_token: r.meta("progressToken").cloned(),
-                id: r.id,
-                // Until logging/setLevel exists, a session receives every log message.
-                min_log: Some(0),
-                finish: |_| {},
-            };
+            let reply = session_reply(r.id, progress_token);
             if app.config.sse_tool_calls {
-                reply.sse(call, app.config.sse_keep_alive)
+                reply.sse(
+                    CallFeed::Stored(Box::new(stream)),
+                    app.config.sse_keep_alive,
+                    app.release.clone(),
+                )
             } else {
-                reply.json(call).await
+                reply.json(CallFeed::Stored(Box::new(stream))).await
             }
         }
         other => error_response(&r.id, &McpError::method_not_found(other)),
@@ -118,6 +130,16 @@ pub async fn delete(app: &App, headers: &HeaderMap) -> Response {
     };
     match app.sessions.delete(&id).await {
         Ok(true) => {
+            // The session's stored events go with it (ADR 0003, point 5).
+            let purge = app
+                .events
+                .events
+                .purge()
+                .filter(bus_schema::subjects::session_events_all(id.as_str()))
+                .await;
+            if let Err(e) = purge {
+                tracing::warn!(error = %e, "could not purge an ended session's events; they age out");
+            }
             tracing::info!("session ended by client");
             json_response(StatusCode::OK, &json!({}))
         }
@@ -126,7 +148,7 @@ pub async fn delete(app: &App, headers: &HeaderMap) -> Response {
     }
 }
 
-fn check_version_header(headers: &HeaderMap) -> Result<(), McpError> {
+pub fn check_version_header(headers: &HeaderMap) -> Result<(), McpError> {
     let Some(value) = headers.get(header::PROTOCOL_VERSION) else {
         tracing::trace!(
             assumed = DEFAULT_SESSION_VERSION,
@@ -145,7 +167,7 @@ fn check_version_header(headers: &HeaderMap) -> Result<(), McpError> {
     }
 }
 
-async fn find_session(
+pub async fn find_session(
     app: &App,
     headers: &HeaderMap,
 ) -> Result<(SessionId, SessionRecord), McpError> {
@@ -174,7 +196,7 @@ fn session_not_found() -> McpError {
     )
 }
 
-fn store_unavailable(e: crate::session::SessionError) -> McpError {
+pub fn store_unavailable(e: crate::session::SessionError) -> McpError {
     tracing::warn!(error = %e, "session store error");
     McpError::new(
         StatusCode::SERVICE_UNAVAILABLE,

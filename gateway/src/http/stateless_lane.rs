@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::accepted;
 use super::jsonrpc::{error_response, json_response, result_message, Incoming, Request};
+use super::listen;
 use super::methods::{self, log_severity, Caller};
-use super::reply::CallReply;
+use super::reply::{CallFeed, CallReply};
 use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
 use crate::error::{code, McpError};
 use crate::server::App;
@@ -85,12 +86,14 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                 id: r.id,
                 finish,
             };
+            let call = CallFeed::Core(call);
             if app.config.sse_tool_calls {
-                reply.sse(call, app.config.sse_keep_alive)
+                reply.sse(call, app.config.sse_keep_alive, app.release.clone())
             } else {
                 reply.json(call).await
             }
         }
+        "subscriptions/listen" => listen::open(app, r),
         other => error_response(
             &r.id,
             &McpError::method_not_found(other).with_status(StatusCode::NOT_FOUND),
@@ -99,7 +102,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
 }
 
 /// Every result of this lane says it is complete and who served it.
-fn finish(result: &mut Value) {
+pub fn finish(result: &mut Value) {
     if let Some(obj) = result.as_object_mut() {
         obj.insert("resultType".into(), json!("complete"));
         let meta = obj.entry("_meta").or_insert_with(|| json!({}));

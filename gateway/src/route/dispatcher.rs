@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use bus_schema::messages::{decode, encode, CallEvent, CallReply, CallRequest, Lane};
+use bus_schema::messages::{decode, encode, CallReply, CallRequest, Lane};
 use bus_schema::names::InstanceId;
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
 use dashmap::DashMap;
@@ -14,9 +14,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::tracker::{CallTracker, CallUpdate};
 use super::RouteError;
 use crate::catalog::ToolRoute;
-use crate::error::{GatewayError, McpError};
+use crate::error::GatewayError;
 
 /// How long we wait for JetStream to confirm it stored a call before publishing it again.
 /// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
@@ -43,23 +44,6 @@ pub struct CallSpec {
     pub lane: Lane,
     pub protocol_version: String,
     pub client_capabilities: Value,
-}
-
-/// Something to tell the client about a call in progress.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallUpdate {
-    Progress {
-        progress: f64,
-        total: Option<f64>,
-        message: Option<String>,
-    },
-    Log {
-        level: String,
-        logger: Option<String>,
-        data: Value,
-    },
-    /// The final outcome; nothing follows it.
-    Done(Result<Value, McpError>),
 }
 
 impl Dispatcher {
@@ -104,50 +88,56 @@ impl Dispatcher {
         })
     }
 
-    /// Queues a call for the route's pool. The returned handle yields its updates.
+    /// Queues a call whose replies come back on core NATS to this gateway.
     pub async fn call(
         &self,
         route: &ToolRoute,
         spec: CallSpec,
         default_timeout: Duration,
     ) -> Result<PendingCall, RouteError> {
-        // While disconnected, a publish would sit in the client's buffer until the ack
-        // timeouts run out; say so at once instead.
-        if self.nats.connection_state() != async_nats::connection::State::Connected {
-            return Err(RouteError::Publish("not connected to NATS".into()));
-        }
-        let call_id = uuid::Uuid::new_v4().simple().to_string();
-        let timeout = route.timeout.unwrap_or(default_timeout);
-        let request = CallRequest {
-            protocol: PROTOCOL_VERSION,
-            call_id: call_id.clone(),
-            method: spec.method,
-            params: spec.params,
-            reply_to: subjects::call_reply(&self.gateway, &call_id),
-            deadline_ms: unix_ms() + timeout.as_millis() as u64,
-            lane: spec.lane,
-            protocol_version: spec.protocol_version,
-            client_capabilities: spec.client_capabilities,
-        };
+        let call_id = new_call_id();
+        let reply_to = subjects::call_reply(&self.gateway, &call_id);
+        let (request, tracker) = prepare(
+            route,
+            spec,
+            default_timeout,
+            call_id.clone(),
+            reply_to,
+            false,
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         self.pending.insert(call_id.clone(), tx);
         let pending = PendingCall {
             rx,
             guard: PendingGuard {
                 pending: self.pending.clone(),
-                call_id: call_id.clone(),
+                call_id,
             },
-            route: route.clone(),
-            deadline: Instant::now() + timeout,
-            timeout,
-            running_on: None,
-            done: false,
+            tracker,
         };
         self.publish(route, &request).await?;
         Ok(pending)
     }
 
-    async fn publish(&self, route: &ToolRoute, request: &CallRequest) -> Result<(), RouteError> {
+    /// Publishes a prepared call to its pool's queue, waiting for JetStream to store it.
+    pub async fn publish(
+        &self,
+        route: &ToolRoute,
+        request: &CallRequest,
+    ) -> Result<(), RouteError> {
+        // While disconnected, a publish would sit in the client's buffer until the ack
+        // timeouts run out; say so at once instead.
+        if self.nats.connection_state() != async_nats::connection::State::Connected {
+            return Err(RouteError::Publish("not connected to NATS".into()));
+        }
+        self.publish_once_stored(route, request).await
+    }
+
+    async fn publish_once_stored(
+        &self,
+        route: &ToolRoute,
+        request: &CallRequest,
+    ) -> Result<(), RouteError> {
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, request.call_id.as_str());
         hdrs.insert(headers::PROTOCOL, PROTOCOL_VERSION.to_string().as_str());
@@ -184,7 +174,43 @@ fn classify(kind: PublishErrorKind, text: String) -> RouteError {
     }
 }
 
-fn unix_ms() -> u64 {
+/// A fresh call id: 128 random bits in hex, a valid subject token.
+pub fn new_call_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Builds the bus message for a call and the tracker that will interpret its replies.
+pub fn prepare(
+    route: &ToolRoute,
+    spec: CallSpec,
+    default_timeout: Duration,
+    call_id: String,
+    reply_to: String,
+    reply_durable: bool,
+) -> (CallRequest, CallTracker) {
+    let timeout = route.timeout.unwrap_or(default_timeout);
+    let request = CallRequest {
+        protocol: PROTOCOL_VERSION,
+        call_id,
+        method: spec.method,
+        params: spec.params,
+        reply_to,
+        deadline_ms: unix_ms() + timeout.as_millis() as u64,
+        lane: spec.lane,
+        protocol_version: spec.protocol_version,
+        client_capabilities: spec.client_capabilities,
+        reply_durable,
+    };
+    let tracker = CallTracker::new(
+        route.name().to_owned(),
+        route.pool.clone(),
+        timeout,
+        Instant::now() + timeout,
+    );
+    (request, tracker)
+}
+
+pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -203,16 +229,11 @@ impl Drop for PendingGuard {
     }
 }
 
-/// A queued call, yielding its updates until the final outcome.
+/// A queued call whose replies arrive on core NATS, yielding its updates until the final one.
 pub struct PendingCall {
     rx: mpsc::UnboundedReceiver<CallReply>,
     guard: PendingGuard,
-    route: ToolRoute,
-    deadline: Instant,
-    timeout: Duration,
-    /// Set once a worker reports it started the call, for a precise timeout message.
-    running_on: Option<InstanceId>,
-    done: bool,
+    tracker: CallTracker,
 }
 
 impl PendingCall {
@@ -222,80 +243,18 @@ impl PendingCall {
 
     /// The next update, or `None` after the final one.
     pub async fn next(&mut self) -> Option<CallUpdate> {
-        while !self.done {
-            let reply = match tokio::time::timeout_at(self.deadline, self.rx.recv()).await {
-                Ok(Some(reply)) => reply,
+        while !self.tracker.is_done() {
+            match tokio::time::timeout_at(self.tracker.deadline(), self.rx.recv()).await {
+                Ok(Some(reply)) => {
+                    if let Some(update) = self.tracker.observe(reply) {
+                        return Some(update);
+                    }
+                }
                 // The sender lives in the shared map until our guard drops, so the channel
                 // cannot close first; treat it like a timeout if it ever does.
-                Ok(None) | Err(_) => {
-                    self.done = true;
-                    return Some(CallUpdate::Done(Err(self.timeout_error().into())));
-                }
-            };
-            match reply.event {
-                CallEvent::Accepted => self.running_on = Some(reply.instance),
-                CallEvent::Progress {
-                    progress,
-                    total,
-                    message,
-                } => {
-                    return Some(CallUpdate::Progress {
-                        progress,
-                        total,
-                        message,
-                    })
-                }
-                CallEvent::Log {
-                    level,
-                    logger,
-                    data,
-                } => {
-                    return Some(CallUpdate::Log {
-                        level,
-                        logger,
-                        data,
-                    })
-                }
-                CallEvent::Result { result } => {
-                    self.done = true;
-                    return Some(CallUpdate::Done(Ok(result)));
-                }
-                CallEvent::Error { error } => {
-                    self.done = true;
-                    let mut e = McpError::internal(error.message);
-                    e.code = error.code;
-                    e.data = error.data;
-                    return Some(CallUpdate::Done(Err(e)));
-                }
+                Ok(None) | Err(_) => return Some(self.tracker.timed_out()),
             }
         }
         None
-    }
-
-    /// Waits for the final outcome, discarding progress and logs.
-    pub async fn outcome(mut self) -> Result<Value, McpError> {
-        loop {
-            match self.next().await {
-                Some(CallUpdate::Done(r)) => return r,
-                Some(_) => continue,
-                None => return Err(self.timeout_error().into()),
-            }
-        }
-    }
-
-    fn timeout_error(&self) -> RouteError {
-        let tool = self.route.name().to_owned();
-        match &self.running_on {
-            Some(instance) => RouteError::RunningTimeout {
-                tool,
-                instance: instance.clone(),
-                after: self.timeout,
-            },
-            None => RouteError::QueuedTimeout {
-                tool,
-                pool: self.route.pool.clone(),
-                after: self.timeout,
-            },
-        }
     }
 }

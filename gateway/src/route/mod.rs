@@ -7,6 +7,8 @@
 
 mod dispatcher;
 mod error;
+mod tracker;
 
-pub use dispatcher::{CallSpec, CallUpdate, Dispatcher, PendingCall};
+pub use dispatcher::{new_call_id, prepare, unix_ms, CallSpec, Dispatcher, PendingCall};
 pub use error::RouteError;
+pub use tracker::{CallTracker, CallUpdate};

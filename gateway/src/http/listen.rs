@@ -1,0 +1,166 @@
+//! `subscriptions/listen` (2026-07-28): a long-lived POST stream of the change notifications
+//! the client asked for, fed by the same cluster-wide broadcast as the session lane's
+//! standalone stream, without replay.
+
+use axum::response::sse::Event;
+use axum::response::Response;
+use bus_schema::messages::BroadcastKind;
+use serde_json::{json, Map, Value};
+
+use super::jsonrpc::{error_response, notification, result_message, Request};
+use super::reply::{event_stream, sse_response};
+use super::version::meta;
+use crate::error::McpError;
+use crate::server::App;
+use crate::stream::Follower;
+
+/// What a listen stream agreed to deliver.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Filter {
+    tools_list_changed: bool,
+    resource_subscriptions: Vec<String>,
+}
+
+impl Filter {
+    fn parse(params: &Value) -> Result<Self, McpError> {
+        let n = params.get("notifications").cloned().unwrap_or(json!({}));
+        if !n.is_object() {
+            return Err(McpError::invalid_params(
+                "Invalid params: \"notifications\" must be an object",
+            ));
+        }
+        let resource_subscriptions = match n.get("resourceSubscriptions") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(uris)) => uris
+                .iter()
+                .map(|u| u.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    McpError::invalid_params(
+                        "Invalid params: resourceSubscriptions must be strings",
+                    )
+                })?,
+            Some(_) => {
+                return Err(McpError::invalid_params(
+                    "Invalid params: resourceSubscriptions must be an array",
+                ))
+            }
+        };
+        Ok(Self {
+            tools_list_changed: n
+                .get("toolsListChanged")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            resource_subscriptions,
+        })
+    }
+
+    /// The acknowledged subset: kinds we do not serve (prompts, resource lists) are omitted.
+    fn acknowledged(&self) -> Value {
+        let mut ack = Map::new();
+        if self.tools_list_changed {
+            ack.insert("toolsListChanged".into(), json!(true));
+        }
+        if !self.resource_subscriptions.is_empty() {
+            ack.insert(
+                "resourceSubscriptions".into(),
+                json!(self.resource_subscriptions),
+            );
+        }
+        Value::Object(ack)
+    }
+
+    fn message(&self, kind: &BroadcastKind) -> Option<(&'static str, Value)> {
+        match kind {
+            BroadcastKind::ToolsListChanged if self.tools_list_changed => {
+                Some(("notifications/tools/list_changed", json!({})))
+            }
+            BroadcastKind::ResourceUpdated { uri } if self.resource_subscriptions.contains(uri) => {
+                Some(("notifications/resources/updated", json!({"uri": uri})))
+            }
+            _ => None,
+        }
+    }
+}
+
+pub fn open(app: &App, r: Request) -> Response {
+    let filter = match Filter::parse(&r.params) {
+        Ok(f) => f,
+        Err(e) => return error_response(&r.id, &e),
+    };
+    let subscription = r.id.clone();
+    let with_id = move |mut params: Value| {
+        params["_meta"] = json!({meta::SUBSCRIPTION_ID: subscription.clone()});
+        params
+    };
+    let mut follower = Follower::live(&app.broadcast);
+    let release = app.release.clone();
+    let id = r.id;
+    let stream = event_stream(move |tx| async move {
+        let ack = notification(
+            "notifications/subscriptions/acknowledged",
+            with_id(json!({"notifications": filter.acknowledged()})),
+        );
+        if tx
+            .send(Event::default().event("message").data(ack.to_string()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            let item = tokio::select! {
+                item = follower.next() => item,
+                _ = release.cancelled() => {
+                    // Graceful closure: the listen request's own response ends the stream.
+                    let done = result_message(&id, with_id(json!({"resultType": "complete"})));
+                    let _ = tx.send(Event::default().event("message").data(done.to_string())).await;
+                    return;
+                }
+            };
+            if let Some((method, params)) = filter.message(&item.kind) {
+                let msg = notification(method, with_id(params));
+                if tx
+                    .send(Event::default().event("message").data(msg.to_string()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    sse_response(stream, app.config.sse_keep_alive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_delivers_only_what_was_asked() {
+        let f = Filter::parse(
+            &json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true}}),
+        )
+        .unwrap();
+        assert_eq!(f.acknowledged(), json!({"toolsListChanged": true}));
+        assert!(f.message(&BroadcastKind::ToolsListChanged).is_some());
+        assert!(f
+            .message(&BroadcastKind::ResourceUpdated { uri: "a".into() })
+            .is_none());
+        let r = Filter::parse(&json!({"notifications": {"resourceSubscriptions": ["file:///x"]}}))
+            .unwrap();
+        assert!(r
+            .message(&BroadcastKind::ResourceUpdated {
+                uri: "file:///x".into()
+            })
+            .is_some());
+        assert!(r
+            .message(&BroadcastKind::ResourceUpdated {
+                uri: "file:///y".into()
+            })
+            .is_none());
+        assert!(r.message(&BroadcastKind::ToolsListChanged).is_none());
+        assert!(Filter::parse(&json!({"notifications": {"resourceSubscriptions": [1]}})).is_err());
+    }
+}

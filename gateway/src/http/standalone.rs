@@ -1,0 +1,153 @@
+//! `GET /mcp` in the session lane: the standalone stream of session-wide notifications, or
+//! (with `Last-Event-ID`) the resumption of any stream of the session, on any node.
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::Event;
+use axum::response::Response;
+use bus_schema::messages::BroadcastKind;
+use serde_json::{json, Value};
+
+use super::guard;
+use super::jsonrpc::{error_response, notification};
+use super::reply::{event_stream, sse_response, CallFeed, RETRY_AFTER_RELEASE};
+use super::session_lane::{check_version_header, find_session, session_reply};
+use crate::error::{code, McpError};
+use crate::server::App;
+use crate::session::SessionId;
+use crate::stream::{EventId, Follower, RequestStream, StreamError};
+
+pub async fn get(app: &App, headers: &HeaderMap) -> Response {
+    if !guard::accepts(headers).sse {
+        let e = McpError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            code::INVALID_REQUEST,
+            "Not Acceptable: GET /mcp opens an SSE stream; Accept must list text/event-stream",
+        );
+        return error_response(&Value::Null, &e);
+    }
+    if let Err(e) = check_version_header(headers) {
+        return error_response(&Value::Null, &e);
+    }
+    let (session, _) = match find_session(app, headers).await {
+        Ok(found) => found,
+        Err(e) => return error_response(&Value::Null, &e),
+    };
+    let last = headers.get(header::HeaderName::from_static("last-event-id"));
+    let Some(raw) = last else {
+        return standalone(app, Follower::live(&app.broadcast), false);
+    };
+    match raw.to_str().ok().and_then(EventId::parse) {
+        Some(EventId::Request { stream, seq }) => resume_request(app, &session, &stream, seq).await,
+        Some(EventId::Standalone { seq }) => {
+            let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
+            standalone(app, follower, replayed.is_err())
+        }
+        None => error_response(
+            &Value::Null,
+            &McpError::invalid_request("Bad Request: Last-Event-ID was not issued by this server"),
+        ),
+    }
+}
+
+async fn resume_request(app: &App, session: &SessionId, stream: &str, after: u64) -> Response {
+    match RequestStream::resume(&app.events, session.as_str(), stream, after).await {
+        Ok(s) => {
+            let reply = session_reply(s.request_id().clone(), s.progress_token().cloned());
+            reply.sse(
+                CallFeed::Stored(Box::new(s)),
+                app.config.sse_keep_alive,
+                app.release.clone(),
+            )
+        }
+        Err(StreamError::Expired) => {
+            let retention = app.config.event_retention.as_secs();
+            let e = McpError::new(
+                StatusCode::GONE,
+                code::INVALID_REQUEST,
+                format!(
+                    "Gone: the events of this stream after the given Last-Event-ID are no longer \
+                     retained (retention {retention} s); send the request again"
+                ),
+            )
+            .with_data(json!({"reason": "events_expired", "retentionSecs": retention}));
+            error_response(&Value::Null, &e)
+        }
+        Err(e @ StreamError::Store(_)) => error_response(
+            &Value::Null,
+            &McpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::INTERNAL_ERROR,
+                format!("Service Unavailable: {e}"),
+            ),
+        ),
+    }
+}
+
+/// The standalone stream: a priming event, then cluster-wide notifications as they are
+/// stored. `resync` says the client's cursor was past retention: it gets a fresh
+/// `list_changed` and a warning instead of a silent gap.
+fn standalone(app: &App, mut follower: Follower, resync: bool) -> Response {
+    let release = app.release.clone();
+    let stream = event_stream(move |tx| async move {
+        let position = follower.cursor();
+        let priming = Event::default()
+            .id(EventId::Standalone { seq: position }.to_string())
+            .data("");
+        if tx.send(priming).await.is_err() {
+            return;
+        }
+        if resync {
+            let gap = notification(
+                "notifications/message",
+                json!({"level": "warning", "logger": "mcpbus", "data": {
+                    "reason": "events_expired",
+                    "message": "notifications after your Last-Event-ID are no longer retained; lists may have changed",
+                }}),
+            );
+            for msg in [
+                gap,
+                notification("notifications/tools/list_changed", json!({})),
+            ] {
+                let event = Event::default()
+                    .event("message")
+                    .id(EventId::Standalone { seq: position }.to_string())
+                    .data(msg.to_string());
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        }
+        loop {
+            let item = tokio::select! {
+                item = follower.next() => item,
+                _ = release.cancelled() => {
+                    let _ = tx.send(Event::default().retry(RETRY_AFTER_RELEASE)).await;
+                    return;
+                }
+            };
+            let Some(msg) = session_message(&item.kind) else {
+                continue;
+            };
+            let event = Event::default()
+                .event("message")
+                .id(EventId::Standalone { seq: item.seq }.to_string())
+                .data(msg.to_string());
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    sse_response(stream, app.config.sse_keep_alive)
+}
+
+/// What a session-lane standalone stream shows for a broadcast event. Only the capabilities
+/// we advertise: tool list changes. Resource updates need `resources/subscribe`, which comes
+/// with resources.
+fn session_message(kind: &BroadcastKind) -> Option<Value> {
+    match kind {
+        BroadcastKind::ToolsListChanged => {
+            Some(notification("notifications/tools/list_changed", json!({})))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,123 @@
+//! What a call's replies mean for the client, whichever way they arrive (core NATS for the
+//! stateless lane, the session events stream for the session lane).
+
+use std::time::Duration;
+
+use bus_schema::messages::{CallEvent, CallReply};
+use bus_schema::names::{InstanceId, PoolName};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::RouteError;
+use crate::error::McpError;
+
+/// Something to tell the client about a call in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallUpdate {
+    Progress {
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    Log {
+        level: String,
+        logger: Option<String>,
+        data: Value,
+    },
+    /// The final outcome; nothing follows it.
+    Done(Result<Value, McpError>),
+}
+
+/// Turns replies into updates and knows when the call has run out of time.
+#[derive(Debug)]
+pub struct CallTracker {
+    tool: String,
+    pool: PoolName,
+    timeout: Duration,
+    deadline: Instant,
+    /// Set once a worker reports it started the call, for a precise timeout message.
+    running_on: Option<InstanceId>,
+    done: bool,
+}
+
+impl CallTracker {
+    pub fn new(tool: String, pool: PoolName, timeout: Duration, deadline: Instant) -> Self {
+        Self {
+            tool,
+            pool,
+            timeout,
+            deadline,
+            running_on: None,
+            done: false,
+        }
+    }
+
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The update a reply means, if any (`accepted` only updates our state).
+    pub fn observe(&mut self, reply: CallReply) -> Option<CallUpdate> {
+        if self.done {
+            return None;
+        }
+        match reply.event {
+            CallEvent::Accepted => {
+                self.running_on = Some(reply.instance);
+                None
+            }
+            CallEvent::Progress {
+                progress,
+                total,
+                message,
+            } => Some(CallUpdate::Progress {
+                progress,
+                total,
+                message,
+            }),
+            CallEvent::Log {
+                level,
+                logger,
+                data,
+            } => Some(CallUpdate::Log {
+                level,
+                logger,
+                data,
+            }),
+            CallEvent::Result { result } => {
+                self.done = true;
+                Some(CallUpdate::Done(Ok(result)))
+            }
+            CallEvent::Error { error } => {
+                self.done = true;
+                let mut e = McpError::internal(error.message);
+                e.code = error.code;
+                e.data = error.data;
+                Some(CallUpdate::Done(Err(e)))
+            }
+        }
+    }
+
+    /// The final update once the deadline has passed.
+    pub fn timed_out(&mut self) -> CallUpdate {
+        self.done = true;
+        let tool = self.tool.clone();
+        let error = match &self.running_on {
+            Some(instance) => RouteError::RunningTimeout {
+                tool,
+                instance: instance.clone(),
+                after: self.timeout,
+            },
+            None => RouteError::QueuedTimeout {
+                tool,
+                pool: self.pool.clone(),
+                after: self.timeout,
+            },
+        };
+        CallUpdate::Done(Err(error.into()))
+    }
+}

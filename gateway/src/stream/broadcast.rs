@@ -1,0 +1,293 @@
+//! Cluster-wide notifications: published once per change into the broadcast stream, read by
+//! one subscription per gateway, and fanned out in-process to every open stream.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus_schema::messages::{decode, encode, BroadcastEvent, BroadcastKind};
+use bus_schema::{headers, subjects, PROTOCOL_VERSION};
+use futures::StreamExt;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::{not_found, EventStore, StreamError};
+use crate::catalog::Catalog;
+
+/// Events buffered for streams that are momentarily slow; one that falls further behind
+/// re-reads from the store instead of losing anything.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// One stored broadcast event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BroadcastItem {
+    /// Its sequence in the broadcast stream: the standalone stream's event id.
+    pub seq: u64,
+    pub kind: BroadcastKind,
+}
+
+/// This gateway's view of the broadcast stream.
+#[derive(Clone)]
+pub struct BroadcastHub {
+    store: EventStore,
+    tx: broadcast::Sender<Arc<BroadcastItem>>,
+    /// The highest sequence handed to the channel.
+    head: Arc<AtomicU64>,
+}
+
+impl BroadcastHub {
+    /// Subscribes once to the live copies and starts the fan-out task.
+    pub async fn start(store: EventStore, stop: CancellationToken) -> Result<Self, StreamError> {
+        let mut live = store
+            .nats
+            .subscribe(subjects::BROADCAST_LIVE_WILDCARD)
+            .await
+            .map_err(|e| StreamError::Store(e.to_string()))?;
+        let mut info_handle = store.broadcast.clone();
+        let head = info_handle
+            .info()
+            .await
+            .map_err(|e| StreamError::Store(e.to_string()))?
+            .state
+            .last_sequence;
+        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let hub = Self {
+            store,
+            tx,
+            head: Arc::new(AtomicU64::new(head)),
+        };
+        let me = hub.clone();
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = live.next() => match m { Some(m) => m, None => return },
+                };
+                let seq: u64 = msg
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(headers::SEQUENCE))
+                    .and_then(|v| v.as_str().parse().ok())
+                    .unwrap_or(0);
+                me.deliver_through(seq, Some(&msg.payload)).await;
+            }
+        });
+        Ok(hub)
+    }
+
+    /// Hands every event up to `seq` to the channel, reading any we never saw live (a
+    /// reconnect gap) from the store first.
+    async fn deliver_through(&self, seq: u64, payload: Option<&[u8]>) {
+        let head = self.head.load(Ordering::Acquire);
+        if seq <= head {
+            return;
+        }
+        if seq > head + 1 {
+            match self.replay(head, seq - 1).await {
+                Ok(missed) => missed.into_iter().for_each(|item| self.send(item)),
+                Err(e) => tracing::warn!(error = %e, "could not fill a broadcast gap"),
+            }
+        }
+        if let Some(kind) = payload.and_then(parse) {
+            self.send(BroadcastItem { seq, kind });
+        }
+        self.head.store(seq, Ordering::Release);
+    }
+
+    fn send(&self, item: BroadcastItem) {
+        // No receivers is fine: no stream is open.
+        let _ = self.tx.send(Arc::new(item));
+    }
+
+    /// A receiver and the position it starts after. Receiver first, so nothing published in
+    /// between is lost (a duplicate is skipped by the caller's sequence check).
+    pub fn subscribe(&self) -> (u64, broadcast::Receiver<Arc<BroadcastItem>>) {
+        let rx = self.tx.subscribe();
+        (self.head.load(Ordering::Acquire), rx)
+    }
+
+    /// The stored events after `after` up to `until`, in order. `Expired` when the store no
+    /// longer holds the first of them.
+    pub async fn replay(&self, after: u64, until: u64) -> Result<Vec<BroadcastItem>, StreamError> {
+        let mut out = Vec::new();
+        let mut next = after + 1;
+        while next <= until {
+            match self
+                .store
+                .broadcast
+                .direct_get_next_for_subject(subjects::BROADCAST_WILDCARD, Some(next))
+                .await
+            {
+                Ok(m) => {
+                    if m.sequence > next && out.is_empty() {
+                        return Err(StreamError::Expired);
+                    }
+                    if m.sequence > until {
+                        break;
+                    }
+                    if let Some(kind) = parse(&m.payload) {
+                        out.push(BroadcastItem {
+                            seq: m.sequence,
+                            kind,
+                        });
+                    }
+                    next = m.sequence + 1;
+                }
+                Err(e) if not_found(&e.kind()) => {
+                    if out.is_empty() {
+                        return Err(StreamError::Expired);
+                    }
+                    break;
+                }
+                Err(e) => return Err(StreamError::Store(e.to_string())),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Publishes a cluster-wide event. `dedup_id` makes the same event from several gateways
+    /// one stored event.
+    pub async fn publish(&self, kind: BroadcastKind, dedup_id: &str) -> Result<(), StreamError> {
+        publish(&self.store, kind, dedup_id).await
+    }
+}
+
+fn parse(payload: &[u8]) -> Option<BroadcastKind> {
+    match decode::<BroadcastEvent>(payload) {
+        Ok(e) => Some(e.kind),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring unreadable broadcast event");
+            None
+        }
+    }
+}
+
+async fn publish(
+    store: &EventStore,
+    kind: BroadcastKind,
+    dedup_id: &str,
+) -> Result<(), StreamError> {
+    let subject = subjects::broadcast(kind.subject_token());
+    let body = encode(&BroadcastEvent {
+        protocol: PROTOCOL_VERSION,
+        kind,
+    });
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert(headers::MSG_ID, dedup_id);
+    let ack = store
+        .js
+        .publish_with_headers(subject, hdrs, body)
+        .await
+        .map_err(|e| StreamError::Store(e.to_string()))?;
+    ack.await.map_err(|e| StreamError::Store(e.to_string()))?;
+    Ok(())
+}
+
+/// Publishes `tools/list_changed` whenever this gateway's catalogue changes. Every gateway
+/// runs this; the id `tools:<old digest>:<new digest>` makes the stream keep one copy.
+pub async fn announce_catalog_changes(
+    catalog: Catalog,
+    hub: BroadcastHub,
+    stop: CancellationToken,
+) {
+    while !catalog.is_synced() {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    let mut rx = catalog.subscribe();
+    let mut previous = rx.borrow_and_update().digest();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+        let digest = rx.borrow_and_update().digest();
+        if digest == previous {
+            continue;
+        }
+        let id = format!("tools:{previous}:{digest}");
+        for attempt in 1..=5u64 {
+            match hub.publish(BroadcastKind::ToolsListChanged, &id).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "publishing tools/list_changed failed");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+            }
+        }
+        previous = digest;
+    }
+}
+
+/// One open stream's position in the broadcast: yields each event after its cursor once,
+/// re-reading from the store if it ever falls behind the in-process channel.
+pub struct Follower {
+    hub: BroadcastHub,
+    rx: broadcast::Receiver<Arc<BroadcastItem>>,
+    cursor: u64,
+    backlog: std::collections::VecDeque<BroadcastItem>,
+}
+
+impl Follower {
+    /// Follows from the live head.
+    pub fn live(hub: &BroadcastHub) -> Self {
+        let (head, rx) = hub.subscribe();
+        Self {
+            hub: hub.clone(),
+            rx,
+            cursor: head,
+            backlog: Default::default(),
+        }
+    }
+
+    /// Follows from `after`, replaying what was stored since. `Expired` if the store no
+    /// longer holds it; the follower is then positioned at the live head.
+    pub async fn resume(hub: &BroadcastHub, after: u64) -> (Self, Result<(), StreamError>) {
+        let mut f = Self::live(hub);
+        let head = f.cursor;
+        if after >= head {
+            return (f, Ok(()));
+        }
+        match hub.replay(after, head).await {
+            Ok(items) => {
+                f.backlog = items.into();
+                f.cursor = after;
+                (f, Ok(()))
+            }
+            Err(e) => (f, Err(e)),
+        }
+    }
+
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    pub async fn next(&mut self) -> BroadcastItem {
+        loop {
+            if let Some(item) = self.backlog.pop_front() {
+                self.cursor = self.cursor.max(item.seq);
+                return item;
+            }
+            match self.rx.recv().await {
+                Ok(item) if item.seq > self.cursor => {
+                    self.cursor = item.seq;
+                    return (*item).clone();
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    match self.hub.replay(self.cursor, self.hub.head()).await {
+                        Ok(items) => self.backlog = items.into(),
+                        Err(e) => tracing::warn!(error = %e, "a slow stream lost broadcast events"),
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
+}

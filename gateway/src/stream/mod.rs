@@ -1,0 +1,32 @@
+//! Server→client streams backed by JetStream (ADR 0003).
+//!
+//! `request.rs` serves one request's stream from the session events stream, fresh or resumed
+//! on any node; `broadcast.rs` carries cluster-wide notifications from the broadcast stream
+//! to every open standalone and listen stream of this gateway; `event_id.rs` is the cursor
+//! format. This module may read and write the events and broadcast streams; it knows nothing
+//! of HTTP.
+
+mod broadcast;
+mod event_id;
+mod request;
+
+use async_nats::jetstream::stream::DirectGetErrorKind;
+use async_nats::jetstream::{self, stream::Stream};
+
+pub use broadcast::{announce_catalog_changes, BroadcastHub, BroadcastItem, Follower};
+pub use event_id::EventId;
+pub use request::{RequestStream, StreamError, StreamOrigin};
+
+/// Handles on the two streams, shared by every request.
+#[derive(Clone)]
+pub struct EventStore {
+    pub nats: async_nats::Client,
+    pub js: jetstream::Context,
+    pub events: Stream,
+    pub broadcast: Stream,
+}
+
+/// Whether a direct-get failure only means "no such message".
+fn not_found(kind: &DirectGetErrorKind) -> bool {
+    matches!(kind, DirectGetErrorKind::NotFound)
+}

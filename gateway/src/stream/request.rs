@@ -1,0 +1,283 @@
+//! One request's SSE stream, read from the session events stream.
+//!
+//! The same reader serves a fresh `tools/call` and a `GET` that resumes it on another node:
+//! it subscribes to the live republished copies first, then reads whatever it has not
+//! delivered from the store (direct get, no consumer), and from then on takes live copies,
+//! falling back to the store whenever `Nats-Last-Sequence` shows it missed one.
+
+use std::time::Duration;
+
+use async_nats::jetstream::context::PublishErrorKind;
+use bus_schema::messages::{decode, encode, CallReply, StreamOpen};
+use bus_schema::{headers, subjects, PROTOCOL_VERSION};
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::{not_found, EventId, EventStore};
+use crate::catalog::ToolRoute;
+use crate::route::{
+    new_call_id, prepare, unix_ms, CallSpec, CallTracker, CallUpdate, Dispatcher, RouteError,
+};
+
+/// Why a stream cannot be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The cursor's event, or the whole stream, is past retention (or never existed in this
+    /// session: the two are indistinguishable by design, see ADR 0003 point 4).
+    #[error("the events of this stream after the given Last-Event-ID are no longer retained")]
+    Expired,
+    #[error("event store unavailable: {0}")]
+    Store(String),
+}
+
+/// The request a stored stream answers: whose it is and what its response needs.
+pub struct StreamOrigin<'a> {
+    pub session: &'a str,
+    /// The JSON-RPC id of the client's request.
+    pub request_id: Value,
+    pub progress_token: Option<Value>,
+}
+
+/// A request's stream being delivered to one client connection.
+pub struct RequestStream {
+    store: EventStore,
+    key: String,
+    subject: String,
+    live: async_nats::Subscriber,
+    /// The sequence of the last event delivered (or skipped): the stream's position.
+    cursor: u64,
+    /// Read from the store before taking live copies.
+    from_store: bool,
+    tracker: CallTracker,
+    open: StreamOpen,
+}
+
+impl RequestStream {
+    /// Starts a call whose replies are stored: subscribe, write the `open` record, queue the
+    /// call. The stream is positioned right after the `open` record.
+    pub async fn start(
+        store: &EventStore,
+        dispatcher: &Dispatcher,
+        route: &ToolRoute,
+        spec: CallSpec,
+        default_timeout: Duration,
+        origin: StreamOrigin<'_>,
+    ) -> Result<Self, RouteError> {
+        let StreamOrigin {
+            session,
+            request_id,
+            progress_token,
+        } = origin;
+        let key = new_call_id();
+        let subject = subjects::session_events(session, &key);
+        let (request, tracker) = prepare(
+            route,
+            spec,
+            default_timeout,
+            key.clone(),
+            subject.clone(),
+            true,
+        );
+        let live = store
+            .nats
+            .subscribe(subjects::session_events_live(session, &key))
+            .await
+            .map_err(|e| RouteError::Publish(e.to_string()))?;
+        let open = StreamOpen {
+            protocol: PROTOCOL_VERSION,
+            kind: StreamOpen::KIND.to_owned(),
+            call_id: key.clone(),
+            request_id,
+            progress_token,
+            deadline_ms: request.deadline_ms,
+            timeout_ms: request.deadline_ms.saturating_sub(unix_ms()),
+            tool: route.name().to_owned(),
+            pool: route.pool.clone(),
+        };
+        let open_seq = store_open(store, &subject, &open).await?;
+        dispatcher.publish(route, &request).await?;
+        Ok(Self {
+            store: store.clone(),
+            key,
+            subject,
+            live,
+            cursor: open_seq,
+            from_store: false,
+            tracker,
+            open,
+        })
+    }
+
+    /// Resumes the stream `key` of `session` after event `after` (0: from the start).
+    pub async fn resume(
+        store: &EventStore,
+        session: &str,
+        key: &str,
+        after: u64,
+    ) -> Result<Self, StreamError> {
+        let subject = subjects::session_events(session, key);
+        let live = store
+            .nats
+            .subscribe(subjects::session_events_live(session, key))
+            .await
+            .map_err(|e| StreamError::Store(e.to_string()))?;
+        let first = match store
+            .events
+            .direct_get_first_for_subject(subject.clone())
+            .await
+        {
+            Ok(m) => m,
+            Err(e) if not_found(&e.kind()) => return Err(StreamError::Expired),
+            Err(e) => return Err(StreamError::Store(e.to_string())),
+        };
+        let open: StreamOpen = decode(&first.payload).map_err(|_| StreamError::Expired)?;
+        // The cursor event must still be there (and be ours): retention removes the oldest
+        // events first, so if it is, everything after it is too.
+        if after > first.sequence {
+            match store.events.direct_get(after).await {
+                Ok(m) if m.subject.as_str() == subject => {}
+                Ok(_) => return Err(StreamError::Expired),
+                Err(e) if not_found(&e.kind()) => return Err(StreamError::Expired),
+                Err(e) => return Err(StreamError::Store(e.to_string())),
+            }
+        }
+        let remaining = Duration::from_millis(open.deadline_ms.saturating_sub(unix_ms()));
+        let tracker = CallTracker::new(
+            open.tool.clone(),
+            open.pool.clone(),
+            Duration::from_millis(open.timeout_ms),
+            Instant::now() + remaining,
+        );
+        Ok(Self {
+            store: store.clone(),
+            key: key.to_owned(),
+            subject,
+            live,
+            cursor: after.max(first.sequence),
+            from_store: true,
+            tracker,
+            open,
+        })
+    }
+
+    /// The JSON-RPC id of the request this stream answers.
+    pub fn request_id(&self) -> &Value {
+        &self.open.request_id
+    }
+
+    pub fn progress_token(&self) -> Option<&Value> {
+        self.open.progress_token.as_ref()
+    }
+
+    /// The event id of the current position (the priming event's id).
+    pub fn position(&self) -> EventId {
+        EventId::Request {
+            stream: self.key.clone(),
+            seq: self.cursor,
+        }
+    }
+
+    /// The next update with its event id, or `None` once the final one was delivered.
+    pub async fn next(&mut self) -> Option<(EventId, CallUpdate)> {
+        loop {
+            if self.tracker.is_done() {
+                return None;
+            }
+            if self.from_store {
+                match self
+                    .store
+                    .events
+                    .direct_get_next_for_subject(self.subject.clone(), Some(self.cursor + 1))
+                    .await
+                {
+                    Ok(m) => {
+                        self.cursor = m.sequence;
+                        if let Some(update) = self.apply(&m.payload) {
+                            return Some((self.position(), update));
+                        }
+                        continue;
+                    }
+                    Err(e) if not_found(&e.kind()) => self.from_store = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading stored events failed; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
+                            _ = tokio::time::sleep_until(self.tracker.deadline()) => {
+                                return Some((self.position(), self.tracker.timed_out()))
+                            }
+                        }
+                    }
+                }
+            }
+            let msg = tokio::select! {
+                m = self.live.next() => m,
+                _ = tokio::time::sleep_until(self.tracker.deadline()) => {
+                    return Some((self.position(), self.tracker.timed_out()));
+                }
+            };
+            let Some(msg) = msg else {
+                // The subscription ended (connection closed for good): read the store.
+                self.from_store = true;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
+            let header = |name: &str| -> u64 {
+                msg.headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .and_then(|v| v.as_str().parse().ok())
+                    .unwrap_or(0)
+            };
+            let (seq, previous) = (header(headers::SEQUENCE), header(headers::LAST_SEQUENCE));
+            if seq <= self.cursor {
+                continue; // already delivered from the store
+            }
+            if previous > self.cursor {
+                self.from_store = true; // we missed at least one: fetch it first
+                continue;
+            }
+            self.cursor = seq;
+            if let Some(update) = self.apply(&msg.payload) {
+                return Some((self.position(), update));
+            }
+        }
+    }
+
+    fn apply(&mut self, payload: &[u8]) -> Option<CallUpdate> {
+        let value: Value = serde_json::from_slice(payload).ok()?;
+        if value.get("type").and_then(Value::as_str) == Some(StreamOpen::KIND) {
+            return None;
+        }
+        match decode::<CallReply>(payload) {
+            Ok(reply) => self.tracker.observe(reply),
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring unreadable stored event");
+                None
+            }
+        }
+    }
+}
+
+/// Stores the `open` record and returns its sequence.
+async fn store_open(
+    store: &EventStore,
+    subject: &str,
+    open: &StreamOpen,
+) -> Result<u64, RouteError> {
+    let mut hdrs = async_nats::HeaderMap::new();
+    hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
+    let ack = store
+        .js
+        .publish_with_headers(subject.to_owned(), hdrs, encode(open))
+        .await
+        .map_err(|e| RouteError::Publish(e.to_string()))?;
+    match ack.await {
+        Ok(ack) => Ok(ack.sequence),
+        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(RouteError::Publish(
+            "the session events stream is missing".into(),
+        )),
+        Err(e) => Err(RouteError::Publish(e.to_string())),
+    }
+}
