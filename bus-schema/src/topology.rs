@@ -65,7 +65,8 @@ pub fn events_stream(replicas: usize, max_age: Duration) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         max_age,
         max_messages_per_subject: EVENTS_MAX_PER_STREAM,
-        duplicate_window: CALLS_DEDUP_WINDOW,
+        // The server refuses a de-duplication window longer than the age limit.
+        duplicate_window: CALLS_DEDUP_WINDOW.min(max_age),
         allow_direct: true,
         republish: Some(stream::Republish {
             source: subjects::EVENTS_WILDCARD.to_owned(),

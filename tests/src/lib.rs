@@ -10,6 +10,7 @@
 
 pub mod mcp;
 pub mod process;
+pub mod sse;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

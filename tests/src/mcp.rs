@@ -186,6 +186,50 @@ impl Session {
             .response()
     }
 
+    /// Opens an SSE stream for a request (POST), reading events as they come.
+    pub async fn stream_request(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<crate::sse::SseStream> {
+        let msg = json!({"jsonrpc": "2.0", "id": 42, "method": method, "params": params});
+        let req = reqwest::Client::new()
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", &self.version)
+            .body(msg.to_string());
+        crate::sse::SseStream::open(req).await
+    }
+
+    /// `GET /mcp`: the standalone stream, or a resumption with `Last-Event-ID`.
+    pub async fn get_stream(&self, last_event_id: Option<&str>) -> Result<crate::sse::SseStream> {
+        let mut req = reqwest::Client::new()
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", &self.version);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        crate::sse::SseStream::open(req).await
+    }
+
+    /// `GET /mcp` returning the whole (non-SSE) response, for error cases.
+    pub async fn get_raw(&self, last_event_id: &str) -> Result<Resp> {
+        send_raw(
+            reqwest::Method::GET,
+            &self.url,
+            &[
+                ("accept", "text/event-stream"),
+                ("mcp-session-id", &self.id),
+                ("last-event-id", last_event_id),
+            ],
+        )
+        .await
+    }
+
     pub async fn delete(&self) -> Result<Resp> {
         send_raw(
             reqwest::Method::DELETE,
@@ -223,6 +267,20 @@ pub async fn stateless(url: &str, method: &str, mut params: Value) -> Result<Res
         &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
     )
     .await
+}
+
+/// Opens a `subscriptions/listen` stream (stateless lane) with the given filter.
+pub async fn listen(url: &str, id: i64, notifications: Value) -> Result<crate::sse::SseStream> {
+    let msg = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {"notifications": notifications, "_meta": modern_meta()}});
+    let req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "subscriptions/listen")
+        .body(msg.to_string());
+    crate::sse::SseStream::open(req).await
 }
 
 /// Every tool name, following cursors, over the stateless lane.

@@ -47,8 +47,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The demo tools: echo, add (structured output), fail, sleep, whoami.
-    Demo,
+    /// The demo tools: echo, add (structured output), fail, sleep, slow_count, whoami.
+    Demo {
+        /// Prefix for every tool name, e.g. `b_` to run a second, distinct demo pool.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -59,7 +63,16 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (default_pool, tools) = match cli.command {
-        Command::Demo => ("demo", demo::tools()),
+        Command::Demo { prefix } => (
+            "demo",
+            demo::tools()
+                .into_iter()
+                .map(|t| {
+                    let name = format!("{prefix}{}", t.name());
+                    t.named(name)
+                })
+                .collect::<Vec<_>>(),
+        ),
     };
     let pool = PoolName::new(cli.pool.unwrap_or_else(|| default_pool.to_owned()))
         .map_err(|e| anyhow::anyhow!("invalid --pool: {e}"))?;

@@ -74,6 +74,11 @@ impl ToolDef {
         self
     }
 
+    /// The same tool under another name.
+    pub fn named(self, name: impl Into<String>) -> Self {
+        self.set("name", Value::String(name.into()))
+    }
+
     pub fn title(self, title: impl Into<String>) -> Self {
         self.set("title", Value::String(title.into()))
     }

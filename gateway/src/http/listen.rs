@@ -2,13 +2,12 @@
 //! the client asked for, fed by the same cluster-wide broadcast as the session lane's
 //! standalone stream, without replay.
 
-use axum::response::sse::Event;
 use axum::response::Response;
 use bus_schema::messages::BroadcastKind;
 use serde_json::{json, Map, Value};
 
 use super::jsonrpc::{error_response, notification, result_message, Request};
-use super::reply::{event_stream, sse_response};
+use super::sse::{self, Frame};
 use super::version::meta;
 use crate::error::McpError;
 use crate::server::App;
@@ -96,16 +95,16 @@ pub fn open(app: &App, r: Request) -> Response {
     let mut follower = Follower::live(&app.broadcast);
     let release = app.release.clone();
     let id = r.id;
-    let stream = event_stream(move |tx| async move {
+    sse::response(app.config.sse_keep_alive, move |tx| async move {
+        let send = |msg: Value| Frame::Message {
+            id: None,
+            data: msg.to_string(),
+        };
         let ack = notification(
             "notifications/subscriptions/acknowledged",
             with_id(json!({"notifications": filter.acknowledged()})),
         );
-        if tx
-            .send(Event::default().event("message").data(ack.to_string()))
-            .await
-            .is_err()
-        {
+        if tx.send(send(ack)).await.is_err() {
             return;
         }
         loop {
@@ -114,14 +113,13 @@ pub fn open(app: &App, r: Request) -> Response {
                 _ = release.cancelled() => {
                     // Graceful closure: the listen request's own response ends the stream.
                     let done = result_message(&id, with_id(json!({"resultType": "complete"})));
-                    let _ = tx.send(Event::default().event("message").data(done.to_string())).await;
+                    let _ = tx.send(send(done)).await;
                     return;
                 }
             };
             if let Some((method, params)) = filter.message(&item.kind) {
-                let msg = notification(method, with_id(params));
                 if tx
-                    .send(Event::default().event("message").data(msg.to_string()))
+                    .send(send(notification(method, with_id(params))))
                     .await
                     .is_err()
                 {
@@ -129,8 +127,7 @@ pub fn open(app: &App, r: Request) -> Response {
                 }
             }
         }
-    });
-    sse_response(stream, app.config.sse_keep_alive)
+    })
 }
 
 #[cfg(test)]

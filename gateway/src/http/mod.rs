@@ -10,6 +10,7 @@ mod listen;
 mod methods;
 mod reply;
 mod session_lane;
+mod sse;
 mod standalone;
 mod stateless_lane;
 pub mod version;

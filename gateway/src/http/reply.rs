@@ -1,18 +1,16 @@
 //! Answering a queued tool call: as one JSON body, or as an SSE stream that carries the
 //! call's progress and log notifications before the final response.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc::{error_message, json_response, notification, result_message};
 use super::methods::log_severity;
+use super::sse::{self, Frame};
 use crate::route::{CallUpdate, PendingCall};
 use crate::stream::{EventId, RequestStream};
 
@@ -116,15 +114,11 @@ impl CallReply {
         keep_alive: Duration,
         release: CancellationToken,
     ) -> Response {
-        let priming = feed.position();
-        let resumable = priming.is_some();
-        let stream = event_stream(move |tx| async move {
+        sse::response(keep_alive, move |tx| async move {
+            let priming = feed.position();
+            let resumable = priming.is_some();
             if let Some(id) = priming {
-                if tx
-                    .send(Event::default().id(id.to_string()).data(""))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Frame::Priming(id.to_string())).await.is_err() {
                     return;
                 }
             }
@@ -132,63 +126,24 @@ impl CallReply {
                 let next = tokio::select! {
                     n = feed.next() => n,
                     _ = release.cancelled(), if resumable => {
-                        let _ = tx.send(Event::default().retry(RETRY_AFTER_RELEASE)).await;
+                        let _ = tx.send(Frame::Retry(RETRY_AFTER_RELEASE)).await;
                         return;
                     }
                 };
                 let Some((id, update)) = next else { return };
                 if let Some(msg) = self.message(update) {
-                    let mut event = Event::default().event("message").data(msg.to_string());
-                    if let Some(id) = id {
-                        event = event.id(id.to_string());
-                    }
-                    if tx.send(event).await.is_err() {
+                    let frame = Frame::Message {
+                        id: id.map(|i| i.to_string()),
+                        data: msg.to_string(),
+                    };
+                    if tx.send(frame).await.is_err() {
                         return;
                     }
                 }
             }
-        });
-        sse_response(stream, keep_alive)
+        })
     }
 }
 
 /// How long a client released from a draining gateway waits before resuming elsewhere.
 pub const RETRY_AFTER_RELEASE: Duration = Duration::from_millis(500);
-
-/// An SSE response with the headers every stream needs.
-pub fn sse_response(
-    stream: impl futures::Stream<Item = Result<Event, Infallible>> + Send + 'static,
-    keep_alive: Duration,
-) -> Response {
-    let mut resp = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(keep_alive))
-        .into_response();
-    // Tells nginx-style proxies not to buffer the stream.
-    resp.headers_mut().insert(
-        HeaderName::from_static("x-accel-buffering"),
-        HeaderValue::from_static("no"),
-    );
-    resp
-}
-
-/// A stream fed by a producer task; the task stops when the stream is dropped.
-pub fn event_stream<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let task = tokio::spawn(produce(tx));
-    let guard = AbortOnDrop(task);
-    futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|e| (Ok(e), (rx, guard)))
-    })
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}

@@ -2,15 +2,15 @@
 //! (with `Last-Event-ID`) the resumption of any stream of the session, on any node.
 
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::Event;
 use axum::response::Response;
 use bus_schema::messages::BroadcastKind;
 use serde_json::{json, Value};
 
 use super::guard;
 use super::jsonrpc::{error_response, notification};
-use super::reply::{event_stream, sse_response, CallFeed, RETRY_AFTER_RELEASE};
+use super::reply::{CallFeed, RETRY_AFTER_RELEASE};
 use super::session_lane::{check_version_header, find_session, session_reply};
+use super::sse::{self, Frame};
 use crate::error::{code, McpError};
 use crate::server::App;
 use crate::session::SessionId;
@@ -88,12 +88,12 @@ async fn resume_request(app: &App, session: &SessionId, stream: &str, after: u64
 /// `list_changed` and a warning instead of a silent gap.
 fn standalone(app: &App, mut follower: Follower, resync: bool) -> Response {
     let release = app.release.clone();
-    let stream = event_stream(move |tx| async move {
-        let position = follower.cursor();
-        let priming = Event::default()
-            .id(EventId::Standalone { seq: position }.to_string())
-            .data("");
-        if tx.send(priming).await.is_err() {
+    sse::response(app.config.sse_keep_alive, move |tx| async move {
+        let position = EventId::Standalone {
+            seq: follower.cursor(),
+        }
+        .to_string();
+        if tx.send(Frame::Priming(position.clone())).await.is_err() {
             return;
         }
         if resync {
@@ -108,11 +108,11 @@ fn standalone(app: &App, mut follower: Follower, resync: bool) -> Response {
                 gap,
                 notification("notifications/tools/list_changed", json!({})),
             ] {
-                let event = Event::default()
-                    .event("message")
-                    .id(EventId::Standalone { seq: position }.to_string())
-                    .data(msg.to_string());
-                if tx.send(event).await.is_err() {
+                let frame = Frame::Message {
+                    id: Some(position.clone()),
+                    data: msg.to_string(),
+                };
+                if tx.send(frame).await.is_err() {
                     return;
                 }
             }
@@ -121,23 +121,22 @@ fn standalone(app: &App, mut follower: Follower, resync: bool) -> Response {
             let item = tokio::select! {
                 item = follower.next() => item,
                 _ = release.cancelled() => {
-                    let _ = tx.send(Event::default().retry(RETRY_AFTER_RELEASE)).await;
+                    let _ = tx.send(Frame::Retry(RETRY_AFTER_RELEASE)).await;
                     return;
                 }
             };
             let Some(msg) = session_message(&item.kind) else {
                 continue;
             };
-            let event = Event::default()
-                .event("message")
-                .id(EventId::Standalone { seq: item.seq }.to_string())
-                .data(msg.to_string());
-            if tx.send(event).await.is_err() {
+            let frame = Frame::Message {
+                id: Some(EventId::Standalone { seq: item.seq }.to_string()),
+                data: msg.to_string(),
+            };
+            if tx.send(frame).await.is_err() {
                 return;
             }
         }
-    });
-    sse_response(stream, app.config.sse_keep_alive)
+    })
 }
 
 /// What a session-lane standalone stream shows for a broadcast event. Only the capabilities

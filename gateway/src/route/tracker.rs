@@ -60,6 +60,11 @@ impl CallTracker {
         self.done
     }
 
+    /// The final update was already delivered (a resume after the stream's last event).
+    pub fn mark_done(&mut self) {
+        self.done = true;
+    }
+
     /// The update a reply means, if any (`accepted` only updates our state).
     pub fn observe(&mut self, reply: CallReply) -> Option<CallUpdate> {
         if self.done {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
-use bus_schema::messages::{decode, encode, CallReply, StreamOpen};
+use bus_schema::messages::{decode, encode, CallEvent, CallReply, StreamOpen};
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
 use futures::StreamExt;
 use serde_json::Value;
@@ -144,12 +144,22 @@ impl RequestStream {
             }
         }
         let remaining = Duration::from_millis(open.deadline_ms.saturating_sub(unix_ms()));
-        let tracker = CallTracker::new(
+        let mut tracker = CallTracker::new(
             open.tool.clone(),
             open.pool.clone(),
             Duration::from_millis(open.timeout_ms),
             Instant::now() + remaining,
         );
+        // Resuming after the final response: nothing more will come, end after priming.
+        if let Ok(last) = store
+            .events
+            .direct_get_last_for_subject(subject.clone())
+            .await
+        {
+            if last.sequence <= after && is_final(&last.payload) {
+                tracker.mark_done();
+            }
+        }
         Ok(Self {
             store: store.clone(),
             key: key.to_owned(),
@@ -258,6 +268,12 @@ impl RequestStream {
             }
         }
     }
+}
+
+/// Whether a stored event is a call's final result or error.
+fn is_final(payload: &[u8]) -> bool {
+    decode::<CallReply>(payload)
+        .is_ok_and(|r| matches!(r.event, CallEvent::Result { .. } | CallEvent::Error { .. }))
 }
 
 /// Stores the `open` record and returns its sequence.

@@ -1,0 +1,293 @@
+//! Resumable streams (session lane): every event of a request's stream is stored, so a
+//! client that loses its connection, or whose gateway dies, resumes with `Last-Event-ID` on
+//! any node and gets exactly the events it missed, then the rest live.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use harness::mcp::Session;
+use harness::sse::{SseEvent, SseStream};
+use harness::{demo_cluster, Cluster, DEMO_TOOLS};
+use serde_json::{json, Value};
+
+const STEPS: u32 = 8;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn slow_count(n: u32, interval_ms: u64) -> Value {
+    json!({"name": "slow_count", "arguments": {"n": n, "interval_ms": interval_ms}, "_meta": {"progressToken": "p1"}})
+}
+
+/// What a client saw across its connections: progress steps (with how often each came) and
+/// final responses.
+#[derive(Default, Debug)]
+struct Seen {
+    progress: BTreeMap<u64, usize>,
+    responses: Vec<Value>,
+    last_id: Option<String>,
+}
+
+impl Seen {
+    fn take(&mut self, e: &SseEvent) {
+        if let Some(id) = &e.id {
+            self.last_id = Some(id.clone());
+        }
+        let Some(msg) = e.json() else { return };
+        if msg["method"] == "notifications/progress" {
+            assert_eq!(msg["params"]["progressToken"], "p1");
+            *self
+                .progress
+                .entry(msg["params"]["progress"].as_f64().unwrap() as u64)
+                .or_default() += 1;
+        } else if msg.get("result").is_some() || msg.get("error").is_some() {
+            self.responses.push(msg);
+        }
+    }
+
+    /// Every step exactly once and one response with the count.
+    fn assert_complete(&self, trial: usize) {
+        let expected: BTreeMap<u64, usize> = (1..=u64::from(STEPS)).map(|i| (i, 1)).collect();
+        assert_eq!(
+            self.progress, expected,
+            "trial {trial}: progress lost or duplicated"
+        );
+        assert_eq!(
+            self.responses.len(),
+            1,
+            "trial {trial}: {:?}",
+            self.responses
+        );
+        let r = &self.responses[0];
+        assert_eq!(
+            r["id"], 42,
+            "the resumed response answers the original request id"
+        );
+        assert_eq!(
+            r["result"]["structuredContent"]["count"], STEPS,
+            "trial {trial}: {r}"
+        );
+    }
+}
+
+async fn read_until_progress(stream: &mut SseStream, seen: &mut Seen, steps: usize) {
+    while seen.progress.len() < steps {
+        let e = stream
+            .next(WAIT)
+            .await
+            .unwrap()
+            .expect("stream ended early");
+        seen.take(&e);
+    }
+}
+
+async fn read_to_end(stream: &mut SseStream, seen: &mut Seen) {
+    for e in stream.collect(WAIT).await.unwrap() {
+        seen.take(&e);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_survive_the_gateway_that_held_them() {
+    let mut cluster = Cluster::start(1, &[]).await.unwrap();
+    cluster.add_worker(&["demo"]).unwrap();
+    cluster.wait_for_tools(&DEMO_TOOLS, WAIT).await.unwrap();
+    let survivor = cluster.gateway_urls()[0].clone();
+    for trial in 0..6 {
+        cluster.add_gateway(&[]).await.unwrap();
+        let doomed = cluster.gateways.len() - 1;
+        let session = Session::open(&cluster.gateway_urls()[doomed], "2025-11-25")
+            .await
+            .unwrap();
+        let mut stream = session
+            .stream_request("tools/call", slow_count(STEPS, 150))
+            .await
+            .unwrap();
+        let mut seen = Seen::default();
+        let priming = stream.next(WAIT).await.unwrap().unwrap();
+        assert!(
+            priming.id.is_some() && priming.data.is_empty(),
+            "priming event: {priming:?}"
+        );
+        seen.take(&priming);
+        // Kill the node after a varying number of steps, including before any progress.
+        read_until_progress(&mut stream, &mut seen, trial % 4).await;
+        cluster.gateways[doomed].proc.kill9();
+        drop(stream);
+        let resumed = session.via(&survivor);
+        let mut stream = resumed.get_stream(seen.last_id.as_deref()).await.unwrap();
+        read_to_end(&mut stream, &mut seen).await;
+        seen.assert_complete(trial);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resume_replays_exactly_the_missed_events() {
+    let cluster = demo_cluster(2, &[]).await;
+    let urls = cluster.gateway_urls();
+    let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
+    let mut stream = session
+        .stream_request("tools/call", slow_count(STEPS, 20))
+        .await
+        .unwrap();
+    let all = stream.collect(WAIT).await.unwrap();
+    let ids: Vec<&str> = all.iter().filter_map(|e| e.id.as_deref()).collect();
+    assert_eq!(
+        ids.len(),
+        STEPS as usize + 2,
+        "priming + steps + response, each with an id"
+    );
+    // Resume from every position, on the other node: the tail after it, and nothing else.
+    for (i, id) in ids.iter().enumerate() {
+        let mut resumed = session.via(&urls[1]).get_stream(Some(id)).await.unwrap();
+        let tail = resumed.collect(WAIT).await.unwrap();
+        let tail_ids: Vec<&str> = tail.iter().filter_map(|e| e.id.as_deref()).collect();
+        let expected: Vec<&str> = ids[i + 1..].to_vec();
+        // A resumed stream begins with its own priming event at the cursor.
+        assert_eq!(tail_ids[0], *id);
+        assert_eq!(&tail_ids[1..], &expected[..], "resume after {id}");
+        let data: Vec<&str> = tail[1..].iter().map(|e| e.data.as_str()).collect();
+        let original: Vec<&str> = all[i + 1..].iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, original, "replayed events are the originals");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_never_crosses_streams_or_sessions() {
+    let cluster = demo_cluster(1, &[]).await;
+    let url = &cluster.gateway_urls()[0];
+    let session = Session::open(url, "2025-11-25").await.unwrap();
+    let a = session
+        .stream_request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "A"}}),
+        )
+        .await
+        .unwrap()
+        .collect(WAIT)
+        .await
+        .unwrap();
+    let b = session
+        .stream_request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "B"}}),
+        )
+        .await
+        .unwrap()
+        .collect(WAIT)
+        .await
+        .unwrap();
+    let a_priming = a[0].id.clone().unwrap();
+    let b_priming = b[0].id.clone().unwrap();
+    let replay_a = session
+        .get_stream(Some(&a_priming))
+        .await
+        .unwrap()
+        .collect(WAIT)
+        .await
+        .unwrap();
+    let texts: Vec<String> = replay_a
+        .iter()
+        .filter_map(|e| e.json())
+        .map(|m| m["result"]["content"][0]["text"].to_string())
+        .collect();
+    assert_eq!(texts, ["\"A\""], "stream A's replay holds only A");
+    let replay_b = session
+        .get_stream(Some(&b_priming))
+        .await
+        .unwrap()
+        .collect(WAIT)
+        .await
+        .unwrap();
+    assert!(replay_b.iter().all(|e| !e.data.contains("\"A\"")));
+    // Another session presenting this session's event id gets nothing of it.
+    let other = Session::open(url, "2025-11-25").await.unwrap();
+    let r = other.get_raw(&a_priming).await.unwrap();
+    assert_eq!(r.status, 410, "{}", r.body);
+    assert!(!r.body.contains("\"A\""));
+    // An id we never issued is a bad request.
+    assert_eq!(
+        session.get_raw("not-an-event-id").await.unwrap().status,
+        400
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resume_past_retention_gets_410_not_a_silent_gap() {
+    let cluster = demo_cluster(1, &["--event-retention-secs", "1"]).await;
+    let session = Session::open(&cluster.gateway_urls()[0], "2025-11-25")
+        .await
+        .unwrap();
+    let events = session
+        .stream_request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "old"}}),
+        )
+        .await
+        .unwrap()
+        .collect(WAIT)
+        .await
+        .unwrap();
+    let priming = events[0].id.clone().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = session.get_raw(&priming).await.unwrap();
+    assert_eq!(r.status, 410, "{}", r.body);
+    let error = &r.response().unwrap()["error"];
+    assert_eq!(error["data"]["reason"], "events_expired");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ending_a_session_removes_its_events() {
+    let cluster = demo_cluster(1, &[]).await;
+    let session = Session::open(&cluster.gateway_urls()[0], "2025-11-25")
+        .await
+        .unwrap();
+    session
+        .stream_request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "x"}}),
+        )
+        .await
+        .unwrap()
+        .collect(WAIT)
+        .await
+        .unwrap();
+    let nats = cluster.nats.client().await;
+    let js = async_nats::jetstream::new(nats);
+    let stream = js
+        .get_stream(bus_schema::topology::EVENTS_STREAM)
+        .await
+        .unwrap();
+    let subject = bus_schema::subjects::session_events_all(&session.id);
+    assert!(
+        stream
+            .direct_get_next_for_subject(subject.clone(), None)
+            .await
+            .is_ok(),
+        "events stored"
+    );
+    assert_eq!(session.delete().await.unwrap().status, 200);
+    assert!(
+        stream
+            .direct_get_next_for_subject(subject, None)
+            .await
+            .is_err(),
+        "events purged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_streams_get_keep_alives() {
+    let cluster = demo_cluster(1, &["--sse-keep-alive-secs", "1"]).await;
+    let session = Session::open(&cluster.gateway_urls()[0], "2025-11-25")
+        .await
+        .unwrap();
+    let mut stream = session.get_stream(None).await.unwrap();
+    let priming = stream.next(WAIT).await.unwrap().unwrap();
+    assert!(priming.id.as_deref().unwrap().starts_with("g:"));
+    // Nothing else happens; within 3.5 s at least two keep-alive comments arrive.
+    let _ = stream.next(Duration::from_millis(3500)).await;
+    assert!(
+        stream.comments_seen() >= 2,
+        "saw {} keep-alives",
+        stream.comments_seen()
+    );
+}
