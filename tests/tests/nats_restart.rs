@@ -21,6 +21,17 @@ async fn the_cluster_rides_out_a_nats_restart() {
     let urls = cluster.gateway_urls();
     let base = cluster.gateways[0].base_url();
     let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
+    let before = session
+        .stream_request(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"text": "stored"}}),
+        )
+        .await
+        .unwrap()
+        .collect(Duration::from_secs(10))
+        .await
+        .unwrap();
+    let priming = before[0].id.clone().unwrap();
 
     cluster.nats.proc.kill9();
     let start = Instant::now();
@@ -72,4 +83,17 @@ async fn the_cluster_rides_out_a_nats_restart() {
             .unwrap();
         assert_eq!(texts(&r["result"]), ["after restart"], "{r}");
     }
+    // Events stored before the crash are still there to resume from, on the file store.
+    let replay = session
+        .via(&urls[1])
+        .get_stream(Some(&priming))
+        .await
+        .unwrap()
+        .collect(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        replay.iter().any(|e| e.data.contains("stored")),
+        "{replay:?}"
+    );
 }

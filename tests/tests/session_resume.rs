@@ -291,3 +291,40 @@ async fn idle_streams_get_keep_alives() {
         stream.comments_seen()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_draining_gateway_hands_its_streams_to_another_node() {
+    let mut cluster = Cluster::start(2, &[]).await.unwrap();
+    cluster.add_worker(&["demo"]).unwrap();
+    cluster.wait_for_tools(&DEMO_TOOLS, WAIT).await.unwrap();
+    let urls = cluster.gateway_urls();
+    let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
+    let mut stream = session
+        .stream_request("tools/call", slow_count(STEPS, 200))
+        .await
+        .unwrap();
+    let mut standalone = session.get_stream(None).await.unwrap();
+    standalone.next(WAIT).await.unwrap();
+    let mut seen = Seen::default();
+    read_until_progress(&mut stream, &mut seen, 2).await;
+    cluster.gateways[0].proc.terminate();
+    // Both streams end with a retry hint instead of a silent drop.
+    let rest = stream.collect(WAIT).await.unwrap();
+    assert!(
+        rest.last().and_then(|e| e.retry).is_some(),
+        "request stream: {rest:?}"
+    );
+    rest.iter().for_each(|e| seen.take(e));
+    let tail = standalone.collect(WAIT).await.unwrap();
+    assert!(
+        tail.last().and_then(|e| e.retry).is_some(),
+        "standalone stream: {tail:?}"
+    );
+    let mut resumed = session
+        .via(&urls[1])
+        .get_stream(seen.last_id.as_deref())
+        .await
+        .unwrap();
+    read_to_end(&mut resumed, &mut seen).await;
+    seen.assert_complete(0);
+}
