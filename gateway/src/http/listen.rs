@@ -12,6 +12,7 @@ use super::version::meta;
 use crate::error::McpError;
 use crate::server::App;
 use crate::stream::Follower;
+use futures::StreamExt;
 
 /// What a listen stream agreed to deliver.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -92,42 +93,40 @@ pub fn open(app: &App, r: Request) -> Response {
         params["_meta"] = json!({meta::SUBSCRIPTION_ID: subscription.clone()});
         params
     };
-    let mut follower = Follower::live(&app.broadcast);
-    let release = app.release.clone();
+    let ack = notification(
+        "notifications/subscriptions/acknowledged",
+        with_id(json!({"notifications": filter.acknowledged()})),
+    );
+    let state = (Follower::live(&app.broadcast), app.release.clone(), false);
     let id = r.id;
-    sse::response(app.config.sse_keep_alive, move |tx| async move {
-        let send = |msg: Value| Frame::Message {
-            id: None,
-            data: msg.to_string(),
-        };
-        let ack = notification(
-            "notifications/subscriptions/acknowledged",
-            with_id(json!({"notifications": filter.acknowledged()})),
-        );
-        if tx.send(send(ack)).await.is_err() {
-            return;
-        }
-        loop {
-            let item = tokio::select! {
-                item = follower.next() => item,
-                _ = release.cancelled() => {
-                    // Graceful closure: the listen request's own response ends the stream.
-                    let done = result_message(&id, with_id(json!({"resultType": "complete"})));
-                    let _ = tx.send(send(done)).await;
-                    return;
-                }
-            };
-            if let Some((method, params)) = filter.message(&item.kind) {
-                if tx
-                    .send(send(notification(method, with_id(params))))
-                    .await
-                    .is_err()
-                {
-                    return;
+    let live = futures::stream::unfold(state, move |(mut follower, release, done)| {
+        let (filter, with_id, id) = (filter.clone(), with_id.clone(), id.clone());
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                let item = tokio::select! {
+                    item = follower.next() => item,
+                    _ = release.cancelled() => {
+                        // Graceful closure: the listen request's own response ends the stream.
+                        let done = result_message(&id, with_id(json!({"resultType": "complete"})));
+                        return Some((message(done), (follower, release, true)));
+                    }
+                };
+                if let Some((method, params)) = filter.message(&item.kind) {
+                    let frame = message(notification(method, with_id(params)));
+                    return Some((frame, (follower, release, false)));
                 }
             }
         }
-    })
+    });
+    // The acknowledgement is the first message, before any notification.
+    sse::response(app.config.sse_keep_alive, futures::stream::once(async move { message(ack) }).chain(live))
+}
+
+fn message(msg: Value) -> Frame {
+    Frame::Message { id: None, data: msg.to_string() }
 }
 
 #[cfg(test)]

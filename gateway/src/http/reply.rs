@@ -108,40 +108,50 @@ impl CallReply {
     /// starts with a priming event (its position, no data) and, when `release` fires (the
     /// gateway is draining), ends with `retry:` so the client resumes it on another node.
     /// Dropping the response (client gone) drops the feed and its subscriptions.
-    pub fn sse(
-        self,
-        mut feed: CallFeed,
-        keep_alive: Duration,
-        release: CancellationToken,
-    ) -> Response {
-        sse::response(keep_alive, move |tx| async move {
-            let priming = feed.position();
-            let resumable = priming.is_some();
-            if let Some(id) = priming {
-                if tx.send(Frame::Priming(id.to_string())).await.is_err() {
-                    return;
-                }
+    pub fn sse(self, feed: CallFeed, keep_alive: Duration, release: CancellationToken) -> Response {
+        struct State {
+            reply: CallReply,
+            feed: CallFeed,
+            release: CancellationToken,
+            priming: Option<EventId>,
+            resumable: bool,
+            done: bool,
+        }
+        let priming = feed.position();
+        let state = State {
+            reply: self,
+            resumable: priming.is_some(),
+            priming,
+            feed,
+            release,
+            done: false,
+        };
+        let frames = futures::stream::unfold(state, |mut st| async move {
+            if st.done {
+                return None;
+            }
+            if let Some(id) = st.priming.take() {
+                return Some((Frame::Priming(id.to_string()), st));
             }
             loop {
                 let next = tokio::select! {
-                    n = feed.next() => n,
-                    _ = release.cancelled(), if resumable => {
-                        let _ = tx.send(Frame::Retry(RETRY_AFTER_RELEASE)).await;
-                        return;
+                    n = st.feed.next() => n,
+                    _ = st.release.cancelled(), if st.resumable => {
+                        st.done = true;
+                        return Some((Frame::Retry(RETRY_AFTER_RELEASE), st));
                     }
                 };
-                let Some((id, update)) = next else { return };
-                if let Some(msg) = self.message(update) {
+                let (id, update) = next?;
+                if let Some(msg) = st.reply.message(update) {
                     let frame = Frame::Message {
                         id: id.map(|i| i.to_string()),
                         data: msg.to_string(),
                     };
-                    if tx.send(frame).await.is_err() {
-                        return;
-                    }
+                    return Some((frame, st));
                 }
             }
-        })
+        });
+        sse::response(keep_alive, frames)
     }
 }
 

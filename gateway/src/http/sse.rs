@@ -1,16 +1,15 @@
 //! Server-Sent Events framing, written by hand rather than with axum's `Sse` so that a
 //! priming event carries the empty `data:` field the 2025-11-25 transport asks for, and so
-//! that an open stream costs one small task and channel, nothing more.
+//! that an idle open stream costs as little memory as possible (see docs/PERFORMANCE.md).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use futures::{Stream, StreamExt};
 
 /// One thing written to an SSE stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,49 +39,30 @@ impl Frame {
 /// The keep-alive comment sent when a stream has been quiet for the keep-alive interval.
 const KEEP_ALIVE: &[u8] = b":\n\n";
 
-/// Frames are produced by `produce`, which runs as its own task and stops when the client
-/// goes away (the send fails, or the task is aborted with the response body).
-pub fn response<F, Fut>(keep_alive: Duration, produce: F) -> Response
-where
-    F: FnOnce(mpsc::Sender<Frame>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(16);
-    let task = AbortOnDrop(tokio::spawn(produce(tx)));
-    let state = (
-        rx,
-        task,
-        tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive),
-    );
-    let body = futures::stream::unfold(state, |(mut rx, task, mut tick)| async move {
+/// An SSE response writing `frames`, with a keep-alive comment whenever the stream has been
+/// quiet for `keep_alive`. No task or channel per stream: the frames are produced as the
+/// body is polled, and dropped with it when the client goes away.
+pub fn response(keep_alive: Duration, frames: impl Stream<Item = Frame> + Send + 'static) -> Response {
+    let tick = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    let body = futures::stream::unfold((Box::pin(frames), tick), |(mut frames, mut tick)| async move {
+        // `next()` is cancel-safe: a frame half-produced when the tick wins stays in `frames`.
         let bytes = tokio::select! {
-            frame = rx.recv() => {
+            frame = frames.next() => {
                 tick.reset();
                 frame?.encode()
             }
             _ = tick.tick() => Bytes::from_static(KEEP_ALIVE),
         };
-        Some((Ok::<_, Infallible>(bytes), (rx, task, tick)))
+        Some((Ok::<_, Infallible>(bytes), (frames, tick)))
     });
     let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx-style proxies not to buffer the stream.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 #[cfg(test)]

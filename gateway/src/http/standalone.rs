@@ -15,6 +15,7 @@ use crate::error::{code, McpError};
 use crate::server::App;
 use crate::session::SessionId;
 use crate::stream::{EventId, Follower, RequestStream, StreamError};
+use futures::StreamExt;
 
 pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     if !guard::accepts(headers).sse {
@@ -86,57 +87,43 @@ async fn resume_request(app: &App, session: &SessionId, stream: &str, after: u64
 /// The standalone stream: a priming event, then cluster-wide notifications as they are
 /// stored. `resync` says the client's cursor was past retention: it gets a fresh
 /// `list_changed` and a warning instead of a silent gap.
-fn standalone(app: &App, mut follower: Follower, resync: bool) -> Response {
-    let release = app.release.clone();
-    sse::response(app.config.sse_keep_alive, move |tx| async move {
-        let position = EventId::Standalone {
-            seq: follower.cursor(),
+fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
+    let position = EventId::Standalone { seq: follower.cursor() }.to_string();
+    let mut opening = vec![Frame::Priming(position.clone())];
+    if resync {
+        let gap = notification(
+            "notifications/message",
+            json!({"level": "warning", "logger": "mcpbus", "data": {
+                "reason": "events_expired",
+                "message": "notifications after your Last-Event-ID are no longer retained; lists may have changed",
+            }}),
+        );
+        for msg in [gap, notification("notifications/tools/list_changed", json!({}))] {
+            opening.push(Frame::Message { id: Some(position.clone()), data: msg.to_string() });
         }
-        .to_string();
-        if tx.send(Frame::Priming(position.clone())).await.is_err() {
-            return;
-        }
-        if resync {
-            let gap = notification(
-                "notifications/message",
-                json!({"level": "warning", "logger": "mcpbus", "data": {
-                    "reason": "events_expired",
-                    "message": "notifications after your Last-Event-ID are no longer retained; lists may have changed",
-                }}),
-            );
-            for msg in [
-                gap,
-                notification("notifications/tools/list_changed", json!({})),
-            ] {
-                let frame = Frame::Message {
-                    id: Some(position.clone()),
-                    data: msg.to_string(),
-                };
-                if tx.send(frame).await.is_err() {
-                    return;
-                }
-            }
+    }
+    let state = (follower, app.release.clone(), false);
+    let live = futures::stream::unfold(state, |(mut follower, release, done)| async move {
+        if done {
+            return None;
         }
         loop {
             let item = tokio::select! {
                 item = follower.next() => item,
                 _ = release.cancelled() => {
-                    let _ = tx.send(Frame::Retry(RETRY_AFTER_RELEASE)).await;
-                    return;
+                    return Some((Frame::Retry(RETRY_AFTER_RELEASE), (follower, release, true)));
                 }
             };
-            let Some(msg) = session_message(&item.kind) else {
-                continue;
-            };
-            let frame = Frame::Message {
-                id: Some(EventId::Standalone { seq: item.seq }.to_string()),
-                data: msg.to_string(),
-            };
-            if tx.send(frame).await.is_err() {
-                return;
+            if let Some(msg) = session_message(&item.kind) {
+                let frame = Frame::Message {
+                    id: Some(EventId::Standalone { seq: item.seq }.to_string()),
+                    data: msg.to_string(),
+                };
+                return Some((frame, (follower, release, false)));
             }
         }
-    })
+    });
+    sse::response(app.config.sse_keep_alive, futures::stream::iter(opening).chain(live))
 }
 
 /// What a session-lane standalone stream shows for a broadcast event. Only the capabilities

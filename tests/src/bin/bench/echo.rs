@@ -1,5 +1,5 @@
-//! `mcpbus-bench`: latency and throughput of the demo `echo` tool, through the bus and
-//! in-process, for docs/PERFORMANCE.md.
+//! `mcpbus-bench echo`: latency and throughput of the demo `echo` tool, through the bus and
+//! in-process.
 //!
 //! Paths measured, all over HTTP on loopback with the same JSON-RPC request:
 //! - `bus, stateless lane`: gateway → JetStream work queue → worker → reply → gateway;
@@ -21,7 +21,7 @@ use harness::{Cluster, DEMO_TOOLS};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
-struct Args {
+pub struct Args {
     /// Measured calls per run (after warm-up).
     #[arg(long, default_value_t = 5000)]
     calls: usize,
@@ -39,9 +39,7 @@ struct Target {
     body: String,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args = Args::parse();
+pub async fn run_all(args: Args) -> Result<()> {
     let mut cluster = Cluster::start(0, &[]).await?;
     cluster.add_gateway(&["--json-tool-calls"]).await?;
     cluster.add_worker(&["demo", "--max-in-flight", "64"])?;
@@ -95,8 +93,8 @@ async fn main() -> Result<()> {
     println!("|---|---|---|---|---|---|");
     for target in &targets {
         for &c in &args.concurrency {
-            run(target, c, (args.calls / 10).max(100)).await?; // warm-up
-            let r = run(target, c, args.calls).await?;
+            measure(target, c, (args.calls / 10).max(100)).await?; // warm-up
+            let r = measure(target, c, args.calls).await?;
             println!(
                 "| {} | {} | {} | {:.3} | {:.3} | {:.0} |",
                 target.name, c, args.calls, r.p50_ms, r.p99_ms, r.per_sec
@@ -116,8 +114,13 @@ struct Figures {
     per_sec: f64,
 }
 
+/// The p-th percentile of sorted durations, in milliseconds.
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
 /// Makes `calls` calls with `concurrency` in flight; every response is checked.
-async fn run(target: &Target, concurrency: usize, calls: usize) -> Result<Figures> {
+async fn measure(target: &Target, concurrency: usize, calls: usize) -> Result<Figures> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;

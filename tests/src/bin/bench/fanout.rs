@@ -1,0 +1,158 @@
+//! `mcpbus-bench fanout`: one cluster-wide notification delivered to many open streams.
+//!
+//! Opens N `subscriptions/listen` streams spread evenly over two gateways (raw HTTP/1.1 on
+//! loopback, one TCP connection each), then publishes a `tools_list_changed` event to the
+//! broadcast stream exactly as a gateway does on a catalogue change, and measures, for every
+//! stream, the time from just before that publish to the notification's arrival. Also reads
+//! the gateways' resident memory before and after opening the streams.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use async_nats::jetstream;
+use bus_schema::messages::{encode, BroadcastEvent, BroadcastKind};
+use bus_schema::{headers, subjects};
+use clap::Parser;
+use harness::mcp::{modern_meta, MODERN};
+use harness::Cluster;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::echo::percentile_ms;
+
+#[derive(Parser)]
+pub struct Args {
+    /// Numbers of open streams to measure with.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    streams: Vec<usize>,
+    /// Notifications sent per stream count.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let cluster = Cluster::start(2, &[]).await?;
+    let js = jetstream::new(cluster.nats.client().await);
+    println!("| Open streams | Gateways | Deliveries | p50 (ms) | p99 (ms) | max (ms) | Gateway RSS per idle stream (bytes) |");
+    println!("|---|---|---|---|---|---|---|");
+    for &n in &args.streams {
+        let before: u64 = cluster.gateways.iter().map(|g| rss_bytes(g.proc.pid())).sum();
+        let (tx, mut arrivals) = mpsc::unbounded_channel();
+        let mut tasks = Vec::with_capacity(n);
+        let gate = Arc::new(Semaphore::new(256));
+        let mut opened = Vec::with_capacity(n);
+        for i in 0..n {
+            let port = cluster.gateways[i % 2].port;
+            let gate = gate.clone();
+            opened.push(tokio::spawn(async move {
+                let _permit = gate.acquire().await;
+                open_listen(port, i).await
+            }));
+        }
+        for (i, handle) in opened.into_iter().enumerate() {
+            let stream = handle.await?.with_context(|| format!("opening stream {i}"))?;
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(watch(stream, tx)));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after: u64 = cluster.gateways.iter().map(|g| rss_bytes(g.proc.pid())).sum();
+        let per_stream = after.saturating_sub(before) / n as u64;
+
+        let mut latencies = Vec::with_capacity(n * args.rounds);
+        for round in 0..args.rounds {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert(headers::MSG_ID, format!("bench:{n}:{round}:{}", std::process::id()).as_str());
+            let body = encode(&BroadcastEvent { protocol: 1, kind: BroadcastKind::ToolsListChanged });
+            let t0 = Instant::now();
+            js.publish_with_headers(subjects::broadcast("tools"), h, body).await?.await?;
+            for _ in 0..n {
+                let at = tokio::time::timeout(Duration::from_secs(60), arrivals.recv())
+                    .await
+                    .context("a stream missed the notification")?
+                    .context("watchers ended")?;
+                latencies.push(at.saturating_duration_since(t0));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        latencies.sort();
+        println!(
+            "| {n} | 2 | {} | {:.1} | {:.1} | {:.1} | {per_stream} |",
+            latencies.len(),
+            percentile_ms(&latencies, 0.50),
+            percentile_ms(&latencies, 0.99),
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        );
+        tasks.iter().for_each(|t| t.abort());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(())
+}
+
+/// Opens a listen stream and reads until its acknowledgement.
+async fn open_listen(port: u16, id: usize) -> Result<TcpStream> {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": modern_meta()}})
+    .to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: {MODERN}\r\n\
+         Mcp-Method: subscriptions/listen\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !contains(&seen, b"subscriptions/acknowledged") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            bail!("closed before the acknowledgement: {}", String::from_utf8_lossy(&seen));
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    Ok(stream)
+}
+
+/// Reports the arrival time of every `list_changed` on the stream.
+async fn watch(mut stream: TcpStream, tx: mpsc::UnboundedSender<Instant>) {
+    let mut window: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let at = Instant::now();
+        window.extend_from_slice(&buf[..n]);
+        while let Some(pos) = find(&window, b"tools/list_changed") {
+            let _ = tx.send(at);
+            window.drain(..pos + 1);
+        }
+        // Keep a tail long enough to catch a match split across reads.
+        if window.len() > 64 {
+            window.drain(..window.len() - 64);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    find(hay, needle).is_some()
+}
+
+/// Resident set size of a process, from /proc.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

@@ -1,0 +1,37 @@
+//! `mcpbus-bench`: the benchmarks behind docs/PERFORMANCE.md. Each starts its own
+//! nats-server, gateways and workers (release binaries next to this one) and prints a
+//! Markdown table.
+
+mod echo;
+mod fanout;
+mod replay;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mcpbus-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// `echo` latency and throughput, through the bus and in-process.
+    Echo(echo::Args),
+    /// Delivery latency of one cluster-wide notification to many open streams, and the
+    /// gateway memory each idle stream costs.
+    Fanout(fanout::Args),
+    /// Time to replay missed events when a stream is resumed.
+    Replay(replay::Args),
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Echo(a) => echo::run_all(a).await,
+        Command::Fanout(a) => fanout::run(a).await,
+        Command::Replay(a) => replay::run(a).await,
+    }
+}
