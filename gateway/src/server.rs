@@ -66,16 +66,16 @@ pub async fn run(
     let workers = topology::ensure_kv(&js, WORKERS_KV, replicas).await?;
     let catalogs = topology::ensure_kv(&js, CATALOG_KV, replicas).await?;
     let sessions = topology::ensure_kv(&js, SESSIONS_KV, replicas).await?;
-    let events = EventStore {
-        nats: nats.clone(),
-        js: js.clone(),
-        events: topology::ensure_stream(
+    let events = EventStore::new(
+        nats.clone(),
+        js.clone(),
+        topology::ensure_stream(
             &js,
             topology::events_stream(replicas, config.event_retention),
         )
         .await?,
-        broadcast: topology::ensure_stream(&js, topology::broadcast_stream(replicas)).await?,
-    };
+        topology::ensure_stream(&js, topology::broadcast_stream(replicas)).await?,
+    );
 
     let stop = CancellationToken::new();
     let gateway_id = InstanceId::new(format!(

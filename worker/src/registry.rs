@@ -122,16 +122,9 @@ impl Registration {
     }
 }
 
-/// FNV-1a over the catalogue's JSON: cheap, stable across processes, and enough to tell two
-/// catalogues apart. It is a cache key, not a security boundary.
+/// The catalogue's content digest (its key suffix in the catalogue bucket).
 fn digest(entries: &[ToolEntry]) -> String {
-    let bytes = serde_json::to_vec(entries).unwrap_or_default();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}")
+    bus_schema::messages::digest([serde_json::to_vec(entries).unwrap_or_default()])
 }
 
 #[cfg(test)]

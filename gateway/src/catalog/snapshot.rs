@@ -102,15 +102,11 @@ impl CatalogSnapshot {
     /// A fingerprint of what `tools/list` shows: equal snapshots on different gateways give
     /// equal digests, which is what de-duplicates their `list_changed` announcements.
     pub fn digest(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for route in &self.tools {
-            let bytes = serde_json::to_vec(route.tool.as_ref()).unwrap_or_default();
-            for b in bytes.into_iter().chain([0u8]) {
-                hash ^= u64::from(b);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        format!("{hash:016x}")
+        bus_schema::messages::digest(
+            self.tools
+                .iter()
+                .map(|route| serde_json::to_vec(route.tool.as_ref()).unwrap_or_default()),
+        )
     }
 
     /// One page after `cursor`. Cursors name the last tool of the previous page rather than

@@ -11,7 +11,7 @@ use super::sse::{self, Frame};
 use super::version::meta;
 use crate::error::McpError;
 use crate::server::App;
-use crate::stream::Follower;
+use crate::stream::{BroadcastItem, Follower};
 use futures::StreamExt;
 
 /// What a listen stream agreed to deliver.
@@ -97,36 +97,34 @@ pub fn open(app: &App, r: Request) -> Response {
         "notifications/subscriptions/acknowledged",
         with_id(json!({"notifications": filter.acknowledged()})),
     );
-    let state = (Follower::live(&app.broadcast), app.release.clone(), false);
-    let id = r.id;
-    let live = futures::stream::unfold(state, move |(mut follower, release, done)| {
-        let (filter, with_id, id) = (filter.clone(), with_id.clone(), id.clone());
-        async move {
-            if done {
-                return None;
-            }
-            loop {
-                let item = tokio::select! {
-                    item = follower.next() => item,
-                    _ = release.cancelled() => {
-                        // Graceful closure: the listen request's own response ends the stream.
-                        let done = result_message(&id, with_id(json!({"resultType": "complete"})));
-                        return Some((message(done), (follower, release, true)));
-                    }
-                };
-                if let Some((method, params)) = filter.message(&item.kind) {
-                    let frame = message(notification(method, with_id(params)));
-                    return Some((frame, (follower, release, false)));
-                }
-            }
-        }
-    });
+    // Graceful closure: the listen request's own response ends the stream.
+    let done = message(result_message(
+        &r.id,
+        with_id(json!({"resultType": "complete"})),
+    ));
+    let render = move |item: &BroadcastItem| {
+        filter
+            .message(&item.kind)
+            .map(|(method, params)| message(notification(method, with_id(params))))
+    };
+    let live = sse::follow(
+        Follower::live(&app.broadcast),
+        app.release.clone(),
+        render,
+        done,
+    );
     // The acknowledgement is the first message, before any notification.
-    sse::response(app.config.sse_keep_alive, futures::stream::once(async move { message(ack) }).chain(live))
+    sse::response(
+        app.config.sse_keep_alive,
+        futures::stream::once(async move { message(ack) }).chain(live),
+    )
 }
 
 fn message(msg: Value) -> Frame {
-    Frame::Message { id: None, data: msg.to_string() }
+    Frame::Message {
+        id: None,
+        data: msg.to_string(),
+    }
 }
 
 #[cfg(test)]

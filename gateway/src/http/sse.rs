@@ -10,6 +10,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::stream::{BroadcastItem, Follower};
 
 /// One thing written to an SSE stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,27 +45,59 @@ const KEEP_ALIVE: &[u8] = b":\n\n";
 /// An SSE response writing `frames`, with a keep-alive comment whenever the stream has been
 /// quiet for `keep_alive`. No task or channel per stream: the frames are produced as the
 /// body is polled, and dropped with it when the client goes away.
-pub fn response(keep_alive: Duration, frames: impl Stream<Item = Frame> + Send + 'static) -> Response {
+pub fn response(
+    keep_alive: Duration,
+    frames: impl Stream<Item = Frame> + Send + 'static,
+) -> Response {
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-    let body = futures::stream::unfold((Box::pin(frames), tick), |(mut frames, mut tick)| async move {
-        // `next()` is cancel-safe: a frame half-produced when the tick wins stays in `frames`.
-        let bytes = tokio::select! {
-            frame = frames.next() => {
-                tick.reset();
-                frame?.encode()
-            }
-            _ = tick.tick() => Bytes::from_static(KEEP_ALIVE),
-        };
-        Some((Ok::<_, Infallible>(bytes), (frames, tick)))
-    });
+    let body = futures::stream::unfold(
+        (Box::pin(frames), tick),
+        |(mut frames, mut tick)| async move {
+            // `next()` is cancel-safe: a frame half-produced when the tick wins stays in `frames`.
+            let bytes = tokio::select! {
+                frame = frames.next() => {
+                    tick.reset();
+                    frame?.encode()
+                }
+                _ = tick.tick() => Bytes::from_static(KEEP_ALIVE),
+            };
+            Some((Ok::<_, Infallible>(bytes), (frames, tick)))
+        },
+    );
     let mut resp = Response::new(Body::from_stream(body));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tells nginx-style proxies not to buffer the stream.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
+}
+
+/// Frames rendered from a stream's broadcast follower, until `release` fires (the gateway
+/// is draining): then `last`, and the end of the stream.
+pub fn follow(
+    follower: Follower,
+    release: CancellationToken,
+    render: impl Fn(&BroadcastItem) -> Option<Frame> + Send + 'static,
+    last: Frame,
+) -> impl Stream<Item = Frame> + Send + 'static {
+    let state = (follower, release, render, Some(last));
+    futures::stream::unfold(state, |(mut follower, release, render, last)| async move {
+        let last = last?;
+        loop {
+            let item = tokio::select! {
+                item = follower.next() => item,
+                _ = release.cancelled() => return Some((last, (follower, release, render, None))),
+            };
+            if let Some(frame) = render(&item) {
+                return Some((frame, (follower, release, render, Some(last))));
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::sse::{self, Frame};
 use crate::error::{code, McpError};
 use crate::server::App;
 use crate::session::SessionId;
-use crate::stream::{EventId, Follower, RequestStream, StreamError};
+use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 use futures::StreamExt;
 
 pub async fn get(app: &App, headers: &HeaderMap) -> Response {
@@ -88,7 +88,10 @@ async fn resume_request(app: &App, session: &SessionId, stream: &str, after: u64
 /// stored. `resync` says the client's cursor was past retention: it gets a fresh
 /// `list_changed` and a warning instead of a silent gap.
 fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
-    let position = EventId::Standalone { seq: follower.cursor() }.to_string();
+    let position = EventId::Standalone {
+        seq: follower.cursor(),
+    }
+    .to_string();
     let mut opening = vec![Frame::Priming(position.clone())];
     if resync {
         let gap = notification(
@@ -98,32 +101,32 @@ fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
                 "message": "notifications after your Last-Event-ID are no longer retained; lists may have changed",
             }}),
         );
-        for msg in [gap, notification("notifications/tools/list_changed", json!({}))] {
-            opening.push(Frame::Message { id: Some(position.clone()), data: msg.to_string() });
+        for msg in [
+            gap,
+            notification("notifications/tools/list_changed", json!({})),
+        ] {
+            opening.push(Frame::Message {
+                id: Some(position.clone()),
+                data: msg.to_string(),
+            });
         }
     }
-    let state = (follower, app.release.clone(), false);
-    let live = futures::stream::unfold(state, |(mut follower, release, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            let item = tokio::select! {
-                item = follower.next() => item,
-                _ = release.cancelled() => {
-                    return Some((Frame::Retry(RETRY_AFTER_RELEASE), (follower, release, true)));
-                }
-            };
-            if let Some(msg) = session_message(&item.kind) {
-                let frame = Frame::Message {
-                    id: Some(EventId::Standalone { seq: item.seq }.to_string()),
-                    data: msg.to_string(),
-                };
-                return Some((frame, (follower, release, false)));
-            }
-        }
-    });
-    sse::response(app.config.sse_keep_alive, futures::stream::iter(opening).chain(live))
+    let render = |item: &BroadcastItem| {
+        session_message(&item.kind).map(|msg| Frame::Message {
+            id: Some(EventId::Standalone { seq: item.seq }.to_string()),
+            data: msg.to_string(),
+        })
+    };
+    let live = sse::follow(
+        follower,
+        app.release.clone(),
+        render,
+        Frame::Retry(RETRY_AFTER_RELEASE),
+    );
+    sse::response(
+        app.config.sse_keep_alive,
+        futures::stream::iter(opening).chain(live),
+    )
 }
 
 /// What a session-lane standalone stream shows for a broadcast event. Only the capabilities

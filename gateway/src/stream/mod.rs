@@ -11,19 +11,49 @@ mod event_id;
 mod request;
 
 use async_nats::jetstream::stream::DirectGetErrorKind;
+use std::sync::Arc;
+
 use async_nats::jetstream::{self, stream::Stream};
 
 pub use broadcast::{announce_catalog_changes, BroadcastHub, BroadcastItem, Follower};
 pub use event_id::EventId;
 pub use request::{RequestStream, StreamError, StreamOrigin};
 
-/// Handles on the two streams, shared by every request.
+/// Handles on the two streams, shared by every request. Cloning is one reference count:
+/// every open stream holds one, so it must stay small (a `Stream` handle carries the whole
+/// stream info).
 #[derive(Clone)]
-pub struct EventStore {
+pub struct EventStore(Arc<Handles>);
+
+pub struct Handles {
     pub nats: async_nats::Client,
     pub js: jetstream::Context,
     pub events: Stream,
     pub broadcast: Stream,
+}
+
+impl EventStore {
+    pub fn new(
+        nats: async_nats::Client,
+        js: jetstream::Context,
+        events: Stream,
+        broadcast: Stream,
+    ) -> Self {
+        Self(Arc::new(Handles {
+            nats,
+            js,
+            events,
+            broadcast,
+        }))
+    }
+}
+
+impl std::ops::Deref for EventStore {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
 }
 
 /// Whether a direct-get failure only means "no such message".

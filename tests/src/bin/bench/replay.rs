@@ -27,21 +27,35 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<()> {
     let mut cluster = Cluster::start(2, &[]).await?;
     cluster.add_worker(&["demo"])?;
-    cluster.wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20)).await?;
+    cluster
+        .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20))
+        .await?;
     let urls = cluster.gateway_urls();
     let session = Session::open(&urls[0], "2025-11-25").await?;
     let params = json!({"name": "slow_count", "arguments": {"n": args.events, "interval_ms": 0},
         "_meta": {"progressToken": "bench"}});
-    let original = session.stream_request("tools/call", params).await?.collect(Duration::from_secs(120)).await?;
+    let original = session
+        .stream_request("tools/call", params)
+        .await?
+        .collect(Duration::from_secs(120))
+        .await?;
     let priming = original[0].id.clone().expect("priming id");
     let expected = original.len() - 1;
     let elsewhere = session.via(&urls[1]);
     let mut times = Vec::new();
     for _ in 0..args.rounds {
         let t0 = Instant::now();
-        let replayed = elsewhere.get_stream(Some(&priming)).await?.collect(Duration::from_secs(120)).await?;
+        let replayed = elsewhere
+            .get_stream(Some(&priming))
+            .await?
+            .collect(Duration::from_secs(120))
+            .await?;
         times.push(t0.elapsed());
-        ensure!(replayed.len() - 1 == expected, "replayed {} of {expected}", replayed.len() - 1);
+        ensure!(
+            replayed.len() - 1 == expected,
+            "replayed {} of {expected}",
+            replayed.len() - 1
+        );
     }
     times.sort();
     let p50 = percentile_ms(&times, 0.5);
