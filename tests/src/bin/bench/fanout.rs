@@ -37,8 +37,15 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
+    // The baseline gets gateways of its own: memory freed by its connections would otherwise
+    // be reused by the streams and hide their cost.
+    let baseline = idle_connection_cost(&Cluster::start(2, &[]).await?, 2000).await?;
     let cluster = Cluster::start(2, &[]).await?;
     let js = jetstream::new(cluster.nats.client().await);
+    println!(
+        "Baseline: an idle HTTP/1.1 keep-alive connection (after one GET /healthz) costs the \
+         gateways {baseline} bytes of RSS.\n"
+    );
     println!("| Open streams | Gateways | Deliveries | p50 (ms) | p99 (ms) | max (ms) | Gateway RSS per idle stream (bytes) |");
     println!("|---|---|---|---|---|---|---|");
     for &n in &args.streams {
@@ -109,6 +116,28 @@ pub async fn run(args: Args) -> Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     Ok(())
+}
+
+/// The marginal resident memory of an idle keep-alive connection that served one
+/// `GET /healthz`: what hyper and axum cost per connection before any stream exists.
+async fn idle_connection_cost(cluster: &Cluster, n: usize) -> Result<u64> {
+    let mut held = Vec::with_capacity(n);
+    let mut rss = Vec::new();
+    for _ in 0..2 {
+        for i in 0..n / 2 {
+            let port = cluster.gateways[i % 2].port;
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
+            s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).await?;
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await?;
+            held.push(s);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rss.push(cluster.gateways.iter().map(|g| rss_bytes(g.proc.pid())).sum::<u64>());
+    }
+    drop(held);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(rss[1].saturating_sub(rss[0]) / (n / 2) as u64)
 }
 
 /// Opens a listen stream and reads until its acknowledgement.
