@@ -91,7 +91,13 @@ async fn streams_survive_the_gateway_that_held_them() {
     cluster.add_worker(&["demo"]).unwrap();
     cluster.wait_for_tools(&DEMO_TOOLS, WAIT).await.unwrap();
     let survivor = cluster.gateway_urls()[0].clone();
-    for trial in 0..6 {
+    // Six trials in CI; set MCPBUS_RESUME_TRIALS for a longer soak (the closing notes say how
+    // many were run).
+    let trials: usize = std::env::var("MCPBUS_RESUME_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    for trial in 0..trials {
         cluster.add_gateway(&[]).await.unwrap();
         let doomed = cluster.gateways.len() - 1;
         let session = Session::open(&cluster.gateway_urls()[doomed], "2025-11-25")

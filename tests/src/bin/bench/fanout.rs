@@ -127,13 +127,22 @@ async fn idle_connection_cost(cluster: &Cluster, n: usize) -> Result<u64> {
         for i in 0..n / 2 {
             let port = cluster.gateways[i % 2].port;
             let mut s = TcpStream::connect(("127.0.0.1", port)).await?;
-            s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes()).await?;
+            s.write_all(
+                format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes(),
+            )
+            .await?;
             let mut buf = [0u8; 1024];
             let _ = s.read(&mut buf).await?;
             held.push(s);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        rss.push(cluster.gateways.iter().map(|g| rss_bytes(g.proc.pid())).sum::<u64>());
+        rss.push(
+            cluster
+                .gateways
+                .iter()
+                .map(|g| rss_bytes(g.proc.pid()))
+                .sum::<u64>(),
+        );
     }
     drop(held);
     tokio::time::sleep(Duration::from_secs(1)).await;
