@@ -14,8 +14,19 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; 
   .venv/bin/pip install --quiet --disable-pip-version-check mcp==2.3.0
 fi
 
+# Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas), pinned.
+if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
+  echo "creating .venv-k8s with helm-python-sdk and kubernetes-validate" >&2
+  python3 -m venv .venv-k8s
+  .venv-k8s/bin/pip install --quiet --disable-pip-version-check \
+    helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4
+fi
+command -v kubectl >/dev/null || { echo "kubectl (with kustomize) is required for the manifest checks" >&2; exit 1; }
+
 cargo fmt --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The integration tests start the binaries, so build them first.
 cargo build --quiet --workspace --bins
 cargo test --workspace
+# Helm chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+.venv-k8s/bin/python deploy/validate.py "${CARGO_TARGET_DIR:-target}/k8s-rendered"

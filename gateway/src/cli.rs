@@ -51,6 +51,12 @@ struct Cli {
     /// SSE keep-alive comment interval in seconds.
     #[arg(long, env = "MCPBUS_SSE_KEEP_ALIVE_SECS")]
     sse_keep_alive_secs: Option<u64>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[arg(long, env = "MCPBUS_DRAIN_SECS")]
+    drain_secs: Option<u64>,
+    /// Seconds to keep serving, not-ready, after SIGTERM before closing the listener.
+    #[arg(long, env = "MCPBUS_SHUTDOWN_DELAY_SECS")]
+    shutdown_delay_secs: Option<u64>,
     /// JetStream replicas for streams and buckets this gateway creates.
     #[arg(long, env = "MCPBUS_JS_REPLICAS")]
     js_replicas: Option<usize>,
@@ -84,6 +90,12 @@ impl Cli {
         }
         if let Some(v) = self.sse_keep_alive_secs {
             c.sse_keep_alive = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.drain_secs {
+            c.drain_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.shutdown_delay_secs {
+            c.shutdown_delay = Duration::from_secs(v);
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);

@@ -44,6 +44,12 @@ pub struct Config {
     /// SSE comment keep-alive interval on open streams. Default 15 s, below the 30-60 s idle
     /// timeouts common in load balancers.
     pub sse_keep_alive: Duration,
+    /// How long in-flight requests get to finish once shutdown starts. Default 10 s. Open
+    /// SSE streams do not wait for it: they are handed to other nodes with `retry:` at once.
+    pub drain_timeout: Duration,
+    /// How long a stopping gateway keeps accepting connections while reporting not-ready,
+    /// so that load balancers stop routing to it first. Default 0 (Kubernetes: a few seconds).
+    pub shutdown_delay: Duration,
     /// Age limit of stored session events, applied when this gateway creates the events
     /// stream: how long a client may be away and still resume. Default 1 h.
     pub event_retention: Duration,
@@ -68,6 +74,8 @@ impl Default for Config {
             max_worker_ttl: Duration::from_secs(8),
             sse_tool_calls: true,
             sse_keep_alive: Duration::from_secs(15),
+            drain_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
             event_retention: Duration::from_secs(3600),
             js_replicas: 1,
         }

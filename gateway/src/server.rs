@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::jetstream;
 use bus_schema::names::InstanceId;
@@ -18,9 +17,6 @@ use crate::route::Dispatcher;
 use crate::session::SessionStore;
 use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
 use crate::Config;
-
-/// How long in-flight requests get to finish after shutdown starts.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Everything a request handler may use. Shared read-only; all mutable state is in NATS.
 pub struct App {
@@ -115,14 +111,18 @@ pub async fn run(
     tracing::info!(%addr, gateway = %gateway_id, "gateway serving /mcp");
 
     let draining = CancellationToken::new();
+    let (drain_deadline, delay) = (app.config.drain_timeout, app.config.shutdown_delay);
     let on_shutdown = {
         let app = app.clone();
         let draining = draining.clone();
         async move {
             shutdown.await;
-            tracing::info!("shutting down: finishing in-flight requests");
+            tracing::info!("shutting down: not ready; handing streams to other nodes");
             app.draining.store(true, Ordering::Relaxed);
             app.release.cancel();
+            // Keep accepting while load balancers notice we are not ready.
+            tokio::time::sleep(delay).await;
+            tracing::info!("closing the listener; finishing in-flight requests");
             draining.cancel();
         }
     };
@@ -130,7 +130,7 @@ pub async fn run(
         axum::serve(listener, crate::http::router(app.clone())).with_graceful_shutdown(on_shutdown);
     let result = tokio::select! {
         r = server => r.map_err(GatewayError::Serve),
-        _ = async { draining.cancelled().await; tokio::time::sleep(DRAIN_DEADLINE).await } => {
+        _ = async { draining.cancelled().await; tokio::time::sleep(drain_deadline).await } => {
             tracing::warn!("drain deadline passed; closing remaining connections");
             Ok(())
         }
