@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod route;
 pub mod server;
 pub mod session;

@@ -134,6 +134,9 @@ impl Watcher {
             if changed {
                 let snap = self.registry.snapshot(self.default_timeout);
                 tracing::debug!(tools = snap.tools().len(), "catalogue changed");
+                crate::metrics::METRICS
+                    .catalog_tools
+                    .set(snap.tools().len() as i64);
                 self.tx.send_replace(Arc::new(snap));
             }
         }

@@ -115,6 +115,7 @@ pub fn open(app: &App, r: Request) -> Response {
     );
     // The acknowledgement is the first message, before any notification.
     sse::response(
+        "listen",
         app.config.sse_keep_alive,
         futures::stream::once(async move { message(ack) }).chain(live),
     )

@@ -34,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/mcp", any(mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(app)
 }
 
@@ -42,6 +43,14 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         None => (StatusCode::OK, "ready").into_response(),
         Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
     }
+}
+
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::METRICS.render(),
+    )
+        .into_response()
 }
 
 async fn mcp(

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::jsonrpc::{error_message, json_response, notification, result_message};
 use super::methods::log_severity;
 use super::sse::{self, Frame};
+use crate::metrics::METRICS;
 use crate::route::{CallUpdate, PendingCall};
 use crate::stream::{EventId, RequestStream};
 
@@ -84,10 +85,19 @@ impl CallReply {
                 Some(notification("notifications/message", params))
             }
             CallUpdate::Done(Ok(mut result)) => {
+                let failed = result
+                    .get("isError")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let outcome = if failed { "tool_error" } else { "result" };
+                METRICS.tool_calls.with_label_values(&[outcome]).inc();
                 (self.finish)(&mut result);
                 Some(result_message(&self.id, result))
             }
-            CallUpdate::Done(Err(e)) => Some(error_message(&self.id, &e)),
+            CallUpdate::Done(Err(e)) => {
+                METRICS.tool_calls.with_label_values(&["error"]).inc();
+                Some(error_message(&self.id, &e))
+            }
         }
     }
 
@@ -151,7 +161,7 @@ impl CallReply {
                 }
             }
         });
-        sse::response(keep_alive, frames)
+        sse::response("request", keep_alive, frames)
     }
 }
 

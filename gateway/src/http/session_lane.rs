@@ -15,11 +15,13 @@ use super::methods::{self, Caller};
 use super::reply::{CallFeed, CallReply};
 use super::version::{self, header, DEFAULT_SESSION_VERSION, SESSION_VERSIONS};
 use crate::error::{code, McpError};
+use crate::metrics::METRICS;
 use crate::server::App;
 use crate::session::{now_ms, SessionId, SessionRecord};
 
 pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
     if let Incoming::Request(r) = &incoming {
+        METRICS.request("session", &r.method);
         if r.method == "initialize" {
             return initialize(app, r).await;
         }

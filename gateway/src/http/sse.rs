@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::OpenStream;
 use crate::stream::{BroadcastItem, Follower};
 
 /// One thing written to an SSE stream.
@@ -46,13 +47,14 @@ const KEEP_ALIVE: &[u8] = b":\n\n";
 /// quiet for `keep_alive`. No task or channel per stream: the frames are produced as the
 /// body is polled, and dropped with it when the client goes away.
 pub fn response(
+    kind: &'static str,
     keep_alive: Duration,
     frames: impl Stream<Item = Frame> + Send + 'static,
 ) -> Response {
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
     let body = futures::stream::unfold(
-        (Box::pin(frames), tick),
-        |(mut frames, mut tick)| async move {
+        (Box::pin(frames), tick, OpenStream::new(kind)),
+        |(mut frames, mut tick, open)| async move {
             // `next()` is cancel-safe: a frame half-produced when the tick wins stays in `frames`.
             let bytes = tokio::select! {
                 frame = frames.next() => {
@@ -61,7 +63,7 @@ pub fn response(
                 }
                 _ = tick.tick() => Bytes::from_static(KEEP_ALIVE),
             };
-            Some((Ok::<_, Infallible>(bytes), (frames, tick)))
+            Some((Ok::<_, Infallible>(bytes), (frames, tick, open)))
         },
     );
     let mut resp = Response::new(Body::from_stream(body));

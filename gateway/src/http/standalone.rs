@@ -124,6 +124,7 @@ fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
         Frame::Retry(RETRY_AFTER_RELEASE),
     );
     sse::response(
+        "standalone",
         app.config.sse_keep_alive,
         futures::stream::iter(opening).chain(live),
     )

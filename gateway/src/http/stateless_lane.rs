@@ -17,6 +17,7 @@ use super::methods::{self, log_severity, Caller};
 use super::reply::{CallFeed, CallReply};
 use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
 use crate::error::{code, McpError};
+use crate::metrics::METRICS;
 use crate::server::App;
 
 /// Whether a message belongs to this lane: it carries the modern `_meta`, or it names a
@@ -38,6 +39,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         // This revision defines no client notifications over HTTP; accept and ignore.
         Incoming::Notification(_) | Incoming::Response => return accepted(),
     };
+    METRICS.request("stateless", &r.method);
     if let Err(e) = validate(headers, &r) {
         return error_response(&r.id, &e);
     }

@@ -1,0 +1,100 @@
+//! Prometheus metrics, served on `/metrics`. Label values come from small fixed sets (lanes,
+//! known MCP methods, outcome names) so that no client input can blow up cardinality.
+
+use std::sync::LazyLock;
+
+use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    registry: Registry,
+    /// JSON-RPC requests by lane and method.
+    pub requests: IntCounterVec,
+    /// Finished tool calls by outcome: `result`, `tool_error`, `error`.
+    pub tool_calls: IntCounterVec,
+    /// Open SSE streams by kind: `request`, `standalone`, `listen`.
+    pub open_streams: IntGaugeVec,
+    /// Tools in this gateway's catalogue.
+    pub catalog_tools: IntGauge,
+}
+
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let registry = Registry::new_custom(Some("mcpbus".into()), None).expect("valid prefix");
+    let requests = IntCounterVec::new(
+        Opts::new("requests_total", "JSON-RPC requests by lane and method"),
+        &["lane", "method"],
+    )
+    .expect("valid metric");
+    let tool_calls = IntCounterVec::new(
+        Opts::new("tool_calls_total", "Finished tool calls by outcome"),
+        &["outcome"],
+    )
+    .expect("valid metric");
+    let open_streams = IntGaugeVec::new(
+        Opts::new("open_streams", "Open SSE streams by kind"),
+        &["kind"],
+    )
+    .expect("valid metric");
+    let catalog_tools =
+        IntGauge::new("catalog_tools", "Tools in the catalogue").expect("valid metric");
+    for c in [
+        Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+        Box::new(tool_calls.clone()),
+        Box::new(open_streams.clone()),
+        Box::new(catalog_tools.clone()),
+    ] {
+        registry.register(c).expect("metrics register once");
+    }
+    Metrics {
+        registry,
+        requests,
+        tool_calls,
+        open_streams,
+        catalog_tools,
+    }
+});
+
+/// Methods counted under their own name; anything else is `other`.
+const KNOWN_METHODS: [&str; 8] = [
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "server/discover",
+    "subscriptions/listen",
+    "resources/read",
+    "prompts/get",
+];
+
+impl Metrics {
+    pub fn request(&self, lane: &str, method: &str) {
+        let method = KNOWN_METHODS
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or("other");
+        self.requests.with_label_values(&[lane, method]).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Counts a stream as open for as long as it lives.
+pub struct OpenStream(&'static str);
+
+impl OpenStream {
+    pub fn new(kind: &'static str) -> Self {
+        METRICS.open_streams.with_label_values(&[kind]).inc();
+        Self(kind)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        METRICS.open_streams.with_label_values(&[self.0]).dec();
+    }
+}
