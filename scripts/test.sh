@@ -21,6 +21,12 @@ if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_pytho
   .venv-k8s/bin/pip install --quiet --disable-pip-version-check \
     helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4
 fi
+# The security lint lives in its own venv: its dependencies are many and pinned tightly.
+if [ ! -x .venv-checkov/bin/checkov ]; then
+  echo "creating .venv-checkov with checkov" >&2
+  python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+fi
 command -v kubectl >/dev/null || { echo "kubectl (with kustomize) is required for the manifest checks" >&2; exit 1; }
 
 cargo fmt --all -- --check
