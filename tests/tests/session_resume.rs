@@ -311,6 +311,10 @@ async fn a_draining_gateway_hands_its_streams_to_another_node() {
         .unwrap();
     let mut standalone = session.get_stream(None).await.unwrap();
     standalone.next(WAIT).await.unwrap();
+    let mut listen = harness::mcp::listen(&urls[0], 9, json!({"toolsListChanged": true}))
+        .await
+        .unwrap();
+    listen.next(WAIT).await.unwrap();
     let mut seen = Seen::default();
     read_until_progress(&mut stream, &mut seen, 2).await;
     cluster.gateways[0].proc.terminate();

@@ -108,3 +108,24 @@ async fn a_pool_stays_listed_while_one_replica_lives() {
     let r = s.call("whoami", json!({})).await.unwrap();
     assert_eq!(r["result"]["structuredContent"]["instance"], "stays");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopping_worker_finishes_its_running_calls_first() {
+    let mut cluster = cluster_with_workers(&["finisher"]).await;
+    let s = Session::open(&cluster.gateway_urls()[0], "2025-11-25")
+        .await
+        .unwrap();
+    let call = tokio::spawn(async move {
+        s.call("slow_count", json!({"n": 5, "interval_ms": 300}))
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.workers[0].terminate();
+    let r = call.await.unwrap();
+    assert_eq!(r["result"]["structuredContent"]["count"], 5, "{r}");
+    let status = cluster.workers[0]
+        .wait_exit(Duration::from_secs(10))
+        .expect("worker exits");
+    assert!(status.success());
+}
