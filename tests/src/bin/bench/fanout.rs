@@ -70,13 +70,7 @@ pub async fn run(args: Args) -> Result<()> {
                 tasks.push(tokio::spawn(watch(stream, tx.clone())));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
-            rss.push(
-                cluster
-                    .gateways
-                    .iter()
-                    .map(|g| rss_bytes(g.proc.pid()))
-                    .sum::<u64>(),
-            );
+            rss.push(gateways_rss(&cluster));
         }
         let per_stream = rss[1].saturating_sub(rss[0]) / (n - n / 2) as u64;
 
@@ -136,13 +130,7 @@ async fn idle_connection_cost(cluster: &Cluster, n: usize) -> Result<u64> {
             held.push(s);
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        rss.push(
-            cluster
-                .gateways
-                .iter()
-                .map(|g| rss_bytes(g.proc.pid()))
-                .sum::<u64>(),
-        );
+        rss.push(gateways_rss(cluster));
     }
     drop(held);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -205,6 +193,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     find(hay, needle).is_some()
+}
+
+/// Resident memory of all the cluster's gateways together.
+fn gateways_rss(cluster: &Cluster) -> u64 {
+    cluster
+        .gateways
+        .iter()
+        .map(|g| rss_bytes(g.proc.pid()))
+        .sum()
 }
 
 /// Resident set size of a process, from /proc.
