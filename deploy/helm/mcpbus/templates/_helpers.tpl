@@ -51,12 +51,20 @@ tests/tests/chart_conventions.rs checks that these stay equal to the Rust consta
 {{- define "mcpbus.poolConsumer" -}}mcpbus-pool-{{ . }}{{- end -}}
 
 {{/* The NATS URL environment variable, from the Secret when one is named. */}}
+{{- define "mcpbus.natsSecret" -}}
+{{- if .Values.nats.existingSecret -}}
+{{- .Values.nats.existingSecret -}}
+{{- else if .Values.nats.secretUrl -}}
+{{- printf "%s-nats" (include "mcpbus.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "mcpbus.natsEnv" -}}
 - name: MCPBUS_NATS_URL
-{{- if .Values.nats.existingSecret }}
+{{- if include "mcpbus.natsSecret" . }}
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.nats.existingSecret }}
+      name: {{ include "mcpbus.natsSecret" . }}
       key: url
 {{- else }}
   value: {{ .Values.nats.url | quote }}
