@@ -350,6 +350,19 @@ async fn stateless_lane_error_codes() {
         .contains(&json!(MODERN)));
     assert_eq!(data["requested"], "2099-01-01");
 
+    // A header that disagrees with the body is -32020 even when the body's version is one we
+    // do not speak.
+    let h = [pv, ("mcp-method", "tools/list")];
+    expect(
+        url,
+        &h,
+        &future,
+        400,
+        Some(-32020),
+        "version header disagrees with _meta",
+    )
+    .await;
+
     // Methods this lane does not have → 404 -32601.
     for method in ["initialize", "ping"] {
         expect(

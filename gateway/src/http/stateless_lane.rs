@@ -114,8 +114,9 @@ pub fn finish(result: &mut Value) {
     }
 }
 
-/// Version, header and capability checks, in the order a modern client expects them: an
-/// unsupported version first (so it can retry with one we speak), then header agreement.
+/// Version, header and capability checks. The version header must agree with `_meta` before
+/// anything else (a disagreement is -32020 even when the body's version is one we do not
+/// speak); then an unsupported version is -32022, so the client can retry with one we do.
 fn validate(headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
     let requested = r
         .meta(meta::PROTOCOL_VERSION)
@@ -126,6 +127,12 @@ fn validate(headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
                 meta::PROTOCOL_VERSION
             ))
         })?;
+    expect_header(
+        headers,
+        header::PROTOCOL_VERSION,
+        "MCP-Protocol-Version",
+        requested,
+    )?;
     if !STATELESS_VERSIONS.contains(&requested) {
         return Err(McpError::new(
             StatusCode::BAD_REQUEST,
@@ -134,12 +141,6 @@ fn validate(headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
         )
         .with_data(json!({"supported": all_versions(), "requested": requested})));
     }
-    expect_header(
-        headers,
-        header::PROTOCOL_VERSION,
-        "MCP-Protocol-Version",
-        requested,
-    )?;
     expect_header(headers, header::METHOD, "Mcp-Method", &r.method)?;
     let named_by = match r.method.as_str() {
         "tools/call" | "prompts/get" => Some("name"),
