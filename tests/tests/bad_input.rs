@@ -122,6 +122,16 @@ async fn session_lane_status_rules() {
         "arguments not an object",
     )
     .await;
+    let loud = json!({"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": {"level": "loud"}});
+    expect(
+        url,
+        &[("mcp-session-id", sid)],
+        &loud,
+        200,
+        Some(-32602),
+        "unknown log level",
+    )
+    .await;
     let r = send_raw(Method::DELETE, url, &[]).await.unwrap();
     assert_eq!(r.status, 400, "DELETE without a session");
 }

@@ -47,6 +47,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The fixtures of the official MCP conformance suite.
+    Conformance,
     /// The demo tools: echo, add (structured output), fail, sleep, slow_count, whoami.
     Demo {
         /// Prefix for every tool name, e.g. `b_` to run a second, distinct demo pool.
@@ -63,6 +65,7 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (default_pool, tools) = match cli.command {
+        Command::Conformance => ("conformance", crate::conformance::tools()),
         Command::Demo { prefix } => (
             "demo",
             demo::tools()

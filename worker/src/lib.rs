@@ -22,6 +22,7 @@
 //! ```
 
 pub mod cli;
+pub mod conformance;
 mod context;
 pub mod demo;
 mod error;

@@ -87,6 +87,21 @@ impl ToolDef {
         self.set("description", Value::String(text.into()))
     }
 
+    /// Replaces the handler, keeping the declaration.
+    pub fn handler<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CallContext, Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
+    {
+        self.handler = Arc::new(move |ctx, args| handler(ctx, args).boxed());
+        self
+    }
+
+    /// Sets `inputSchema` to a JSON Schema written by hand.
+    pub fn input_schema_value(self, schema: Value) -> Self {
+        self.set("inputSchema", schema)
+    }
+
     /// Derives `inputSchema` from a Rust type.
     pub fn input_schema<T: schemars::JsonSchema>(self) -> Self {
         self.set("inputSchema", schema_of::<T>())

@@ -26,7 +26,7 @@ pub fn server_info() -> Value {
 
 /// Server capabilities: tool list changes are announced cluster-wide (ADR 0003).
 pub fn capabilities() -> Value {
-    json!({"tools": {"listChanged": true}})
+    json!({"tools": {"listChanged": true}, "logging": {}})
 }
 
 /// `tools/list`: one page of the aggregated catalogue.

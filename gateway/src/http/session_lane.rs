@@ -58,6 +58,7 @@ async fn initialize(app: &App, r: &Request) -> Response {
         client_info: r.params.get("clientInfo").cloned().unwrap_or(Value::Null),
         client_capabilities: r.params.get("capabilities").cloned().unwrap_or(Value::Null),
         created_ms: now_ms(),
+        log_level: None,
     };
     let session = match app.sessions.create(&record).await {
         Ok(s) => s,
@@ -78,13 +79,23 @@ async fn initialize(app: &App, r: &Request) -> Response {
     resp
 }
 
-/// How session-lane call updates are rendered.
-pub fn session_reply(id: Value, progress_token: Option<Value>) -> CallReply {
+/// How session-lane call updates are rendered for `session`.
+pub fn session_reply(
+    id: Value,
+    progress_token: Option<Value>,
+    session: &SessionRecord,
+) -> CallReply {
     CallReply {
         id,
         progress_token,
-        // Until logging/setLevel exists, a session receives every log message.
-        min_log: Some(0),
+        // Without logging/setLevel, a session receives every log message.
+        min_log: Some(
+            session
+                .log_level
+                .as_deref()
+                .and_then(methods::log_severity)
+                .unwrap_or(0),
+        ),
         finish: |_| {},
     }
 }
@@ -92,24 +103,42 @@ pub fn session_reply(id: Value, progress_token: Option<Value>) -> CallReply {
 async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) -> Response {
     match r.method.as_str() {
         "ping" => json_response(StatusCode::OK, &result_message(&r.id, json!({}))),
+        "logging/setLevel" => {
+            let level = r
+                .params
+                .get("level")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if methods::log_severity(level).is_none() {
+                let e = McpError::invalid_params(format!(
+                    "Invalid params: unknown log level {level:?}"
+                ));
+                return error_response(&r.id, &e);
+            }
+            match app.sessions.set_log_level(&id, level).await {
+                Ok(true) => json_response(StatusCode::OK, &result_message(&r.id, json!({}))),
+                Ok(false) => error_response(&r.id, &session_not_found()),
+                Err(e) => error_response(&r.id, &store_unavailable(e)),
+            }
+        }
         "tools/list" => match methods::tools_list(app, &r.params) {
             Ok(result) => json_response(StatusCode::OK, &result_message(&r.id, result)),
             Err(e) => error_response(&r.id, &e),
         },
         "tools/call" => {
+            let progress_token = r.meta("progressToken").cloned();
+            let reply = session_reply(r.id.clone(), progress_token.clone(), &session);
             let caller = Caller {
                 lane: Lane::Session,
                 protocol_version: session.protocol_version,
                 client_capabilities: session.client_capabilities,
             };
-            let progress_token = r.meta("progressToken").cloned();
             let stored =
                 methods::tools_call_stored(app, &r, caller, &id, progress_token.clone()).await;
             let stream = match stored {
                 Ok(s) => s,
                 Err(e) => return error_response(&r.id, &e),
             };
-            let reply = session_reply(r.id, progress_token);
             if app.config.sse_tool_calls {
                 reply.sse(
                     CallFeed::Stored(Box::new(stream)),

@@ -13,7 +13,7 @@ use super::session_lane::{check_version_header, find_session, session_reply};
 use super::sse::{self, Frame};
 use crate::error::{code, McpError};
 use crate::server::App;
-use crate::session::SessionId;
+use crate::session::{SessionId, SessionRecord};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 use futures::StreamExt;
 
@@ -29,7 +29,7 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     if let Err(e) = check_version_header(headers) {
         return error_response(&Value::Null, &e);
     }
-    let (session, _) = match find_session(app, headers).await {
+    let (session, record) = match find_session(app, headers).await {
         Ok(found) => found,
         Err(e) => return error_response(&Value::Null, &e),
     };
@@ -38,7 +38,9 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
         return standalone(app, Follower::live(&app.broadcast), false);
     };
     match raw.to_str().ok().and_then(EventId::parse) {
-        Some(EventId::Request { stream, seq }) => resume_request(app, &session, &stream, seq).await,
+        Some(EventId::Request { stream, seq }) => {
+            resume_request(app, &session, &record, &stream, seq).await
+        }
         Some(EventId::Standalone { seq }) => {
             let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
             standalone(app, follower, replayed.is_err())
@@ -50,10 +52,16 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     }
 }
 
-async fn resume_request(app: &App, session: &SessionId, stream: &str, after: u64) -> Response {
+async fn resume_request(
+    app: &App,
+    session: &SessionId,
+    record: &SessionRecord,
+    stream: &str,
+    after: u64,
+) -> Response {
     match RequestStream::resume(&app.events, session.as_str(), stream, after).await {
         Ok(s) => {
-            let reply = session_reply(s.request_id().clone(), s.progress_token().cloned());
+            let reply = session_reply(s.request_id().clone(), s.progress_token().cloned(), record);
             reply.sse(
                 CallFeed::Stored(Box::new(s)),
                 app.config.sse_keep_alive,

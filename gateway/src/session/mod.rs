@@ -28,6 +28,9 @@ pub struct SessionRecord {
     #[serde(default)]
     pub client_capabilities: Value,
     pub created_ms: u64,
+    /// Set by `logging/setLevel`: the lowest severity forwarded to this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,27 @@ impl SessionStore {
             }
         }
         Ok(Some(record))
+    }
+
+    /// Stores the session's `logging/setLevel`. Returns false if the session is gone.
+    pub async fn set_log_level(&self, id: &SessionId, level: &str) -> Result<bool, SessionError> {
+        let entry = self
+            .kv
+            .entry(id.as_str())
+            .await
+            .map_err(|e| SessionError::Store(e.into()))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return Ok(false);
+        };
+        let mut record: SessionRecord = serde_json::from_slice(&entry.value)?;
+        record.log_level = Some(level.to_owned());
+        let value = serde_json::to_vec(&record)?;
+        // Conditional on the revision, so a concurrent DELETE is never undone.
+        self.kv
+            .update(id.as_str(), value.into(), entry.revision)
+            .await
+            .map_err(|e| SessionError::Store(e.into()))?;
+        Ok(true)
     }
 
     /// Ends a session. Returns whether it existed.

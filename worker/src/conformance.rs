@@ -1,0 +1,104 @@
+//! The fixtures of the official MCP conformance suite (`@modelcontextprotocol/conformance`),
+//! served by `mcpbus-worker conformance` so that the suite exercises the real path: client →
+//! gateway → JetStream → this worker. Names, texts and shapes follow the suite's scenario
+//! descriptions exactly.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{ToolDef, ToolError, ToolOutput};
+
+/// A 1×1 red PNG.
+const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+
+/// A WAV file with a header and no samples.
+const WAV_EMPTY: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQAAAAA=";
+
+fn content(blocks: Vec<Value>) -> ToolOutput {
+    ToolOutput {
+        content: blocks,
+        structured: None,
+    }
+}
+
+fn no_args(name: &str, description: &str) -> ToolDef {
+    ToolDef::raw(name, |_ctx, _args| async { Ok(ToolOutput::text("")) })
+        .description(description)
+        .input_schema_value(json!({"type": "object", "properties": {}}))
+}
+
+/// Every tool fixture the conformance worker serves.
+pub fn tools() -> Vec<ToolDef> {
+    vec![
+        no_args("test_simple_text", "Returns simple text content").handler(|_ctx, _args| async {
+            Ok(ToolOutput::text(
+                "This is a simple text response for testing.",
+            ))
+        }),
+        no_args("test_image_content", "Returns image content").handler(|_ctx, _args| async {
+            Ok(content(vec![
+                json!({"type": "image", "data": PNG_1X1, "mimeType": "image/png"}),
+            ]))
+        }),
+        no_args("test_audio_content", "Returns audio content").handler(|_ctx, _args| async {
+            Ok(content(vec![
+                json!({"type": "audio", "data": WAV_EMPTY, "mimeType": "audio/wav"}),
+            ]))
+        }),
+        no_args("test_embedded_resource", "Returns an embedded resource").handler(
+            |_ctx, _args| async {
+                Ok(content(vec![json!({"type": "resource", "resource": {
+                    "uri": "test://embedded-resource",
+                    "mimeType": "text/plain",
+                    "text": "This is an embedded resource content."
+                }})]))
+            },
+        ),
+        no_args(
+            "test_multiple_content_types",
+            "Returns text, image and resource content",
+        )
+        .handler(|_ctx, _args| async {
+            Ok(content(vec![
+                json!({"type": "text", "text": "Multiple content types test:"}),
+                json!({"type": "image", "data": PNG_1X1, "mimeType": "image/png"}),
+                json!({"type": "resource", "resource": {
+                    "uri": "test://mixed-content-resource",
+                    "mimeType": "application/json",
+                    "text": "{\"test\":\"data\",\"value\":123}"
+                }}),
+            ]))
+        }),
+        no_args(
+            "test_tool_with_logging",
+            "Sends three log messages while it runs",
+        )
+        .handler(|ctx, _args| async move {
+            ctx.log("info", json!("Tool execution started")).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ctx.log("info", json!("Tool processing data")).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ctx.log("info", json!("Tool execution completed")).await;
+            Ok(ToolOutput::text("Tool with logging executed successfully"))
+        }),
+        no_args("test_error_handling", "Always fails").handler(|_ctx, _args| async {
+            Err::<ToolOutput, _>(ToolError::new(
+                "This tool intentionally returns an error for testing",
+            ))
+        }),
+        no_args(
+            "test_tool_with_progress",
+            "Reports progress 0, 50, 100 of 100",
+        )
+        .handler(|ctx, _args| async move {
+            for (i, p) in [0.0, 50.0, 100.0].into_iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                ctx.progress(p, Some(100.0), None).await;
+            }
+            Ok(ToolOutput::text("Tool with progress executed successfully"))
+        }),
+    ]
+}
