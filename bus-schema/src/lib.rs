@@ -15,6 +15,7 @@ pub mod names;
 pub mod process;
 pub mod subjects;
 pub mod topology;
+pub mod uri_template;
 
 /// Version of the worker protocol carried in every message body (`"protocol": 1`) and in the
 /// [`headers::PROTOCOL`] header. A receiver rejects a message whose major version it does not

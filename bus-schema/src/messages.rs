@@ -112,6 +112,16 @@ pub struct CatalogRecord {
     pub digest: String,
     #[serde(default)]
     pub tools: Vec<ToolEntry>,
+    /// MCP `Resource` objects (`uri`, `name`, `mimeType`, …) read with `resources/read`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Map<String, Value>>,
+    /// MCP `ResourceTemplate` objects (`uriTemplate`, `name`, …); reads of matching URIs
+    /// come to this pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_templates: Vec<Map<String, Value>>,
+    /// MCP `Prompt` objects (`name`, `description`, `arguments`) served with `prompts/get`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<Map<String, Value>>,
 }
 
 /// One tool as a worker registers it.
@@ -309,6 +319,14 @@ mod tests {
         );
         let back: CallReply = decode(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(back, reply);
+    }
+
+    #[test]
+    fn digests_follow_content_and_chunking() {
+        assert_eq!(digest(["a"]), digest(["a"]));
+        assert_ne!(digest(["a"]), digest(["b"]));
+        assert_ne!(digest(["ab"]), digest(["a", "b"]), "chunk boundaries count");
+        assert_eq!(digest(["a"]).len(), 16);
     }
 
     #[test]

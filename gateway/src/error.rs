@@ -14,6 +14,8 @@ pub mod code {
     pub const METHOD_NOT_FOUND: i64 = -32601;
     pub const INVALID_PARAMS: i64 = -32602;
     pub const INTERNAL_ERROR: i64 = -32603;
+    /// Resource not found, in the 2025 revisions (2026-07-28 uses -32602).
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
     /// 2026-07-28 `HeaderMismatch`.
     pub const HEADER_MISMATCH: i64 = -32020;
     /// 2026-07-28 `UnsupportedProtocolVersion`.

@@ -64,8 +64,13 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (mut resources, mut prompts) = (Vec::new(), Vec::new());
     let (default_pool, tools) = match cli.command {
-        Command::Conformance => ("conformance", crate::conformance::tools()),
+        Command::Conformance => {
+            resources = crate::conformance::resources();
+            prompts = crate::conformance::prompts();
+            ("conformance", crate::conformance::tools())
+        }
         Command::Demo { prefix } => (
             "demo",
             demo::tools()
@@ -93,8 +98,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ..WorkerConfig::default()
     };
     let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
-    Worker::new(pool, config)
-        .tools(tools)
+    let mut worker = Worker::new(pool, config).tools(tools);
+    for r in resources {
+        worker = worker.resource(r);
+    }
+    for p in prompts {
+        worker = worker.prompt(p);
+    }
+    worker
         .run(nats, bus_schema::process::shutdown_signal())
         .await?;
     Ok(())

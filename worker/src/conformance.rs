@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{ToolDef, ToolError, ToolOutput};
+use crate::{PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput};
 
 /// A 1×1 red PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -100,5 +100,99 @@ pub fn tools() -> Vec<ToolDef> {
             }
             Ok(ToolOutput::text("Tool with progress executed successfully"))
         }),
+    ]
+}
+
+/// The resource and resource-template fixtures.
+pub fn resources() -> Vec<ResourceDef> {
+    vec![
+        ResourceDef::fixed(
+            "test://static-text",
+            "Static text resource",
+            |_ctx, uri| async move {
+                Ok(vec![json!({"uri": uri, "mimeType": "text/plain",
+                "text": "This is the content of the static text resource."})])
+            },
+        )
+        .mime_type("text/plain")
+        .description("A static text resource"),
+        ResourceDef::fixed(
+            "test://static-binary",
+            "Static binary resource",
+            |_ctx, uri| async move {
+                Ok(vec![
+                    json!({"uri": uri, "mimeType": "image/png", "blob": PNG_1X1}),
+                ])
+            },
+        )
+        .mime_type("image/png")
+        .description("A static binary resource (a 1x1 PNG)"),
+        ResourceDef::template(
+            "test://template/{id}/data",
+            "Template resource",
+            |_ctx, uri| async move {
+                let id = bus_schema::uri_template::match_uri("test://template/{id}/data", &uri)
+                    .and_then(|vars| vars.into_iter().next())
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                let text =
+                    json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")})
+                        .to_string();
+                Ok(vec![
+                    json!({"uri": uri, "mimeType": "application/json", "text": text}),
+                ])
+            },
+        )
+        .mime_type("application/json")
+        .description("Substitutes {id}")
+        .completer(|_arg, typed| {
+            ["123", "456", "789"]
+                .iter()
+                .filter(|v| v.starts_with(typed))
+                .map(|v| v.to_string())
+                .collect()
+        }),
+    ]
+}
+
+fn user_text(text: &str) -> Value {
+    json!({"role": "user", "content": {"type": "text", "text": text}})
+}
+
+/// The prompt fixtures.
+pub fn prompts() -> Vec<PromptDef> {
+    vec![
+        PromptDef::new("test_simple_prompt", |_ctx, _args| async {
+            Ok(json!({"messages": [user_text("This is a simple prompt for testing.")]}))
+        })
+        .description("A prompt without arguments"),
+        PromptDef::new("test_prompt_with_arguments", |_ctx, args| async move {
+            let arg = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let text = format!("Prompt with arguments: arg1='{}', arg2='{}'", arg("arg1"), arg("arg2"));
+            Ok(json!({"messages": [user_text(&text)]}))
+        })
+        .description("A prompt with two arguments")
+        .argument("arg1", "First test argument", true)
+        .argument("arg2", "Second test argument", true)
+        .completer(|_arg, typed| {
+            ["test1", "test2", "testing"].iter().filter(|v| v.starts_with(typed)).map(|v| v.to_string()).collect()
+        }),
+        PromptDef::new("test_prompt_with_embedded_resource", |_ctx, args| async move {
+            let uri = args.get("resourceUri").and_then(Value::as_str).unwrap_or_default().to_owned();
+            Ok(json!({"messages": [
+                {"role": "user", "content": {"type": "resource", "resource": {
+                    "uri": uri, "mimeType": "text/plain", "text": "Embedded resource content for testing."}}},
+                user_text("Please process the embedded resource above."),
+            ]}))
+        })
+        .description("A prompt that embeds a resource")
+        .argument("resourceUri", "URI of the resource to embed", true),
+        PromptDef::new("test_prompt_with_image", |_ctx, _args| async {
+            Ok(json!({"messages": [
+                {"role": "user", "content": {"type": "image", "data": PNG_1X1, "mimeType": "image/png"}},
+                user_text("Please analyze the image above."),
+            ]}))
+        })
+        .description("A prompt with an image"),
     ]
 }

@@ -14,6 +14,6 @@ pub enum WorkerError {
     Pull(#[source] async_nats::Error),
     #[error("tool {0:?} is declared twice")]
     DuplicateTool(String),
-    #[error("worker declares no tools")]
+    #[error("worker declares no tools, resources or prompts")]
     NoTools,
 }

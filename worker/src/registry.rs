@@ -14,9 +14,17 @@ use bus_schema::topology::{self, CATALOG_KV, CATALOG_REFRESH, WORKERS_KV};
 use bus_schema::{subjects, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
+use crate::resource::{PromptDef, ResourceDef};
 use crate::tool::ToolDef;
 use crate::worker::WorkerConfig;
 use crate::WorkerError;
+
+/// Everything a worker serves, as it registers it.
+pub(crate) struct Served<'a> {
+    pub tools: &'a [ToolDef],
+    pub resources: &'a [ResourceDef],
+    pub prompts: &'a [PromptDef],
+}
 
 pub(crate) struct Registration {
     workers: kv::Store,
@@ -33,19 +41,33 @@ impl Registration {
         js: &jetstream::Context,
         pool: &PoolName,
         instance: &InstanceId,
-        tools: &[ToolDef],
+        served: Served<'_>,
         config: &WorkerConfig,
     ) -> Result<Self, WorkerError> {
         let workers = topology::ensure_kv(js, WORKERS_KV, config.js_replicas).await?;
         let catalog = topology::ensure_kv(js, CATALOG_KV, config.js_replicas).await?;
-        let entries: Vec<ToolEntry> = tools
+        let entries: Vec<ToolEntry> = served
+            .tools
             .iter()
             .map(|t| ToolEntry {
                 tool: t.tool.clone(),
                 timeout_ms: t.timeout.map(|d| d.as_millis() as u64),
             })
             .collect();
-        let digest = digest(&entries);
+        let decls = |template: bool| -> Vec<_> {
+            served
+                .resources
+                .iter()
+                .filter(|r| r.template == template)
+                .map(|r| r.decl.clone())
+                .collect()
+        };
+        let (resources, resource_templates) = (decls(false), decls(true));
+        let prompts: Vec<_> = served.prompts.iter().map(|p| p.decl.clone()).collect();
+        let digest = bus_schema::messages::digest([
+            serde_json::to_vec(&entries).unwrap_or_default(),
+            serde_json::to_vec(&(&resources, &resource_templates, &prompts)).unwrap_or_default(),
+        ]);
         Ok(Self {
             workers,
             catalog,
@@ -66,6 +88,9 @@ impl Registration {
                 pool: pool.clone(),
                 digest,
                 tools: entries,
+                resources,
+                resource_templates,
+                prompts,
             },
             heartbeat: config.heartbeat,
         })
@@ -119,30 +144,5 @@ impl Registration {
         if let Err(e) = self.workers.delete(&self.worker_key).await {
             tracing::warn!(error = %e, "deregistration failed; gateways will expire this worker");
         }
-    }
-}
-
-/// The catalogue's content digest (its key suffix in the catalogue bucket).
-fn digest(entries: &[ToolEntry]) -> String {
-    bus_schema::messages::digest([serde_json::to_vec(entries).unwrap_or_default()])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn entry(name: &str) -> ToolEntry {
-        ToolEntry {
-            tool: json!({"name": name}).as_object().unwrap().clone(),
-            timeout_ms: None,
-        }
-    }
-
-    #[test]
-    fn digest_follows_content() {
-        assert_eq!(digest(&[entry("a")]), digest(&[entry("a")]));
-        assert_ne!(digest(&[entry("a")]), digest(&[entry("b")]));
-        assert_eq!(digest(&[entry("a")]).len(), 16);
     }
 }

@@ -9,23 +9,27 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, consumer, AckKind};
-use bus_schema::messages::{decode, CallEvent, CallRequest, WireError};
+use bus_schema::messages::{decode, CallEvent, CallRequest, Lane, WireError};
 use bus_schema::names::InstanceId;
 use bus_schema::topology::POOL_ACK_WAIT;
-use futures::StreamExt;
-use serde_json::{json, Value};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use serde_json::{json, Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::context::CallContext;
-use crate::tool::{ToolDef, ToolError};
+use crate::resource::{PromptDef, ResourceDef};
+use crate::tool::{ToolDef, ToolError, ToolOutput};
 use crate::WorkerError;
 
 /// JSON-RPC codes a worker reports (see `bus-schema/PROTOCOL.md`).
 const INVALID_PARAMS: i64 = -32602;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INTERNAL_ERROR: i64 = -32603;
+/// Resource not found in the 2025 revisions (2026-07-28 uses -32602).
+const RESOURCE_NOT_FOUND: i64 = -32002;
 
 /// How long one pull request waits for calls before it is renewed. Short enough that a
 /// shutdown is noticed promptly, long enough not to churn requests on an idle queue.
@@ -35,6 +39,8 @@ pub(crate) struct Runner {
     pub(crate) nats: async_nats::Client,
     pub(crate) instance: InstanceId,
     pub(crate) tools: HashMap<String, ToolDef>,
+    pub(crate) resources: Vec<ResourceDef>,
+    pub(crate) prompts: HashMap<String, PromptDef>,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) tracker: TaskTracker,
     /// Parent of every call's cancellation token; fired when the drain deadline passes.
@@ -131,7 +137,7 @@ impl Runner {
                 ctx.send(CallEvent::Error { error }).await;
                 return;
             }
-            Decision::Run(tool) => self.run(tool, &req, &ctx, &msg).await,
+            Decision::Run(job) => self.run(job, &req, &ctx, &msg).await,
         };
         if let Some(event) = event {
             ctx.send(event).await;
@@ -141,15 +147,8 @@ impl Runner {
         }
     }
 
-    /// Checks everything that can refuse a call before it runs.
+    /// Checks everything that can refuse a call before it runs, and finds its handler.
     async fn decide(&self, req: &CallRequest, msg: &jetstream::Message) -> Decision {
-        if req.method != "tools/call" {
-            return Decision::Refuse(wire(
-                METHOD_NOT_FOUND,
-                format!("worker does not serve method {:?}", req.method),
-                None,
-            ));
-        }
         if req.deadline_ms <= now_ms() {
             return Decision::Refuse(wire(
                 INTERNAL_ERROR,
@@ -157,33 +156,114 @@ impl Runner {
                 Some(json!({"reason": "deadline_passed"})),
             ));
         }
-        let name = req
-            .params
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(tool) = self.tools.get(name) else {
-            return Decision::Refuse(wire(INVALID_PARAMS, format!("Unknown tool: {name}"), None));
+        let param = |key: &str| {
+            req.params
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
         };
-        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-        if delivered > 1 && !tool.idempotent() {
-            return Decision::Refuse(wire(
-                INTERNAL_ERROR,
-                format!(
-                    "the worker running tool {name:?} stopped before answering; the tool is not \
-                     idempotent (annotations.idempotentHint), so it was not run again"
-                ),
-                Some(json!({"reason": "worker_lost", "tool": name})),
-            ));
+        match req.method.as_str() {
+            "tools/call" => {
+                let name = param("name");
+                let Some(tool) = self.tools.get(name) else {
+                    return Decision::Refuse(wire(
+                        INVALID_PARAMS,
+                        format!("Unknown tool: {name}"),
+                        None,
+                    ));
+                };
+                let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+                if delivered > 1 && !tool.idempotent() {
+                    return Decision::Refuse(wire(
+                        INTERNAL_ERROR,
+                        format!(
+                            "the worker running tool {name:?} stopped before answering; the tool is not \
+                             idempotent (annotations.idempotentHint), so it was not run again"
+                        ),
+                        Some(json!({"reason": "worker_lost", "tool": name})),
+                    ));
+                }
+                Decision::Run(Job::Tool(tool.clone()))
+            }
+            "resources/read" => {
+                let uri = param("uri");
+                match self.resources.iter().find(|r| r.serves(uri)) {
+                    Some(r) => Decision::Run(Job::Read(r.clone(), uri.to_owned())),
+                    None => Decision::Refuse(resource_not_found(req, uri)),
+                }
+            }
+            "prompts/get" => {
+                let name = param("name");
+                let Some(prompt) = self.prompts.get(name) else {
+                    return Decision::Refuse(wire(
+                        INVALID_PARAMS,
+                        format!("Unknown prompt: {name}"),
+                        None,
+                    ));
+                };
+                let args = req
+                    .params
+                    .get("arguments")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(missing) = prompt
+                    .required()
+                    .into_iter()
+                    .find(|a| !args.contains_key(a))
+                {
+                    return Decision::Refuse(wire(
+                        INVALID_PARAMS,
+                        format!("prompt {name:?} needs argument {missing:?}"),
+                        None,
+                    ));
+                }
+                Decision::Run(Job::Prompt(prompt.clone(), args))
+            }
+            "completion/complete" => {
+                let reference = &req.params["ref"];
+                let completer = match reference["type"].as_str() {
+                    Some("ref/prompt") => reference["name"]
+                        .as_str()
+                        .and_then(|n| self.prompts.get(n))
+                        .map(|p| p.complete.clone()),
+                    Some("ref/resource") => reference["uri"]
+                        .as_str()
+                        .and_then(|u| self.resources.iter().find(|r| r.key() == u))
+                        .map(|r| r.complete.clone()),
+                    _ => None,
+                };
+                let Some(completer) = completer else {
+                    return Decision::Refuse(wire(
+                        INVALID_PARAMS,
+                        format!("Unknown completion reference {reference}"),
+                        None,
+                    ));
+                };
+                let argument = &req.params["argument"];
+                let values = completer
+                    .map(|f| {
+                        f(
+                            argument["name"].as_str().unwrap_or_default(),
+                            argument["value"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default();
+                Decision::Run(Job::Complete(values))
+            }
+            other => Decision::Refuse(wire(
+                METHOD_NOT_FOUND,
+                format!("worker does not serve method {other:?}"),
+                None,
+            )),
         }
-        Decision::Run(tool.clone())
     }
 
-    /// Runs the handler, keeping the JetStream lease alive and stopping at the deadline.
+    /// Runs the job, keeping the JetStream lease alive and stopping at the deadline.
     /// Returns the event to send, or `None` when nobody is listening any more.
     async fn run(
         &self,
-        tool: ToolDef,
+        job: Job,
         req: &CallRequest,
         ctx: &CallContext,
         msg: &Arc<jetstream::Message>,
@@ -196,10 +276,11 @@ impl Runner {
                 let _ = lease_msg.ack_with(AckKind::Progress).await;
             }
         });
-        let args = req.params.get("arguments").cloned().unwrap_or(Value::Null);
-        // The handler runs in its own task so that a panic in tool code becomes a tool error
+        let is_tool = matches!(job, Job::Tool(_));
+        let work = job.start(ctx.clone(), req);
+        // The job runs in its own task so that a panic in handler code becomes an error
         // instead of taking the worker down.
-        let task = tokio::spawn((tool.handler)(ctx.clone(), args));
+        let task = tokio::spawn(work);
         let abort = task.abort_handle();
         let until_deadline = Duration::from_millis(req.deadline_ms.saturating_sub(now_ms()));
         let outcome = tokio::select! {
@@ -214,28 +295,85 @@ impl Runner {
                 tracing::info!(call_id = %req.call_id, "deadline passed; call abandoned");
                 None
             }
-            Some(Ok(Ok(output))) => Some(CallEvent::Result {
-                result: output.into_result(),
-            }),
-            Some(Ok(Err(tool_error))) => Some(CallEvent::Result {
-                result: tool_error.into_result(),
-            }),
+            Some(Ok(Ok(result))) => Some(CallEvent::Result { result }),
+            Some(Ok(Err(error))) => Some(CallEvent::Error { error }),
             Some(Err(join)) => {
-                tracing::error!(call_id = %req.call_id, error = %join, "tool handler panicked");
-                Some(CallEvent::Result {
-                    result: ToolError::new(format!(
-                        "tool {:?} failed with an internal error",
-                        tool.name()
-                    ))
-                    .into_result(),
+                tracing::error!(call_id = %req.call_id, error = %join, "handler panicked");
+                let message = "the worker failed with an internal error".to_owned();
+                Some(if is_tool {
+                    CallEvent::Result {
+                        result: ToolError::new(message).into_result(),
+                    }
+                } else {
+                    CallEvent::Error {
+                        error: wire(INTERNAL_ERROR, message, None),
+                    }
                 })
             }
         }
     }
 }
 
+/// What a call runs.
+enum Job {
+    Tool(ToolDef),
+    Read(ResourceDef, String),
+    Prompt(PromptDef, Map<String, Value>),
+    Complete(Vec<String>),
+}
+
+/// Most completion values returned at once, as the MCP spec caps them.
+const MAX_COMPLETIONS: usize = 100;
+
+impl Job {
+    /// The job's future, producing the MCP result or a protocol error.
+    fn start(
+        self,
+        ctx: CallContext,
+        req: &CallRequest,
+    ) -> BoxFuture<'static, Result<Value, WireError>> {
+        match self {
+            Job::Tool(tool) => {
+                let args = req.params.get("arguments").cloned().unwrap_or(Value::Null);
+                (tool.handler)(ctx, args)
+                    .map(|r| Ok(r.map_or_else(ToolError::into_result, ToolOutput::into_result)))
+                    .boxed()
+            }
+            Job::Read(resource, uri) => (resource.read)(ctx, uri)
+                .map(|r| {
+                    r.map(|contents| json!({"contents": contents}))
+                        .map_err(|e| wire(INTERNAL_ERROR, e.message, None))
+                })
+                .boxed(),
+            Job::Prompt(prompt, args) => (prompt.get)(ctx, args)
+                .map(|r| r.map_err(|e| wire(INVALID_PARAMS, e.message, None)))
+                .boxed(),
+            Job::Complete(values) => {
+                let total = values.len();
+                let values: Vec<String> = values.into_iter().take(MAX_COMPLETIONS).collect();
+                let result = json!({"completion": {"values": values, "total": total, "hasMore": total > MAX_COMPLETIONS}});
+                futures::future::ready(Ok(result)).boxed()
+            }
+        }
+    }
+}
+
+/// An unknown resource: -32002 in the 2025 revisions, -32602 from 2026-07-28 on, with the URI.
+fn resource_not_found(req: &CallRequest, uri: &str) -> WireError {
+    let code = if req.lane == Lane::Session {
+        RESOURCE_NOT_FOUND
+    } else {
+        INVALID_PARAMS
+    };
+    wire(
+        code,
+        format!("Resource not found: {uri}"),
+        Some(json!({"uri": uri})),
+    )
+}
+
 enum Decision {
-    Run(ToolDef),
+    Run(Job),
     Refuse(WireError),
 }
 

@@ -13,7 +13,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::registry::Registration;
+use crate::registry::{Registration, Served};
+use crate::resource::{PromptDef, ResourceDef};
 use crate::runner::Runner;
 use crate::tool::ToolDef;
 use crate::WorkerError;
@@ -57,6 +58,8 @@ pub struct Worker {
     pool: PoolName,
     config: WorkerConfig,
     tools: Vec<ToolDef>,
+    resources: Vec<ResourceDef>,
+    prompts: Vec<PromptDef>,
 }
 
 /// Upper bound of calls one pool may hold un-acknowledged across all its replicas. The
@@ -69,7 +72,20 @@ impl Worker {
             pool,
             config,
             tools: Vec::new(),
+            resources: Vec::new(),
+            prompts: Vec::new(),
         }
+    }
+
+    /// A resource or resource template.
+    pub fn resource(mut self, resource: ResourceDef) -> Self {
+        self.resources.push(resource);
+        self
+    }
+
+    pub fn prompt(mut self, prompt: PromptDef) -> Self {
+        self.prompts.push(prompt);
+        self
     }
 
     pub fn tool(mut self, tool: ToolDef) -> Self {
@@ -89,7 +105,7 @@ impl Worker {
         nats: async_nats::Client,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), WorkerError> {
-        if self.tools.is_empty() {
+        if self.tools.is_empty() && self.resources.is_empty() && self.prompts.is_empty() {
             return Err(WorkerError::NoTools);
         }
         let mut tools = HashMap::new();
@@ -111,8 +127,18 @@ impl Worker {
             self.config.js_replicas,
         )
         .await?;
-        let registration =
-            Registration::open(&js, &self.pool, &instance, &self.tools, &self.config).await?;
+        let registration = Registration::open(
+            &js,
+            &self.pool,
+            &instance,
+            Served {
+                tools: &self.tools,
+                resources: &self.resources,
+                prompts: &self.prompts,
+            },
+            &self.config,
+        )
+        .await?;
         registration.register().await?;
         tracing::info!(pool = %self.pool, %instance, tools = tools.len(), "worker registered");
 
@@ -120,6 +146,12 @@ impl Worker {
             nats,
             instance,
             tools,
+            resources: self.resources.clone(),
+            prompts: self
+                .prompts
+                .iter()
+                .map(|p| (p.name().to_owned(), p.clone()))
+                .collect(),
             slots: Arc::new(Semaphore::new(self.config.max_in_flight.max(1) as usize)),
             tracker: TaskTracker::new(),
             cancel_all: CancellationToken::new(),

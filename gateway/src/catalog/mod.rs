@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use registry::Registry;
-pub use snapshot::{BadCursor, CatalogSnapshot, Lookup, Page, ToolRoute};
+pub use snapshot::{BadCursor, CatalogSnapshot, ItemRoute, ListKind, Lookup, Page, ToolRoute};
 
 /// How often silent workers are looked for. Adds to the worker TTL in the exit bound.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);

@@ -12,7 +12,7 @@ use bus_schema::messages::{CatalogRecord, WorkerRecord};
 use bus_schema::names::PoolName;
 use bus_schema::subjects;
 
-use super::snapshot::{CatalogSnapshot, ToolRoute};
+use super::snapshot::{CatalogSnapshot, ItemRoute, ListKind, ToolRoute};
 
 /// How long a departed pool's tool names are remembered for a clearer error.
 const DEPARTED_MEMORY: Duration = Duration::from_secs(600);
@@ -141,8 +141,28 @@ impl Registry {
             }
         }
         let mut routes = Vec::new();
+        let mut items: HashMap<ListKind, Vec<ItemRoute>> = HashMap::new();
         for (pool, inst) in newest {
             let cat = &self.catalogs[&subjects::catalog_key(pool, &inst.digest)];
+            for (kind, list) in [
+                (ListKind::Resources, &cat.resources),
+                (ListKind::Templates, &cat.resource_templates),
+                (ListKind::Prompts, &cat.prompts),
+            ] {
+                let (key, _) = kind.fields();
+                let valid = list.iter().filter(|i| {
+                    i.get(key)
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|k| !k.is_empty())
+                });
+                items
+                    .entry(kind)
+                    .or_default()
+                    .extend(valid.map(|i| ItemRoute {
+                        pool: pool.clone(),
+                        item: Arc::new(i.clone()),
+                    }));
+            }
             for entry in &cat.tools {
                 if !valid_tool(&entry.tool) {
                     tracing::warn!(%pool, tool = ?entry.tool.get("name"), "ignoring malformed tool");
@@ -165,7 +185,7 @@ impl Registry {
             .iter()
             .map(|(name, (pool, _))| (name.clone(), pool.clone()))
             .collect();
-        CatalogSnapshot::new(routes, departed)
+        CatalogSnapshot::new(routes, departed).with_items(items)
     }
 }
 
@@ -215,6 +235,9 @@ mod tests {
                     timeout_ms: None,
                 })
                 .collect(),
+            resources: Vec::new(),
+            resource_templates: Vec::new(),
+            prompts: Vec::new(),
         }
     }
 

@@ -28,6 +28,42 @@ impl ToolRoute {
     }
 }
 
+/// A resource, resource template or prompt, and the pool that serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemRoute {
+    pub pool: PoolName,
+    /// The MCP `Resource`, `ResourceTemplate` or `Prompt` object, as listed.
+    pub item: Arc<Map<String, Value>>,
+}
+
+impl ItemRoute {
+    fn field(&self, name: &str) -> &str {
+        self.item
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// The lists other than tools, each with the field it is keyed and sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    Resources,
+    Templates,
+    Prompts,
+}
+
+impl ListKind {
+    /// The field that identifies an item, and the result field the list goes in.
+    pub fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            ListKind::Resources => ("uri", "resources"),
+            ListKind::Templates => ("uriTemplate", "resourceTemplates"),
+            ListKind::Prompts => ("name", "prompts"),
+        }
+    }
+}
+
 /// What a name resolves to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup<'a> {
@@ -46,6 +82,9 @@ pub struct CatalogSnapshot {
     /// Tools of pools that left recently, so a call gets "no live worker" rather than
     /// "unknown tool".
     departed: HashMap<String, PoolName>,
+    resources: Vec<ItemRoute>,
+    templates: Vec<ItemRoute>,
+    prompts: Vec<ItemRoute>,
 }
 
 /// A `tools/list` page.
@@ -82,7 +121,71 @@ impl CatalogSnapshot {
             tools,
             index,
             departed,
+            ..Default::default()
         }
+    }
+
+    /// Adds the resources, templates and prompts, each sorted by its key; on duplicate keys
+    /// the first pool in name order wins, as for tools.
+    pub fn with_items(mut self, mut items: HashMap<ListKind, Vec<ItemRoute>>) -> Self {
+        for kind in [ListKind::Resources, ListKind::Templates, ListKind::Prompts] {
+            let (key, _) = kind.fields();
+            let mut list = items.remove(&kind).unwrap_or_default();
+            list.sort_by(|a, b| {
+                a.field(key)
+                    .cmp(b.field(key))
+                    .then_with(|| a.pool.cmp(&b.pool))
+            });
+            list.dedup_by(|later, first| later.field(key) == first.field(key));
+            *self.items_mut(kind) = list;
+        }
+        self
+    }
+
+    fn items_mut(&mut self, kind: ListKind) -> &mut Vec<ItemRoute> {
+        match kind {
+            ListKind::Resources => &mut self.resources,
+            ListKind::Templates => &mut self.templates,
+            ListKind::Prompts => &mut self.prompts,
+        }
+    }
+
+    pub fn items(&self, kind: ListKind) -> &[ItemRoute] {
+        match kind {
+            ListKind::Resources => &self.resources,
+            ListKind::Templates => &self.templates,
+            ListKind::Prompts => &self.prompts,
+        }
+    }
+
+    /// One page of a list, with the same cursor scheme as tools.
+    pub fn item_page(
+        &self,
+        kind: ListKind,
+        cursor: Option<&str>,
+        size: usize,
+    ) -> Result<(&[ItemRoute], Option<String>), BadCursor> {
+        let (key, _) = kind.fields();
+        page_of(self.items(kind), |i| i.field(key), cursor, size)
+    }
+
+    /// The pool serving a URI: a resource with exactly that URI, else the first template
+    /// (in key order) it matches.
+    pub fn resource_route(&self, uri: &str) -> Option<&ItemRoute> {
+        self.resources
+            .iter()
+            .find(|r| r.field("uri") == uri)
+            .or_else(|| {
+                self.templates.iter().find(|t| {
+                    bus_schema::uri_template::match_uri(t.field("uriTemplate"), uri).is_some()
+                })
+            })
+    }
+
+    /// The item of `kind` whose key is exactly `key`.
+    pub fn item(&self, kind: ListKind, key: &str) -> Option<&ItemRoute> {
+        let (field, _) = kind.fields();
+        self.items(kind).iter().find(|i| i.field(field) == key)
     }
 
     pub fn lookup(&self, name: &str) -> Lookup<'_> {
@@ -112,23 +215,33 @@ impl CatalogSnapshot {
     /// One page after `cursor`. Cursors name the last tool of the previous page rather than
     /// an offset, so a page never repeats or skips a tool that stayed while others came/went.
     pub fn page(&self, cursor: Option<&str>, size: usize) -> Result<Page<'_>, BadCursor> {
-        let start = match cursor {
-            None => 0,
-            Some(c) => {
-                let after = decode_cursor(c).ok_or(BadCursor)?;
-                self.tools.partition_point(|t| t.name() <= after.as_str())
-            }
-        };
-        let end = (start + size.max(1)).min(self.tools.len());
-        let page = &self.tools[start..end];
-        let next_cursor = (end < self.tools.len())
-            .then(|| page.last().map(|t| encode_cursor(t.name())))
-            .flatten();
-        Ok(Page {
-            tools: page,
-            next_cursor,
-        })
+        let (tools, next_cursor) = page_of(&self.tools, |t| t.name(), cursor, size)?;
+        Ok(Page { tools, next_cursor })
     }
+}
+
+/// One page of `items` (sorted by `key`) after `cursor`. Cursors name the last item of the
+/// previous page rather than an offset, so a page never repeats or skips an item that stayed
+/// while others came or went.
+fn page_of<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&T) -> &str,
+    cursor: Option<&str>,
+    size: usize,
+) -> Result<(&'a [T], Option<String>), BadCursor> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => {
+            let after = decode_cursor(c).ok_or(BadCursor)?;
+            items.partition_point(|t| key(t) <= after.as_str())
+        }
+    };
+    let end = (start + size.max(1)).min(items.len());
+    let page = &items[start..end];
+    let next = (end < items.len())
+        .then(|| page.last().map(|t| encode_cursor(key(t))))
+        .flatten();
+    Ok((page, next))
 }
 
 const CURSOR_PREFIX: &str = "after:";

@@ -49,6 +49,8 @@ pub struct CallReply {
     pub min_log: Option<usize>,
     /// Lane-specific additions to the final result (e.g. `resultType`).
     pub finish: fn(&mut Value),
+    /// Fields merged into the final result (stateless-lane caching hints on reads).
+    pub extra: Option<Value>,
 }
 
 impl CallReply {
@@ -92,6 +94,11 @@ impl CallReply {
                 let outcome = if failed { "tool_error" } else { "result" };
                 METRICS.tool_calls.with_label_values(&[outcome]).inc();
                 (self.finish)(&mut result);
+                if let (Some(Value::Object(extra)), Some(obj)) =
+                    (&self.extra, result.as_object_mut())
+                {
+                    obj.extend(extra.clone());
+                }
                 Some(result_message(&self.id, result))
             }
             CallUpdate::Done(Err(e)) => {

@@ -97,6 +97,7 @@ pub fn session_reply(
                 .unwrap_or(0),
         ),
         finish: |_| {},
+        extra: None,
     }
 }
 
@@ -147,6 +148,33 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
                 )
             } else {
                 reply.json(CallFeed::Stored(Box::new(stream))).await
+            }
+        }
+        m if methods::list_kind(m).is_some() => {
+            let kind = methods::list_kind(m).expect("checked");
+            match methods::list_items(app, kind, &r.params) {
+                Ok(result) => json_response(StatusCode::OK, &result_message(&r.id, result)),
+                Err(e) => error_response(&r.id, &e),
+            }
+        }
+        m if methods::is_routed_read(m) => {
+            let caller = Caller {
+                lane: Lane::Session,
+                protocol_version: session.protocol_version,
+                client_capabilities: session.client_capabilities,
+            };
+            match methods::routed_read(app, &r, caller).await {
+                Ok(call) => {
+                    let reply = CallReply {
+                        id: r.id,
+                        progress_token: None,
+                        min_log: None,
+                        finish: |_| {},
+                        extra: None,
+                    };
+                    reply.json(CallFeed::Core(call)).await
+                }
+                Err(e) => error_response(&r.id, &e),
             }
         }
         other => error_response(&r.id, &McpError::method_not_found(other)),

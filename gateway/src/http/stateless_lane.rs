@@ -87,6 +87,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                     .and_then(log_severity),
                 id: r.id,
                 finish,
+                extra: None,
             };
             let call = CallFeed::Core(call);
             if app.config.sse_tool_calls {
@@ -96,6 +97,44 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             }
         }
         "subscriptions/listen" => listen::open(app, r),
+        m if methods::list_kind(m).is_some() => {
+            let kind = methods::list_kind(m).expect("checked");
+            match methods::list_items(app, kind, &r.params) {
+                Ok(mut result) => {
+                    result["ttlMs"] = json!(ttl_ms);
+                    result["cacheScope"] = json!("public");
+                    finish(&mut result);
+                    json_response(StatusCode::OK, &result_message(&r.id, result))
+                }
+                Err(e) => error_response(&r.id, &e),
+            }
+        }
+        m if methods::is_routed_read(m) => {
+            let caller = Caller {
+                lane: Lane::Stateless,
+                protocol_version: STATELESS_VERSIONS[0].to_owned(),
+                client_capabilities: r
+                    .meta(meta::CLIENT_CAPABILITIES)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            // Reads are cacheable; what a worker returns may depend on the caller, so private.
+            let extra =
+                (m == "resources/read").then(|| json!({"ttlMs": ttl_ms, "cacheScope": "private"}));
+            match methods::routed_read(app, &r, caller).await {
+                Ok(call) => {
+                    let reply = CallReply {
+                        id: r.id,
+                        progress_token: None,
+                        min_log: None,
+                        finish,
+                        extra,
+                    };
+                    reply.json(CallFeed::Core(call)).await
+                }
+                Err(e) => error_response(&r.id, &e),
+            }
+        }
         other => error_response(
             &r.id,
             &McpError::method_not_found(other).with_status(StatusCode::NOT_FOUND),

@@ -1,0 +1,177 @@
+//! Resources, resource templates and prompts a worker serves, beside its tools.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::{json, Map, Value};
+
+use crate::context::CallContext;
+use crate::tool::ToolError;
+
+/// Reads a resource: receives the requested URI, returns the MCP `contents` array.
+pub(crate) type ReadFn = Arc<
+    dyn Fn(CallContext, String) -> BoxFuture<'static, Result<Vec<Value>, ToolError>> + Send + Sync,
+>;
+
+/// Suggests values for an argument (`completion/complete`): `(argument, typed so far)`.
+pub(crate) type CompleteFn = Arc<dyn Fn(&str, &str) -> Vec<String> + Send + Sync>;
+
+/// Renders a prompt: receives its arguments, returns the MCP `GetPromptResult`.
+pub(crate) type GetFn = Arc<
+    dyn Fn(CallContext, Map<String, Value>) -> BoxFuture<'static, Result<Value, ToolError>>
+        + Send
+        + Sync,
+>;
+
+/// A resource with a fixed URI, or a template of URIs.
+#[derive(Clone)]
+pub struct ResourceDef {
+    /// The MCP `Resource` or `ResourceTemplate` object.
+    pub(crate) decl: Map<String, Value>,
+    pub(crate) template: bool,
+    pub(crate) read: ReadFn,
+    pub(crate) complete: Option<CompleteFn>,
+}
+
+impl ResourceDef {
+    fn new<F, Fut>(key: &str, value: &str, name: &str, read: F, template: bool) -> Self
+    where
+        F: Fn(CallContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Value>, ToolError>> + Send + 'static,
+    {
+        let mut decl = Map::new();
+        decl.insert(key.into(), json!(value));
+        decl.insert("name".into(), json!(name));
+        Self {
+            decl,
+            template,
+            read: Arc::new(move |ctx, uri| read(ctx, uri).boxed()),
+            complete: None,
+        }
+    }
+
+    /// A resource at one URI.
+    pub fn fixed<F, Fut>(uri: &str, name: &str, read: F) -> Self
+    where
+        F: Fn(CallContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Value>, ToolError>> + Send + 'static,
+    {
+        Self::new("uri", uri, name, read, false)
+    }
+
+    /// Every URI matching `uri_template` (`{name}` variables, RFC 6570 level 1).
+    pub fn template<F, Fut>(uri_template: &str, name: &str, read: F) -> Self
+    where
+        F: Fn(CallContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Value>, ToolError>> + Send + 'static,
+    {
+        Self::new("uriTemplate", uri_template, name, read, true)
+    }
+
+    pub fn description(mut self, text: &str) -> Self {
+        self.decl.insert("description".into(), json!(text));
+        self
+    }
+
+    pub fn mime_type(mut self, mime: &str) -> Self {
+        self.decl.insert("mimeType".into(), json!(mime));
+        self
+    }
+
+    /// Completes template variables.
+    pub fn completer(
+        mut self,
+        f: impl Fn(&str, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.complete = Some(Arc::new(f));
+        self
+    }
+
+    /// The URI, or the URI template.
+    pub(crate) fn key(&self) -> &str {
+        let field = if self.template { "uriTemplate" } else { "uri" };
+        self.decl
+            .get(field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn serves(&self, uri: &str) -> bool {
+        if self.template {
+            bus_schema::uri_template::match_uri(self.key(), uri).is_some()
+        } else {
+            self.key() == uri
+        }
+    }
+}
+
+/// A prompt.
+#[derive(Clone)]
+pub struct PromptDef {
+    /// The MCP `Prompt` object.
+    pub(crate) decl: Map<String, Value>,
+    pub(crate) get: GetFn,
+    pub(crate) complete: Option<CompleteFn>,
+}
+
+impl PromptDef {
+    pub fn new<F, Fut>(name: &str, get: F) -> Self
+    where
+        F: Fn(CallContext, Map<String, Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
+    {
+        let mut decl = Map::new();
+        decl.insert("name".into(), json!(name));
+        Self {
+            decl,
+            get: Arc::new(move |ctx, args| get(ctx, args).boxed()),
+            complete: None,
+        }
+    }
+
+    pub fn description(mut self, text: &str) -> Self {
+        self.decl.insert("description".into(), json!(text));
+        self
+    }
+
+    /// Declares an argument.
+    pub fn argument(mut self, name: &str, description: &str, required: bool) -> Self {
+        let args = self.decl.entry("arguments").or_insert_with(|| json!([]));
+        if let Some(list) = args.as_array_mut() {
+            list.push(json!({"name": name, "description": description, "required": required}));
+        }
+        self
+    }
+
+    /// Completes argument values.
+    pub fn completer(
+        mut self,
+        f: impl Fn(&str, &str) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.complete = Some(Arc::new(f));
+        self
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.decl
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Names of the required arguments, checked before the handler runs.
+    pub(crate) fn required(&self) -> Vec<String> {
+        self.decl
+            .get("arguments")
+            .and_then(Value::as_array)
+            .map(|args| {
+                args.iter()
+                    .filter(|a| a["required"] == json!(true))
+                    .filter_map(|a| a["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
