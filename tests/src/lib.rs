@@ -263,6 +263,19 @@ pub fn workspace_root() -> PathBuf {
 /// The tools `mcpbus-worker demo` serves.
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
+/// The tools `mcpbus-worker conformance` serves.
+pub const CONFORMANCE_TOOLS: [&str; 9] = [
+    "json_schema_2020_12_tool",
+    "test_audio_content",
+    "test_embedded_resource",
+    "test_error_handling",
+    "test_image_content",
+    "test_multiple_content_types",
+    "test_simple_text",
+    "test_tool_with_logging",
+    "test_tool_with_progress",
+];
+
 /// A cluster of `gateways` nodes with one demo worker, ready to serve the demo tools.
 pub async fn demo_cluster(gateways: usize, gateway_args: &[&str]) -> Cluster {
     let mut cluster = Cluster::start(gateways, gateway_args)

@@ -22,17 +22,6 @@ fn installed(env: &str, default: &str) -> PathBuf {
     path
 }
 
-const FIXTURE_TOOLS: [&str; 8] = [
-    "test_audio_content",
-    "test_embedded_resource",
-    "test_error_handling",
-    "test_image_content",
-    "test_multiple_content_types",
-    "test_simple_text",
-    "test_tool_with_logging",
-    "test_tool_with_progress",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_suite_passes_its_baseline_on_both_revisions() {
     let node = installed(
@@ -46,7 +35,7 @@ async fn the_official_suite_passes_its_baseline_on_both_revisions() {
     let mut cluster = Cluster::start(2, &[]).await.unwrap();
     cluster.add_worker(&["conformance"]).unwrap();
     cluster
-        .wait_for_tools(&FIXTURE_TOOLS, Duration::from_secs(20))
+        .wait_for_tools(&harness::CONFORMANCE_TOOLS, Duration::from_secs(20))
         .await
         .unwrap();
     for (revision, gateway) in [("2025-11-25", 0), ("2026-07-28", 1)] {

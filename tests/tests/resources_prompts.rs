@@ -10,21 +10,9 @@ use serde_json::json;
 async fn cluster() -> Cluster {
     let mut c = Cluster::start(2, &["--page-size", "2"]).await.unwrap();
     c.add_worker(&["conformance"]).unwrap();
-    c.wait_for_tools(
-        &[
-            "test_audio_content",
-            "test_embedded_resource",
-            "test_error_handling",
-            "test_image_content",
-            "test_multiple_content_types",
-            "test_simple_text",
-            "test_tool_with_logging",
-            "test_tool_with_progress",
-        ],
-        Duration::from_secs(20),
-    )
-    .await
-    .unwrap();
+    c.wait_for_tools(&harness::CONFORMANCE_TOOLS, Duration::from_secs(20))
+        .await
+        .unwrap();
     c
 }
 
@@ -178,4 +166,66 @@ async fn a_missing_resource_gets_each_revisions_error_code() {
         .await
         .unwrap();
     assert_eq!(r.error_code(), Some(-32602));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_updates_reach_only_subscribed_sessions() {
+    use async_nats::jetstream;
+    use bus_schema::messages::{encode, BroadcastEvent, BroadcastKind};
+
+    let c = cluster().await;
+    let urls = c.gateway_urls();
+    let uri = "test://static-text";
+    let subscriber = Session::open(&urls[0], "2025-11-25").await.unwrap();
+    let bystander = Session::open(&urls[1], "2025-11-25").await.unwrap();
+    // Streams opened before subscribing still deliver: subscriptions are read per update.
+    let mut sub_stream = subscriber.via(&urls[1]).get_stream(None).await.unwrap();
+    let mut other_stream = bystander.get_stream(None).await.unwrap();
+    sub_stream.next(Duration::from_secs(10)).await.unwrap();
+    other_stream.next(Duration::from_secs(10)).await.unwrap();
+    let ok = subscriber
+        .request("resources/subscribe", json!({"uri": uri}))
+        .await
+        .unwrap();
+    assert_eq!(ok.response().unwrap()["result"], json!({}));
+
+    let js = jetstream::new(c.nats.client().await);
+    let update = || async {
+        let kind = BroadcastKind::ResourceUpdated { uri: uri.into() };
+        let body = encode(&BroadcastEvent {
+            protocol: 1,
+            kind: kind.clone(),
+        });
+        js.publish(bus_schema::subjects::broadcast(kind.subject_token()), body)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    };
+    update().await;
+    let got = sub_stream
+        .next(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let msg = got.json().unwrap();
+    assert_eq!(msg["method"], "notifications/resources/updated");
+    assert_eq!(msg["params"]["uri"], uri);
+    assert!(
+        other_stream
+            .next(Duration::from_millis(1500))
+            .await
+            .is_err(),
+        "not subscribed: nothing"
+    );
+
+    subscriber
+        .request("resources/unsubscribe", json!({"uri": uri}))
+        .await
+        .unwrap();
+    update().await;
+    assert!(
+        sub_stream.next(Duration::from_millis(1500)).await.is_err(),
+        "unsubscribed: nothing"
+    );
 }

@@ -87,6 +87,28 @@ pub fn tools() -> Vec<ToolDef> {
                 "This tool intentionally returns an error for testing",
             ))
         }),
+        ToolDef::raw("json_schema_2020_12_tool", |_ctx, _args| async {
+            Ok(ToolOutput::text("JSON Schema 2020-12 tool executed"))
+        })
+        .description("Tool with JSON Schema 2020-12 features")
+        .input_schema_value(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"address": {"$anchor": "addressDef", "type": "object",
+                "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+            "properties": {
+                "name": {"type": "string"},
+                "address": {"$ref": "#/$defs/address"},
+                "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                "phone": {"type": "string"},
+                "email": {"type": "string"}
+            },
+            "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+            "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+            "then": {"required": ["phone"]},
+            "else": {"required": ["email"]},
+            "additionalProperties": false
+        })),
         no_args(
             "test_tool_with_progress",
             "Reports progress 0, 50, 100 of 100",

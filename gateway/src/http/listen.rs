@@ -102,10 +102,11 @@ pub fn open(app: &App, r: Request) -> Response {
         &r.id,
         with_id(json!({"resultType": "complete"})),
     ));
-    let render = move |item: &BroadcastItem| {
-        filter
+    let render = move |item: BroadcastItem| {
+        let frame = filter
             .message(&item.kind)
-            .map(|(method, params)| message(notification(method, with_id(params))))
+            .map(|(method, params)| message(notification(method, with_id(params))));
+        std::future::ready(frame)
     };
     let live = sse::follow(
         Follower::live(&app.broadcast),

@@ -24,12 +24,12 @@ pub fn server_info() -> Value {
     json!({"name": "mcpbus", "title": "mcpbus gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
-/// Server capabilities: tool list changes are announced cluster-wide (ADR 0003); resource
-/// and prompt list changes are not announced yet, nor resource subscriptions.
+/// Server capabilities: tool list changes are announced cluster-wide (ADR 0003), resource
+/// updates reach subscribers; resource and prompt list changes are not announced yet.
 pub fn capabilities() -> Value {
     json!({
         "tools": {"listChanged": true},
-        "resources": {"listChanged": false, "subscribe": false},
+        "resources": {"listChanged": false, "subscribe": true},
         "prompts": {"listChanged": false},
         "completions": {},
         "logging": {},

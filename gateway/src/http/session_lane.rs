@@ -59,6 +59,7 @@ async fn initialize(app: &App, r: &Request) -> Response {
         client_capabilities: r.params.get("capabilities").cloned().unwrap_or(Value::Null),
         created_ms: now_ms(),
         log_level: None,
+        resource_subscriptions: Vec::new(),
     };
     let session = match app.sessions.create(&record).await {
         Ok(s) => s,
@@ -116,7 +117,12 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
                 ));
                 return error_response(&r.id, &e);
             }
-            match app.sessions.set_log_level(&id, level).await {
+            let level = level.to_owned();
+            match app
+                .sessions
+                .modify(&id, |s| s.log_level = Some(level))
+                .await
+            {
                 Ok(true) => json_response(StatusCode::OK, &result_message(&r.id, json!({}))),
                 Ok(false) => error_response(&r.id, &session_not_found()),
                 Err(e) => error_response(&r.id, &store_unavailable(e)),
@@ -148,6 +154,32 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
                 )
             } else {
                 reply.json(CallFeed::Stored(Box::new(stream))).await
+            }
+        }
+        "resources/subscribe" | "resources/unsubscribe" => {
+            let Some(uri) = r
+                .params
+                .get("uri")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                let e = McpError::invalid_params("Invalid params: a string \"uri\" is required");
+                return error_response(&r.id, &e);
+            };
+            let subscribe = r.method == "resources/subscribe";
+            let changed = app
+                .sessions
+                .modify(&id, |s| {
+                    s.resource_subscriptions.retain(|u| *u != uri);
+                    if subscribe {
+                        s.resource_subscriptions.push(uri);
+                    }
+                })
+                .await;
+            match changed {
+                Ok(true) => json_response(StatusCode::OK, &result_message(&r.id, json!({}))),
+                Ok(false) => error_response(&r.id, &session_not_found()),
+                Err(e) => error_response(&r.id, &store_unavailable(e)),
             }
         }
         m if methods::list_kind(m).is_some() => {

@@ -3,6 +3,7 @@
 //! that an idle open stream costs as little memory as possible (see docs/PERFORMANCE.md).
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -81,12 +82,16 @@ pub fn response(
 
 /// Frames rendered from a stream's broadcast follower, until `release` fires (the gateway
 /// is draining): then `last`, and the end of the stream.
-pub fn follow(
+pub fn follow<F, Fut>(
     follower: Follower,
     release: CancellationToken,
-    render: impl Fn(&BroadcastItem) -> Option<Frame> + Send + 'static,
+    render: F,
     last: Frame,
-) -> impl Stream<Item = Frame> + Send + 'static {
+) -> impl Stream<Item = Frame> + Send + 'static
+where
+    F: Fn(BroadcastItem) -> Fut + Send + 'static,
+    Fut: Future<Output = Option<Frame>> + Send,
+{
     let state = (follower, release, render, Some(last));
     futures::stream::unfold(state, |(mut follower, release, render, last)| async move {
         let last = last?;
@@ -95,7 +100,7 @@ pub fn follow(
                 item = follower.next() => item,
                 _ = release.cancelled() => return Some((last, (follower, release, render, None))),
             };
-            if let Some(frame) = render(&item) {
+            if let Some(frame) = render(item).await {
                 return Some((frame, (follower, release, render, Some(last))));
             }
         }

@@ -13,7 +13,7 @@ use super::session_lane::{check_version_header, find_session, session_reply};
 use super::sse::{self, Frame};
 use crate::error::{code, McpError};
 use crate::server::App;
-use crate::session::{SessionId, SessionRecord};
+use crate::session::{SessionId, SessionRecord, SessionStore};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 use futures::StreamExt;
 
@@ -35,7 +35,7 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     };
     let last = headers.get(header::HeaderName::from_static("last-event-id"));
     let Some(raw) = last else {
-        return standalone(app, Follower::live(&app.broadcast), false);
+        return standalone(app, session, Follower::live(&app.broadcast), false);
     };
     match raw.to_str().ok().and_then(EventId::parse) {
         Some(EventId::Request { stream, seq }) => {
@@ -43,7 +43,7 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
         }
         Some(EventId::Standalone { seq }) => {
             let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
-            standalone(app, follower, replayed.is_err())
+            standalone(app, session, follower, replayed.is_err())
         }
         None => error_response(
             &Value::Null,
@@ -95,7 +95,7 @@ async fn resume_request(
 /// The standalone stream: a priming event, then cluster-wide notifications as they are
 /// stored. `resync` says the client's cursor was past retention: it gets a fresh
 /// `list_changed` and a warning instead of a silent gap.
-fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
+fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -> Response {
     let position = EventId::Standalone {
         seq: follower.cursor(),
     }
@@ -119,11 +119,16 @@ fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
             });
         }
     }
-    let render = |item: &BroadcastItem| {
-        session_message(&item.kind).map(|msg| Frame::Message {
-            id: Some(EventId::Standalone { seq: item.seq }.to_string()),
-            data: msg.to_string(),
-        })
+    let sessions = app.sessions.clone();
+    let render = move |item: BroadcastItem| {
+        let (sessions, session) = (sessions.clone(), session.clone());
+        async move {
+            let msg = session_message(&item.kind, &sessions, &session).await?;
+            Some(Frame::Message {
+                id: Some(EventId::Standalone { seq: item.seq }.to_string()),
+                data: msg.to_string(),
+            })
+        }
     };
     let live = sse::follow(
         follower,
@@ -138,13 +143,24 @@ fn standalone(app: &App, follower: Follower, resync: bool) -> Response {
     )
 }
 
-/// What a session-lane standalone stream shows for a broadcast event. Only the capabilities
-/// we advertise: tool list changes. Resource updates need `resources/subscribe`, which comes
-/// with resources.
-fn session_message(kind: &BroadcastKind) -> Option<Value> {
+/// What a session-lane standalone stream shows for a broadcast event: tool list changes,
+/// and updates of resources the session subscribed to (read from the session's record when
+/// an update arrives, so a subscription made after the stream opened counts).
+async fn session_message(
+    kind: &BroadcastKind,
+    sessions: &SessionStore,
+    session: &SessionId,
+) -> Option<Value> {
     match kind {
         BroadcastKind::ToolsListChanged => {
             Some(notification("notifications/tools/list_changed", json!({})))
+        }
+        BroadcastKind::ResourceUpdated { uri } => {
+            let record = sessions.get(session).await.ok().flatten()?;
+            record
+                .resource_subscriptions
+                .contains(uri)
+                .then(|| notification("notifications/resources/updated", json!({"uri": uri})))
         }
         _ => None,
     }

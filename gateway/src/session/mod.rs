@@ -31,6 +31,10 @@ pub struct SessionRecord {
     /// Set by `logging/setLevel`: the lowest severity forwarded to this session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// URIs of `resources/subscribe`: their `notifications/resources/updated` reach this
+    /// session's standalone stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_subscriptions: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +94,14 @@ impl SessionStore {
         Ok(Some(record))
     }
 
-    /// Stores the session's `logging/setLevel`. Returns false if the session is gone.
-    pub async fn set_log_level(&self, id: &SessionId, level: &str) -> Result<bool, SessionError> {
+    /// Changes a live session's record. Returns false if the session is gone. Conditional
+    /// on the revision read, so a concurrent DELETE is never undone (a concurrent change
+    /// makes this one fail with a store error rather than overwrite it).
+    pub async fn modify(
+        &self,
+        id: &SessionId,
+        change: impl FnOnce(&mut SessionRecord),
+    ) -> Result<bool, SessionError> {
         let entry = self
             .kv
             .entry(id.as_str())
@@ -101,9 +111,8 @@ impl SessionStore {
             return Ok(false);
         };
         let mut record: SessionRecord = serde_json::from_slice(&entry.value)?;
-        record.log_level = Some(level.to_owned());
+        change(&mut record);
         let value = serde_json::to_vec(&record)?;
-        // Conditional on the revision, so a concurrent DELETE is never undone.
         self.kv
             .update(id.as_str(), value.into(), entry.revision)
             .await
