@@ -76,7 +76,8 @@ versioned!(
     CallRequest,
     CallReply,
     StreamOpen,
-    BroadcastEvent
+    BroadcastEvent,
+    ClientAnswer
 );
 
 /// A worker instance's liveness record, in the workers KV bucket under
@@ -223,6 +224,14 @@ pub enum CallEvent {
         logger: Option<String>,
         data: Value,
     },
+    /// A request to the client (`sampling/createMessage`, `elicitation/create`,
+    /// `roots/list`), sent on the call's stream. `seq` numbers this call's requests; the
+    /// answer comes back on [`crate::subjects::client_answer`]`(call_id, seq)`.
+    Request {
+        seq: u32,
+        method: String,
+        params: Value,
+    },
     /// The MCP result object (for `tools/call`, a `CallToolResult`; a tool failure is a
     /// result with `isError: true`).
     Result { result: Value },
@@ -284,6 +293,17 @@ impl BroadcastKind {
             BroadcastKind::ResourceUpdated { .. } => "resource",
         }
     }
+}
+
+/// The client's answer to a [`CallEvent::Request`], published by the gateway that received it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientAnswer {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WireError>,
 }
 
 /// A JSON-RPC error as a worker reports it.

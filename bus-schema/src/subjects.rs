@@ -67,6 +67,12 @@ pub fn broadcast(kind: &str) -> String {
     format!("{ROOT}.bcast.{kind}")
 }
 
+/// Where the client's answer to a worker's request (sampling, elicitation, roots) goes:
+/// the worker that asked listens here; any gateway that receives the answer publishes it.
+pub fn client_answer(call_id: &str, seq: u32) -> String {
+    format!("{ROOT}.answer.{call_id}.{seq}")
+}
+
 /// KV key of one worker instance in the workers bucket.
 pub fn worker_key(pool: &PoolName, instance: &InstanceId) -> String {
     format!("{pool}.{instance}")

@@ -264,13 +264,17 @@ pub fn workspace_root() -> PathBuf {
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// The tools `mcpbus-worker conformance` serves.
-pub const CONFORMANCE_TOOLS: [&str; 9] = [
+pub const CONFORMANCE_TOOLS: [&str; 13] = [
     "json_schema_2020_12_tool",
     "test_audio_content",
+    "test_elicitation",
+    "test_elicitation_sep1034_defaults",
+    "test_elicitation_sep1330_enums",
     "test_embedded_resource",
     "test_error_handling",
     "test_image_content",
     "test_multiple_content_types",
+    "test_sampling",
     "test_simple_text",
     "test_tool_with_logging",
     "test_tool_with_progress",

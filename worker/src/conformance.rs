@@ -87,6 +87,80 @@ pub fn tools() -> Vec<ToolDef> {
                 "This tool intentionally returns an error for testing",
             ))
         }),
+        ToolDef::raw("test_sampling", |ctx, args| async move {
+            let prompt = args["prompt"].as_str().unwrap_or_default().to_owned();
+            let answer = ctx
+                .ask(
+                    "sampling/createMessage",
+                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                        "maxTokens": 100}),
+                )
+                .await?;
+            let text = answer["content"]["text"].as_str().unwrap_or_default();
+            Ok(ToolOutput::text(format!("LLM response: {text}")))
+        })
+        .description("Asks the client's LLM (sampling/createMessage)")
+        .input_schema_value(json!({"type": "object",
+            "properties": {"prompt": {"type": "string", "description": "The prompt to send to the LLM"}},
+            "required": ["prompt"]})),
+        ToolDef::raw("test_elicitation", |ctx, args| async move {
+            let message = args["message"].as_str().unwrap_or_default().to_owned();
+            let answer = ctx
+                .ask(
+                    "elicitation/create",
+                    json!({"message": message, "requestedSchema": {"type": "object", "properties": {
+                        "username": {"type": "string", "description": "User's response"},
+                        "email": {"type": "string", "description": "User's email address"}},
+                        "required": ["username", "email"]}}),
+                )
+                .await?;
+            Ok(ToolOutput::text(format!("User response: {answer}")))
+        })
+        .description("Asks the user for input (elicitation/create)")
+        .input_schema_value(json!({"type": "object",
+            "properties": {"message": {"type": "string", "description": "The message to show the user"}},
+            "required": ["message"]})),
+        no_args("test_elicitation_sep1034_defaults", "Elicitation with defaults for every primitive type")
+            .handler(|ctx, _args| async move {
+                let schema = json!({"type": "object", "properties": {
+                    "name": {"type": "string", "default": "John Doe"},
+                    "age": {"type": "integer", "default": 30},
+                    "score": {"type": "number", "default": 95.5},
+                    "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+                    "verified": {"type": "boolean", "default": true}}});
+                let answer = ctx
+                    .ask("elicitation/create", json!({"message": "Please review your details", "requestedSchema": schema}))
+                    .await?;
+                Ok(ToolOutput::text(format!(
+                    "Elicitation completed: action={}, content={}",
+                    answer["action"].as_str().unwrap_or_default(),
+                    answer["content"]
+                )))
+            }),
+        no_args("test_elicitation_sep1330_enums", "Elicitation with every enum variant")
+            .handler(|ctx, _args| async move {
+                let schema = json!({"type": "object", "properties": {
+                    "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                    "titledSingle": {"type": "string", "oneOf": [
+                        {"const": "value1", "title": "First Option"},
+                        {"const": "value2", "title": "Second Option"},
+                        {"const": "value3", "title": "Third Option"}]},
+                    "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                        "enumNames": ["Option One", "Option Two", "Option Three"]},
+                    "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                    "titledMulti": {"type": "array", "items": {"anyOf": [
+                        {"const": "value1", "title": "First Choice"},
+                        {"const": "value2", "title": "Second Choice"},
+                        {"const": "value3", "title": "Third Choice"}]}}}});
+                let answer = ctx
+                    .ask("elicitation/create", json!({"message": "Choose your options", "requestedSchema": schema}))
+                    .await?;
+                Ok(ToolOutput::text(format!(
+                    "Elicitation completed: action={}, content={}",
+                    answer["action"].as_str().unwrap_or_default(),
+                    answer["content"]
+                )))
+            }),
         ToolDef::raw("json_schema_2020_12_tool", |_ctx, _args| async {
             Ok(ToolOutput::text("JSON Schema 2020-12 tool executed"))
         })

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use bus_schema::headers;
-use bus_schema::messages::{encode, CallEvent, CallReply};
+use bus_schema::messages::{decode, encode, CallEvent, CallReply, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
 use bus_schema::PROTOCOL_VERSION;
+use bus_schema::{headers, subjects};
+use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+use crate::tool::ToolError;
 
 /// Attempts at storing one durable reply before giving up on it.
 const DURABLE_ATTEMPTS: u32 = 5;
@@ -33,6 +36,13 @@ pub struct CallContext {
     pub(crate) durable: Option<jetstream::Context>,
     /// Numbers this call's replies for their `Nats-Msg-Id`, so a retried publish is stored once.
     pub(crate) sent: Arc<AtomicU32>,
+    /// Numbers this call's requests to the client.
+    pub(crate) asked: Arc<AtomicU32>,
+    /// What the client declared it can do; a worker never asks for anything else.
+    pub(crate) client_capabilities: Value,
+    pub(crate) lane: Lane,
+    /// When the gateway stops waiting for this call (Unix ms).
+    pub(crate) deadline_ms: u64,
 }
 
 impl CallContext {
@@ -70,6 +80,67 @@ impl CallContext {
             data,
         })
         .await;
+    }
+
+    /// Asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`) and
+    /// waits for its answer, which may reach any gateway. Fails if the client did not declare
+    /// the capability, or if the call's deadline passes first.
+    pub async fn ask(&self, method: &str, params: Value) -> Result<Value, ToolError> {
+        let capability = match method {
+            "sampling/createMessage" => "sampling",
+            "elicitation/create" => "elicitation",
+            "roots/list" => "roots",
+            other => {
+                return Err(ToolError::new(format!(
+                    "cannot ask the client for {other:?}"
+                )))
+            }
+        };
+        if self.client_capabilities.get(capability).is_none() {
+            return Err(ToolError::new(format!(
+                "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
+            )));
+        }
+        if self.lane == Lane::Stateless {
+            return Err(ToolError::new(format!(
+                "asking the client ({method}) is not supported on the 2026-07-28 lane yet"
+            )));
+        }
+        let Some(nats) = &self.nats else {
+            return Err(ToolError::new("not connected to the bus"));
+        };
+        let seq = self.asked.fetch_add(1, Ordering::Relaxed);
+        let mut answers = nats
+            .subscribe(subjects::client_answer(&self.call_id, seq))
+            .await
+            .map_err(|e| ToolError::new(format!("cannot wait for the client's answer: {e}")))?;
+        self.send(CallEvent::Request {
+            seq,
+            method: method.to_owned(),
+            params,
+        })
+        .await;
+        let wait = Duration::from_millis(self.deadline_ms.saturating_sub(crate::runner::now_ms()));
+        let msg = tokio::select! {
+            m = tokio::time::timeout(wait, answers.next()) => m,
+            _ = self.cancel.cancelled() => return Err(ToolError::new("cancelled")),
+        };
+        let msg = msg
+            .ok()
+            .flatten()
+            .ok_or_else(|| ToolError::new(format!("the client did not answer {method} in time")))?;
+        let answer: ClientAnswer = decode(&msg.payload)
+            .map_err(|e| ToolError::new(format!("unreadable answer from the client: {e}")))?;
+        match (answer.result, answer.error) {
+            (Some(result), _) => Ok(result),
+            (None, Some(e)) => Err(ToolError::new(format!(
+                "the client refused {method}: {}",
+                e.message
+            ))),
+            (None, None) => Err(ToolError::new(format!(
+                "the client's answer to {method} was empty"
+            ))),
+        }
     }
 
     pub(crate) async fn send(&self, event: CallEvent) {

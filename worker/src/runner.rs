@@ -129,6 +129,10 @@ impl Runner {
             cancel: self.cancel_all.child_token(),
             durable: req.reply_durable.then(|| jetstream::new(self.nats.clone())),
             sent: Default::default(),
+            asked: Default::default(),
+            client_capabilities: req.client_capabilities.clone(),
+            lane: req.lane,
+            deadline_ms: req.deadline_ms,
         };
         let outcome = self.decide(&req, &msg).await;
         let event = match outcome {

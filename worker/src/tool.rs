@@ -137,6 +137,10 @@ impl ToolDef {
             cancel: Default::default(),
             durable: None,
             sent: Default::default(),
+            asked: Default::default(),
+            client_capabilities: Value::Null,
+            lane: bus_schema::messages::Lane::Session,
+            deadline_ms: 0,
         };
         match (self.handler)(ctx, arguments).await {
             Ok(out) => out.into_result(),

@@ -11,8 +11,8 @@ use crate::error::McpError;
 pub enum Incoming {
     Request(Request),
     Notification(Request),
-    /// The client answering a server request (session lane); accepted and not yet used.
-    Response,
+    /// The client answering a server request (session lane): the whole message.
+    Response(Value),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,7 +87,7 @@ pub fn parse(body: &[u8], max_depth: usize) -> Result<Incoming, McpError> {
             "Invalid Request: \"method\" must be a string",
         )),
         None if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) => {
-            Ok(Incoming::Response)
+            Ok(Incoming::Response(Value::Object(obj)))
         }
         None => Err(McpError::invalid_request("Invalid Request: no \"method\"")),
     }
@@ -165,7 +165,7 @@ mod tests {
         .unwrap();
         assert!(matches!(n, Incoming::Notification(_)));
         let a = parse(br#"{"jsonrpc":"2.0","id":"s1","result":{}}"#, 64).unwrap();
-        assert_eq!(a, Incoming::Response);
+        assert!(matches!(a, Incoming::Response(ref m) if m["id"] == "s1"));
     }
 
     #[test]

@@ -118,7 +118,7 @@ async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
     };
     let request = match &incoming {
         Incoming::Request(r) | Incoming::Notification(r) => Some(r),
-        Incoming::Response => None,
+        Incoming::Response(_) => None,
     };
     match request {
         Some(r) if stateless_lane::claims(r, &headers) => {

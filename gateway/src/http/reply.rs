@@ -86,6 +86,9 @@ impl CallReply {
                 }
                 Some(notification("notifications/message", params))
             }
+            CallUpdate::ClientRequest { id, method, params } => Some(json!({
+                "jsonrpc": "2.0", "id": id, "method": method, "params": params
+            })),
             CallUpdate::Done(Ok(mut result)) => {
                 let failed = result
                     .get("isError")

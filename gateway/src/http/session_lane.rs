@@ -16,8 +16,11 @@ use super::reply::{CallFeed, CallReply};
 use super::version::{self, header, DEFAULT_SESSION_VERSION, SESSION_VERSIONS};
 use crate::error::{code, McpError};
 use crate::metrics::METRICS;
+use crate::route::parse_client_request_id;
 use crate::server::App;
 use crate::session::{now_ms, SessionId, SessionRecord};
+use bus_schema::messages::{encode, ClientAnswer, WireError};
+use bus_schema::{subjects, PROTOCOL_VERSION};
 
 pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
     if let Incoming::Request(r) = &incoming {
@@ -39,7 +42,11 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
     };
     match incoming {
         Incoming::Request(r) => dispatch(app, r, session, record).await,
-        Incoming::Notification(_) | Incoming::Response => accepted(),
+        Incoming::Response(answer) => {
+            forward_answer(app, &answer).await;
+            accepted()
+        }
+        Incoming::Notification(_) => accepted(),
     }
 }
 
@@ -210,6 +217,34 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
             }
         }
         other => error_response(&r.id, &McpError::method_not_found(other)),
+    }
+}
+
+/// Hands the client's answer to a server request to the worker waiting for it, wherever it
+/// runs. Answers to ids we did not issue are accepted and dropped, as the transport allows.
+async fn forward_answer(app: &App, answer: &Value) {
+    let Some((call, seq)) = answer["id"].as_str().and_then(parse_client_request_id) else {
+        tracing::debug!(id = %answer["id"], "ignoring a response to an id we did not issue");
+        return;
+    };
+    let error = answer.get("error").map(|e| WireError {
+        code: e["code"]
+            .as_i64()
+            .unwrap_or(crate::error::code::INTERNAL_ERROR),
+        message: e["message"].as_str().unwrap_or_default().to_owned(),
+        data: e.get("data").cloned(),
+    });
+    let body = ClientAnswer {
+        protocol: PROTOCOL_VERSION,
+        result: answer.get("result").cloned(),
+        error,
+    };
+    if let Err(e) = app
+        .nats
+        .publish(subjects::client_answer(call, seq), encode(&body))
+        .await
+    {
+        tracing::warn!(error = %e, "could not forward the client's answer");
     }
 }
 

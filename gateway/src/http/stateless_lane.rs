@@ -37,7 +37,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
     let r = match incoming {
         Incoming::Request(r) => r,
         // This revision defines no client notifications over HTTP; accept and ignore.
-        Incoming::Notification(_) | Incoming::Response => return accepted(),
+        Incoming::Notification(_) | Incoming::Response(_) => return accepted(),
     };
     METRICS.request("stateless", &r.method);
     if let Err(e) = validate(headers, &r) {

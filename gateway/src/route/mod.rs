@@ -11,4 +11,4 @@ mod tracker;
 
 pub use dispatcher::{new_call_id, prepare, unix_ms, CallSpec, Dispatcher, PendingCall};
 pub use error::RouteError;
-pub use tracker::{CallTracker, CallUpdate};
+pub use tracker::{client_request_id, parse_client_request_id, CallTracker, CallUpdate};

@@ -24,8 +24,29 @@ pub enum CallUpdate {
         logger: Option<String>,
         data: Value,
     },
+    /// A request for the client (sampling, elicitation, roots), with the JSON-RPC id the
+    /// client's answer will carry.
+    ClientRequest {
+        id: String,
+        method: String,
+        params: Value,
+    },
     /// The final outcome; nothing follows it.
     Done(Result<Value, McpError>),
+}
+
+/// The JSON-RPC id of a request to the client: it names the call and the request's number,
+/// so whichever gateway receives the answer knows where to send it.
+pub fn client_request_id(call_id: &str, seq: u32) -> String {
+    format!("mcpbus:{call_id}:{seq}")
+}
+
+/// The call and request number of an id made by [`client_request_id`].
+pub fn parse_client_request_id(id: &str) -> Option<(&str, u32)> {
+    let rest = id.strip_prefix("mcpbus:")?;
+    let (call, seq) = rest.split_once(':')?;
+    let valid = !call.is_empty() && call.bytes().all(|b| b.is_ascii_alphanumeric());
+    valid.then_some((call, seq.parse().ok()?))
 }
 
 /// Turns replies into updates and knows when the call has run out of time.
@@ -83,6 +104,15 @@ impl CallTracker {
                 progress,
                 total,
                 message,
+            }),
+            CallEvent::Request {
+                seq,
+                method,
+                params,
+            } => Some(CallUpdate::ClientRequest {
+                id: client_request_id(&reply.call_id, seq),
+                method,
+                params,
             }),
             CallEvent::Log {
                 level,

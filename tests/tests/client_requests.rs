@@ -1,0 +1,83 @@
+//! A worker asks the client (sampling, elicitation) on the stream of the originating request;
+//! the client's answer may be POSTed to any gateway and still reaches the waiting worker.
+
+use std::time::Duration;
+
+use harness::mcp::{post, Session};
+use harness::{texts, Cluster, CONFORMANCE_TOOLS};
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn cluster() -> Cluster {
+    let mut c = Cluster::start(2, &[]).await.unwrap();
+    c.add_worker(&["conformance"]).unwrap();
+    c.wait_for_tools(&CONFORMANCE_TOOLS, WAIT).await.unwrap();
+    c
+}
+
+/// A session that declares sampling and elicitation.
+async fn capable_session(url: &str) -> Session {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {"sampling": {}, "elicitation": {}},
+        "clientInfo": {"name": "mcpbus-tests", "version": "0"}}});
+    let r = post(url, &[], &init).await.unwrap();
+    let id = r.header("mcp-session-id").unwrap().to_owned();
+    Session {
+        url: url.to_owned(),
+        id,
+        version: "2025-11-25".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_answer_to_a_sampling_request_may_arrive_at_another_node() {
+    let c = cluster().await;
+    let urls = c.gateway_urls();
+    let session = capable_session(&urls[0]).await;
+    let mut stream = session
+        .stream_request(
+            "tools/call",
+            json!({"name": "test_sampling", "arguments": {"prompt": "hi"}}),
+        )
+        .await
+        .unwrap();
+    let request = loop {
+        let e = stream.next(WAIT).await.unwrap().expect("stream open");
+        if let Some(m) = e.json() {
+            if m["method"] == "sampling/createMessage" {
+                break m;
+            }
+        }
+    };
+    assert_eq!(request["params"]["messages"][0]["content"]["text"], "hi");
+    assert_eq!(request["params"]["maxTokens"], 100);
+    // Answer through the other gateway.
+    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {
+        "role": "assistant", "content": {"type": "text", "text": "from the model"},
+        "model": "test-model", "stopReason": "endTurn"}});
+    let r = session.via(&urls[1]).post(&answer).await.unwrap();
+    assert_eq!(r.status, 202);
+    let rest = stream.collect(WAIT).await.unwrap();
+    let response = rest
+        .iter()
+        .filter_map(|e| e.json())
+        .find(|m| m["id"] == 42)
+        .expect("final response");
+    assert_eq!(texts(&response["result"]), ["LLM response: from the model"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_without_the_capability_is_never_asked() {
+    let c = cluster().await;
+    let session = Session::open(&c.gateway_urls()[0], "2025-11-25")
+        .await
+        .unwrap();
+    let r = session
+        .call("test_elicitation", json!({"message": "who are you?"}))
+        .await
+        .unwrap();
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    assert!(texts(&r["result"])[0].contains("did not declare the \"elicitation\" capability"));
+}
