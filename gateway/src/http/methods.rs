@@ -19,6 +19,19 @@ pub struct Caller {
     pub client_capabilities: Value,
 }
 
+impl Caller {
+    /// The bus call for `req` on behalf of this caller.
+    fn spec(self, req: &Request) -> CallSpec {
+        CallSpec {
+            method: req.method.clone(),
+            params: req.params.clone(),
+            lane: self.lane,
+            protocol_version: self.protocol_version,
+            client_capabilities: self.client_capabilities,
+        }
+    }
+}
+
 /// `serverInfo` / `io.modelcontextprotocol/serverInfo`.
 pub fn server_info() -> Value {
     json!({"name": "mcpbus", "title": "mcpbus gateway", "version": env!("CARGO_PKG_VERSION")})
@@ -138,13 +151,7 @@ pub async fn routed_read(
         tool: std::sync::Arc::new(target),
         timeout: None,
     };
-    let spec = CallSpec {
-        method: req.method.clone(),
-        params: req.params.clone(),
-        lane: caller.lane,
-        protocol_version: caller.protocol_version,
-        client_capabilities: caller.client_capabilities,
-    };
+    let spec = caller.spec(req);
     Ok(app
         .dispatcher
         .call(&route, spec, app.config.default_tool_timeout)
@@ -247,13 +254,7 @@ fn resolve_call(
         }
         Lookup::Unknown => return Err(RouteError::UnknownTool(name.to_owned()).into()),
     };
-    let spec = CallSpec {
-        method: req.method.clone(),
-        params: req.params.clone(),
-        lane: caller.lane,
-        protocol_version: caller.protocol_version,
-        client_capabilities: caller.client_capabilities,
-    };
+    let spec = caller.spec(req);
     Ok((route, spec))
 }
 

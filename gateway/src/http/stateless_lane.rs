@@ -56,15 +56,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             finish(&mut result);
             json_response(StatusCode::OK, &result_message(&r.id, result))
         }
-        "tools/list" => match methods::tools_list(app, &r.params) {
-            Ok(mut result) => {
-                result["ttlMs"] = json!(ttl_ms);
-                result["cacheScope"] = json!("public");
-                finish(&mut result);
-                json_response(StatusCode::OK, &result_message(&r.id, result))
-            }
-            Err(e) => error_response(&r.id, &e),
-        },
+        "tools/list" => cacheable_list(&r.id, ttl_ms, methods::tools_list(app, &r.params)),
         "tools/call" => {
             let caller = Caller {
                 lane: Lane::Stateless,
@@ -99,15 +91,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         "subscriptions/listen" => listen::open(app, r),
         m if methods::list_kind(m).is_some() => {
             let kind = methods::list_kind(m).expect("checked");
-            match methods::list_items(app, kind, &r.params) {
-                Ok(mut result) => {
-                    result["ttlMs"] = json!(ttl_ms);
-                    result["cacheScope"] = json!("public");
-                    finish(&mut result);
-                    json_response(StatusCode::OK, &result_message(&r.id, result))
-                }
-                Err(e) => error_response(&r.id, &e),
-            }
+            cacheable_list(&r.id, ttl_ms, methods::list_items(app, kind, &r.params))
         }
         m if methods::is_routed_read(m) => {
             let caller = Caller {
@@ -139,6 +123,19 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             &r.id,
             &McpError::method_not_found(other).with_status(StatusCode::NOT_FOUND),
         ),
+    }
+}
+
+/// A list result with the caching hints every cacheable list carries in this lane.
+fn cacheable_list(id: &Value, ttl_ms: u64, list: Result<Value, McpError>) -> Response {
+    match list {
+        Ok(mut result) => {
+            result["ttlMs"] = json!(ttl_ms);
+            result["cacheScope"] = json!("public");
+            finish(&mut result);
+            json_response(StatusCode::OK, &result_message(id, result))
+        }
+        Err(e) => error_response(id, &e),
     }
 }
 
