@@ -18,6 +18,8 @@ pub mod code {
     pub const RESOURCE_NOT_FOUND: i64 = -32002;
     /// 2026-07-28 `HeaderMismatch`.
     pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28 `MissingRequiredClientCapability`.
+    pub const MISSING_CAPABILITY: i64 = -32021;
     /// 2026-07-28 `UnsupportedProtocolVersion`.
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }

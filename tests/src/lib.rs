@@ -264,7 +264,7 @@ pub fn workspace_root() -> PathBuf {
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// The tools `mcpbus-worker conformance` serves.
-pub const CONFORMANCE_TOOLS: [&str; 13] = [
+pub const CONFORMANCE_TOOLS: [&str; 16] = [
     "json_schema_2020_12_tool",
     "test_audio_content",
     "test_elicitation",
@@ -273,9 +273,12 @@ pub const CONFORMANCE_TOOLS: [&str; 13] = [
     "test_embedded_resource",
     "test_error_handling",
     "test_image_content",
+    "test_logging_tool",
+    "test_missing_capability",
     "test_multiple_content_types",
     "test_sampling",
     "test_simple_text",
+    "test_streaming_elicitation",
     "test_tool_with_logging",
     "test_tool_with_progress",
 ];

@@ -81,3 +81,22 @@ async fn a_client_without_the_capability_is_never_asked() {
     assert_eq!(r["result"]["isError"], true, "{r}");
     assert!(texts(&r["result"])[0].contains("did not declare the \"elicitation\" capability"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stateless_lane_answers_a_missing_capability_with_32021_and_400() {
+    let c = cluster().await;
+    let r = harness::mcp::stateless(
+        &c.gateway_urls()[1],
+        "tools/call",
+        json!({"name": "test_missing_capability", "arguments": {}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    let error = &r.response().unwrap()["error"];
+    assert_eq!(error["code"], -32021);
+    assert!(
+        error["data"]["requiredCapabilities"]["sampling"].is_object(),
+        "{error}"
+    );
+}

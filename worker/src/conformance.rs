@@ -161,6 +161,29 @@ pub fn tools() -> Vec<ToolDef> {
                     answer["content"]
                 )))
             }),
+        no_args("test_missing_capability", "Needs the sampling capability")
+            .handler(|ctx, _args| async move {
+                ctx.ask(
+                    "sampling/createMessage",
+                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": "hello"}}],
+                        "maxTokens": 10}),
+                )
+                .await?;
+                Ok(ToolOutput::text("the client can sample"))
+            }),
+        no_args("test_logging_tool", "Logs while it runs (only shown when the request asks for logs)")
+            .handler(|ctx, _args| async move {
+                ctx.log("info", json!("test_logging_tool ran")).await;
+                Ok(ToolOutput::text("logged"))
+            }),
+        no_args("test_streaming_elicitation", "Asks for user input while streaming")
+            .handler(|ctx, _args| async move {
+                let answer = ctx
+                    .ask("elicitation/create", json!({"message": "Continue?",
+                        "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}}))
+                    .await?;
+                Ok(ToolOutput::text(format!("answer: {answer}")))
+            }),
         ToolDef::raw("json_schema_2020_12_tool", |_ctx, _args| async {
             Ok(ToolOutput::text("JSON Schema 2020-12 tool executed"))
         })

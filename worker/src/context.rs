@@ -97,9 +97,14 @@ impl CallContext {
             }
         };
         if self.client_capabilities.get(capability).is_none() {
-            return Err(ToolError::new(format!(
+            let message = format!(
                 "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
-            )));
+            );
+            // 2026-07-28 has an error for exactly this; the 2025 revisions get a tool error.
+            return Err(match self.lane {
+                Lane::Stateless => ToolError::missing_capability(capability, message),
+                Lane::Session => ToolError::new(message),
+            });
         }
         if self.lane == Lane::Stateless {
             return Err(ToolError::new(format!(

@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::context::CallContext;
 use crate::resource::{PromptDef, ResourceDef};
-use crate::tool::{ToolDef, ToolError, ToolOutput};
+use crate::tool::{ToolDef, ToolError};
 use crate::WorkerError;
 
 /// JSON-RPC codes a worker reports (see `bus-schema/PROTOCOL.md`).
@@ -340,7 +340,14 @@ impl Job {
             Job::Tool(tool) => {
                 let args = req.params.get("arguments").cloned().unwrap_or(Value::Null);
                 (tool.handler)(ctx, args)
-                    .map(|r| Ok(r.map_or_else(ToolError::into_result, ToolOutput::into_result)))
+                    .map(|r| match r {
+                        Ok(output) => Ok(output.into_result()),
+                        Err(ToolError {
+                            protocol: Some(wire),
+                            ..
+                        }) => Err(wire),
+                        Err(e) => Ok(e.into_result()),
+                    })
                     .boxed()
             }
             Job::Read(resource, uri) => (resource.read)(ctx, uri)

@@ -202,18 +202,40 @@ impl ToolOutput {
     }
 }
 
+/// JSON-RPC code of a missing client capability (2026-07-28).
+pub(crate) const MISSING_CAPABILITY: i64 = -32021;
+
 /// A tool that failed: the client gets a result with `isError: true` and this message, so
 /// that a model can read it and try again.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct ToolError {
     pub message: String,
+    /// Set when the failure is the protocol's, not the tool's: the client then gets this
+    /// JSON-RPC error instead of a result with `isError`.
+    pub protocol: Option<bus_schema::messages::WireError>,
 }
 
 impl ToolError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            protocol: None,
+        }
+    }
+
+    /// The request needs a client capability the client did not declare: -32021
+    /// (`MissingRequiredClientCapability`, 2026-07-28) with `data.requiredCapabilities`.
+    pub fn missing_capability(capability: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let data = json!({"requiredCapabilities": {capability: {}}});
+        Self {
+            protocol: Some(bus_schema::messages::WireError {
+                code: MISSING_CAPABILITY,
+                message: message.clone(),
+                data: Some(data),
+            }),
+            message,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::stream::{EventId, RequestStream};
 /// Where a call's updates come from.
 pub enum CallFeed {
     /// Core-NATS replies to this gateway (stateless lane): not resumable.
-    Core(PendingCall),
+    Core(Box<PendingCall>),
     /// The session events stream (session lane): every update has an event id, and the
     /// stream can be resumed on any node.
     Stored(Box<RequestStream>),

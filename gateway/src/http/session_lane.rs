@@ -211,7 +211,7 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
                         finish: |_| {},
                         extra: None,
                     };
-                    reply.json(CallFeed::Core(call)).await
+                    reply.json(CallFeed::Core(Box::new(call))).await
                 }
                 Err(e) => error_response(&r.id, &e),
             }

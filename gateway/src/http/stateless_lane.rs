@@ -66,10 +66,15 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                     .cloned()
                     .unwrap_or_default(),
             };
-            let call = match methods::tools_call(app, &r, caller).await {
+            let mut call = match methods::tools_call(app, &r, caller).await {
                 Ok(c) => c,
                 Err(e) => return error_response(&r.id, &e),
             };
+            // Errors this lane sends with a 4xx (a missing client capability) come back from
+            // the worker at once; give them their status instead of a 200 stream.
+            if let Some(e) = call.early_failure(EARLY_FAILURE_WINDOW).await {
+                return error_response(&r.id, &e);
+            }
             let reply = CallReply {
                 progress_token: r.meta("progressToken").cloned(),
                 // No log messages unless the request asked for a level.
@@ -81,7 +86,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                 finish,
                 extra: None,
             };
-            let call = CallFeed::Core(call);
+            let call = CallFeed::Core(Box::new(call));
             if app.config.sse_tool_calls {
                 reply.sse(call, app.config.sse_keep_alive, app.release.clone())
             } else {
@@ -114,7 +119,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                         finish,
                         extra,
                     };
-                    reply.json(CallFeed::Core(call)).await
+                    reply.json(CallFeed::Core(Box::new(call))).await
                 }
                 Err(e) => error_response(&r.id, &e),
             }
@@ -125,6 +130,9 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         ),
     }
 }
+
+/// How long a stateless tool call waits for an immediate failure before it starts streaming.
+const EARLY_FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A list result with the caching hints every cacheable list carries in this lane.
 fn cacheable_list(id: &Value, ttl_ms: u64, list: Result<Value, McpError>) -> Response {

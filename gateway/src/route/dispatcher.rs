@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::tracker::{CallTracker, CallUpdate};
 use super::RouteError;
 use crate::catalog::ToolRoute;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, McpError};
 
 /// How long we wait for JetStream to confirm it stored a call before publishing it again.
 /// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
@@ -114,6 +114,7 @@ impl Dispatcher {
                 call_id,
             },
             tracker,
+            peeked: None,
         };
         self.publish(route, &request).await?;
         Ok(pending)
@@ -234,6 +235,8 @@ pub struct PendingCall {
     rx: mpsc::UnboundedReceiver<CallReply>,
     guard: PendingGuard,
     tracker: CallTracker,
+    /// An update taken by [`PendingCall::early_failure`] and not yet handed out.
+    peeked: Option<CallUpdate>,
 }
 
 impl PendingCall {
@@ -241,8 +244,29 @@ impl PendingCall {
         &self.guard.call_id
     }
 
+    /// A failure that must travel as an HTTP status (e.g. a missing capability, 400), if the
+    /// call produces one within `within`. Anything else is kept for [`PendingCall::next`], so
+    /// a streamed answer is not delayed by more than `within`.
+    pub async fn early_failure(&mut self, within: Duration) -> Option<McpError> {
+        if self.peeked.is_none() {
+            self.peeked = tokio::time::timeout(within, self.next())
+                .await
+                .ok()
+                .flatten();
+        }
+        match &self.peeked {
+            Some(CallUpdate::Done(Err(e))) if e.status != axum::http::StatusCode::OK => {
+                Some(e.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The next update, or `None` after the final one.
     pub async fn next(&mut self) -> Option<CallUpdate> {
+        if let Some(update) = self.peeked.take() {
+            return Some(update);
+        }
         while !self.tracker.is_done() {
             match tokio::time::timeout_at(self.tracker.deadline(), self.rx.recv()).await {
                 Ok(Some(reply)) => {

@@ -132,6 +132,10 @@ impl CallTracker {
                 let mut e = McpError::internal(error.message);
                 e.code = error.code;
                 e.data = error.data;
+                // The 2026-07-28 transport sends a missing capability with 400.
+                if e.code == crate::error::code::MISSING_CAPABILITY {
+                    e.status = axum::http::StatusCode::BAD_REQUEST;
+                }
                 Some(CallUpdate::Done(Err(e)))
             }
         }
