@@ -58,14 +58,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         }
         "tools/list" => cacheable_list(&r.id, ttl_ms, methods::tools_list(app, &r.params)),
         "tools/call" => {
-            let caller = Caller {
-                lane: Lane::Stateless,
-                protocol_version: STATELESS_VERSIONS[0].to_owned(),
-                client_capabilities: r
-                    .meta(meta::CLIENT_CAPABILITIES)
-                    .cloned()
-                    .unwrap_or_default(),
-            };
+            let caller = caller(&r);
             let mut call = match methods::tools_call(app, &r, caller).await {
                 Ok(c) => c,
                 Err(e) => return error_response(&r.id, &e),
@@ -99,14 +92,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             cacheable_list(&r.id, ttl_ms, methods::list_items(app, kind, &r.params))
         }
         m if methods::is_routed_read(m) => {
-            let caller = Caller {
-                lane: Lane::Stateless,
-                protocol_version: STATELESS_VERSIONS[0].to_owned(),
-                client_capabilities: r
-                    .meta(meta::CLIENT_CAPABILITIES)
-                    .cloned()
-                    .unwrap_or_default(),
-            };
+            let caller = caller(&r);
             // Reads are cacheable; what a worker returns may depend on the caller, so private.
             let extra =
                 (m == "resources/read").then(|| json!({"ttlMs": ttl_ms, "cacheScope": "private"}));
@@ -128,6 +114,18 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             &r.id,
             &McpError::method_not_found(other).with_status(StatusCode::NOT_FOUND),
         ),
+    }
+}
+
+/// Who is calling: everything the worker may need travels in the request's `_meta`.
+fn caller(r: &Request) -> Caller {
+    Caller {
+        lane: Lane::Stateless,
+        protocol_version: STATELESS_VERSIONS[0].to_owned(),
+        client_capabilities: r
+            .meta(meta::CLIENT_CAPABILITIES)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
