@@ -86,21 +86,23 @@ pub const BROADCAST_STREAM: &str = "MCPBUS_BROADCAST";
 /// cover the spread between gateways noticing it (KV watch delivery, expiry sweeps).
 pub const BROADCAST_DEDUP_WINDOW: Duration = Duration::from_secs(30);
 
-/// How long a standalone stream can be away and still replay the changes it missed.
-pub const BROADCAST_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Default age limit of broadcast events: how long a standalone stream can be away and still
+/// replay the changes it missed. Deployments may choose another when the stream is created.
+pub const BROADCAST_DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 pub const BROADCAST_MAX_MESSAGES: i64 = 10_000;
 
-pub fn broadcast_stream(replicas: usize) -> stream::Config {
+pub fn broadcast_stream(replicas: usize, max_age: Duration) -> stream::Config {
     stream::Config {
         name: BROADCAST_STREAM.to_owned(),
         description: Some("mcpbus: cluster-wide notifications".to_owned()),
         subjects: vec![subjects::BROADCAST_WILDCARD.to_owned()],
         retention: stream::RetentionPolicy::Limits,
         discard: stream::DiscardPolicy::Old,
-        max_age: BROADCAST_MAX_AGE,
+        max_age,
         max_messages: BROADCAST_MAX_MESSAGES,
-        duplicate_window: BROADCAST_DEDUP_WINDOW,
+        // The server refuses a de-duplication window longer than the age limit.
+        duplicate_window: BROADCAST_DEDUP_WINDOW.min(max_age),
         allow_direct: true,
         republish: Some(stream::Republish {
             source: subjects::BROADCAST_WILDCARD.to_owned(),

@@ -48,6 +48,9 @@ struct Cli {
     /// Age limit of stored session events in seconds (applied when the stream is created).
     #[arg(long, env = "MCPBUS_EVENT_RETENTION_SECS")]
     event_retention_secs: Option<u64>,
+    /// Age limit of broadcast events in seconds (applied when the stream is created).
+    #[arg(long, env = "MCPBUS_BROADCAST_RETENTION_SECS")]
+    broadcast_retention_secs: Option<u64>,
     /// SSE keep-alive comment interval in seconds.
     #[arg(long, env = "MCPBUS_SSE_KEEP_ALIVE_SECS")]
     sse_keep_alive_secs: Option<u64>,
@@ -87,6 +90,9 @@ impl Cli {
         }
         if let Some(v) = self.event_retention_secs {
             c.event_retention = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.broadcast_retention_secs {
+            c.broadcast_retention = Duration::from_secs(v.max(1));
         }
         if let Some(v) = self.sse_keep_alive_secs {
             c.sse_keep_alive = Duration::from_secs(v.max(1));

@@ -44,6 +44,10 @@ pub struct Config {
     /// SSE comment keep-alive interval on open streams. Default 15 s, below the 30-60 s idle
     /// timeouts common in load balancers.
     pub sse_keep_alive: Duration,
+    /// Age limit of broadcast events (list_changed, resource updates), applied when this
+    /// gateway creates the broadcast stream: how long a standalone stream can be away and
+    /// still replay what it missed. Default 24 h.
+    pub broadcast_retention: Duration,
     /// How long in-flight requests get to finish once shutdown starts. Default 10 s. Open
     /// SSE streams do not wait for it: they are handed to other nodes with `retry:` at once.
     pub drain_timeout: Duration,
@@ -74,6 +78,7 @@ impl Default for Config {
             max_worker_ttl: Duration::from_secs(8),
             sse_tool_calls: true,
             sse_keep_alive: Duration::from_secs(15),
+            broadcast_retention: bus_schema::topology::BROADCAST_DEFAULT_MAX_AGE,
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             event_retention: Duration::from_secs(3600),

@@ -70,7 +70,11 @@ pub async fn run(
             topology::events_stream(replicas, config.event_retention),
         )
         .await?,
-        topology::ensure_stream(&js, topology::broadcast_stream(replicas)).await?,
+        topology::ensure_stream(
+            &js,
+            topology::broadcast_stream(replicas, config.broadcast_retention),
+        )
+        .await?,
     );
 
     let stop = CancellationToken::new();

@@ -255,3 +255,37 @@ async fn hundreds_of_concurrent_streams_each_get_one_notification() {
     .await;
     assert_eq!(results.len(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standalone_resume_past_retention_resyncs_explicitly() {
+    let mut cluster = demo_cluster(1, &["--broadcast-retention-secs", "1"]).await;
+    let url = cluster.gateway_urls()[0].clone();
+    let session = Session::open(&url, "2025-11-25").await.unwrap();
+    let mut stream = session.get_stream(None).await.unwrap();
+    stream.next(WAIT).await.unwrap();
+    // Change 1, seen live: its id is the cursor.
+    let x = cluster
+        .add_worker(&["demo", "--pool", "extra", "--prefix", "x_"])
+        .unwrap();
+    let cursor = loop {
+        let e = stream.next(WAIT).await.unwrap().unwrap();
+        if e.data.contains("list_changed") {
+            break e.id.unwrap();
+        }
+    };
+    drop(stream);
+    // Change 2 happens while away, and ages out of the broadcast stream.
+    cluster.workers[x].terminate();
+    cluster.wait_for_tools(&DEMO_TOOLS, WAIT).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut resumed = session.get_stream(Some(&cursor)).await.unwrap();
+    resumed.next(WAIT).await.unwrap(); // priming
+    let warning = resumed.next(WAIT).await.unwrap().unwrap().json().unwrap();
+    assert_eq!(warning["method"], "notifications/message", "{warning}");
+    assert_eq!(warning["params"]["data"]["reason"], "events_expired");
+    let resync = resumed.next(WAIT).await.unwrap().unwrap().json().unwrap();
+    assert_eq!(
+        resync["method"], "notifications/tools/list_changed",
+        "the client refetches instead of missing a change"
+    );
+}
