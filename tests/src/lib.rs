@@ -105,6 +105,22 @@ impl Nats {
         Ok(())
     }
 
+    /// Stores a cluster-wide event in the broadcast stream, as a gateway or any publisher
+    /// would (resources have no publisher of their own yet).
+    pub async fn publish_broadcast(&self, kind: bus_schema::messages::BroadcastKind) {
+        let js = async_nats::jetstream::new(self.client().await);
+        let subject = bus_schema::subjects::broadcast(kind.subject_token());
+        let body = bus_schema::messages::encode(&bus_schema::messages::BroadcastEvent {
+            protocol: 1,
+            kind,
+        });
+        js.publish(subject, body)
+            .await
+            .expect("publishing to the broadcast stream")
+            .await
+            .expect("the broadcast stream stored the event");
+    }
+
     /// Connects a client, for tests that inspect the bus directly.
     pub async fn client(&self) -> async_nats::Client {
         async_nats::connect(self.url())

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
-use bus_schema::messages::{encode, BroadcastEvent, BroadcastKind};
+use bus_schema::messages::BroadcastKind;
 use harness::mcp::{listen, Session};
 use harness::sse::SseStream;
 use harness::{demo_cluster, Cluster, DEMO_TOOLS};
@@ -171,17 +170,10 @@ async fn resource_updates_reach_only_the_listeners_that_asked() {
     )
     .await;
     // Resources arrive with a later issue; publish the event straight onto the bus.
-    let js = jetstream::new(cluster.nats.client().await);
-    let kind = BroadcastKind::ResourceUpdated { uri: uri.into() };
-    let body = encode(&BroadcastEvent {
-        protocol: 1,
-        kind: kind.clone(),
-    });
-    js.publish(bus_schema::subjects::broadcast(kind.subject_token()), body)
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    cluster
+        .nats
+        .publish_broadcast(BroadcastKind::ResourceUpdated { uri: uri.into() })
+        .await;
     let msg = wants.expect("notifications/resources/updated").await;
     assert_eq!(msg["params"]["uri"], uri);
     other.expect_nothing(Duration::from_millis(1500)).await;

@@ -170,8 +170,7 @@ async fn a_missing_resource_gets_each_revisions_error_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn resource_updates_reach_only_subscribed_sessions() {
-    use async_nats::jetstream;
-    use bus_schema::messages::{encode, BroadcastEvent, BroadcastKind};
+    use bus_schema::messages::BroadcastKind;
 
     let c = cluster().await;
     let urls = c.gateway_urls();
@@ -189,18 +188,9 @@ async fn resource_updates_reach_only_subscribed_sessions() {
         .unwrap();
     assert_eq!(ok.response().unwrap()["result"], json!({}));
 
-    let js = jetstream::new(c.nats.client().await);
-    let update = || async {
-        let kind = BroadcastKind::ResourceUpdated { uri: uri.into() };
-        let body = encode(&BroadcastEvent {
-            protocol: 1,
-            kind: kind.clone(),
-        });
-        js.publish(bus_schema::subjects::broadcast(kind.subject_token()), body)
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+    let update = || {
+        c.nats
+            .publish_broadcast(BroadcastKind::ResourceUpdated { uri: uri.into() })
     };
     update().await;
     let got = sub_stream

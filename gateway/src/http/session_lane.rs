@@ -87,6 +87,15 @@ async fn initialize(app: &App, r: &Request) -> Response {
     resp
 }
 
+/// Who is calling: what the session negotiated at `initialize`.
+fn caller(session: SessionRecord) -> Caller {
+    Caller {
+        lane: Lane::Session,
+        protocol_version: session.protocol_version,
+        client_capabilities: session.client_capabilities,
+    }
+}
+
 /// How session-lane call updates are rendered for `session`.
 pub fn session_reply(
     id: Value,
@@ -142,11 +151,7 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
         "tools/call" => {
             let progress_token = r.meta("progressToken").cloned();
             let reply = session_reply(r.id.clone(), progress_token.clone(), &session);
-            let caller = Caller {
-                lane: Lane::Session,
-                protocol_version: session.protocol_version,
-                client_capabilities: session.client_capabilities,
-            };
+            let caller = caller(session);
             let stored =
                 methods::tools_call_stored(app, &r, caller, &id, progress_token.clone()).await;
             let stream = match stored {
@@ -197,11 +202,7 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
             }
         }
         m if methods::is_routed_read(m) => {
-            let caller = Caller {
-                lane: Lane::Session,
-                protocol_version: session.protocol_version,
-                client_capabilities: session.client_capabilities,
-            };
+            let caller = caller(session);
             match methods::routed_read(app, &r, caller).await {
                 Ok(call) => {
                     let reply = CallReply {

@@ -109,7 +109,7 @@ impl Dispatcher {
         self.pending.insert(call_id.clone(), tx);
         let pending = PendingCall {
             rx,
-            guard: PendingGuard {
+            _guard: PendingGuard {
                 pending: self.pending.clone(),
                 call_id,
             },
@@ -233,17 +233,14 @@ impl Drop for PendingGuard {
 /// A queued call whose replies arrive on core NATS, yielding its updates until the final one.
 pub struct PendingCall {
     rx: mpsc::UnboundedReceiver<CallReply>,
-    guard: PendingGuard,
+    /// Held only for its drop: removes the call's reply channel when the request goes away.
+    _guard: PendingGuard,
     tracker: CallTracker,
     /// An update taken by [`PendingCall::early_failure`] and not yet handed out.
     peeked: Option<CallUpdate>,
 }
 
 impl PendingCall {
-    pub fn call_id(&self) -> &str {
-        &self.guard.call_id
-    }
-
     /// A failure that must travel as an HTTP status (e.g. a missing capability, 400), if the
     /// call produces one within `within`. Anything else is kept for [`PendingCall::next`], so
     /// a streamed answer is not delayed by more than `within`.
