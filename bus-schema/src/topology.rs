@@ -198,6 +198,18 @@ pub const SESSIONS_KV: KvSpec = KvSpec {
     max_age: Duration::from_secs(24 * 3600),
 };
 
+/// Cluster-wide settings the gateways agree on, e.g. [`REQUEST_STATE_KEY`]. Never aged out.
+pub const CLUSTER_KV: KvSpec = KvSpec {
+    bucket: "mcpbus-cluster",
+    description: "mcpbus: cluster-wide settings and generated keys",
+    history: 1,
+    max_age: Duration::ZERO,
+};
+
+/// Key in [`CLUSTER_KV`] holding the generated secret that seals MRTR `requestState`, when
+/// the operator configured none. The first gateway creates it; the others read it.
+pub const REQUEST_STATE_KEY: &str = "request-state-key";
+
 /// A failure to declare or look up topology.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

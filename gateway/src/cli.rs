@@ -63,6 +63,18 @@ struct Cli {
     /// JetStream replicas for streams and buckets this gateway creates.
     #[arg(long, env = "MCPBUS_JS_REPLICAS")]
     js_replicas: Option<usize>,
+    /// Secrets (at least 32 bytes each) sealing MRTR requestState, comma-separated; the first
+    /// seals, all open (default: one cluster key generated in the mcpbus-cluster KV bucket).
+    #[arg(
+        long,
+        env = "MCPBUS_REQUEST_STATE_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    request_state_keys: Vec<String>,
+    /// Seconds a client has to answer an InputRequiredResult.
+    #[arg(long, env = "MCPBUS_REQUEST_STATE_TTL_SECS")]
+    request_state_ttl_secs: Option<u64>,
 }
 
 impl Cli {
@@ -71,6 +83,7 @@ impl Cli {
             listen: self.listen,
             nats_url: self.nats_url,
             sse_tool_calls: !self.json_tool_calls,
+            request_state_keys: self.request_state_keys,
             ..Config::default()
         };
         if let Some(v) = self.allowed_hosts {
@@ -102,6 +115,9 @@ impl Cli {
         }
         if let Some(v) = self.shutdown_delay_secs {
             c.shutdown_delay = Duration::from_secs(v);
+        }
+        if let Some(v) = self.request_state_ttl_secs {
+            c.request_state_ttl = Duration::from_secs(v.max(1));
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);

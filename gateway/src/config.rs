@@ -60,6 +60,14 @@ pub struct Config {
     /// JetStream replicas for streams and buckets this gateway creates. Default 1; use 3 on
     /// a clustered NATS.
     pub js_replicas: usize,
+    /// Secrets that seal MRTR `requestState` (2026-07-28), in rotation order: the first
+    /// seals, all open. Default none: the cluster then shares one generated key through the
+    /// `mcpbus-cluster` KV bucket. Set them (from a Secret) to rotate: add the new key first,
+    /// drop the old one once `request_state_ttl` has passed.
+    pub request_state_keys: Vec<String>,
+    /// How long a client may take to answer an `InputRequiredResult`. Default 1 h: people
+    /// answer elicitations at their own pace, and the spec asks for an expiry.
+    pub request_state_ttl: Duration,
 }
 
 impl Default for Config {
@@ -83,6 +91,8 @@ impl Default for Config {
             shutdown_delay: Duration::ZERO,
             event_retention: Duration::from_secs(3600),
             js_replicas: 1,
+            request_state_keys: Vec::new(),
+            request_state_ttl: Duration::from_secs(3600),
         }
     }
 }

@@ -109,6 +109,8 @@ pub enum GatewayError {
     },
     #[error("cannot subscribe to the bus: {0}")]
     Subscribe(#[source] async_nats::Error),
+    #[error("cannot set up the requestState key: {0}")]
+    RequestStateKey(#[from] crate::request_state::KeySetupError),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }

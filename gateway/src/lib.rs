@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod request_state;
 pub mod route;
 pub mod server;
 pub mod session;

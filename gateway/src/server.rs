@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use bus_schema::names::InstanceId;
-use bus_schema::topology::{self, CATALOG_KV, SESSIONS_KV, WORKERS_KV};
+use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, WORKERS_KV};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
+use crate::request_state::{self, StateSealer};
 use crate::route::Dispatcher;
 use crate::session::SessionStore;
 use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
@@ -27,6 +28,8 @@ pub struct App {
     pub sessions: SessionStore,
     pub events: EventStore,
     pub broadcast: BroadcastHub,
+    /// Seals and opens MRTR `requestState` with the cluster's key.
+    pub request_state: Arc<StateSealer>,
     /// Set when shutdown starts, so load balancers stop sending new requests.
     pub draining: AtomicBool,
     /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
@@ -62,6 +65,13 @@ pub async fn run(
     let workers = topology::ensure_kv(&js, WORKERS_KV, replicas).await?;
     let catalogs = topology::ensure_kv(&js, CATALOG_KV, replicas).await?;
     let sessions = topology::ensure_kv(&js, SESSIONS_KV, replicas).await?;
+    let cluster = topology::ensure_kv(&js, CLUSTER_KV, replicas).await?;
+    let request_state = request_state::cluster_sealer(
+        &config.request_state_keys,
+        config.request_state_ttl,
+        &cluster,
+    )
+    .await?;
     let events = EventStore::new(
         nats.clone(),
         js.clone(),
@@ -108,6 +118,7 @@ pub async fn run(
         sessions: SessionStore::new(sessions),
         events,
         broadcast,
+        request_state: Arc::new(request_state),
         draining: AtomicBool::new(false),
         release: release.clone(),
     });

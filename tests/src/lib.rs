@@ -280,7 +280,7 @@ pub fn workspace_root() -> PathBuf {
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// The tools `mcpbus-worker conformance` serves.
-pub const CONFORMANCE_TOOLS: [&str; 16] = [
+pub const CONFORMANCE_TOOLS: [&str; 24] = [
     "json_schema_2020_12_tool",
     "test_audio_content",
     "test_elicitation",
@@ -289,6 +289,14 @@ pub const CONFORMANCE_TOOLS: [&str; 16] = [
     "test_embedded_resource",
     "test_error_handling",
     "test_image_content",
+    "test_input_required_result_capabilities",
+    "test_input_required_result_elicitation",
+    "test_input_required_result_list_roots",
+    "test_input_required_result_multi_round",
+    "test_input_required_result_multiple_inputs",
+    "test_input_required_result_request_state",
+    "test_input_required_result_sampling",
+    "test_input_required_result_tampered_state",
     "test_logging_tool",
     "test_missing_capability",
     "test_multiple_content_types",

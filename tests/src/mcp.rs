@@ -250,8 +250,16 @@ pub fn modern_meta() -> Value {
 }
 
 /// A well-formed stateless-lane request: `_meta` and the mirrored headers are filled in.
+/// Fields the caller put in `params._meta` (e.g. client capabilities) win.
 pub async fn stateless(url: &str, method: &str, mut params: Value) -> Result<Resp> {
-    params["_meta"] = modern_meta();
+    let mut meta = modern_meta();
+    if let (Some(given), Some(m)) = (
+        params.get("_meta").and_then(Value::as_object),
+        meta.as_object_mut(),
+    ) {
+        m.extend(given.clone());
+    }
+    params["_meta"] = meta;
     let name = params
         .get("name")
         .or_else(|| params.get("uri"))

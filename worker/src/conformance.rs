@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput};
+use crate::{Ask, PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput};
 
 /// A 1×1 red PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -220,6 +220,195 @@ pub fn tools() -> Vec<ToolDef> {
             Ok(ToolOutput::text("Tool with progress executed successfully"))
         }),
     ]
+    .into_iter()
+    .chain(input_required_tools())
+    .collect()
+}
+
+/// An `elicitation/create` asking for one field of `kind`.
+fn elicit(message: &str, field: &str, kind: &str) -> Value {
+    json!({"message": message, "requestedSchema": {"type": "object",
+        "properties": {field: {"type": kind}}, "required": [field]}})
+}
+
+fn sample(text: &str, max_tokens: u32) -> Value {
+    json!({"messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+        "maxTokens": max_tokens})
+}
+
+/// `content.<field>` of an accepted elicitation, as text.
+fn elicited(answer: &Value, field: &str) -> String {
+    match &answer["content"][field] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The multi round-trip (`InputRequiredResult`, 2026-07-28) fixtures. Each asks through
+/// the same `ctx.ask*` calls a session-lane tool uses.
+fn input_required_tools() -> Vec<ToolDef> {
+    vec![
+        no_args(
+            "test_input_required_result_elicitation",
+            "Asks for the user's name (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let answer = ctx
+                .ask_keyed(
+                    "user_name",
+                    "elicitation/create",
+                    elicit("What is your name?", "name", "string"),
+                )
+                .await?;
+            Ok(ToolOutput::text(format!(
+                "Hello, {}!",
+                elicited(&answer, "name")
+            )))
+        }),
+        no_args(
+            "test_input_required_result_sampling",
+            "Asks the client's LLM (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let answer = ctx
+                .ask_keyed(
+                    "capital_question",
+                    "sampling/createMessage",
+                    sample("What is the capital of France?", 100),
+                )
+                .await?;
+            let text = answer["content"]["text"].as_str().unwrap_or_default();
+            Ok(ToolOutput::text(format!("LLM response: {text}")))
+        }),
+        no_args(
+            "test_input_required_result_list_roots",
+            "Lists the client's roots (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let answer = ctx
+                .ask_keyed("client_roots", "roots/list", json!({}))
+                .await?;
+            let uris: Vec<&str> = answer["roots"]
+                .as_array()
+                .map(|roots| roots.iter().filter_map(|r| r["uri"].as_str()).collect())
+                .unwrap_or_default();
+            Ok(ToolOutput::text(format!(
+                "Client roots: {}",
+                uris.join(", ")
+            )))
+        }),
+        no_args(
+            "test_input_required_result_request_state",
+            "Round-trips requestState (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let answer = ctx
+                .ask_keyed(
+                    "confirm",
+                    "elicitation/create",
+                    elicit("Please confirm", "ok", "boolean"),
+                )
+                .await?;
+            // The gateway only forwards a requestState that passed its integrity check.
+            let state = if ctx.resumed() {
+                "state-ok"
+            } else {
+                "state-missing"
+            };
+            Ok(ToolOutput::text(format!(
+                "{state}: confirmed={}",
+                elicited(&answer, "ok")
+            )))
+        }),
+        no_args(
+            "test_input_required_result_tampered_state",
+            "Rejects a tampered requestState (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            ctx.ask_keyed(
+                "confirm",
+                "elicitation/create",
+                elicit("Please confirm", "ok", "boolean"),
+            )
+            .await?;
+            Ok(ToolOutput::text("state-ok"))
+        }),
+        no_args(
+            "test_input_required_result_multiple_inputs",
+            "Asks three questions at once (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let answers = ctx
+                .ask_all(vec![
+                    Ask::new(
+                        "user_name",
+                        "elicitation/create",
+                        elicit("What is your name?", "name", "string"),
+                    ),
+                    Ask::new(
+                        "greeting",
+                        "sampling/createMessage",
+                        sample("Generate a greeting", 50),
+                    ),
+                    Ask::new("client_roots", "roots/list", json!({})),
+                ])
+                .await?;
+            Ok(ToolOutput::text(format!(
+                "name={}, greeting={}, roots={}",
+                elicited(&answers[0], "name"),
+                answers[1]["content"]["text"].as_str().unwrap_or_default(),
+                answers[2]["roots"].as_array().map_or(0, Vec::len),
+            )))
+        }),
+        no_args(
+            "test_input_required_result_multi_round",
+            "Asks two questions, one per round (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let name = ctx
+                .ask_keyed(
+                    "step1",
+                    "elicitation/create",
+                    elicit("Step 1: What is your name?", "name", "string"),
+                )
+                .await?;
+            let color = ctx
+                .ask_keyed(
+                    "step2",
+                    "elicitation/create",
+                    elicit("Step 2: What is your favorite color?", "color", "string"),
+                )
+                .await?;
+            Ok(ToolOutput::text(format!(
+                "{} likes {}",
+                elicited(&name, "name"),
+                elicited(&color, "color")
+            )))
+        }),
+        no_args(
+            "test_input_required_result_capabilities",
+            "Asks only for what the client declared (MRTR)",
+        )
+        .handler(|ctx, _args| async move {
+            let mut asks = Vec::new();
+            if ctx.client_supports("sampling") {
+                asks.push(Ask::new(
+                    "capital_question",
+                    "sampling/createMessage",
+                    sample("What is the capital of France?", 100),
+                ));
+            }
+            if ctx.client_supports("elicitation") {
+                asks.push(Ask::new(
+                    "user_name",
+                    "elicitation/create",
+                    elicit("What is your name?", "name", "string"),
+                ));
+            }
+            let answered = ctx.ask_all(asks).await?.len();
+            Ok(ToolOutput::text(format!("{answered} answers received")))
+        }),
+    ]
 }
 
 /// The resource and resource-template fixtures.
@@ -313,5 +502,14 @@ pub fn prompts() -> Vec<PromptDef> {
             ]}))
         })
         .description("A prompt with an image"),
+        PromptDef::new("test_input_required_result_prompt", |ctx, _args| async move {
+            let answer = ctx
+                .ask_keyed("user_context", "elicitation/create",
+                    elicit("What context should the prompt use?", "context", "string"))
+                .await?;
+            let text = format!("Use this context: {}", elicited(&answer, "context"));
+            Ok(json!({"messages": [user_text(&text)]}))
+        })
+        .description("A prompt that asks the user for context first (MRTR)"),
     ]
 }

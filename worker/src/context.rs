@@ -13,6 +13,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::mrtr::{Ask, Rounds};
 use crate::tool::ToolError;
 
 /// Attempts at storing one durable reply before giving up on it.
@@ -43,6 +44,8 @@ pub struct CallContext {
     pub(crate) lane: Lane,
     /// When the gateway stops waiting for this call (Unix ms).
     pub(crate) deadline_ms: u64,
+    /// Answers the client brought (2026-07-28 multi round-trip requests).
+    pub(crate) mrtr: Arc<Rounds>,
 }
 
 impl CallContext {
@@ -83,9 +86,51 @@ impl CallContext {
     }
 
     /// Asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`) and
-    /// waits for its answer, which may reach any gateway. Fails if the client did not declare
-    /// the capability, or if the call's deadline passes first.
+    /// returns its answer. Fails if the client did not declare the capability.
+    ///
+    /// The same call works on both lanes. On a 2025 session the request goes to the client on
+    /// the call's stream and its answer may reach any gateway; this waits for it. On
+    /// 2026-07-28 (MRTR) the call ends here with an `InputRequiredResult` and the handler runs
+    /// again when the client retries with its answers; earlier answers travel in the sealed
+    /// `requestState`, so each `ask` of the rerun returns at once until the first new one.
+    /// Handlers must therefore propagate this error with `?` and do nothing irreversible
+    /// before their last `ask`.
     pub async fn ask(&self, method: &str, params: Value) -> Result<Value, ToolError> {
+        let key = format!("input-{}", self.asked.fetch_add(1, Ordering::Relaxed));
+        self.ask_keyed(&key, method, params).await
+    }
+
+    /// [`ask`](Self::ask) with a chosen `inputRequests` key (2026-07-28; ignored on sessions).
+    pub async fn ask_keyed(
+        &self,
+        key: &str,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ToolError> {
+        let mut answers = self.ask_all(vec![Ask::new(key, method, params)]).await?;
+        Ok(answers.remove(0))
+    }
+
+    /// Several questions at once, answered in order. On 2026-07-28 they reach the client in
+    /// one `InputRequiredResult`; on a session they are asked one after the other.
+    pub async fn ask_all(&self, asks: Vec<Ask>) -> Result<Vec<Value>, ToolError> {
+        for ask in &asks {
+            self.check_capability(&ask.method)?;
+        }
+        match self.lane {
+            Lane::Session => {
+                let mut answers = Vec::with_capacity(asks.len());
+                for ask in asks {
+                    answers.push(self.ask_on_stream(&ask.method, ask.params).await?);
+                }
+                Ok(answers)
+            }
+            Lane::Stateless => self.mrtr.answers(asks),
+        }
+    }
+
+    /// Whether the client declared what `method` needs; never ask for anything else.
+    fn check_capability(&self, method: &str) -> Result<(), ToolError> {
         let capability = match method {
             "sampling/createMessage" => "sampling",
             "elicitation/create" => "elicitation",
@@ -96,21 +141,32 @@ impl CallContext {
                 )))
             }
         };
-        if self.client_capabilities.get(capability).is_none() {
-            let message = format!(
-                "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
-            );
-            // 2026-07-28 has an error for exactly this; the 2025 revisions get a tool error.
-            return Err(match self.lane {
-                Lane::Stateless => ToolError::missing_capability(capability, message),
-                Lane::Session => ToolError::new(message),
-            });
+        if self.client_supports(capability) {
+            return Ok(());
         }
-        if self.lane == Lane::Stateless {
-            return Err(ToolError::new(format!(
-                "asking the client ({method}) is not supported on the 2026-07-28 lane yet"
-            )));
-        }
+        let message = format!(
+            "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
+        );
+        // 2026-07-28 has an error for exactly this; the 2025 revisions get a tool error.
+        Err(match self.lane {
+            Lane::Stateless => ToolError::missing_capability(capability, message),
+            Lane::Session => ToolError::new(message),
+        })
+    }
+
+    /// Whether the client declared `capability` (`sampling`, `elicitation`, `roots`, ...).
+    pub fn client_supports(&self, capability: &str) -> bool {
+        self.client_capabilities.get(capability).is_some()
+    }
+
+    /// Whether this run continues an earlier round of the same request (2026-07-28): the
+    /// gateway verified the `requestState` the client echoed back.
+    pub fn resumed(&self) -> bool {
+        self.mrtr.resumed
+    }
+
+    /// Session lane: the request travels on the call's stream, the answer on the bus.
+    async fn ask_on_stream(&self, method: &str, params: Value) -> Result<Value, ToolError> {
         let Some(nats) = &self.nats else {
             return Err(ToolError::new("not connected to the bus"));
         };

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::context::CallContext;
+use crate::mrtr::Rounds;
 use crate::resource::{PromptDef, ResourceDef};
 use crate::tool::{ToolDef, ToolError};
 use crate::WorkerError;
@@ -133,6 +134,7 @@ impl Runner {
             client_capabilities: req.client_capabilities.clone(),
             lane: req.lane,
             deadline_ms: req.deadline_ms,
+            mrtr: Arc::new(Rounds::from_params(&req.params)),
         };
         let outcome = self.decide(&req, &msg).await;
         let event = match outcome {
@@ -342,22 +344,24 @@ impl Job {
                 (tool.handler)(ctx, args)
                     .map(|r| match r {
                         Ok(output) => Ok(output.into_result()),
-                        Err(ToolError {
-                            protocol: Some(wire),
-                            ..
-                        }) => Err(wire),
-                        Err(e) => Ok(e.into_result()),
+                        Err(e) => match e.input_required {
+                            Some(ask) => Ok(ask),
+                            None => match e.protocol {
+                                Some(wire) => Err(wire),
+                                None => Ok(e.into_result()),
+                            },
+                        },
                     })
                     .boxed()
             }
             Job::Read(resource, uri) => (resource.read)(ctx, uri)
                 .map(|r| {
                     r.map(|contents| json!({"contents": contents}))
-                        .map_err(|e| wire(INTERNAL_ERROR, e.message, None))
+                        .or_else(|e| protocol_failure(e, INTERNAL_ERROR))
                 })
                 .boxed(),
             Job::Prompt(prompt, args) => (prompt.get)(ctx, args)
-                .map(|r| r.map_err(|e| wire(INVALID_PARAMS, e.message, None)))
+                .map(|r| r.or_else(|e| protocol_failure(e, INVALID_PARAMS)))
                 .boxed(),
             Job::Complete(values) => {
                 let total = values.len();
@@ -366,6 +370,16 @@ impl Job {
                 futures::future::ready(Ok(result)).boxed()
             }
         }
+    }
+}
+
+/// How a failed read or prompt reaches the client: its `InputRequiredResult` when it stopped
+/// to ask, its own protocol error, or `code` with its message.
+fn protocol_failure(e: ToolError, code: i64) -> Result<Value, WireError> {
+    match (e.input_required, e.protocol) {
+        (Some(ask), _) => Ok(ask),
+        (None, Some(wire)) => Err(wire),
+        (None, None) => Err(wire(code, e.message, None)),
     }
 }
 

@@ -141,6 +141,7 @@ impl ToolDef {
             client_capabilities: Value::Null,
             lane: bus_schema::messages::Lane::Session,
             deadline_ms: 0,
+            mrtr: Default::default(),
         };
         match (self.handler)(ctx, arguments).await {
             Ok(out) => out.into_result(),
@@ -214,6 +215,9 @@ pub struct ToolError {
     /// Set when the failure is the protocol's, not the tool's: the client then gets this
     /// JSON-RPC error instead of a result with `isError`.
     pub protocol: Option<bus_schema::messages::WireError>,
+    /// Set when the handler stopped to ask the client for input on the 2026-07-28 lane:
+    /// the `InputRequiredResult` to answer with (see [`crate::CallContext::ask`]).
+    pub(crate) input_required: Option<Value>,
 }
 
 impl ToolError {
@@ -221,6 +225,17 @@ impl ToolError {
         Self {
             message: message.into(),
             protocol: None,
+            input_required: None,
+        }
+    }
+
+    /// The handler needs the client's input first: the call answers with `result`, an
+    /// `InputRequiredResult`, and the client retries with its answers.
+    pub(crate) fn input_required(result: Value) -> Self {
+        Self {
+            message: "the client's input is required".into(),
+            protocol: None,
+            input_required: Some(result),
         }
     }
 
@@ -236,6 +251,7 @@ impl ToolError {
                 data: Some(data),
             }),
             message,
+            input_required: None,
         }
     }
 

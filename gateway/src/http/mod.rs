@@ -8,6 +8,7 @@ mod guard;
 mod jsonrpc;
 mod listen;
 mod methods;
+mod mrtr;
 mod reply;
 mod session_lane;
 mod sse;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc::{error_message, json_response, notification, result_message};
 use super::methods::log_severity;
+use super::mrtr::{self, Mrtr};
 use super::sse::{self, Frame};
 use crate::metrics::METRICS;
 use crate::route::{CallUpdate, PendingCall};
@@ -51,6 +52,8 @@ pub struct CallReply {
     pub finish: fn(&mut Value),
     /// Fields merged into the final result (stateless-lane caching hints on reads).
     pub extra: Option<Value>,
+    /// Set where the request may be answered with an `InputRequiredResult`.
+    pub mrtr: Option<Mrtr>,
 }
 
 impl CallReply {
@@ -89,6 +92,21 @@ impl CallReply {
             CallUpdate::ClientRequest { id, method, params } => Some(json!({
                 "jsonrpc": "2.0", "id": id, "method": method, "params": params
             })),
+            CallUpdate::Done(Ok(mut result)) if mrtr::is_input_required(&result) => {
+                let sealed = match &self.mrtr {
+                    Some(m) => m.finish(&mut result),
+                    None => Err(mrtr::not_allowed()),
+                };
+                if let Err(e) = sealed {
+                    return self.message(CallUpdate::Done(Err(e)));
+                }
+                METRICS
+                    .tool_calls
+                    .with_label_values(&["input_required"])
+                    .inc();
+                (self.finish)(&mut result);
+                Some(result_message(&self.id, result))
+            }
             CallUpdate::Done(Ok(mut result)) => {
                 let failed = result
                     .get("isError")

@@ -115,6 +115,7 @@ pub fn session_reply(
         ),
         finish: |_| {},
         extra: None,
+        mrtr: None,
     }
 }
 
@@ -211,6 +212,7 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
                         min_log: None,
                         finish: |_| {},
                         extra: None,
+                        mrtr: None,
                     };
                     reply.json(CallFeed::Core(Box::new(call))).await
                 }

@@ -14,6 +14,7 @@ use super::accepted;
 use super::jsonrpc::{error_response, json_response, result_message, Incoming, Request};
 use super::listen;
 use super::methods::{self, log_severity, Caller};
+use super::mrtr::{self, Mrtr};
 use super::reply::{CallFeed, CallReply};
 use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
 use crate::error::{code, McpError};
@@ -34,7 +35,7 @@ pub fn claims(r: &Request, headers: &HeaderMap) -> bool {
 }
 
 pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
-    let r = match incoming {
+    let mut r = match incoming {
         Incoming::Request(r) => r,
         // This revision defines no client notifications over HTTP; accept and ignore.
         Incoming::Notification(_) | Incoming::Response(_) => return accepted(),
@@ -43,6 +44,19 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
     if let Err(e) = validate(headers, &r) {
         return error_response(&r.id, &e);
     }
+    // A retry of a multi round-trip request: check what the client brings back.
+    let mrtr = if mrtr::supports(&r.method) {
+        let capabilities = r
+            .meta(meta::CLIENT_CAPABILITIES)
+            .cloned()
+            .unwrap_or_default();
+        match Mrtr::accept(&app.request_state, &mut r, &capabilities) {
+            Ok(m) => Some(m),
+            Err(e) => return error_response(&r.id, &e),
+        }
+    } else {
+        None
+    };
     let ttl_ms = app.config.list_ttl.as_millis() as u64;
     match r.method.as_str() {
         "server/discover" => {
@@ -78,6 +92,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                 id: r.id,
                 finish,
                 extra: None,
+                mrtr,
             };
             let call = CallFeed::Core(Box::new(call));
             if app.config.sse_tool_calls {
@@ -104,6 +119,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                         min_log: None,
                         finish,
                         extra,
+                        mrtr,
                     };
                     reply.json(CallFeed::Core(Box::new(call))).await
                 }
@@ -148,7 +164,8 @@ fn cacheable_list(id: &Value, ttl_ms: u64, list: Result<Value, McpError>) -> Res
 /// Every result of this lane says it is complete and who served it.
 pub fn finish(result: &mut Value) {
     if let Some(obj) = result.as_object_mut() {
-        obj.insert("resultType".into(), json!("complete"));
+        // A worker's InputRequiredResult keeps its own type.
+        obj.entry("resultType").or_insert_with(|| json!("complete"));
         let meta = obj.entry("_meta").or_insert_with(|| json!({}));
         if let Some(m) = meta.as_object_mut() {
             m.insert(meta::SERVER_INFO.into(), methods::server_info());

@@ -1,0 +1,219 @@
+//! Multi round-trip requests (MRTR, 2026-07-28): the gateway's half.
+//!
+//! A worker that needs the client's input answers `tools/call`, `prompts/get` or
+//! `resources/read` with an `InputRequiredResult`. On the way out the gateway checks that it
+//! only asks for what the client declared, and seals the worker's `requestState` with the
+//! cluster key. On the retry, which may reach any node, the gateway checks `inputResponses`,
+//! opens the state and hands the worker its own state back in `params.requestState`.
+//! Workers therefore never hold keys, and a worker in any language gets MRTR for free.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use super::jsonrpc::Request;
+use crate::error::{code, McpError};
+use crate::request_state::{binding, StateSealer};
+
+/// The requests that may answer with an `InputRequiredResult`.
+pub fn supports(method: &str) -> bool {
+    matches!(method, "tools/call" | "prompts/get" | "resources/read")
+}
+
+/// `resultType` of an `InputRequiredResult`.
+const INPUT_REQUIRED: &str = "input_required";
+
+/// Whether a worker's result asks the client for input.
+pub fn is_input_required(result: &Value) -> bool {
+    result.get("resultType").and_then(Value::as_str) == Some(INPUT_REQUIRED)
+}
+
+/// What the gateway needs to finish one request's `InputRequiredResult`.
+pub struct Mrtr {
+    sealer: Arc<StateSealer>,
+    binding: String,
+    client_capabilities: Value,
+}
+
+impl Mrtr {
+    /// Validates a retry's `inputResponses` and `requestState`, replacing the sealed state
+    /// with the worker's own (or removing it when the worker had none).
+    pub fn accept(
+        sealer: &Arc<StateSealer>,
+        r: &mut Request,
+        client_capabilities: &Value,
+    ) -> Result<Self, McpError> {
+        let binding = binding(&r.method, &r.params);
+        let params = r.params.as_object_mut();
+        if let Some(params) = params {
+            match params.get("inputResponses") {
+                None => {}
+                Some(Value::Object(responses)) => {
+                    if let Some((key, _)) = responses.iter().find(|(_, v)| !v.is_object()) {
+                        return Err(invalid(format!(
+                            "Invalid params: inputResponses[{key:?}] must be the client's result object"
+                        )));
+                    }
+                }
+                Some(_) => return Err(invalid("Invalid params: inputResponses must be an object")),
+            }
+            match params.remove("requestState") {
+                None => {}
+                Some(Value::String(token)) => {
+                    let state = sealer
+                        .open(&binding, &token)
+                        .map_err(|e| invalid(format!("Invalid params: {e}")))?;
+                    if let Some(state) = state {
+                        params.insert("requestState".into(), state);
+                    }
+                }
+                Some(_) => return Err(invalid("Invalid params: requestState must be a string")),
+            }
+        }
+        Ok(Self {
+            sealer: sealer.clone(),
+            binding,
+            client_capabilities: client_capabilities.clone(),
+        })
+    }
+
+    /// Makes a worker's `InputRequiredResult` fit to send: only declared capabilities, and
+    /// the worker's state sealed.
+    pub fn finish(&self, result: &mut Value) -> Result<(), McpError> {
+        let Some(obj) = result.as_object_mut() else {
+            return Err(McpError::internal(
+                "the worker's InputRequiredResult is not an object",
+            ));
+        };
+        if let Some(requests) = obj.get("inputRequests") {
+            let requests = requests
+                .as_object()
+                .ok_or_else(|| McpError::internal("the worker's inputRequests is not an object"))?;
+            for request in requests.values() {
+                let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+                let capability = capability_for(method).ok_or_else(|| {
+                    McpError::internal(format!(
+                        "the worker asked the client for {method:?}, which is not an input request"
+                    ))
+                })?;
+                if self.client_capabilities.get(capability).is_none() {
+                    return Err(missing_capability(capability, method));
+                }
+            }
+        }
+        let state = obj.remove("requestState");
+        let sealed = self.sealer.seal(&self.binding, state);
+        obj.insert("requestState".into(), Value::String(sealed));
+        Ok(())
+    }
+}
+
+/// A worker answered with an `InputRequiredResult` where the protocol has no place for one.
+pub fn not_allowed() -> McpError {
+    McpError::internal(
+        "the worker answered with an InputRequiredResult, which this request cannot carry \
+         (only 2026-07-28 tools/call, prompts/get and resources/read can)",
+    )
+}
+
+/// The client capability an input request needs.
+fn capability_for(method: &str) -> Option<&'static str> {
+    match method {
+        "elicitation/create" => Some("elicitation"),
+        "sampling/createMessage" => Some("sampling"),
+        "roots/list" => Some("roots"),
+        _ => None,
+    }
+}
+
+fn missing_capability(capability: &str, method: &str) -> McpError {
+    McpError::new(
+        StatusCode::OK,
+        code::MISSING_CAPABILITY,
+        format!(
+            "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
+        ),
+    )
+    .with_data(json!({"requiredCapabilities": {capability: {}}}))
+}
+
+fn invalid(message: impl Into<String>) -> McpError {
+    McpError::invalid_params(message).with_status(StatusCode::BAD_REQUEST)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sealer() -> Arc<StateSealer> {
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        Arc::new(StateSealer::new(&[key], Duration::from_secs(60)).unwrap())
+    }
+
+    fn request(params: Value) -> Request {
+        Request {
+            id: json!(1),
+            method: "tools/call".into(),
+            params,
+        }
+    }
+
+    #[test]
+    fn a_round_trip_gives_the_worker_its_own_state_back() {
+        let s = sealer();
+        let caps = json!({"elicitation": {}});
+        let mut first = request(json!({"name": "t", "arguments": {}}));
+        let mrtr = Mrtr::accept(&s, &mut first, &caps).unwrap();
+        let mut result = json!({
+            "resultType": "input_required",
+            "inputRequests": {"k": {"method": "elicitation/create", "params": {}}},
+            "requestState": {"answers": {}},
+        });
+        mrtr.finish(&mut result).unwrap();
+        let token = result["requestState"].as_str().unwrap().to_owned();
+
+        let mut retry = request(json!({
+            "name": "t", "arguments": {}, "requestState": token,
+            "inputResponses": {"k": {"action": "accept"}},
+        }));
+        Mrtr::accept(&s, &mut retry, &caps).unwrap();
+        assert_eq!(retry.params["requestState"], json!({"answers": {}}));
+    }
+
+    #[test]
+    fn bad_retries_are_invalid_params() {
+        let s = sealer();
+        for params in [
+            json!({"name": "t", "inputResponses": null}),
+            json!({"name": "t", "inputResponses": {"k": 12345}}),
+            json!({"name": "t", "requestState": 7}),
+            json!({"name": "t", "requestState": "forged"}),
+        ] {
+            let e = Mrtr::accept(&s, &mut request(params.clone()), &json!({})).err();
+            assert_eq!(e.map(|e| e.code), Some(code::INVALID_PARAMS), "{params}");
+        }
+    }
+
+    #[test]
+    fn undeclared_capabilities_are_never_asked_for() {
+        let s = sealer();
+        let mrtr = Mrtr::accept(
+            &s,
+            &mut request(json!({"name": "t"})),
+            &json!({"sampling": {}}),
+        )
+        .unwrap();
+        let mut result = json!({
+            "resultType": "input_required",
+            "inputRequests": {"k": {"method": "elicitation/create", "params": {}}},
+        });
+        let e = mrtr.finish(&mut result).unwrap_err();
+        assert_eq!(e.code, code::MISSING_CAPABILITY);
+        assert_eq!(
+            e.data.unwrap()["requiredCapabilities"],
+            json!({"elicitation": {}})
+        );
+    }
+}
