@@ -280,7 +280,7 @@ pub fn workspace_root() -> PathBuf {
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// The tools `mcpbus-worker conformance` serves.
-pub const CONFORMANCE_TOOLS: [&str; 24] = [
+pub const CONFORMANCE_TOOLS: [&str; 25] = [
     "json_schema_2020_12_tool",
     "test_audio_content",
     "test_elicitation",
@@ -288,6 +288,7 @@ pub const CONFORMANCE_TOOLS: [&str; 24] = [
     "test_elicitation_sep1330_enums",
     "test_embedded_resource",
     "test_error_handling",
+    "test_header_param",
     "test_image_content",
     "test_input_required_result_capabilities",
     "test_input_required_result_elicitation",

@@ -206,6 +206,15 @@ pub fn tools() -> Vec<ToolDef> {
             "else": {"required": ["email"]},
             "additionalProperties": false
         })),
+        ToolDef::raw("test_header_param", |_ctx, args| async move {
+            let region = args["region"].as_str().unwrap_or_default().to_owned();
+            Ok(ToolOutput::text(format!("region={region}")))
+        })
+        .description("Mirrors its region argument into the Mcp-Param-Region header (x-mcp-header)")
+        .input_schema_value(json!({"type": "object",
+            "properties": {"region": {"type": "string", "description": "Where to run",
+                "x-mcp-header": "Region"}},
+            "required": ["region"]})),
         no_args(
             "test_tool_with_progress",
             "Reports progress 0, 50, 100 of 100",

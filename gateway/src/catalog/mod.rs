@@ -5,6 +5,7 @@
 //! snapshot without locks; the same inputs give the same snapshot on every node, which is why
 //! `tools/list` agrees across gateways.
 
+mod header_params;
 mod registry;
 mod snapshot;
 
@@ -18,6 +19,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use header_params::{header_params, HeaderParam};
 pub use registry::Registry;
 pub use snapshot::{BadCursor, CatalogSnapshot, ItemRoute, ListKind, Lookup, Page, ToolRoute};
 

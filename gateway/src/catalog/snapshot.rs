@@ -103,6 +103,17 @@ impl CatalogSnapshot {
     /// Builds a snapshot; `tools` need not be sorted. On duplicate names the first one in
     /// pool order wins (name prefixing comes with multi-pool conflicts, see the ADR list).
     pub fn new(mut tools: Vec<ToolRoute>, departed: HashMap<String, PoolName>) -> Self {
+        // Clients must drop a tool with invalid `x-mcp-header` annotations; do it for them.
+        tools.retain(|t| {
+            let schema = t.tool.get("inputSchema").unwrap_or(&Value::Null);
+            match super::header_params(schema) {
+                Ok(_) => true,
+                Err(why) => {
+                    tracing::warn!(tool = t.name(), pool = %t.pool, %why, "leaving out a tool with invalid x-mcp-header annotations");
+                    false
+                }
+            }
+        });
         tools.sort_by(|a, b| a.name().cmp(b.name()).then_with(|| a.pool.cmp(&b.pool)));
         tools.dedup_by(|later, first| {
             let dup = later.name() == first.name();

@@ -9,6 +9,7 @@ mod jsonrpc;
 mod listen;
 mod methods;
 mod mrtr;
+mod param_headers;
 mod reply;
 mod session_lane;
 mod sse;

@@ -6,7 +6,6 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use base64::Engine;
 use bus_schema::messages::Lane;
 use serde_json::{json, Value};
 
@@ -15,6 +14,7 @@ use super::jsonrpc::{error_response, json_response, result_message, Incoming, Re
 use super::listen;
 use super::methods::{self, log_severity, Caller};
 use super::mrtr::{self, Mrtr};
+use super::param_headers::{self, decode_header_value};
 use super::reply::{CallFeed, CallReply};
 use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
 use crate::error::{code, McpError};
@@ -72,6 +72,9 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         }
         "tools/list" => cacheable_list(&r.id, ttl_ms, methods::tools_list(app, &r.params)),
         "tools/call" => {
+            if let Err(e) = check_param_headers(app, headers, &r) {
+                return error_response(&r.id, &e);
+            }
             let caller = caller(&r);
             let mut call = match methods::tools_call(app, &r, caller).await {
                 Ok(c) => c,
@@ -130,6 +133,19 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             &r.id,
             &McpError::method_not_found(other).with_status(StatusCode::NOT_FOUND),
         ),
+    }
+}
+
+/// `Mcp-Param-*` headers of a `tools/call` against its arguments, for the tool as the
+/// catalogue has it (an unknown tool is reported by the call itself).
+fn check_param_headers(app: &App, headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
+    let name = r.params.get("name").and_then(Value::as_str).unwrap_or("");
+    match app.catalog.snapshot().lookup(name) {
+        crate::catalog::Lookup::Live(route) => {
+            let arguments = r.params.get("arguments").unwrap_or(&Value::Null);
+            param_headers::check(headers, &route.tool, arguments)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -252,36 +268,5 @@ fn expect_header(
         Err(McpError::header_mismatch(format!(
             "Header mismatch: {display} header value {value:?} does not match body value {body:?}"
         )))
-    }
-}
-
-/// Undoes the `=?base64?…?=` sentinel encoding of header values.
-fn decode_header_value(raw: &str) -> Option<String> {
-    match raw
-        .strip_prefix("=?base64?")
-        .and_then(|r| r.strip_suffix("?="))
-    {
-        Some(encoded) => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()?;
-            String::from_utf8(bytes).ok()
-        }
-        None => Some(raw.to_owned()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sentinel_encoded_values_are_decoded() {
-        assert_eq!(
-            decode_header_value("=?base64?SGVsbG8sIOS4lueVjA==?="),
-            Some("Hello, 世界".into())
-        );
-        assert_eq!(decode_header_value("plain"), Some("plain".into()));
-        assert_eq!(decode_header_value("=?base64?***?="), None);
     }
 }
