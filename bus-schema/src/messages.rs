@@ -232,6 +232,10 @@ pub enum CallEvent {
         method: String,
         params: Value,
     },
+    /// The gateway may end the client's stream now: the client reconnects with
+    /// `Last-Event-ID` and receives what follows (SSE polling, SEP-1699). Only meaningful on
+    /// stored (resumable) streams; others ignore it.
+    Detach,
     /// The MCP result object (for `tools/call`, a `CallToolResult`; a tool failure is a
     /// result with `isError: true`).
     Result { result: Value },

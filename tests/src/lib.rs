@@ -280,7 +280,7 @@ pub fn workspace_root() -> PathBuf {
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// The tools `mcpbus-worker conformance` serves.
-pub const CONFORMANCE_TOOLS: [&str; 25] = [
+pub const CONFORMANCE_TOOLS: [&str; 28] = [
     "json_schema_2020_12_tool",
     "test_audio_content",
     "test_elicitation",
@@ -301,11 +301,14 @@ pub const CONFORMANCE_TOOLS: [&str; 25] = [
     "test_logging_tool",
     "test_missing_capability",
     "test_multiple_content_types",
+    "test_reconnection",
     "test_sampling",
     "test_simple_text",
     "test_streaming_elicitation",
     "test_tool_with_logging",
     "test_tool_with_progress",
+    "test_trigger_prompt_change",
+    "test_trigger_tool_change",
 ];
 
 /// A cluster of `gateways` nodes with one demo worker, ready to serve the demo tools.

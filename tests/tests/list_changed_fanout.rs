@@ -155,13 +155,13 @@ async fn resource_updates_reach_only_the_listeners_that_asked() {
     let (mut wants, ack) = Listener::listen(
         &urls[0],
         7,
-        json!({"resourceSubscriptions": [uri], "promptsListChanged": true}),
+        json!({"resourceSubscriptions": [uri], "unknownKind": true}),
     )
     .await;
     assert_eq!(
         ack["params"]["notifications"],
         json!({"resourceSubscriptions": [uri]}),
-        "unsupported kinds are left out"
+        "unknown kinds are left out"
     );
     let (mut other, _) = Listener::listen(
         &urls[1],
@@ -280,4 +280,73 @@ async fn a_standalone_resume_past_retention_resyncs_explicitly() {
         resync["method"], "notifications/tools/list_changed",
         "the client refetches instead of missing a change"
     );
+}
+
+/// A worker that changes what it serves while it runs (here through its own tools): every
+/// change is announced once, including a list flipping back to contents it had moments ago,
+/// and prompt changes reach the streams that asked for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_catalogue_changes_are_announced_every_time() {
+    let mut cluster = Cluster::start(2, &[]).await.unwrap();
+    cluster.add_worker(&["conformance"]).unwrap();
+    cluster
+        .wait_for_tools(&harness::CONFORMANCE_TOOLS, WAIT)
+        .await
+        .unwrap();
+    let urls = cluster.gateway_urls();
+    let mut tools = listeners(&cluster).await;
+    let mut prompts = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let filter = json!({"promptsListChanged": true});
+        let (l, ack) = Listener::listen(url, 200 + i as i64, filter).await;
+        assert_eq!(
+            ack["params"]["notifications"],
+            json!({"promptsListChanged": true})
+        );
+        prompts.push(l);
+    }
+    let trigger = |tool: &'static str| {
+        let url = urls[0].clone();
+        async move {
+            let r =
+                harness::mcp::stateless(&url, "tools/call", json!({"name": tool, "arguments": {}}))
+                    .await
+                    .unwrap();
+            harness::texts(&r.response().unwrap()["result"])[0].clone()
+        }
+    };
+    // Added, removed, added again: the third change has the same digests as the first.
+    for expected in ["added", "removed", "added"] {
+        let said = trigger("test_trigger_tool_change").await;
+        assert_eq!(said, format!("test_dynamic_tool {expected}"));
+        each_gets_one_list_changed(&mut tools).await;
+        // The notification may come from the other node's announcement: give this node's
+        // watcher a moment to apply the same change.
+        let mut listed = Vec::new();
+        for _ in 0..50 {
+            listed = harness::mcp::list_tool_names_stateless(&urls[1])
+                .await
+                .unwrap();
+            if listed.iter().any(|t| t == "test_dynamic_tool") == (expected == "added") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            listed.iter().any(|t| t == "test_dynamic_tool"),
+            expected == "added",
+            "{listed:?}"
+        );
+    }
+    // The prompt list changes: only the prompt listeners hear of it.
+    assert_eq!(
+        trigger("test_trigger_prompt_change").await,
+        "test_dynamic_prompt added"
+    );
+    for l in prompts.iter_mut() {
+        l.expect("notifications/prompts/list_changed").await;
+    }
+    for l in tools.iter_mut().filter(|l| l.subscription.is_some()) {
+        l.expect_nothing(Duration::from_millis(1500)).await;
+    }
 }

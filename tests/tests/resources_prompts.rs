@@ -22,7 +22,7 @@ async fn lists_reads_and_prompts_go_to_the_owning_worker_on_both_lanes() {
     let urls = c.gateway_urls();
     let s = Session::open(&urls[0], "2025-11-25").await.unwrap();
 
-    // Paginated lists (4 prompts in pages of 2), continued through the other node.
+    // Paginated lists (5 prompts in pages of 2), continued through the other node.
     let first = s
         .request("prompts/list", json!({}))
         .await
@@ -39,7 +39,15 @@ async fn lists_reads_and_prompts_go_to_the_owning_worker_on_both_lanes() {
         .response()
         .unwrap();
     assert_eq!(second["result"]["prompts"].as_array().unwrap().len(), 2);
-    assert!(second["result"]["nextCursor"].is_null());
+    let cursor = second["result"]["nextCursor"].as_str().unwrap();
+    let third = s
+        .request("prompts/list", json!({"cursor": cursor}))
+        .await
+        .unwrap()
+        .response()
+        .unwrap();
+    assert_eq!(third["result"]["prompts"].as_array().unwrap().len(), 1);
+    assert!(third["result"]["nextCursor"].is_null());
     let resources = s
         .request("resources/list", json!({}))
         .await

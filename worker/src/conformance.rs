@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{Ask, PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput};
+use crate::{Ask, Catalogue, PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput};
 
 /// A 1×1 red PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -206,6 +206,31 @@ pub fn tools() -> Vec<ToolDef> {
             "else": {"required": ["email"]},
             "additionalProperties": false
         })),
+        no_args("test_reconnection", "Closes the client's stream mid-call; the result comes on reconnection")
+            .handler(|ctx, _args| async move {
+                ctx.detach_stream().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(ToolOutput::text("Reconnection test completed successfully"))
+            }),
+        no_args("test_trigger_tool_change", "Adds or removes the tool test_dynamic_tool")
+            .handler(|ctx, _args| async move {
+                let added = toggle_dynamic_tool(ctx.catalogue());
+                Ok(ToolOutput::text(if added { "test_dynamic_tool added" } else { "test_dynamic_tool removed" }))
+            }),
+        no_args("test_trigger_prompt_change", "Adds or removes the prompt test_dynamic_prompt")
+            .handler(|ctx, _args| async move {
+                let catalogue = ctx.catalogue();
+                let added = !catalogue.remove_prompt("test_dynamic_prompt");
+                if added {
+                    catalogue.add_prompt(
+                        PromptDef::new("test_dynamic_prompt", |_ctx, _args| async {
+                            Ok(json!({"messages": [user_text("A prompt added at run time.")]}))
+                        })
+                        .description("Present while test_trigger_prompt_change has toggled it on"),
+                    );
+                }
+                Ok(ToolOutput::text(if added { "test_dynamic_prompt added" } else { "test_dynamic_prompt removed" }))
+            }),
         ToolDef::raw("test_header_param", |_ctx, args| async move {
             let region = args["region"].as_str().unwrap_or_default().to_owned();
             Ok(ToolOutput::text(format!("region={region}")))
@@ -232,6 +257,21 @@ pub fn tools() -> Vec<ToolDef> {
     .into_iter()
     .chain(input_required_tools())
     .collect()
+}
+
+/// Adds `test_dynamic_tool` if absent, removes it if present; true when added.
+fn toggle_dynamic_tool(catalogue: &Catalogue) -> bool {
+    if catalogue.remove_tool("test_dynamic_tool") {
+        return false;
+    }
+    catalogue.add_tool(
+        no_args(
+            "test_dynamic_tool",
+            "Present while test_trigger_tool_change has toggled it on",
+        )
+        .handler(|_ctx, _args| async { Ok(ToolOutput::text("dynamic")) }),
+    );
+    true
 }
 
 /// An `elicitation/create` asking for one field of `kind`.

@@ -13,6 +13,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalogue::Catalogue;
 use crate::mrtr::{Ask, Rounds};
 use crate::tool::ToolError;
 
@@ -46,6 +47,8 @@ pub struct CallContext {
     pub(crate) deadline_ms: u64,
     /// Answers the client brought (2026-07-28 multi round-trip requests).
     pub(crate) mrtr: Arc<Rounds>,
+    /// What the worker serves; a handler may change it.
+    pub(crate) catalogue: Catalogue,
 }
 
 impl CallContext {
@@ -55,6 +58,12 @@ impl CallContext {
 
     pub fn instance(&self) -> &InstanceId {
         &self.instance
+    }
+
+    /// What this worker serves. Changes are published to the cluster at once, and clients
+    /// are told with `list_changed`.
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
     }
 
     /// Fires when the worker is shutting down past its drain deadline. Long handlers should
@@ -72,6 +81,16 @@ impl CallContext {
                 message,
             })
             .await;
+        }
+    }
+
+    /// Lets the gateway end the client's stream now; the client reconnects with
+    /// `Last-Event-ID`, on any gateway, and receives the rest (SSE polling, SEP-1699). A long
+    /// call then holds no connection while it works. Session lane only: 2026-07-28 streams
+    /// cannot be resumed, so there it does nothing.
+    pub async fn detach_stream(&self) {
+        if self.lane == Lane::Session {
+            self.send(CallEvent::Detach).await;
         }
     }
 

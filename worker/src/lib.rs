@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+mod catalogue;
 pub mod cli;
 pub mod conformance;
 mod context;
@@ -34,6 +35,7 @@ mod tool;
 mod worker;
 
 pub use bus_schema;
+pub use catalogue::Catalogue;
 pub use context::CallContext;
 pub use error::WorkerError;
 pub use mrtr::Ask;

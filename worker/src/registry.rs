@@ -14,17 +14,9 @@ use bus_schema::topology::{self, CATALOG_KV, CATALOG_REFRESH, WORKERS_KV};
 use bus_schema::{subjects, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
-use crate::resource::{PromptDef, ResourceDef};
-use crate::tool::ToolDef;
+use crate::catalogue::{Catalogue, Contents};
 use crate::worker::WorkerConfig;
 use crate::WorkerError;
-
-/// Everything a worker serves, as it registers it.
-pub(crate) struct Served<'a> {
-    pub tools: &'a [ToolDef],
-    pub resources: &'a [ResourceDef],
-    pub prompts: &'a [PromptDef],
-}
 
 pub(crate) struct Registration {
     workers: kv::Store,
@@ -34,6 +26,8 @@ pub(crate) struct Registration {
     record: WorkerRecord,
     catalog_record: CatalogRecord,
     heartbeat: Duration,
+    /// A changed catalogue is not stored yet.
+    catalog_pending: bool,
 }
 
 impl Registration {
@@ -41,59 +35,58 @@ impl Registration {
         js: &jetstream::Context,
         pool: &PoolName,
         instance: &InstanceId,
-        served: Served<'_>,
+        served: &Contents,
         config: &WorkerConfig,
     ) -> Result<Self, WorkerError> {
         let workers = topology::ensure_kv(js, WORKERS_KV, config.js_replicas).await?;
         let catalog = topology::ensure_kv(js, CATALOG_KV, config.js_replicas).await?;
-        let entries: Vec<ToolEntry> = served
-            .tools
-            .iter()
-            .map(|t| ToolEntry {
-                tool: t.tool.clone(),
-                timeout_ms: t.timeout.map(|d| d.as_millis() as u64),
-            })
-            .collect();
-        let decls = |template: bool| -> Vec<_> {
-            served
-                .resources
-                .iter()
-                .filter(|r| r.template == template)
-                .map(|r| r.decl.clone())
-                .collect()
-        };
-        let (resources, resource_templates) = (decls(false), decls(true));
-        let prompts: Vec<_> = served.prompts.iter().map(|p| p.decl.clone()).collect();
-        let digest = bus_schema::messages::digest([
-            serde_json::to_vec(&entries).unwrap_or_default(),
-            serde_json::to_vec(&(&resources, &resource_templates, &prompts)).unwrap_or_default(),
-        ]);
+        let catalog_record = catalog_record(pool, served);
         Ok(Self {
             workers,
             catalog,
             worker_key: subjects::worker_key(pool, instance),
-            catalog_key: subjects::catalog_key(pool, &digest),
+            catalog_key: subjects::catalog_key(pool, &catalog_record.digest),
             record: WorkerRecord {
                 protocol: PROTOCOL_VERSION,
                 pool: pool.clone(),
                 instance: instance.clone(),
-                catalog_digest: digest.clone(),
+                catalog_digest: catalog_record.digest.clone(),
                 heartbeat_ms: config.heartbeat.as_millis() as u64,
                 ttl_ms: config.ttl.as_millis() as u64,
                 max_in_flight: config.max_in_flight,
                 sdk: concat!("mcpbus-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
             },
-            catalog_record: CatalogRecord {
-                protocol: PROTOCOL_VERSION,
-                pool: pool.clone(),
-                digest,
-                tools: entries,
-                resources,
-                resource_templates,
-                prompts,
-            },
+            catalog_record,
             heartbeat: config.heartbeat,
+            catalog_pending: false,
         })
+    }
+
+    /// Switches to a changed catalogue: the new record under its new digest, then a beat
+    /// naming it, so gateways pick it up within one KV watch delivery.
+    async fn republish(&mut self, served: &Contents) {
+        let record = catalog_record(&self.record.pool, served);
+        if record.digest == self.catalog_record.digest {
+            return;
+        }
+        self.catalog_key = subjects::catalog_key(&self.record.pool, &record.digest);
+        self.record.catalog_digest = record.digest.clone();
+        self.catalog_record = record;
+        self.republish_pending().await;
+    }
+
+    async fn republish_pending(&mut self) {
+        match self.register().await {
+            Ok(()) => {
+                self.catalog_pending = false;
+                tracing::info!(digest = %self.record.catalog_digest, "catalogue changed; republished");
+            }
+            Err(e) => {
+                // The beat must not name a catalogue that is not stored: retry both next tick.
+                self.catalog_pending = true;
+                tracing::warn!(error = %e, "publishing the changed catalogue failed; retrying");
+            }
+        }
     }
 
     /// Publishes the catalogue, then the first heartbeat: gateways list a pool only once they
@@ -115,7 +108,7 @@ impl Registration {
 
     /// Heartbeats until `stop` fires. A failed beat (NATS away) is logged and retried on the
     /// next tick; the client reconnects on its own.
-    pub(crate) async fn keep_alive(&self, stop: CancellationToken) {
+    pub(crate) async fn keep_alive(&mut self, stop: CancellationToken, catalogue: Catalogue) {
         let mut tick = tokio::time::interval(self.heartbeat);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut refresh = tokio::time::interval_at(
@@ -130,8 +123,11 @@ impl Registration {
                         tracing::warn!(error = %e, "catalogue refresh failed");
                     }
                 }
+                _ = catalogue.changed() => self.republish(&catalogue.snapshot()).await,
                 _ = tick.tick() => {
-                    if let Err(e) = self.beat().await {
+                    if self.catalog_pending {
+                        self.republish_pending().await;
+                    } else if let Err(e) = self.beat().await {
                         tracing::warn!(error = %e, "heartbeat failed; retrying");
                     }
                 }
@@ -144,5 +140,40 @@ impl Registration {
         if let Err(e) = self.workers.delete(&self.worker_key).await {
             tracing::warn!(error = %e, "deregistration failed; gateways will expire this worker");
         }
+    }
+}
+
+/// The catalogue record of `served`, with its content digest.
+fn catalog_record(pool: &PoolName, served: &Contents) -> CatalogRecord {
+    let tools: Vec<ToolEntry> = served
+        .tools
+        .values()
+        .map(|t| ToolEntry {
+            tool: t.tool.clone(),
+            timeout_ms: t.timeout.map(|d| d.as_millis() as u64),
+        })
+        .collect();
+    let decls = |template: bool| -> Vec<_> {
+        served
+            .resources
+            .values()
+            .filter(|r| r.template == template)
+            .map(|r| r.decl.clone())
+            .collect()
+    };
+    let (resources, resource_templates) = (decls(false), decls(true));
+    let prompts: Vec<_> = served.prompts.values().map(|p| p.decl.clone()).collect();
+    let digest = bus_schema::messages::digest([
+        serde_json::to_vec(&tools).unwrap_or_default(),
+        serde_json::to_vec(&(&resources, &resource_templates, &prompts)).unwrap_or_default(),
+    ]);
+    CatalogRecord {
+        protocol: PROTOCOL_VERSION,
+        pool: pool.clone(),
+        digest,
+        tools,
+        resources,
+        resource_templates,
+        prompts,
     }
 }

@@ -4,7 +4,6 @@
 //! free slots (`max_in_flight`), so surplus calls stay in the queue where another replica, or
 //! a new one started by an autoscaler, can take them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::catalogue::Catalogue;
 use crate::context::CallContext;
 use crate::mrtr::Rounds;
 use crate::resource::{PromptDef, ResourceDef};
@@ -39,9 +39,8 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 pub(crate) struct Runner {
     pub(crate) nats: async_nats::Client,
     pub(crate) instance: InstanceId,
-    pub(crate) tools: HashMap<String, ToolDef>,
-    pub(crate) resources: Vec<ResourceDef>,
-    pub(crate) prompts: HashMap<String, PromptDef>,
+    /// What is served; each call decides against the snapshot current when it arrives.
+    pub(crate) catalogue: Catalogue,
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) tracker: TaskTracker,
     /// Parent of every call's cancellation token; fired when the drain deadline passes.
@@ -135,6 +134,7 @@ impl Runner {
             lane: req.lane,
             deadline_ms: req.deadline_ms,
             mrtr: Arc::new(Rounds::from_params(&req.params)),
+            catalogue: self.catalogue.clone(),
         };
         let outcome = self.decide(&req, &msg).await;
         let event = match outcome {
@@ -155,6 +155,7 @@ impl Runner {
 
     /// Checks everything that can refuse a call before it runs, and finds its handler.
     async fn decide(&self, req: &CallRequest, msg: &jetstream::Message) -> Decision {
+        let served = self.catalogue.snapshot();
         if req.deadline_ms <= now_ms() {
             return Decision::Refuse(wire(
                 INTERNAL_ERROR,
@@ -171,7 +172,7 @@ impl Runner {
         match req.method.as_str() {
             "tools/call" => {
                 let name = param("name");
-                let Some(tool) = self.tools.get(name) else {
+                let Some(tool) = served.tools.get(name) else {
                     return Decision::Refuse(wire(
                         INVALID_PARAMS,
                         format!("Unknown tool: {name}"),
@@ -193,14 +194,14 @@ impl Runner {
             }
             "resources/read" => {
                 let uri = param("uri");
-                match self.resources.iter().find(|r| r.serves(uri)) {
+                match served.resources.values().find(|r| r.serves(uri)) {
                     Some(r) => Decision::Run(Job::Read(r.clone(), uri.to_owned())),
                     None => Decision::Refuse(resource_not_found(req, uri)),
                 }
             }
             "prompts/get" => {
                 let name = param("name");
-                let Some(prompt) = self.prompts.get(name) else {
+                let Some(prompt) = served.prompts.get(name) else {
                     return Decision::Refuse(wire(
                         INVALID_PARAMS,
                         format!("Unknown prompt: {name}"),
@@ -231,11 +232,11 @@ impl Runner {
                 let completer = match reference["type"].as_str() {
                     Some("ref/prompt") => reference["name"]
                         .as_str()
-                        .and_then(|n| self.prompts.get(n))
+                        .and_then(|n| served.prompts.get(n))
                         .map(|p| p.complete.clone()),
                     Some("ref/resource") => reference["uri"]
                         .as_str()
-                        .and_then(|u| self.resources.iter().find(|r| r.key() == u))
+                        .and_then(|u| served.resources.get(u))
                         .map(|r| r.complete.clone()),
                     _ => None,
                 };

@@ -142,6 +142,7 @@ impl ToolDef {
             lane: bus_schema::messages::Lane::Session,
             deadline_ms: 0,
             mrtr: Default::default(),
+            catalogue: Default::default(),
         };
         match (self.handler)(ctx, arguments).await {
             Ok(out) => out.into_result(),

@@ -1,7 +1,6 @@
 //! The worker: its configuration, and the run loop that ties registration, pulling and drain
 //! together.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::registry::{Registration, Served};
+use crate::catalogue::Catalogue;
+use crate::registry::Registration;
 use crate::resource::{PromptDef, ResourceDef};
 use crate::runner::Runner;
 use crate::tool::ToolDef;
@@ -53,13 +53,13 @@ impl Default for WorkerConfig {
     }
 }
 
-/// A tool worker: one pool name and the tools it serves.
+/// A tool worker: one pool name and what it serves.
 pub struct Worker {
     pool: PoolName,
     config: WorkerConfig,
-    tools: Vec<ToolDef>,
-    resources: Vec<ResourceDef>,
-    prompts: Vec<PromptDef>,
+    catalogue: Catalogue,
+    /// A tool name declared twice while building, reported by `run`.
+    duplicate: Option<String>,
 }
 
 /// Upper bound of calls one pool may hold un-acknowledged across all its replicas. The
@@ -71,31 +71,37 @@ impl Worker {
         Self {
             pool,
             config,
-            tools: Vec::new(),
-            resources: Vec::new(),
-            prompts: Vec::new(),
+            catalogue: Catalogue::default(),
+            duplicate: None,
         }
     }
 
     /// A resource or resource template.
-    pub fn resource(mut self, resource: ResourceDef) -> Self {
-        self.resources.push(resource);
+    pub fn resource(self, resource: ResourceDef) -> Self {
+        self.catalogue.add_resource(resource);
         self
     }
 
-    pub fn prompt(mut self, prompt: PromptDef) -> Self {
-        self.prompts.push(prompt);
+    pub fn prompt(self, prompt: PromptDef) -> Self {
+        self.catalogue.add_prompt(prompt);
         self
     }
 
     pub fn tool(mut self, tool: ToolDef) -> Self {
-        self.tools.push(tool);
+        if self.catalogue.has_tool(tool.name()) {
+            self.duplicate.get_or_insert_with(|| tool.name().to_owned());
+        }
+        self.catalogue.add_tool(tool);
         self
     }
 
-    pub fn tools(mut self, tools: impl IntoIterator<Item = ToolDef>) -> Self {
-        self.tools.extend(tools);
-        self
+    pub fn tools(self, tools: impl IntoIterator<Item = ToolDef>) -> Self {
+        tools.into_iter().fold(self, Worker::tool)
+    }
+
+    /// A handle to change what this worker serves while it runs.
+    pub fn catalogue(&self) -> Catalogue {
+        self.catalogue.clone()
     }
 
     /// Registers, serves calls until `shutdown` resolves, then drains: stops pulling,
@@ -105,14 +111,12 @@ impl Worker {
         nats: async_nats::Client,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), WorkerError> {
-        if self.tools.is_empty() && self.resources.is_empty() && self.prompts.is_empty() {
-            return Err(WorkerError::NoTools);
+        if let Some(name) = self.duplicate {
+            return Err(WorkerError::DuplicateTool(name));
         }
-        let mut tools = HashMap::new();
-        for t in &self.tools {
-            if tools.insert(t.name().to_owned(), t.clone()).is_some() {
-                return Err(WorkerError::DuplicateTool(t.name().to_owned()));
-            }
+        let served = self.catalogue.snapshot();
+        if served.is_empty() {
+            return Err(WorkerError::NoTools);
         }
         let instance = match self.config.instance.clone() {
             Some(i) => i,
@@ -127,31 +131,15 @@ impl Worker {
             self.config.js_replicas,
         )
         .await?;
-        let registration = Registration::open(
-            &js,
-            &self.pool,
-            &instance,
-            Served {
-                tools: &self.tools,
-                resources: &self.resources,
-                prompts: &self.prompts,
-            },
-            &self.config,
-        )
-        .await?;
+        let mut registration =
+            Registration::open(&js, &self.pool, &instance, &served, &self.config).await?;
         registration.register().await?;
-        tracing::info!(pool = %self.pool, %instance, tools = tools.len(), "worker registered");
+        tracing::info!(pool = %self.pool, %instance, tools = served.tools.len(), "worker registered");
 
         let runner = Arc::new(Runner {
             nats,
             instance,
-            tools,
-            resources: self.resources.clone(),
-            prompts: self
-                .prompts
-                .iter()
-                .map(|p| (p.name().to_owned(), p.clone()))
-                .collect(),
+            catalogue: self.catalogue.clone(),
             slots: Arc::new(Semaphore::new(self.config.max_in_flight.max(1) as usize)),
             tracker: TaskTracker::new(),
             cancel_all: CancellationToken::new(),
@@ -161,8 +149,9 @@ impl Worker {
         let pulling = tokio::spawn(runner.clone().pull_until(consumer, stop_pulling.clone()));
         let beating = {
             let stop = stop_beating.clone();
+            let catalogue = self.catalogue.clone();
             async move {
-                registration.keep_alive(stop).await;
+                registration.keep_alive(stop, catalogue).await;
                 registration
             }
         };

@@ -53,6 +53,7 @@ impl Catalog {
             default_timeout,
             tx,
             synced: synced.clone(),
+            revisions: (0, 0),
         };
         tokio::spawn(watcher.run(stop));
         Self { rx, synced }
@@ -79,6 +80,9 @@ struct Watcher {
     default_timeout: Duration,
     tx: watch::Sender<Arc<CatalogSnapshot>>,
     synced: Arc<AtomicBool>,
+    /// KV revisions of the last worker and catalogue entries applied: the same on every
+    /// gateway once it has applied the same entries (see [`CatalogSnapshot::generation`]).
+    revisions: (u64, u64),
 }
 
 impl Watcher {
@@ -118,12 +122,14 @@ impl Watcher {
                 e = catalogs.next() => {
                     let entry = e.ok_or("catalogue watch ended")??;
                     catalogs_synced |= entry.delta == 0;
+                    self.revisions.1 = entry.revision;
                     self.apply_catalog(entry)
                 }
                 e = workers.next() => {
                     let entry = e.ok_or("worker watch ended")??;
                     let historic = !workers_synced;
                     workers_synced |= entry.delta == 0;
+                    self.revisions.0 = entry.revision;
                     // A record written before we started may already be past its TTL: drop it
                     // now rather than list a dead worker until the next sweep.
                     self.apply_worker(entry, historic) | (historic && self.registry.expire(Instant::now()))
@@ -134,7 +140,11 @@ impl Watcher {
                 tracing::info!("catalogue synchronised with the registry");
             }
             if changed {
-                let snap = self.registry.snapshot(self.default_timeout);
+                let (w, c) = self.revisions;
+                let snap = self
+                    .registry
+                    .snapshot(self.default_timeout)
+                    .with_generation(format!("{w}.{c}"));
                 tracing::debug!(tools = snap.tools().len(), "catalogue changed");
                 crate::metrics::METRICS
                     .catalog_tools

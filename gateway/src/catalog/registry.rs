@@ -24,6 +24,9 @@ const MIN_TTL: Duration = Duration::from_secs(1);
 struct Instance {
     pool: PoolName,
     digest: String,
+    /// The digest before the last change: served until the new catalogue's record arrives
+    /// (the two buckets are watched separately, so a beat may overtake its catalogue).
+    previous_digest: Option<String>,
     last_seen: Instant,
     ttl: Duration,
     /// Registration order: the newest instance's catalogue is the pool's catalogue, so a
@@ -61,13 +64,15 @@ impl Registry {
                 i.ttl = ttl;
                 false
             }
-            _ => {
+            existing => {
+                let previous_digest = existing.map(|i| i.digest.clone());
                 self.next_order += 1;
                 self.instances.insert(
                     key.to_owned(),
                     Instance {
                         pool: record.pool,
                         digest: record.catalog_digest,
+                        previous_digest,
                         last_seen: seen,
                         ttl,
                         order: self.next_order,
@@ -129,21 +134,25 @@ impl Registry {
     /// The catalogue as of now: for each pool with a live instance, the tools of its newest
     /// instance whose catalogue we hold.
     pub fn snapshot(&self, default_timeout: Duration) -> CatalogSnapshot {
-        let mut newest: HashMap<&PoolName, &Instance> = HashMap::new();
+        let mut newest: HashMap<&PoolName, (&Instance, &Arc<CatalogRecord>)> = HashMap::new();
         for inst in self.instances.values() {
-            let key = subjects::catalog_key(&inst.pool, &inst.digest);
-            if !self.catalogs.contains_key(&key) {
+            let known = |digest: &str| {
+                self.catalogs
+                    .get(&subjects::catalog_key(&inst.pool, digest))
+            };
+            let Some(cat) =
+                known(&inst.digest).or_else(|| inst.previous_digest.as_deref().and_then(known))
+            else {
                 continue;
-            }
-            let slot = newest.entry(&inst.pool).or_insert(inst);
-            if inst.order > slot.order {
-                *slot = inst;
+            };
+            let slot = newest.entry(&inst.pool).or_insert((inst, cat));
+            if inst.order > slot.0.order {
+                *slot = (inst, cat);
             }
         }
         let mut routes = Vec::new();
         let mut items: HashMap<ListKind, Vec<ItemRoute>> = HashMap::new();
-        for (pool, inst) in newest {
-            let cat = &self.catalogs[&subjects::catalog_key(pool, &inst.digest)];
+        for (pool, (_, cat)) in newest {
             for (kind, list) in [
                 (ListKind::Resources, &cat.resources),
                 (ListKind::Templates, &cat.resource_templates),
@@ -299,5 +308,20 @@ mod tests {
         let mut r = Registry::new(Duration::from_secs(8));
         r.put_worker("p.i1", worker("p", "i1", "d9"), Instant::now());
         assert!(r.snapshot(DEFAULT).tools().is_empty());
+    }
+
+    #[test]
+    fn a_beat_that_overtakes_its_catalogue_keeps_the_previous_one() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
+        r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
+        // The beat naming d2 arrives before d2's record: still d1, not an empty pool.
+        r.put_worker("p.i1", worker("p", "i1", "d2"), t0);
+        assert!(matches!(r.snapshot(DEFAULT).lookup("a"), Lookup::Live(_)));
+        r.put_catalog("p.d2", catalog("p", "d2", &["b"]));
+        let snap = r.snapshot(DEFAULT);
+        assert!(matches!(snap.lookup("b"), Lookup::Live(_)));
+        assert_eq!(snap.tools().len(), 1);
     }
 }

@@ -85,6 +85,7 @@ pub struct CatalogSnapshot {
     resources: Vec<ItemRoute>,
     templates: Vec<ItemRoute>,
     prompts: Vec<ItemRoute>,
+    generation: String,
 }
 
 /// A `tools/list` page.
@@ -221,6 +222,28 @@ impl CatalogSnapshot {
                 .iter()
                 .map(|route| serde_json::to_vec(route.tool.as_ref()).unwrap_or_default()),
         )
+    }
+
+    /// Which registry entries this snapshot reflects (KV revisions). With the digests it
+    /// names one change identically on every gateway, even when a list flips back and forth
+    /// between the same two contents.
+    pub fn generation(&self) -> &str {
+        &self.generation
+    }
+
+    pub fn with_generation(mut self, generation: String) -> Self {
+        self.generation = generation;
+        self
+    }
+
+    /// The same fingerprint for the lists of `kinds` (resources and templates go together:
+    /// one `resources/list_changed` covers both).
+    pub fn items_digest(&self, kinds: &[ListKind]) -> String {
+        bus_schema::messages::digest(kinds.iter().flat_map(|k| {
+            self.items(*k)
+                .iter()
+                .map(|i| serde_json::to_vec(i.item.as_ref()).unwrap_or_default())
+        }))
     }
 
     /// One page after `cursor`. Cursors name the last tool of the previous page rather than

@@ -18,6 +18,8 @@ use futures::StreamExt;
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Filter {
     tools_list_changed: bool,
+    prompts_list_changed: bool,
+    resources_list_changed: bool,
     resource_subscriptions: Vec<String>,
 }
 
@@ -46,20 +48,26 @@ impl Filter {
                 ))
             }
         };
+        let flag = |key: &str| n.get(key).and_then(Value::as_bool).unwrap_or(false);
         Ok(Self {
-            tools_list_changed: n
-                .get("toolsListChanged")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            tools_list_changed: flag("toolsListChanged"),
+            prompts_list_changed: flag("promptsListChanged"),
+            resources_list_changed: flag("resourcesListChanged"),
             resource_subscriptions,
         })
     }
 
-    /// The acknowledged subset: kinds we do not serve (prompts, resource lists) are omitted.
+    /// What the stream will deliver, as the client asked for it.
     fn acknowledged(&self) -> Value {
         let mut ack = Map::new();
-        if self.tools_list_changed {
-            ack.insert("toolsListChanged".into(), json!(true));
+        for (on, key) in [
+            (self.tools_list_changed, "toolsListChanged"),
+            (self.prompts_list_changed, "promptsListChanged"),
+            (self.resources_list_changed, "resourcesListChanged"),
+        ] {
+            if on {
+                ack.insert(key.into(), json!(true));
+            }
         }
         if !self.resource_subscriptions.is_empty() {
             ack.insert(
@@ -74,6 +82,12 @@ impl Filter {
         match kind {
             BroadcastKind::ToolsListChanged if self.tools_list_changed => {
                 Some(("notifications/tools/list_changed", json!({})))
+            }
+            BroadcastKind::PromptsListChanged if self.prompts_list_changed => {
+                Some(("notifications/prompts/list_changed", json!({})))
+            }
+            BroadcastKind::ResourcesListChanged if self.resources_list_changed => {
+                Some(("notifications/resources/list_changed", json!({})))
             }
             BroadcastKind::ResourceUpdated { uri } if self.resource_subscriptions.contains(uri) => {
                 Some(("notifications/resources/updated", json!({"uri": uri})))
@@ -139,8 +153,13 @@ mod tests {
             &json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true}}),
         )
         .unwrap();
-        assert_eq!(f.acknowledged(), json!({"toolsListChanged": true}));
+        assert_eq!(
+            f.acknowledged(),
+            json!({"toolsListChanged": true, "promptsListChanged": true})
+        );
         assert!(f.message(&BroadcastKind::ToolsListChanged).is_some());
+        assert!(f.message(&BroadcastKind::PromptsListChanged).is_some());
+        assert!(f.message(&BroadcastKind::ResourcesListChanged).is_none());
         assert!(f
             .message(&BroadcastKind::ResourceUpdated { uri: "a".into() })
             .is_none());

@@ -37,13 +37,13 @@ pub fn server_info() -> Value {
     json!({"name": "mcpbus", "title": "mcpbus gateway", "version": env!("CARGO_PKG_VERSION")})
 }
 
-/// Server capabilities: tool list changes are announced cluster-wide (ADR 0003), resource
-/// updates reach subscribers; resource and prompt list changes are not announced yet.
+/// Server capabilities: list changes are announced cluster-wide (ADR 0003), resource
+/// updates reach subscribers.
 pub fn capabilities() -> Value {
     json!({
         "tools": {"listChanged": true},
-        "resources": {"listChanged": false, "subscribe": true},
-        "prompts": {"listChanged": false},
+        "resources": {"listChanged": true, "subscribe": true},
+        "prompts": {"listChanged": true},
         "completions": {},
         "logging": {},
     })

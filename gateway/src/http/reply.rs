@@ -89,6 +89,8 @@ impl CallReply {
                 }
                 Some(notification("notifications/message", params))
             }
+            // Handled by the stream itself (see `sse`); nothing to show the client.
+            CallUpdate::Detach => None,
             CallUpdate::ClientRequest { id, method, params } => Some(json!({
                 "jsonrpc": "2.0", "id": id, "method": method, "params": params
             })),
@@ -180,6 +182,14 @@ impl CallReply {
                     }
                 };
                 let (id, update) = next?;
+                if let (CallUpdate::Detach, Some(id)) = (&update, &id) {
+                    st.done = true;
+                    let frame = Frame::RetryAt {
+                        id: id.to_string(),
+                        after: RETRY_AFTER_DETACH,
+                    };
+                    return Some((frame, st));
+                }
                 if let Some(msg) = st.reply.message(update) {
                     let frame = Frame::Message {
                         id: id.map(|i| i.to_string()),
@@ -195,3 +205,6 @@ impl CallReply {
 
 /// How long a client released from a draining gateway waits before resuming elsewhere.
 pub const RETRY_AFTER_RELEASE: Duration = Duration::from_millis(500);
+
+/// How long a client whose stream a worker detached waits before polling for the rest.
+pub const RETRY_AFTER_DETACH: Duration = Duration::from_millis(500);

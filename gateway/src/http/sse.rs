@@ -25,6 +25,9 @@ pub enum Frame {
     Message { id: Option<String>, data: String },
     /// `retry: <ms>`: the server is about to close; reconnect after this long.
     Retry(Duration),
+    /// A close at a position: `id` moves the client's `Last-Event-ID` past the event that
+    /// caused it, so resuming does not close again at once.
+    RetryAt { id: String, after: Duration },
 }
 
 impl Frame {
@@ -37,6 +40,9 @@ impl Frame {
             }
             Frame::Message { id: None, data } => format!("event: message\ndata: {data}\n\n").into(),
             Frame::Retry(after) => format!("retry: {}\n\n", after.as_millis()).into(),
+            Frame::RetryAt { id, after } => {
+                format!("id: {id}\nretry: {}\ndata: \n\n", after.as_millis()).into()
+            }
         }
     }
 }

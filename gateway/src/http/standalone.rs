@@ -155,6 +155,14 @@ async fn session_message(
         BroadcastKind::ToolsListChanged => {
             Some(notification("notifications/tools/list_changed", json!({})))
         }
+        BroadcastKind::PromptsListChanged => Some(notification(
+            "notifications/prompts/list_changed",
+            json!({}),
+        )),
+        BroadcastKind::ResourcesListChanged => Some(notification(
+            "notifications/resources/list_changed",
+            json!({}),
+        )),
         BroadcastKind::ResourceUpdated { uri } => {
             let record = sessions.get(session).await.ok().flatten()?;
             record
@@ -162,6 +170,5 @@ async fn session_message(
                 .contains(uri)
                 .then(|| notification("notifications/resources/updated", json!({"uri": uri})))
         }
-        _ => None,
     }
 }

@@ -31,6 +31,9 @@ pub enum CallUpdate {
         method: String,
         params: Value,
     },
+    /// The worker lets the client's stream end here; a resumable stream closes with
+    /// `retry:` and the client comes back for the rest.
+    Detach,
     /// The final outcome; nothing follows it.
     Done(Result<Value, McpError>),
 }
@@ -123,6 +126,7 @@ impl CallTracker {
                 logger,
                 data,
             }),
+            CallEvent::Detach => Some(CallUpdate::Detach),
             CallEvent::Result { result } => {
                 self.done = true;
                 Some(CallUpdate::Done(Ok(result)))

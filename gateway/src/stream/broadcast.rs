@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use super::{not_found, EventStore, StreamError};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogSnapshot, ListKind};
 
 /// Events buffered for streams that are momentarily slow; one that falls further behind
 /// re-reads from the store instead of losing anything.
@@ -187,8 +187,9 @@ async fn publish(
     Ok(())
 }
 
-/// Publishes `tools/list_changed` whenever this gateway's catalogue changes. Every gateway
-/// runs this; the id `tools:<old digest>:<new digest>` makes the stream keep one copy.
+/// Publishes `tools`, `prompts` and `resources` `list_changed` whenever that list in this
+/// gateway's catalogue changes. Every gateway runs this; the id `<kind>:<old digest>:<new
+/// digest>:<generation>` makes the stream keep one copy per change.
 pub async fn announce_catalog_changes(
     catalog: Catalog,
     hub: BroadcastHub,
@@ -201,28 +202,53 @@ pub async fn announce_catalog_changes(
         }
     }
     let mut rx = catalog.subscribe();
-    let mut previous = rx.borrow_and_update().digest();
+    let mut previous = list_digests(&rx.borrow_and_update());
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = rx.changed() => if changed.is_err() { return },
         }
-        let digest = rx.borrow_and_update().digest();
-        if digest == previous {
-            continue;
-        }
-        let id = format!("tools:{previous}:{digest}");
-        for attempt in 1..=5u64 {
-            match hub.publish(BroadcastKind::ToolsListChanged, &id).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, attempt, "publishing tools/list_changed failed");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+        let (digests, generation) = {
+            let snapshot = rx.borrow_and_update();
+            (list_digests(&snapshot), snapshot.generation().to_owned())
+        };
+        for (i, kind) in LISTS.iter().enumerate() {
+            if digests[i] == previous[i] {
+                continue;
+            }
+            let id = format!(
+                "{}:{}:{}:{generation}",
+                kind.subject_token(),
+                previous[i],
+                digests[i]
+            );
+            for attempt in 1..=5u64 {
+                match hub.publish(kind.clone(), &id).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, attempt, kind = kind.subject_token(), "publishing list_changed failed");
+                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    }
                 }
             }
         }
-        previous = digest;
+        previous = digests;
     }
+}
+
+/// The lists whose changes are announced, in the order of [`list_digests`].
+const LISTS: [BroadcastKind; 3] = [
+    BroadcastKind::ToolsListChanged,
+    BroadcastKind::PromptsListChanged,
+    BroadcastKind::ResourcesListChanged,
+];
+
+fn list_digests(snapshot: &CatalogSnapshot) -> [String; 3] {
+    [
+        snapshot.digest(),
+        snapshot.items_digest(&[ListKind::Prompts]),
+        snapshot.items_digest(&[ListKind::Resources, ListKind::Templates]),
+    ]
 }
 
 /// One open stream's position in the broadcast: yields each event after its cursor once,
