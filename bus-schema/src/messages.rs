@@ -188,6 +188,11 @@ pub struct CallRequest {
     /// survive a gateway crash. When false, a plain publish is enough.
     #[serde(default)]
     pub reply_durable: bool,
+    /// Set when the call may become a task (2026-07-28 tasks extension): the client can
+    /// take a task and the tool supports one. The worker answers `escalate` to make it one;
+    /// until then it is an ordinary call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
 }
 
 /// What a worker tells the waiting gateway about a call, on the call's `reply_to` subject.
@@ -236,6 +241,9 @@ pub enum CallEvent {
     /// `Last-Event-ID` and receives what follows (SSE polling, SEP-1699). Only meaningful on
     /// stored (resumable) streams; others ignore it.
     Detach,
+    /// Only for a call with a `task_id`: run on as a task. The gateway answers the client
+    /// with a `CreateTaskResult`; the rest of the call's replies are read through `tasks/get`.
+    Escalate,
     /// The MCP result object (for `tools/call`, a `CallToolResult`; a tool failure is a
     /// result with `isError: true`).
     Result { result: Value },

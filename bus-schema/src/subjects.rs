@@ -67,6 +67,18 @@ pub fn broadcast(kind: &str) -> String {
     format!("{ROOT}.bcast.{kind}")
 }
 
+/// Cancels a call wherever it runs: the worker running `call_id` listens here while it
+/// runs; any gateway that learns of the cancellation publishes an empty message.
+pub fn cancel(call_id: &str) -> String {
+    format!("{ROOT}.cancel.{call_id}")
+}
+
+/// The events scope of a task: its calls' replies are stored like a session's request
+/// streams, under [`session_events`]`(task_scope(task), call)`.
+pub fn task_scope(task_id: &str) -> String {
+    format!("task-{task_id}")
+}
+
 /// Where the client's answer to a worker's request (sampling, elicitation, roots) goes:
 /// the worker that asked listens here; any gateway that receives the answer publishes it.
 pub fn client_answer(call_id: &str, seq: u32) -> String {

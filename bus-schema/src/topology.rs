@@ -198,6 +198,16 @@ pub const SESSIONS_KV: KvSpec = KvSpec {
     max_age: Duration::from_secs(24 * 3600),
 };
 
+/// Tasks (2026-07-28 tasks extension), `<task id>` → the gateway's task record. Any gateway
+/// answers `tasks/get`, `tasks/update` and `tasks/cancel` from it. The age limit bounds a
+/// task's `ttlMs`.
+pub const TASKS_KV: KvSpec = KvSpec {
+    bucket: "mcpbus-tasks",
+    description: "mcpbus: tasks (2026-07-28 tasks extension)",
+    history: 1,
+    max_age: Duration::from_secs(24 * 3600),
+};
+
 /// Cluster-wide settings the gateways agree on, e.g. [`REQUEST_STATE_KEY`]. Never aged out.
 pub const CLUSTER_KV: KvSpec = KvSpec {
     bucket: "mcpbus-cluster",

@@ -75,6 +75,9 @@ struct Cli {
     /// Seconds a client has to answer an InputRequiredResult.
     #[arg(long, env = "MCPBUS_REQUEST_STATE_TTL_SECS")]
     request_state_ttl_secs: Option<u64>,
+    /// Seconds a task stays readable after it was created (at most 86400).
+    #[arg(long, env = "MCPBUS_TASK_TTL_SECS")]
+    task_ttl_secs: Option<u64>,
 }
 
 impl Cli {
@@ -118,6 +121,9 @@ impl Cli {
         }
         if let Some(v) = self.request_state_ttl_secs {
             c.request_state_ttl = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.task_ttl_secs {
+            c.task_ttl = Duration::from_secs(v.clamp(1, 86_400));
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);

@@ -68,6 +68,9 @@ pub struct Config {
     /// How long a client may take to answer an `InputRequiredResult`. Default 1 h: people
     /// answer elicitations at their own pace, and the spec asks for an expiry.
     pub request_state_ttl: Duration,
+    /// How long a task stays readable after it was created (`ttlMs`). Default 1 h; at most
+    /// the tasks bucket's age limit (24 h) and, for its result, the event retention.
+    pub task_ttl: Duration,
 }
 
 impl Default for Config {
@@ -93,6 +96,7 @@ impl Default for Config {
             js_replicas: 1,
             request_state_keys: Vec::new(),
             request_state_ttl: Duration::from_secs(3600),
+            task_ttl: Duration::from_secs(3600),
         }
     }
 }

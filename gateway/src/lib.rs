@@ -19,6 +19,7 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod stream;
+pub mod tasks;
 
 pub use config::Config;
 pub use server::run;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use bus_schema::names::InstanceId;
-use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, WORKERS_KV};
+use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -17,6 +17,7 @@ use crate::request_state::{self, StateSealer};
 use crate::route::Dispatcher;
 use crate::session::SessionStore;
 use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
+use crate::tasks::TaskStore;
 use crate::Config;
 
 /// Everything a request handler may use. Shared read-only; all mutable state is in NATS.
@@ -28,6 +29,8 @@ pub struct App {
     pub sessions: SessionStore,
     pub events: EventStore,
     pub broadcast: BroadcastHub,
+    /// Tasks (2026-07-28 extension), readable by every gateway.
+    pub tasks: TaskStore,
     /// Seals and opens MRTR `requestState` with the cluster's key.
     pub request_state: Arc<StateSealer>,
     /// Set when shutdown starts, so load balancers stop sending new requests.
@@ -61,11 +64,12 @@ pub async fn run(
     let nats = bus_schema::connect::connect(&config.nats_url, "mcpbus-gateway").await?;
     let js = jetstream::new(nats.clone());
     let replicas = config.js_replicas;
-    topology::ensure_calls_stream(&js, replicas).await?;
+    let calls = topology::ensure_calls_stream(&js, replicas).await?;
     let workers = topology::ensure_kv(&js, WORKERS_KV, replicas).await?;
     let catalogs = topology::ensure_kv(&js, CATALOG_KV, replicas).await?;
     let sessions = topology::ensure_kv(&js, SESSIONS_KV, replicas).await?;
     let cluster = topology::ensure_kv(&js, CLUSTER_KV, replicas).await?;
+    let tasks = topology::ensure_kv(&js, TASKS_KV, replicas).await?;
     let request_state = request_state::cluster_sealer(
         &config.request_state_keys,
         config.request_state_ttl,
@@ -110,6 +114,7 @@ pub async fn run(
         stop.clone(),
     ));
     let release = CancellationToken::new();
+    let task_store = TaskStore::new(tasks, events.clone(), calls);
     let app = Arc::new(App {
         config,
         nats,
@@ -118,6 +123,7 @@ pub async fn run(
         sessions: SessionStore::new(sessions),
         events,
         broadcast,
+        tasks: task_store,
         request_state: Arc::new(request_state),
         draining: AtomicBool::new(false),
         release: release.clone(),

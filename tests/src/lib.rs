@@ -280,8 +280,14 @@ pub fn workspace_root() -> PathBuf {
 pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
 
 /// The tools `mcpbus-worker conformance` serves.
-pub const CONFORMANCE_TOOLS: [&str; 28] = [
+pub const CONFORMANCE_TOOLS: [&str; 35] = [
+    "confirm_delete",
+    "failing_job",
+    "greet",
     "json_schema_2020_12_tool",
+    "multi_input",
+    "protocol_error_job",
+    "slow_compute",
     "test_audio_content",
     "test_elicitation",
     "test_elicitation_sep1034_defaults",
@@ -307,6 +313,7 @@ pub const CONFORMANCE_TOOLS: [&str; 28] = [
     "test_streaming_elicitation",
     "test_tool_with_logging",
     "test_tool_with_progress",
+    "test_tool_with_task",
     "test_trigger_prompt_change",
     "test_trigger_tool_change",
 ];

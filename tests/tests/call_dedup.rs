@@ -34,6 +34,7 @@ async fn a_republished_call_runs_once() {
         protocol_version: "2025-11-25".into(),
         client_capabilities: json!({}),
         reply_durable: false,
+        task_id: None,
     };
     let subject = subjects::call(&PoolName::new("demo").unwrap());
     let mut acks = Vec::new();

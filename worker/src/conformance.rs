@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{Ask, Catalogue, PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput};
+use crate::{Ask, Catalogue, PromptDef, ResourceDef, TaskSupport, ToolDef, ToolError, ToolOutput};
 
 /// A 1×1 red PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -256,7 +256,127 @@ pub fn tools() -> Vec<ToolDef> {
     ]
     .into_iter()
     .chain(input_required_tools())
+    .chain(task_tools())
     .collect()
+}
+
+/// The fixtures of the tasks extension scenarios (`tasks-*`, 2026-07-28).
+fn task_tools() -> Vec<ToolDef> {
+    let object = |properties: Value, required: &[&str]| json!({"type": "object", "properties": properties, "required": required});
+    vec![
+        ToolDef::raw("greet", |_ctx, args| async move {
+            let name = args["name"].as_str().unwrap_or("World").to_owned();
+            Ok(ToolOutput::text(format!("Hello, {name}!")))
+        })
+        .description("Greets by name (never a task)")
+        .input_schema_value(object(json!({"name": {"type": "string"}}), &["name"])),
+        ToolDef::raw("slow_compute", |ctx, args| async move {
+            let seconds = args["seconds"].as_f64().unwrap_or(1.0).max(0.0);
+            let label = args["label"].as_str().unwrap_or("compute").to_owned();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
+                _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled")),
+            }
+            Ok(ToolOutput::text(format!(
+                "{label}: computed in {seconds} s"
+            )))
+        })
+        .description("Sleeps `seconds`, then answers; runs as a task when it can")
+        .input_schema_value(object(
+            json!({"seconds": {"type": "number"}, "label": {"type": "string"}}),
+            &[],
+        ))
+        .task_support(TaskSupport::Optional),
+        no_args(
+            "failing_job",
+            "Fails as a tool after about a second; only runs as a task",
+        )
+        .handler(|_ctx, _args| async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err::<ToolOutput, _>(ToolError::new("failing_job failed, as it always does"))
+        })
+        .task_support(TaskSupport::Required),
+        no_args(
+            "protocol_error_job",
+            "Fails with a protocol error; runs as a task when it can",
+        )
+        .handler(|_ctx, _args| async {
+            Err::<ToolOutput, _>(ToolError::protocol(
+                -32603,
+                "protocol_error_job hit an internal error",
+            ))
+        })
+        .task_support(TaskSupport::Optional),
+        ToolDef::raw("confirm_delete", |ctx, args| async move {
+            let file = args["filename"].as_str().unwrap_or_default().to_owned();
+            let answer = ctx
+                .ask_keyed(
+                    "confirm",
+                    "elicitation/create",
+                    elicit(&format!("Delete {file}?"), "confirm", "boolean"),
+                )
+                .await?;
+            let confirmed = answer["action"] == "accept" && answer["content"]["confirm"] != false;
+            Ok(ToolOutput::text(if confirmed {
+                format!("deleted {file}")
+            } else {
+                format!("kept {file}")
+            }))
+        })
+        .description("Asks before deleting; runs as a task when it can")
+        .input_schema_value(object(
+            json!({"filename": {"type": "string"}}),
+            &["filename"],
+        ))
+        .task_support(TaskSupport::Optional),
+        no_args(
+            "multi_input",
+            "Asks two questions at once; runs as a task when it can",
+        )
+        .handler(|ctx, _args| async move {
+            let answers = ctx
+                .ask_all(vec![
+                    Ask::new(
+                        "name",
+                        "elicitation/create",
+                        elicit("Your name?", "name", "string"),
+                    ),
+                    Ask::new(
+                        "confirm",
+                        "elicitation/create",
+                        elicit("Go ahead?", "confirm", "boolean"),
+                    ),
+                ])
+                .await?;
+            Ok(ToolOutput::text(format!(
+                "name={}, confirm={}",
+                elicited(&answers[0], "name"),
+                elicited(&answers[1], "confirm")
+            )))
+        })
+        .task_support(TaskSupport::Optional),
+        no_args(
+            "test_tool_with_task",
+            "Asks for a name (MRTR), then runs on as a task",
+        )
+        .handler(|ctx, _args| async move {
+            let answer = ctx
+                .ask_keyed(
+                    "user_name",
+                    "elicitation/create",
+                    elicit("What is your name?", "name", "string"),
+                )
+                .await?;
+            ctx.run_as_task().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(ToolOutput::text(format!(
+                "Hello, {}!",
+                elicited(&answer, "name")
+            )))
+        })
+        .task_support(TaskSupport::Required)
+        .escalates_itself(),
+    ]
 }
 
 /// Adds `test_dynamic_tool` if absent, removes it if present; true when added.

@@ -1,6 +1,6 @@
 //! What a tool handler knows about its call, and how it talks back while it runs.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ pub struct CallContext {
     pub(crate) mrtr: Arc<Rounds>,
     /// What the worker serves; a handler may change it.
     pub(crate) catalogue: Catalogue,
+    /// Set when the call may become a task; `escalated` once it has.
+    pub(crate) task_id: Option<String>,
+    pub(crate) escalated: Arc<AtomicBool>,
 }
 
 impl CallContext {
@@ -82,6 +85,20 @@ impl CallContext {
             })
             .await;
         }
+    }
+
+    /// Makes the call a task (2026-07-28 tasks extension), if the client takes tasks and the
+    /// tool supports them: the client gets a task at once and polls it for the result. Does
+    /// nothing otherwise, or the second time.
+    pub async fn run_as_task(&self) {
+        if self.task_id.is_some() && !self.escalated.swap(true, Ordering::Relaxed) {
+            self.send(CallEvent::Escalate).await;
+        }
+    }
+
+    /// Whether the call is running as a task.
+    pub fn is_task(&self) -> bool {
+        self.escalated.load(Ordering::Relaxed)
     }
 
     /// Lets the gateway end the client's stream now; the client reconnects with

@@ -40,5 +40,5 @@ pub use context::CallContext;
 pub use error::WorkerError;
 pub use mrtr::Ask;
 pub use resource::{PromptDef, ResourceDef};
-pub use tool::{ToolDef, ToolError, ToolOutput};
+pub use tool::{TaskSupport, ToolDef, ToolError, ToolOutput};
 pub use worker::{Worker, WorkerConfig};

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::{self, consumer, AckKind};
 use bus_schema::messages::{decode, CallEvent, CallRequest, Lane, WireError};
 use bus_schema::names::InstanceId;
+use bus_schema::subjects;
 use bus_schema::topology::POOL_ACK_WAIT;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -135,6 +136,8 @@ impl Runner {
             deadline_ms: req.deadline_ms,
             mrtr: Arc::new(Rounds::from_params(&req.params)),
             catalogue: self.catalogue.clone(),
+            task_id: req.task_id.clone(),
+            escalated: Default::default(),
         };
         let outcome = self.decide(&req, &msg).await;
         let event = match outcome {
@@ -284,6 +287,19 @@ impl Runner {
             }
         });
         let is_tool = matches!(job, Job::Tool(_));
+        // Subscribed before the job starts, so a cancellation is never missed.
+        let cancel = self.nats.subscribe(subjects::cancel(&req.call_id)).await;
+        let cancelled = async {
+            match cancel {
+                Ok(mut sub) => {
+                    sub.next().await;
+                }
+                Err(e) => {
+                    tracing::warn!(call_id = %req.call_id, error = %e, "cannot listen for cancellation");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
         let work = job.start(ctx.clone(), req);
         // The job runs in its own task so that a panic in handler code becomes an error
         // instead of taking the worker down.
@@ -293,6 +309,14 @@ impl Runner {
         let outcome = tokio::select! {
             joined = task => Some(joined),
             _ = tokio::time::sleep(until_deadline) => None,
+            _ = cancelled => {
+                lease.abort();
+                ctx.cancel.cancel();
+                abort.abort();
+                // Nobody waits for an answer to a cancelled call.
+                tracing::info!(call_id = %req.call_id, "call cancelled");
+                return None;
+            }
         };
         lease.abort();
         match outcome {
@@ -342,18 +366,23 @@ impl Job {
         match self {
             Job::Tool(tool) => {
                 let args = req.params.get("arguments").cloned().unwrap_or(Value::Null);
-                (tool.handler)(ctx, args)
-                    .map(|r| match r {
-                        Ok(output) => Ok(output.into_result()),
-                        Err(e) => match e.input_required {
-                            Some(ask) => Ok(ask),
-                            None => match e.protocol {
-                                Some(wire) => Err(wire),
-                                None => Ok(e.into_result()),
-                            },
+                async move {
+                    if tool.escalate_at_start {
+                        ctx.run_as_task().await;
+                    }
+                    (tool.handler)(ctx, args).await
+                }
+                .map(|r| match r {
+                    Ok(output) => Ok(output.into_result()),
+                    Err(e) => match e.input_required {
+                        Some(ask) => Ok(ask),
+                        None => match e.protocol {
+                            Some(wire) => Err(wire),
+                            None => Ok(e.into_result()),
                         },
-                    })
-                    .boxed()
+                    },
+                })
+                .boxed()
             }
             Job::Read(resource, uri) => (resource.read)(ctx, uri)
                 .map(|r| {

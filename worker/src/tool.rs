@@ -24,6 +24,18 @@ pub struct ToolDef {
     /// How long gateways wait for a result; `None` uses the gateway default.
     pub(crate) timeout: Option<Duration>,
     pub(crate) handler: Handler,
+    /// For a tool that supports tasks: escalate as soon as the call starts, rather than
+    /// when the handler says so ([`CallContext::run_as_task`]).
+    pub(crate) escalate_at_start: bool,
+}
+
+/// Whether a tool runs as a task (2026-07-28 tasks extension), as `execution.taskSupport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// Runs as a task when the client takes tasks, else as an ordinary call.
+    Optional,
+    /// Only runs as a task: clients that do not take tasks get -32021.
+    Required,
 }
 
 impl ToolDef {
@@ -41,6 +53,7 @@ impl ToolDef {
             tool,
             timeout: None,
             handler: Arc::new(move |ctx, args| handler(ctx, args).boxed()),
+            escalate_at_start: false,
         }
     }
 
@@ -143,11 +156,34 @@ impl ToolDef {
             deadline_ms: 0,
             mrtr: Default::default(),
             catalogue: Default::default(),
+            task_id: None,
+            escalated: Default::default(),
         };
         match (self.handler)(ctx, arguments).await {
             Ok(out) => out.into_result(),
             Err(e) => e.into_result(),
         }
+    }
+
+    /// Declares task support. The call becomes a task as it starts; see
+    /// [`ToolDef::escalates_itself`] to decide later.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        let value = match support {
+            TaskSupport::Optional => "optional",
+            TaskSupport::Required => "required",
+        };
+        self.tool
+            .insert("execution".into(), json!({"taskSupport": value}));
+        self.escalate_at_start = true;
+        self
+    }
+
+    /// The handler itself decides when the call becomes a task, with
+    /// [`CallContext::run_as_task`]: e.g. after asking the client for input in ordinary
+    /// (MRTR) rounds.
+    pub fn escalates_itself(mut self) -> Self {
+        self.escalate_at_start = false;
+        self
     }
 
     pub(crate) fn idempotent(&self) -> bool {
@@ -237,6 +273,20 @@ impl ToolError {
             message: "the client's input is required".into(),
             protocol: None,
             input_required: Some(result),
+        }
+    }
+
+    /// A protocol error: the client gets this JSON-RPC error instead of a tool result.
+    pub fn protocol(code: i64, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            protocol: Some(bus_schema::messages::WireError {
+                code,
+                message: message.clone(),
+                data: None,
+            }),
+            message,
+            input_required: None,
         }
     }
 

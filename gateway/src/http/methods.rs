@@ -21,13 +21,14 @@ pub struct Caller {
 
 impl Caller {
     /// The bus call for `req` on behalf of this caller.
-    fn spec(self, req: &Request) -> CallSpec {
+    pub fn spec(self, req: &Request) -> CallSpec {
         CallSpec {
             method: req.method.clone(),
             params: req.params.clone(),
             lane: self.lane,
             protocol_version: self.protocol_version,
             client_capabilities: self.client_capabilities,
+            task_id: None,
         }
     }
 }
@@ -216,6 +217,7 @@ pub async fn tools_call_stored(
             session: session.as_str(),
             request_id: req.id.clone(),
             progress_token,
+            call_id: None,
         },
     )
     .await?)

@@ -15,6 +15,7 @@ mod session_lane;
 mod sse;
 mod standalone;
 mod stateless_lane;
+mod tasks;
 pub mod version;
 
 use std::sync::Arc;

@@ -89,8 +89,8 @@ impl CallReply {
                 }
                 Some(notification("notifications/message", params))
             }
-            // Handled by the stream itself (see `sse`); nothing to show the client.
-            CallUpdate::Detach => None,
+            // Handled by the stream itself (see `sse`), or by the task path; nothing to show.
+            CallUpdate::Detach | CallUpdate::Escalate => None,
             CallUpdate::ClientRequest { id, method, params } => Some(json!({
                 "jsonrpc": "2.0", "id": id, "method": method, "params": params
             })),
@@ -135,13 +135,18 @@ impl CallReply {
     pub async fn json(self, mut feed: CallFeed) -> Response {
         while let Some((_, update)) = feed.next().await {
             if let CallUpdate::Done(outcome) = update {
-                let status = outcome.as_ref().err().map_or(StatusCode::OK, |e| e.status);
-                let body = self.message(CallUpdate::Done(outcome)).unwrap_or_default();
-                return json_response(status, &body);
+                return self.done(outcome);
             }
         }
         let e = crate::error::McpError::internal("the call ended without an answer");
         json_response(e.status, &error_message(&self.id, &e))
+    }
+
+    /// The one JSON body answering with the call's outcome.
+    pub fn done(&self, outcome: Result<Value, crate::error::McpError>) -> Response {
+        let status = outcome.as_ref().err().map_or(StatusCode::OK, |e| e.status);
+        let body = self.message(CallUpdate::Done(outcome)).unwrap_or_default();
+        json_response(status, &body)
     }
 
     /// Streams the call's notifications, then its response, then closes. A stored stream

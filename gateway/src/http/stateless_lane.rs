@@ -16,7 +16,9 @@ use super::methods::{self, log_severity, Caller};
 use super::mrtr::{self, Mrtr};
 use super::param_headers::{self, decode_header_value};
 use super::reply::{CallFeed, CallReply};
+use super::tasks;
 use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
+use crate::catalog::Lookup;
 use crate::error::{code, McpError};
 use crate::metrics::METRICS;
 use crate::server::App;
@@ -60,9 +62,11 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
     let ttl_ms = app.config.list_ttl.as_millis() as u64;
     match r.method.as_str() {
         "server/discover" => {
+            let mut capabilities = methods::capabilities();
+            capabilities["extensions"] = json!({crate::tasks::EXTENSION: {}});
             let mut result = json!({
                 "supportedVersions": all_versions(),
-                "capabilities": methods::capabilities(),
+                "capabilities": capabilities,
                 "instructions": "Tools served by mcpbus workers over NATS JetStream.",
                 "ttlMs": ttl_ms,
                 "cacheScope": "public",
@@ -76,6 +80,19 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                 return error_response(&r.id, &e);
             }
             let caller = caller(&r);
+            let name = r.params.get("name").and_then(Value::as_str).unwrap_or("");
+            if let Lookup::Live(route) = app.catalog.snapshot().lookup(name) {
+                let support = tasks::task_support(route);
+                let takes = tasks::client_takes_tasks(&r);
+                if support == "required" && !takes {
+                    let e = tasks::missing_extension(&format!("tool {name:?}"));
+                    return error_response(&r.id, &e);
+                }
+                if support != "forbidden" && takes {
+                    let route = route.clone();
+                    return tasks::call(app, &r, route, caller, mrtr).await;
+                }
+            }
             let mut call = match methods::tools_call(app, &r, caller).await {
                 Ok(c) => c,
                 Err(e) => return error_response(&r.id, &e),
@@ -105,6 +122,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             }
         }
         "subscriptions/listen" => listen::open(app, r),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => tasks::handle(app, &r).await,
         m if methods::list_kind(m).is_some() => {
             let kind = methods::list_kind(m).expect("checked");
             cacheable_list(&r.id, ttl_ms, methods::list_items(app, kind, &r.params))
@@ -141,7 +159,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
 fn check_param_headers(app: &App, headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
     let name = r.params.get("name").and_then(Value::as_str).unwrap_or("");
     match app.catalog.snapshot().lookup(name) {
-        crate::catalog::Lookup::Live(route) => {
+        Lookup::Live(route) => {
             let arguments = r.params.get("arguments").unwrap_or(&Value::Null);
             param_headers::check(headers, &route.tool, arguments)
         }
@@ -220,6 +238,7 @@ fn validate(headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
     let named_by = match r.method.as_str() {
         "tools/call" | "prompts/get" => Some("name"),
         "resources/read" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
         _ => None,
     };
     if let Some(field) = named_by {

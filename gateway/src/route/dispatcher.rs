@@ -44,6 +44,8 @@ pub struct CallSpec {
     pub lane: Lane,
     pub protocol_version: String,
     pub client_capabilities: Value,
+    /// The task this call may become (see [`CallRequest::task_id`]).
+    pub task_id: Option<String>,
 }
 
 impl Dispatcher {
@@ -121,11 +123,12 @@ impl Dispatcher {
     }
 
     /// Publishes a prepared call to its pool's queue, waiting for JetStream to store it.
+    /// Queues `request` for its pool; returns its position in the calls stream.
     pub async fn publish(
         &self,
         route: &ToolRoute,
         request: &CallRequest,
-    ) -> Result<(), RouteError> {
+    ) -> Result<u64, RouteError> {
         // While disconnected, a publish would sit in the client's buffer until the ack
         // timeouts run out; say so at once instead.
         if self.nats.connection_state() != async_nats::connection::State::Connected {
@@ -138,7 +141,7 @@ impl Dispatcher {
         &self,
         route: &ToolRoute,
         request: &CallRequest,
-    ) -> Result<(), RouteError> {
+    ) -> Result<u64, RouteError> {
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, request.call_id.as_str());
         hdrs.insert(headers::PROTOCOL, PROTOCOL_VERSION.to_string().as_str());
@@ -156,7 +159,7 @@ impl Dispatcher {
                 Err(e) => return Err(classify(e.kind(), e.to_string())),
             };
             match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
-                Ok(Ok(_)) => return Ok(()),
+                Ok(Ok(ack)) => return Ok(ack.sequence),
                 Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => last = e.to_string(),
                 Ok(Err(e)) => return Err(classify(e.kind(), e.to_string())),
                 Err(_) => last = "no acknowledgement from JetStream".into(),
@@ -201,6 +204,7 @@ pub fn prepare(
         protocol_version: spec.protocol_version,
         client_capabilities: spec.client_capabilities,
         reply_durable,
+        task_id: spec.task_id,
     };
     let tracker = CallTracker::new(
         route.name().to_owned(),

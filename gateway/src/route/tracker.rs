@@ -34,6 +34,8 @@ pub enum CallUpdate {
     /// The worker lets the client's stream end here; a resumable stream closes with
     /// `retry:` and the client comes back for the rest.
     Detach,
+    /// The worker made the call a task (only calls with a `task_id`).
+    Escalate,
     /// The final outcome; nothing follows it.
     Done(Result<Value, McpError>),
 }
@@ -127,6 +129,7 @@ impl CallTracker {
                 data,
             }),
             CallEvent::Detach => Some(CallUpdate::Detach),
+            CallEvent::Escalate => Some(CallUpdate::Escalate),
             CallEvent::Result { result } => {
                 self.done = true;
                 Some(CallUpdate::Done(Ok(result)))

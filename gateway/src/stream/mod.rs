@@ -56,6 +56,22 @@ impl std::ops::Deref for EventStore {
     }
 }
 
+impl EventStore {
+    /// The last stored event of stream `key` of `scope` (a session, or a task's scope), if
+    /// any is left.
+    pub async fn last_event(&self, scope: &str, key: &str) -> Result<Option<Vec<u8>>, StreamError> {
+        match self
+            .events
+            .direct_get_last_for_subject(bus_schema::subjects::session_events(scope, key))
+            .await
+        {
+            Ok(m) => Ok(Some(m.payload.to_vec())),
+            Err(e) if not_found(&e.kind()) => Ok(None),
+            Err(e) => Err(StreamError::Store(e.to_string())),
+        }
+    }
+}
+
 /// Whether a direct-get failure only means "no such message".
 fn not_found(kind: &DirectGetErrorKind) -> bool {
     matches!(kind, DirectGetErrorKind::NotFound)

@@ -38,6 +38,8 @@ pub struct StreamOrigin<'a> {
     /// The JSON-RPC id of the client's request.
     pub request_id: Value,
     pub progress_token: Option<Value>,
+    /// The call id to use; a fresh one when `None`.
+    pub call_id: Option<String>,
 }
 
 /// A request's stream being delivered to one client connection.
@@ -52,6 +54,8 @@ pub struct RequestStream {
     from_store: bool,
     tracker: CallTracker,
     open: StreamOpen,
+    /// Position of the call in the calls stream (0 when resumed: not known here).
+    queued_at: u64,
 }
 
 impl RequestStream {
@@ -69,8 +73,9 @@ impl RequestStream {
             session,
             request_id,
             progress_token,
+            call_id,
         } = origin;
-        let key = new_call_id();
+        let key = call_id.unwrap_or_else(new_call_id);
         let subject = subjects::session_events(session, &key);
         let (request, tracker) = prepare(
             route,
@@ -97,8 +102,9 @@ impl RequestStream {
             pool: route.pool.clone(),
         };
         let open_seq = store_open(store, &subject, &open).await?;
-        dispatcher.publish(route, &request).await?;
+        let queued_at = dispatcher.publish(route, &request).await?;
         Ok(Self {
+            queued_at,
             store: store.clone(),
             key,
             subject,
@@ -161,6 +167,7 @@ impl RequestStream {
             }
         }
         Ok(Self {
+            queued_at: 0,
             store: store.clone(),
             key: key.to_owned(),
             subject,
@@ -170,6 +177,21 @@ impl RequestStream {
             tracker,
             open,
         })
+    }
+
+    /// The call's id.
+    pub fn call_id(&self) -> &str {
+        &self.key
+    }
+
+    /// The call's position in the calls stream (0 for a resumed stream).
+    pub fn queued_at(&self) -> u64 {
+        self.queued_at
+    }
+
+    /// When the call stops being waited for (Unix ms).
+    pub fn deadline_ms(&self) -> u64 {
+        self.open.deadline_ms
     }
 
     /// The JSON-RPC id of the request this stream answers.
