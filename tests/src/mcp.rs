@@ -263,6 +263,7 @@ pub async fn stateless(url: &str, method: &str, mut params: Value) -> Result<Res
     let name = params
         .get("name")
         .or_else(|| params.get("uri"))
+        .or_else(|| params.get("taskId"))
         .and_then(Value::as_str)
         .map(str::to_owned);
     let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];

@@ -53,7 +53,7 @@ impl Catalog {
             default_timeout,
             tx,
             synced: synced.clone(),
-            revisions: (0, 0),
+            workers_revision: 0,
         };
         tokio::spawn(watcher.run(stop));
         Self { rx, synced }
@@ -80,9 +80,11 @@ struct Watcher {
     default_timeout: Duration,
     tx: watch::Sender<Arc<CatalogSnapshot>>,
     synced: Arc<AtomicBool>,
-    /// KV revisions of the last worker and catalogue entries applied: the same on every
-    /// gateway once it has applied the same entries (see [`CatalogSnapshot::generation`]).
-    revisions: (u64, u64),
+    /// KV revision of the last worker entry applied: the same on every gateway once it
+    /// has applied the same entries (see [`CatalogSnapshot::generation`]). Catalogue
+    /// revisions are left out: a catalogue a gateway already holds (a list flipping back)
+    /// may be re-put after the beat naming it, so gateways would disagree on them.
+    workers_revision: u64,
 }
 
 impl Watcher {
@@ -122,14 +124,13 @@ impl Watcher {
                 e = catalogs.next() => {
                     let entry = e.ok_or("catalogue watch ended")??;
                     catalogs_synced |= entry.delta == 0;
-                    self.revisions.1 = entry.revision;
                     self.apply_catalog(entry)
                 }
                 e = workers.next() => {
                     let entry = e.ok_or("worker watch ended")??;
                     let historic = !workers_synced;
                     workers_synced |= entry.delta == 0;
-                    self.revisions.0 = entry.revision;
+                    self.workers_revision = entry.revision;
                     // A record written before we started may already be past its TTL: drop it
                     // now rather than list a dead worker until the next sweep.
                     self.apply_worker(entry, historic) | (historic && self.registry.expire(Instant::now()))
@@ -140,11 +141,10 @@ impl Watcher {
                 tracing::info!("catalogue synchronised with the registry");
             }
             if changed {
-                let (w, c) = self.revisions;
                 let snap = self
                     .registry
                     .snapshot(self.default_timeout)
-                    .with_generation(format!("{w}.{c}"));
+                    .with_generation(self.workers_revision.to_string());
                 tracing::debug!(tools = snap.tools().len(), "catalogue changed");
                 crate::metrics::METRICS
                     .catalog_tools
