@@ -193,6 +193,19 @@ pub struct CallRequest {
     /// until then it is an ordinary call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
+    /// Where a cancellation of this call is published, when not [`crate::subjects::cancel`]
+    /// of `call_id` (session-lane calls: [`crate::subjects::cancel_request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_on: Option<String>,
+}
+
+impl CallRequest {
+    /// The subject a worker listens on for this call's cancellation.
+    pub fn cancel_subject(&self) -> String {
+        self.cancel_on
+            .clone()
+            .unwrap_or_else(|| crate::subjects::cancel(&self.call_id))
+    }
 }
 
 /// What a worker tells the waiting gateway about a call, on the call's `reply_to` subject.

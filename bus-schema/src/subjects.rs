@@ -67,10 +67,17 @@ pub fn broadcast(kind: &str) -> String {
     format!("{ROOT}.bcast.{kind}")
 }
 
-/// Cancels a call wherever it runs: the worker running `call_id` listens here while it
-/// runs; any gateway that learns of the cancellation publishes an empty message.
+/// Cancels a call wherever it runs: the worker running `call_id` listens here (unless the
+/// call names another subject in `cancel_on`); a gateway publishes an empty message.
 pub fn cancel(call_id: &str) -> String {
     format!("{ROOT}.cancel.{call_id}")
+}
+
+/// Cancels the session-lane request `request_id` (its JSON-RPC id) of `session`: any gateway
+/// that receives the client's `notifications/cancelled` can name it without knowing the call.
+pub fn cancel_request(session: &str, request_id: &serde_json::Value) -> String {
+    let id = crate::messages::digest([request_id.to_string()]);
+    format!("{ROOT}.cancel.{session}.{id}")
 }
 
 /// The events scope of a task: its calls' replies are stored like a session's request

@@ -89,6 +89,7 @@ pub async fn run(
             topology::broadcast_stream(replicas, config.broadcast_retention),
         )
         .await?,
+        calls.clone(),
     );
 
     let stop = CancellationToken::new();
@@ -104,7 +105,13 @@ pub async fn run(
         config.default_tool_timeout,
         stop.clone(),
     );
-    let dispatcher = Dispatcher::start(nats.clone(), gateway_id.clone(), stop.clone()).await?;
+    let dispatcher = Dispatcher::start(
+        nats.clone(),
+        gateway_id.clone(),
+        calls.clone(),
+        stop.clone(),
+    )
+    .await?;
     let broadcast = BroadcastHub::start(events.clone(), stop.clone())
         .await
         .map_err(|e| GatewayError::Subscribe(e.into()))?;
@@ -114,7 +121,7 @@ pub async fn run(
         stop.clone(),
     ));
     let release = CancellationToken::new();
-    let task_store = TaskStore::new(tasks, events.clone(), calls);
+    let task_store = TaskStore::new(tasks, events.clone());
     let app = Arc::new(App {
         config,
         nats,

@@ -35,6 +35,7 @@ async fn a_republished_call_runs_once() {
         client_capabilities: json!({}),
         reply_durable: false,
         task_id: None,
+        cancel_on: None,
     };
     let subject = subjects::call(&PoolName::new("demo").unwrap());
     let mut acks = Vec::new();

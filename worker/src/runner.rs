@@ -10,7 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_nats::jetstream::{self, consumer, AckKind};
 use bus_schema::messages::{decode, CallEvent, CallRequest, Lane, WireError};
 use bus_schema::names::InstanceId;
-use bus_schema::subjects;
 use bus_schema::topology::POOL_ACK_WAIT;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -288,7 +287,7 @@ impl Runner {
         });
         let is_tool = matches!(job, Job::Tool(_));
         // Subscribed before the job starts, so a cancellation is never missed.
-        let cancel = self.nats.subscribe(subjects::cancel(&req.call_id)).await;
+        let cancel = self.nats.subscribe(req.cancel_subject()).await;
         let cancelled = async {
             match cancel {
                 Ok(mut sub) => {

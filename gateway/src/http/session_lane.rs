@@ -46,6 +46,15 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
             forward_answer(app, &answer).await;
             accepted()
         }
+        Incoming::Notification(n) if n.method == "notifications/cancelled" => {
+            // The request may run anywhere and its stream be held by any node: the cancel
+            // subject is derived from the session and the request id, so no lookup is needed.
+            if let Some(request_id) = n.params.get("requestId") {
+                let subject = subjects::cancel_request(session.as_str(), request_id);
+                app.events.cancel_call(subject, 0).await;
+            }
+            accepted()
+        }
         Incoming::Notification(_) => accepted(),
     }
 }

@@ -34,6 +34,8 @@ pub struct Dispatcher {
     /// This gateway's id: the middle token of its reply subjects.
     gateway: InstanceId,
     pending: Arc<Pending>,
+    /// The calls work queue, to take back a call whose client went away before it ran.
+    calls: jetstream::stream::Stream,
 }
 
 /// What a client-facing call needs besides its route.
@@ -53,6 +55,7 @@ impl Dispatcher {
     pub async fn start(
         nats: async_nats::Client,
         gateway: InstanceId,
+        calls: jetstream::stream::Stream,
         stop: CancellationToken,
     ) -> Result<Self, GatewayError> {
         let mut replies = nats
@@ -87,6 +90,7 @@ impl Dispatcher {
             nats,
             gateway,
             pending,
+            calls,
         })
     }
 
@@ -109,21 +113,28 @@ impl Dispatcher {
         );
         let (tx, rx) = mpsc::unbounded_channel();
         self.pending.insert(call_id.clone(), tx);
-        let pending = PendingCall {
+        let mut pending = PendingCall {
             rx,
             _guard: PendingGuard {
                 pending: self.pending.clone(),
-                call_id,
+                call_id: call_id.clone(),
             },
             tracker,
             peeked: None,
+            abandon: None,
         };
-        self.publish(route, &request).await?;
+        let queued_at = self.publish(route, &request).await?;
+        pending.abandon = Some(Abandon {
+            nats: self.nats.clone(),
+            calls: self.calls.clone(),
+            subject: request.cancel_subject(),
+            queued_at,
+        });
         Ok(pending)
     }
 
-    /// Publishes a prepared call to its pool's queue, waiting for JetStream to store it.
-    /// Queues `request` for its pool; returns its position in the calls stream.
+    /// Queues `request` for its pool, waiting for JetStream to store it; returns its
+    /// position in the calls stream.
     pub async fn publish(
         &self,
         route: &ToolRoute,
@@ -205,6 +216,7 @@ pub fn prepare(
         client_capabilities: spec.client_capabilities,
         reply_durable,
         task_id: spec.task_id,
+        cancel_on: None,
     };
     let tracker = CallTracker::new(
         route.name().to_owned(),
@@ -242,6 +254,32 @@ pub struct PendingCall {
     tracker: CallTracker,
     /// An update taken by [`PendingCall::early_failure`] and not yet handed out.
     peeked: Option<CallUpdate>,
+    /// How to call the work off if the request goes away before its answer.
+    abandon: Option<Abandon>,
+}
+
+/// What cancelling an abandoned call takes.
+struct Abandon {
+    nats: async_nats::Client,
+    calls: jetstream::stream::Stream,
+    subject: String,
+    queued_at: u64,
+}
+
+impl Drop for PendingCall {
+    /// A request dropped before its final answer (the client closed the stream, 2026-07-28
+    /// cancellation) calls the work off: out of the queue if no worker took it, and a
+    /// cancellation for the worker running it.
+    fn drop(&mut self) {
+        if self.tracker.is_done() {
+            return;
+        }
+        let Some(a) = self.abandon.take() else { return };
+        tokio::spawn(async move {
+            let _ = a.calls.delete_message(a.queued_at).await;
+            let _ = a.nats.publish(a.subject, bytes::Bytes::new()).await;
+        });
+    }
 }
 
 impl PendingCall {

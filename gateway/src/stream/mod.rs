@@ -30,6 +30,8 @@ pub struct Handles {
     pub js: jetstream::Context,
     pub events: Stream,
     pub broadcast: Stream,
+    /// The calls work queue, to take back a call that is cancelled before it runs.
+    pub calls: Stream,
 }
 
 impl EventStore {
@@ -38,13 +40,27 @@ impl EventStore {
         js: jetstream::Context,
         events: Stream,
         broadcast: Stream,
+        calls: Stream,
     ) -> Self {
         Self(Arc::new(Handles {
             nats,
             js,
             events,
             broadcast,
+            calls,
         }))
+    }
+
+    /// Cancels a call: out of the queue if no worker has finished it (`queued_at`, 0 when
+    /// unknown), and a message on `subject` for the worker running it.
+    pub async fn cancel_call(&self, subject: String, queued_at: u64) {
+        if queued_at > 0 {
+            // Fails when a worker already acknowledged it: then it has finished anyway.
+            let _ = self.calls.delete_message(queued_at).await;
+        }
+        if let Err(e) = self.nats.publish(subject, bytes::Bytes::new()).await {
+            tracing::warn!(error = %e, "could not publish a cancellation");
+        }
     }
 }
 

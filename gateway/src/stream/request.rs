@@ -56,6 +56,9 @@ pub struct RequestStream {
     open: StreamOpen,
     /// Position of the call in the calls stream (0 when resumed: not known here).
     queued_at: u64,
+    /// Fires when the client cancels the request (session lane): the stream then ends
+    /// without a response, as cancellation asks.
+    cancelled: Option<async_nats::Subscriber>,
 }
 
 impl RequestStream {
@@ -77,7 +80,13 @@ impl RequestStream {
         } = origin;
         let key = call_id.unwrap_or_else(new_call_id);
         let subject = subjects::session_events(session, &key);
-        let (request, tracker) = prepare(
+        // A session's request is cancelled by its JSON-RPC id (any node can name that); a
+        // task's round by its call id.
+        let cancel_on = spec
+            .task_id
+            .is_none()
+            .then(|| subjects::cancel_request(session, &request_id));
+        let (mut request, tracker) = prepare(
             route,
             spec,
             default_timeout,
@@ -85,11 +94,22 @@ impl RequestStream {
             subject.clone(),
             true,
         );
+        request.cancel_on = cancel_on.clone();
         let live = store
             .nats
             .subscribe(subjects::session_events_live(session, &key))
             .await
             .map_err(|e| RouteError::Publish(e.to_string()))?;
+        let cancelled = match &cancel_on {
+            Some(subject) => Some(
+                store
+                    .nats
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|e| RouteError::Publish(e.to_string()))?,
+            ),
+            None => None,
+        };
         let open = StreamOpen {
             protocol: PROTOCOL_VERSION,
             kind: StreamOpen::KIND.to_owned(),
@@ -105,6 +125,7 @@ impl RequestStream {
         let queued_at = dispatcher.publish(route, &request).await?;
         Ok(Self {
             queued_at,
+            cancelled,
             store: store.clone(),
             key,
             subject,
@@ -139,6 +160,11 @@ impl RequestStream {
             Err(e) => return Err(StreamError::Store(e.to_string())),
         };
         let open: StreamOpen = decode(&first.payload).map_err(|_| StreamError::Expired)?;
+        let cancelled = store
+            .nats
+            .subscribe(subjects::cancel_request(session, &open.request_id))
+            .await
+            .ok();
         // The cursor event must still be there (and be ours): retention removes the oldest
         // events first, so if it is, everything after it is too.
         if after > first.sequence {
@@ -168,6 +194,7 @@ impl RequestStream {
         }
         Ok(Self {
             queued_at: 0,
+            cancelled,
             store: store.clone(),
             key: key.to_owned(),
             subject,
@@ -243,10 +270,24 @@ impl RequestStream {
                     }
                 }
             }
+            let cancelled = async {
+                match &mut self.cancelled {
+                    Some(sub) => sub.next().await,
+                    None => std::future::pending().await,
+                }
+            };
             let msg = tokio::select! {
                 m = self.live.next() => m,
                 _ = tokio::time::sleep_until(self.tracker.deadline()) => {
                     return Some((self.position(), self.tracker.timed_out()));
+                }
+                Some(_) = cancelled => {
+                    // The worker hears the same message; a call still queued is taken back.
+                    if self.queued_at > 0 {
+                        let _ = self.store.calls.delete_message(self.queued_at).await;
+                    }
+                    self.tracker.mark_done();
+                    return None;
                 }
             };
             let Some(msg) = msg else {

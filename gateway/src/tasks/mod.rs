@@ -34,34 +34,19 @@ pub struct TaskStoreError(String);
 pub struct TaskStore {
     kv: kv::Store,
     events: EventStore,
-    /// The calls work queue, to take back a round that no worker has finished.
-    calls: async_nats::jetstream::stream::Stream,
 }
 
 impl TaskStore {
-    pub fn new(
-        kv: kv::Store,
-        events: EventStore,
-        calls: async_nats::jetstream::stream::Stream,
-    ) -> Self {
-        Self { kv, events, calls }
+    pub fn new(kv: kv::Store, events: EventStore) -> Self {
+        Self { kv, events }
     }
 
     /// Stops a task's current round wherever it is: out of the queue if no worker took it
     /// yet, and a cancel signal to the worker running it.
     pub async fn stop_round(&self, record: &TaskRecord) {
-        if record.call_seq > 0 {
-            // Fails when a worker already acknowledged it: then it has finished anyway.
-            let _ = self.calls.delete_message(record.call_seq).await;
-        }
-        if let Err(e) = self
-            .events
-            .nats
-            .publish(subjects::cancel(&record.call_id), bytes::Bytes::new())
-            .await
-        {
-            tracing::warn!(task = %record.task_id, error = %e, "could not signal the cancellation");
-        }
+        self.events
+            .cancel_call(subjects::cancel(&record.call_id), record.call_seq)
+            .await;
     }
 
     /// Stores a new task; it is readable by every gateway once this returns.
