@@ -29,6 +29,13 @@ if [ ! -f .conformance/node_modules/@modelcontextprotocol/conformance/dist/index
   npm install --silent --no-audit --no-fund --prefix .conformance @modelcontextprotocol/conformance@0.2.0-alpha.12 >/dev/null
 fi
 
+# The TypeScript SDKs (1.x and 2.x) for the client smoke tests, pinned in their package.json.
+if [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/client ] \
+  || [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/sdk ]; then
+  echo "installing the TypeScript MCP SDKs into tests/clients/ts" >&2
+  npm install --silent --no-audit --no-fund --prefix tests/clients/ts >/dev/null
+fi
+
 # Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas), pinned.
 if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
   echo "creating .venv-k8s with helm-python-sdk and kubernetes-validate" >&2
