@@ -151,3 +151,151 @@ async fn cancelling_stops_the_work_wherever_it_runs() {
     let log = std::fs::read_to_string(c.dir.path().join("worker-0.log")).unwrap_or_default();
     assert!(log.contains("call cancelled"), "worker log:\n{log}");
 }
+
+/// A 2025-11-25 session that can answer elicitations.
+async fn legacy_session(url: &str) -> (harness::mcp::Session, Value) {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "mcpbus-tests", "version": "0"}}});
+    let r = harness::mcp::post(url, &[], &init).await.unwrap();
+    let session = harness::mcp::Session {
+        url: url.to_owned(),
+        id: r.header("mcp-session-id").unwrap().to_owned(),
+        version: "2025-11-25".into(),
+    };
+    (session, result(&r))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_lane_tasks_follow_the_2025_11_25_rules_on_any_node() {
+    let c = cluster().await;
+    let urls = c.gateway_urls();
+    let (session, init) = legacy_session(&urls[0]).await;
+    assert_eq!(
+        init["capabilities"]["tasks"],
+        json!({"cancel": {}, "requests": {"tools": {"call": {}}}})
+    );
+    let other_node = session.via(&urls[1]);
+
+    // A task-augmented call, answered while the client waits on tasks/result.
+    let created = result(
+        &session
+            .request(
+                "tools/call",
+                json!({"name": "confirm_delete", "arguments": {"filename": "b.txt"},
+                    "task": {"ttl": 60000}}),
+            )
+            .await
+            .unwrap(),
+    );
+    let task = created["task"]["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(created["task"]["status"], "working");
+    assert_eq!(created["task"]["ttl"], 60000);
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        let t = result(
+            &other_node
+                .request("tasks/get", json!({"taskId": task}))
+                .await
+                .unwrap(),
+        );
+        if t["status"] == "input_required" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "never input_required: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut waiting = other_node
+        .stream_request("tasks/result", json!({"taskId": task}))
+        .await
+        .unwrap();
+    let question = loop {
+        let e = waiting.next(WAIT).await.unwrap().expect("stream open");
+        if let Some(m) = e.json().filter(|m| m["method"] == "elicitation/create") {
+            break m;
+        }
+    };
+    assert_eq!(
+        question["params"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        task.as_str()
+    );
+    let answer = json!({"jsonrpc": "2.0", "id": question["id"], "result": {
+        "action": "accept", "content": {"confirm": true}}});
+    assert_eq!(session.post(&answer).await.unwrap().status, 202);
+    let done = loop {
+        let e = waiting.next(WAIT).await.unwrap().expect("stream open");
+        if let Some(m) = e.json().filter(|m| m.get("result").is_some()) {
+            break m;
+        }
+    };
+    assert_eq!(done["id"], 42, "the tasks/result request's own id");
+    assert_eq!(texts(&done["result"]), vec!["deleted b.txt"]);
+    assert_eq!(
+        done["result"]["_meta"]["io.modelcontextprotocol/related-task"]["taskId"],
+        task.as_str()
+    );
+    let t = result(
+        &session
+            .request("tasks/get", json!({"taskId": task}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(t["status"], "completed");
+    // A finished task cannot be cancelled; another session cannot see it at all.
+    let r = session
+        .request("tasks/cancel", json!({"taskId": task}))
+        .await
+        .unwrap();
+    assert_eq!(r.error_code(), Some(-32602));
+    let (stranger, _) = legacy_session(&urls[1]).await;
+    let r = stranger
+        .request("tasks/get", json!({"taskId": task}))
+        .await
+        .unwrap();
+    assert_eq!(r.error_code(), Some(-32602));
+
+    // Tools called the wrong way for their taskSupport.
+    let r = session
+        .request(
+            "tools/call",
+            json!({"name": "greet", "arguments": {"name": "x"}, "task": {}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.error_code(), Some(-32601));
+    let r = session
+        .request(
+            "tools/call",
+            json!({"name": "failing_job", "arguments": {}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.error_code(), Some(-32601));
+
+    // Cancelling a running task: cancelled at once, and tasks/result says there is none.
+    let created = result(
+        &session
+            .request(
+                "tools/call",
+                json!({"name": "slow_compute", "arguments": {"seconds": 30}, "task": {}}),
+            )
+            .await
+            .unwrap(),
+    );
+    let task = created["task"]["taskId"].as_str().unwrap().to_owned();
+    let cancelled = result(
+        &other_node
+            .request("tasks/cancel", json!({"taskId": task}))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(cancelled["status"], "cancelled");
+    let r = session
+        .request("tasks/result", json!({"taskId": task}))
+        .await
+        .unwrap();
+    assert_eq!(r.error_code(), Some(-32602));
+}

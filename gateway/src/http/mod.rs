@@ -12,6 +12,7 @@ mod mrtr;
 mod param_headers;
 mod reply;
 mod session_lane;
+mod session_tasks;
 mod sse;
 mod standalone;
 mod stateless_lane;

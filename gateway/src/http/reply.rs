@@ -54,6 +54,22 @@ pub struct CallReply {
     pub extra: Option<Value>,
     /// Set where the request may be answered with an `InputRequiredResult`.
     pub mrtr: Option<Mrtr>,
+    /// The 2025-11-25 task these messages belong to: requests to the client and the result
+    /// then carry `_meta["io.modelcontextprotocol/related-task"]`.
+    pub related_task: Option<String>,
+}
+
+/// Marks a message's params or result as belonging to task `task_id` (2025-11-25).
+pub fn relate_to_task(body: &mut Value, task_id: &str) {
+    if let Some(obj) = body.as_object_mut() {
+        let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+        if let Some(m) = meta.as_object_mut() {
+            m.insert(
+                "io.modelcontextprotocol/related-task".into(),
+                json!({"taskId": task_id}),
+            );
+        }
+    }
 }
 
 impl CallReply {
@@ -91,9 +107,16 @@ impl CallReply {
             }
             // Handled by the stream itself (see `sse`), or by the task path; nothing to show.
             CallUpdate::Detach | CallUpdate::Escalate => None,
-            CallUpdate::ClientRequest { id, method, params } => Some(json!({
-                "jsonrpc": "2.0", "id": id, "method": method, "params": params
-            })),
+            CallUpdate::ClientRequest {
+                id,
+                method,
+                mut params,
+            } => {
+                if let Some(task) = &self.related_task {
+                    relate_to_task(&mut params, task);
+                }
+                Some(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            }
             CallUpdate::Done(Ok(mut result)) if mrtr::is_input_required(&result) => {
                 let sealed = match &self.mrtr {
                     Some(m) => m.finish(&mut result),
@@ -117,6 +140,9 @@ impl CallReply {
                 let outcome = if failed { "tool_error" } else { "result" };
                 METRICS.tool_calls.with_label_values(&[outcome]).inc();
                 (self.finish)(&mut result);
+                if let Some(task) = &self.related_task {
+                    relate_to_task(&mut result, task);
+                }
                 if let (Some(Value::Object(extra)), Some(obj)) =
                     (&self.extra, result.as_object_mut())
                 {

@@ -13,7 +13,10 @@ use super::accepted;
 use super::jsonrpc::{error_response, json_response, result_message, Incoming, Request};
 use super::methods::{self, Caller};
 use super::reply::{CallFeed, CallReply};
+use super::session_tasks;
+use super::tasks;
 use super::version::{self, header, DEFAULT_SESSION_VERSION, SESSION_VERSIONS};
+use crate::catalog::Lookup;
 use crate::error::{code, McpError};
 use crate::metrics::METRICS;
 use crate::route::parse_client_request_id;
@@ -82,9 +85,13 @@ async fn initialize(app: &App, r: &Request) -> Response {
         Err(e) => return error_response(&r.id, &store_unavailable(e)),
     };
     tracing::info!(protocol = negotiated, "session created");
+    let mut capabilities = methods::capabilities();
+    if negotiated >= "2025-11-25" {
+        capabilities["tasks"] = session_tasks::capability();
+    }
     let result = json!({
         "protocolVersion": negotiated,
-        "capabilities": methods::capabilities(),
+        "capabilities": capabilities,
         "serverInfo": methods::server_info(),
         "instructions": "Tools served by mcpbus workers over NATS JetStream.",
     });
@@ -125,6 +132,7 @@ pub fn session_reply(
         finish: |_| {},
         extra: None,
         mrtr: None,
+        related_task: None,
     }
 }
 
@@ -159,6 +167,23 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
             Err(e) => error_response(&r.id, &e),
         },
         "tools/call" => {
+            // Tasks exist from 2025-11-25 on; earlier revisions ignore `params.task`.
+            let name = r.params.get("name").and_then(Value::as_str).unwrap_or("");
+            if session.protocol_version.as_str() >= "2025-11-25" {
+                if let Lookup::Live(route) = app.catalog.snapshot().lookup(name) {
+                    let as_task = r.params.get("task").is_some_and(Value::is_object);
+                    match (as_task, tasks::task_support(route)) {
+                        (true, "forbidden") | (false, "required") => {
+                            return error_response(&r.id, &session_tasks::wrong_mode(name, as_task))
+                        }
+                        (true, _) => {
+                            let route = route.clone();
+                            return session_tasks::call(app, &r, route, caller(session), &id).await;
+                        }
+                        _ => {}
+                    }
+                }
+            }
             let progress_token = r.meta("progressToken").cloned();
             let reply = session_reply(r.id.clone(), progress_token.clone(), &session);
             let caller = caller(session);
@@ -222,11 +247,17 @@ async fn dispatch(app: &App, r: Request, id: SessionId, session: SessionRecord) 
                         finish: |_| {},
                         extra: None,
                         mrtr: None,
+                        related_task: None,
                     };
                     reply.json(CallFeed::Core(Box::new(call))).await
                 }
                 Err(e) => error_response(&r.id, &e),
             }
+        }
+        "tasks/get" | "tasks/result" | "tasks/cancel"
+            if session.protocol_version.as_str() >= "2025-11-25" =>
+        {
+            session_tasks::handle(app, &r, &id).await
         }
         other => error_response(&r.id, &McpError::method_not_found(other)),
     }

@@ -113,6 +113,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                 finish,
                 extra: None,
                 mrtr,
+                related_task: None,
             };
             let call = CallFeed::Core(Box::new(call));
             if app.config.sse_tool_calls {
@@ -141,6 +142,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
                         finish,
                         extra,
                         mrtr,
+                        related_task: None,
                     };
                     reply.json(CallFeed::Core(Box::new(call))).await
                 }

@@ -97,6 +97,7 @@ pub async fn call(
         finish,
         extra: None,
         mrtr,
+        related_task: None,
     };
     // Until the worker escalates, this is an ordinary call (an MRTR round, or a result
     // fast enough not to need a task).
@@ -123,6 +124,8 @@ pub async fn call(
                     request_state: None,
                     result: None,
                     error: None,
+                    session: None,
+                    status_message: None,
                 };
                 // Durable before the client hears of it: any node can answer tasks/get now.
                 if let Err(e) = app.tasks.create(&record).await {

@@ -73,15 +73,19 @@ impl std::ops::Deref for EventStore {
 }
 
 impl EventStore {
-    /// The last stored event of stream `key` of `scope` (a session, or a task's scope), if
-    /// any is left.
-    pub async fn last_event(&self, scope: &str, key: &str) -> Result<Option<Vec<u8>>, StreamError> {
+    /// The last stored event of stream `key` of `scope` (a session, or a task's scope), with
+    /// its sequence, if any is left.
+    pub async fn last_event(
+        &self,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>, StreamError> {
         match self
             .events
             .direct_get_last_for_subject(bus_schema::subjects::session_events(scope, key))
             .await
         {
-            Ok(m) => Ok(Some(m.payload.to_vec())),
+            Ok(m) => Ok(Some((m.sequence, m.payload.to_vec()))),
             Err(e) if not_found(&e.kind()) => Ok(None),
             Err(e) => Err(StreamError::Store(e.to_string())),
         }

@@ -116,7 +116,11 @@ impl TaskStore {
                 .last_event(&subjects::task_scope(task_id), &record.call_id)
                 .await
                 .map_err(|e| TaskStoreError(e.to_string()))?;
-            if !advance(&mut record, last.as_deref(), now_ms) {
+            if !advance(
+                &mut record,
+                last.as_ref().map(|(_, b)| b.as_slice()),
+                now_ms,
+            ) {
                 return Ok(Some((record, revision)));
             }
             if let Some(revision) = self.replace(&record, revision).await? {
@@ -126,6 +130,12 @@ impl TaskStore {
         }
         Err(TaskStoreError("the task record keeps changing".into()))
     }
+}
+
+/// Whether a stored event is a request to the client still waiting for its answer: the
+/// worker blocks on it, so it is the last event of the call while it waits (2025-11-25).
+pub fn is_pending_question(event: &[u8]) -> bool {
+    decode::<CallReply>(event).is_ok_and(|r| matches!(r.event, CallEvent::Request { .. }))
 }
 
 /// Task ids are ours (hex), so anything else is unknown without a lookup, and never reaches
@@ -150,12 +160,22 @@ pub fn advance(record: &mut TaskRecord, last: Option<&[u8]>, now_ms: u64) -> boo
             record.request_state = result.get("requestState").cloned();
             record.answers = Map::new();
         }
+        // 2025-11-25 reports a tool error as `failed` (2026-07-28: `completed` + isError);
+        // `tasks/result` still returns the tool's result.
+        Some(CallEvent::Result { result })
+            if record.session.is_some() && result.get("isError") == Some(&Value::Bool(true)) =>
+        {
+            record.status = TaskStatus::Failed;
+            record.status_message = Some("the tool reported an error".into());
+            record.result = Some(result);
+        }
         Some(CallEvent::Result { result }) => {
             record.status = TaskStatus::Completed;
             record.result = Some(result);
         }
         Some(CallEvent::Error { error }) => {
             record.status = TaskStatus::Failed;
+            record.status_message = Some(error.message.clone());
             let mut e = json!({"code": error.code, "message": error.message});
             if let Some(data) = error.data {
                 e["data"] = data;
@@ -205,6 +225,8 @@ mod tests {
             request_state: None,
             result: None,
             error: None,
+            session: None,
+            status_message: None,
         }
     }
 

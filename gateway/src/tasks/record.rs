@@ -56,6 +56,13 @@ pub struct TaskRecord {
     pub result: Option<Value>,
     #[serde(default)]
     pub error: Option<Value>,
+    /// The session a 2025-11-25 task belongs to (those tasks are bound to it); `None` for
+    /// 2026-07-28 tasks.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Why a task failed, for people.
+    #[serde(default)]
+    pub status_message: Option<String>,
 }
 
 /// How often a client should poll `tasks/get`.
@@ -108,6 +115,26 @@ impl TaskRecord {
             TaskStatus::Working | TaskStatus::Cancelled => {}
         }
         Value::Object(m)
+    }
+}
+
+impl TaskRecord {
+    /// The 2025-11-25 `Task` object (`tasks/get`, `tasks/cancel`, inside `CreateTaskResult`),
+    /// with `status` as the caller determined it (a pending question shows as
+    /// `input_required` without being stored).
+    pub fn legacy_task(&self, status: TaskStatus) -> Value {
+        let mut task = json!({
+            "taskId": self.task_id,
+            "status": status,
+            "createdAt": rfc3339(self.created_ms),
+            "lastUpdatedAt": rfc3339(self.updated_ms),
+            "ttl": self.ttl_ms,
+            "pollInterval": POLL_INTERVAL_MS,
+        });
+        if let Some(m) = &self.status_message {
+            task["statusMessage"] = json!(m);
+        }
+        task
     }
 }
 
