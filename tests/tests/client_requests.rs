@@ -100,3 +100,17 @@ async fn the_stateless_lane_answers_a_missing_capability_with_32021_and_400() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_only_gateway_says_at_once_that_it_cannot_carry_the_question() {
+    let mut c = Cluster::start(1, &["--json-tool-calls"]).await.unwrap();
+    c.add_worker(&["conformance"]).unwrap();
+    c.wait_for_tools(&CONFORMANCE_TOOLS, WAIT).await.unwrap();
+    let session = capable_session(&c.gateway_urls()[0]).await;
+    let r = session
+        .call("test_elicitation", json!({"message": "who are you?"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error"]["code"], -32603, "{r}");
+    assert_eq!(r["error"]["data"]["reason"], "needs_stream");
+}

@@ -160,8 +160,19 @@ impl CallReply {
     /// Waits for the outcome and answers with one JSON body.
     pub async fn json(self, mut feed: CallFeed) -> Response {
         while let Some((_, update)) = feed.next().await {
-            if let CallUpdate::Done(outcome) = update {
-                return self.done(outcome);
+            match update {
+                CallUpdate::Done(outcome) => return self.done(outcome),
+                // One JSON body has no room for a request to the client before the answer;
+                // waiting would only end in a timeout, so say why at once.
+                CallUpdate::ClientRequest { method, .. } => {
+                    let e = crate::error::McpError::internal(format!(
+                        "the tool asked the client for {method}, which a JSON response cannot \
+                         carry; this gateway runs with --json-tool-calls, use an SSE gateway"
+                    ))
+                    .with_data(json!({"reason": "needs_stream"}));
+                    return self.done(Err(e));
+                }
+                _ => {}
             }
         }
         let e = crate::error::McpError::internal("the call ended without an answer");
