@@ -33,10 +33,12 @@ if [ ! -f .conformance/node_modules/@modelcontextprotocol/conformance/dist/index
   npm install --silent --no-audit --no-fund --prefix .conformance @modelcontextprotocol/conformance@0.2.0-alpha.12 >/dev/null
 fi
 
-# The TypeScript SDKs (1.x and 2.x) for the client smoke tests, pinned in their package.json.
+# The TypeScript SDKs (1.x and 2.x) for the client smoke tests, and server-everything for the
+# bridge tests, pinned in tests/clients/ts/package-lock.json.
 if [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/client ] \
-  || [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/sdk ]; then
-  echo "installing the TypeScript MCP SDKs into tests/clients/ts" >&2
+  || [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/sdk ] \
+  || [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/server-everything ]; then
+  echo "installing the TypeScript MCP SDKs and server-everything into tests/clients/ts" >&2
   npm install --silent --no-audit --no-fund --prefix tests/clients/ts >/dev/null
 fi
 

@@ -77,6 +77,11 @@ impl Catalogue {
         self.update(|c| c.tools.remove(name).is_some())
     }
 
+    /// The names of the tools served now.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.snapshot().tools.keys().cloned().collect()
+    }
+
     pub fn has_tool(&self, name: &str) -> bool {
         self.snapshot().tools.contains_key(name)
     }

@@ -55,6 +55,25 @@ enum Command {
         #[arg(long, default_value = "")]
         prefix: String,
     },
+    /// Serve an existing MCP server's tools: `bridge stdio -- npx -y some-server`.
+    Bridge {
+        #[command(subcommand)]
+        transport: Bridge,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Bridge {
+    /// Spawn a stdio MCP server (restarted with backoff when it exits).
+    Stdio {
+        /// Prefix for every bridged tool name, e.g. `everything__`: keeps two servers' tools
+        /// of the same name apart in the catalogue.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// The server's command line.
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -65,7 +84,14 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (mut resources, mut prompts) = (Vec::new(), Vec::new());
+    let mut bridged = None;
     let (default_pool, tools) = match cli.command {
+        Command::Bridge {
+            transport: Bridge::Stdio { command, prefix },
+        } => {
+            bridged = Some((command, prefix));
+            ("bridge", Vec::new())
+        }
         Command::Conformance => {
             resources = crate::conformance::resources();
             prompts = crate::conformance::prompts();
@@ -99,6 +125,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
     let mut worker = Worker::new(pool, config).tools(tools);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop_bridge = stop.clone().drop_guard();
+    if let Some((command, prefix)) = bridged {
+        crate::bridge::supervise_stdio(command, prefix, worker.catalogue(), stop.clone()).await?;
+    }
     for r in resources {
         worker = worker.resource(r);
     }

@@ -19,6 +19,7 @@ fn content(blocks: Vec<Value>) -> ToolOutput {
     ToolOutput {
         content: blocks,
         structured: None,
+        is_error: false,
     }
 }
 

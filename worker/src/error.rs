@@ -16,4 +16,6 @@ pub enum WorkerError {
     DuplicateTool(String),
     #[error("worker declares no tools, resources or prompts")]
     NoTools,
+    #[error("bridge: {0}")]
+    Bridge(String),
 }

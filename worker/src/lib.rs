@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bridge;
 mod catalogue;
 pub mod cli;
 pub mod conformance;

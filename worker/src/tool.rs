@@ -57,6 +57,21 @@ impl ToolDef {
         }
     }
 
+    /// A tool declared by a complete MCP `Tool` object (e.g. one another server listed),
+    /// whose handler takes the raw `arguments`.
+    pub fn from_declaration<F, Fut>(decl: Value, handler: F) -> Self
+    where
+        F: Fn(CallContext, Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ToolOutput, ToolError>> + Send + 'static,
+    {
+        let name = decl["name"].as_str().unwrap_or_default().to_owned();
+        let mut tool = Self::raw(name, handler);
+        if let Value::Object(obj) = decl {
+            tool.tool = obj;
+        }
+        tool
+    }
+
     /// A tool whose arguments deserialize into `A`; `inputSchema` is derived from `A`.
     /// Arguments that do not fit `A` produce a tool error the model can read and correct.
     pub fn typed<A, F, Fut>(name: impl Into<String>, handler: F) -> Self
@@ -211,6 +226,9 @@ fn schema_of<T: schemars::JsonSchema>() -> Value {
 pub struct ToolOutput {
     pub content: Vec<Value>,
     pub structured: Option<Value>,
+    /// A failure the model should read (`isError: true`), e.g. passed on from a bridged
+    /// server; handlers usually return [`ToolError`] instead.
+    pub is_error: bool,
 }
 
 impl ToolOutput {
@@ -218,6 +236,7 @@ impl ToolOutput {
         Self {
             content: vec![json!({"type": "text", "text": text.into()})],
             structured: None,
+            is_error: false,
         }
     }
 
@@ -227,12 +246,13 @@ impl ToolOutput {
         Self {
             content: vec![json!({"type": "text", "text": value.to_string()})],
             structured: Some(value),
+            is_error: false,
         }
     }
 
     /// The MCP `CallToolResult`.
     pub(crate) fn into_result(self) -> Value {
-        let mut result = json!({"content": self.content, "isError": false});
+        let mut result = json!({"content": self.content, "isError": self.is_error});
         if let Some(s) = self.structured {
             result["structuredContent"] = s;
         }

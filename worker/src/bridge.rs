@@ -1,0 +1,287 @@
+//! Bridging an existing MCP server into the cluster: `mcpbus-worker bridge stdio -- CMD ...`.
+//!
+//! The bridge spawns the server, talks to it with rmcp's client, and serves its tools as a
+//! pool: each call is forwarded with its arguments, progress comes back to the caller, the
+//! server's log messages reach the calls in flight, and its `tools/list_changed` republishes
+//! the pool's catalogue. When the server exits, its tools leave the catalogue and it is
+//! started again with exponential backoff; its tools come back once it answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+#[allow(deprecated)]
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientConfig, ClientRequest,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerResult,
+};
+use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::sync::{Notify, RwLock};
+
+use crate::{CallContext, Catalogue, ToolDef, ToolError, ToolOutput};
+
+/// First and longest wait before starting a server that exited.
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A server that stayed up this long is healthy again: the next restart starts from scratch.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+/// The server's side of the bridge, shared by every forwarded call.
+struct Shared {
+    /// The running server, `None` while it is (re)starting.
+    peer: RwLock<Option<Peer<RoleClient>>>,
+    /// Calls in flight by their progress token (the call id), for progress and logs.
+    calls: DashMap<String, CallContext>,
+    /// Fired by the server's `notifications/tools/list_changed`.
+    list_changed: Notify,
+    /// Put before every bridged tool's name (e.g. `everything__`), so that two servers with
+    /// a tool of the same name can sit in one catalogue.
+    prefix: String,
+}
+
+/// rmcp's client callbacks: the server's notifications, routed to the calls they concern.
+#[derive(Clone)]
+struct Handler(Arc<Shared>);
+
+impl ClientHandler for Handler {
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.client_info.name = "mcpbus-bridge".into();
+        info.client_info.version = env!("CARGO_PKG_VERSION").into();
+        info
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let ctx = self
+            .0
+            .calls
+            .get(&token_key(&params.progress_token))
+            .map(|c| c.clone());
+        if let Some(ctx) = ctx {
+            ctx.progress(params.progress, params.total, params.message)
+                .await;
+        }
+    }
+
+    // Logging is deprecated from 2026-07-28 on (SEP-2577), but the servers people bridge
+    // today speak 2025 revisions and log.
+    #[allow(deprecated)]
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        // Server logs are not tied to a request; the calls in flight are who cares now.
+        let level = serde_json::to_value(params.level)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "info".into());
+        let calls: Vec<CallContext> = self.0.calls.iter().map(|c| c.clone()).collect();
+        for ctx in calls {
+            ctx.log(&level, params.data.clone()).await;
+        }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.0.list_changed.notify_one();
+    }
+}
+
+/// Serves the stdio server `command` through `catalogue` until `stop` fires, restarting it
+/// whenever it exits. Returns once the first start has filled the catalogue (or failed), and
+/// keeps supervising in the background.
+pub async fn supervise_stdio(
+    command: Vec<String>,
+    prefix: String,
+    catalogue: Catalogue,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<(), crate::WorkerError> {
+    let shared = Arc::new(Shared {
+        peer: RwLock::new(None),
+        calls: DashMap::new(),
+        list_changed: Notify::new(),
+        prefix,
+    });
+    let first = start(&command, &shared, &catalogue).await;
+    let service = match first {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(crate::WorkerError::Bridge(format!(
+                "cannot start {:?}: {e}",
+                command.join(" ")
+            )))
+        }
+    };
+    tokio::spawn(supervise(command, shared, catalogue, service, stop));
+    Ok(())
+}
+
+async fn supervise(
+    command: Vec<String>,
+    shared: Arc<Shared>,
+    catalogue: Catalogue,
+    mut service: RunningService<RoleClient, Handler>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut backoff = BACKOFF_FIRST;
+    loop {
+        let started = tokio::time::Instant::now();
+        // Serve until the server exits, re-listing its tools whenever it says they changed.
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    let _ = service.cancel().await;
+                    return;
+                }
+                _ = shared.list_changed.notified() => {
+                    if let Err(e) = publish_tools(&service, &shared, &catalogue).await {
+                        tracing::warn!(error = %e, "re-listing the bridged server's tools failed");
+                    }
+                }
+                _ = service_closed(&service) => break,
+            }
+        }
+        tracing::warn!(command = %command.join(" "), "the bridged server exited; restarting");
+        *shared.peer.write().await = None;
+        withdraw_tools(&catalogue);
+        if started.elapsed() > HEALTHY_AFTER {
+            backoff = BACKOFF_FIRST;
+        }
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            match start(&command, &shared, &catalogue).await {
+                Ok(s) => {
+                    tracing::info!("the bridged server is back");
+                    service = s;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "restarting the bridged server failed")
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the server's connection is gone.
+async fn service_closed(service: &RunningService<RoleClient, Handler>) {
+    loop {
+        if service.is_transport_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Spawns the server, initializes it, and publishes its tools.
+async fn start(
+    command: &[String],
+    shared: &Arc<Shared>,
+    catalogue: &Catalogue,
+) -> Result<RunningService<RoleClient, Handler>, String> {
+    let (program, args) = command.split_first().ok_or("no command to run")?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args);
+    let transport = TokioChildProcess::new(cmd).map_err(|e| e.to_string())?;
+    let service = Handler(shared.clone())
+        .serve(transport)
+        .await
+        .map_err(|e| e.to_string())?;
+    *shared.peer.write().await = Some(service.peer().clone());
+    publish_tools(&service, shared, catalogue).await?;
+    Ok(service)
+}
+
+/// Replaces the bridged tools in the catalogue with what the server lists now.
+async fn publish_tools(
+    service: &RunningService<RoleClient, Handler>,
+    shared: &Arc<Shared>,
+    catalogue: &Catalogue,
+) -> Result<(), String> {
+    let tools = service.list_all_tools().await.map_err(|e| e.to_string())?;
+    let listed: Vec<String> = tools
+        .iter()
+        .map(|t| format!("{}{}", shared.prefix, t.name))
+        .collect();
+    for stale in catalogue.tool_names() {
+        if !listed.contains(&stale) {
+            catalogue.remove_tool(&stale);
+        }
+    }
+    for tool in tools {
+        let decl = serde_json::to_value(&tool).map_err(|e| e.to_string())?;
+        catalogue.add_tool(forwarding_tool(decl, shared.clone()));
+    }
+    Ok(())
+}
+
+fn withdraw_tools(catalogue: &Catalogue) {
+    for name in catalogue.tool_names() {
+        catalogue.remove_tool(&name);
+    }
+}
+
+/// A progress token as a map key (rmcp tokens are numbers or strings).
+fn token_key(token: &ProgressToken) -> String {
+    serde_json::to_string(token).unwrap_or_default()
+}
+
+/// A tool whose calls go to the bridged server (under its own name there).
+fn forwarding_tool(mut decl: Value, shared: Arc<Shared>) -> ToolDef {
+    let name = decl["name"].as_str().unwrap_or_default().to_owned();
+    decl["name"] = Value::String(format!("{}{name}", shared.prefix));
+    ToolDef::from_declaration(decl, move |ctx, args| {
+        let shared = shared.clone();
+        let name = name.clone();
+        async move {
+            let peer = shared.peer.read().await.clone().ok_or_else(|| {
+                ToolError::new("the bridged server is restarting; try again shortly")
+            })?;
+            let mut params = CallToolRequestParams::new(name);
+            params.arguments = args.as_object().cloned();
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            // rmcp numbers the request's progress token itself; route that token's progress
+            // to this call.
+            let handle = peer
+                .send_request_with_option(request, PeerRequestOptions::no_options())
+                .await
+                .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
+            let token = token_key(&handle.progress_token);
+            shared.calls.insert(token.clone(), ctx.clone());
+            let outcome = tokio::select! {
+                r = handle.await_response() => Some(r),
+                _ = ctx.cancellation().cancelled() => None,
+            };
+            shared.calls.remove(&token);
+            let result = match outcome {
+                None => return Err(ToolError::new("cancelled")),
+                Some(Ok(ServerResult::CallToolResult(r))) => r,
+                Some(Ok(_)) => {
+                    return Err(ToolError::new(
+                        "the bridged server answered with something other than a tool result",
+                    ))
+                }
+                Some(Err(e)) => {
+                    return Err(ToolError::new(format!("the bridged server failed: {e}")))
+                }
+            };
+            let result = serde_json::to_value(result).map_err(|e| ToolError::new(e.to_string()))?;
+            Ok(ToolOutput {
+                content: result["content"].as_array().cloned().unwrap_or_default(),
+                structured: result.get("structuredContent").cloned(),
+                is_error: result["isError"].as_bool().unwrap_or(false),
+            })
+        }
+    })
+}
