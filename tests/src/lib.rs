@@ -159,10 +159,12 @@ impl Gateway {
 
 /// One NATS server, N gateways and any number of workers, all in one temp dir.
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
     pub nats: Nats,
     pub gateways: Vec<Gateway>,
     pub workers: Vec<Proc>,
+    /// Last, so that it is removed after the processes printed their logs on a failure
+    /// (fields drop in declaration order).
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -277,7 +279,15 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The tools `mcpbus-worker demo` serves.
-pub const DEMO_TOOLS: [&str; 6] = ["add", "echo", "fail", "sleep", "slow_count", "whoami"];
+pub const DEMO_TOOLS: [&str; 7] = [
+    "add",
+    "echo",
+    "fail",
+    "sleep",
+    "slow_count",
+    "wait",
+    "whoami",
+];
 
 /// The tools `mcpbus-worker conformance` serves.
 pub const CONFORMANCE_TOOLS: [&str; 35] = [

@@ -49,7 +49,7 @@ struct Cli {
 enum Command {
     /// The fixtures of the official MCP conformance suite.
     Conformance,
-    /// The demo tools: echo, add (structured output), fail, sleep, slow_count, whoami.
+    /// The demo tools: echo, add (structured output), fail, sleep, slow_count, wait, whoami.
     Demo {
         /// Prefix for every tool name, e.g. `b_` to run a second, distinct demo pool.
         #[arg(long, default_value = "")]

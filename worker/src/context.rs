@@ -38,6 +38,10 @@ pub struct CallContext {
     pub(crate) durable: Option<jetstream::Context>,
     /// Numbers this call's replies for their `Nats-Msg-Id`, so a retried publish is stored once.
     pub(crate) sent: Arc<AtomicU32>,
+    /// Which JetStream delivery of the call this is (1 for the first): part of every
+    /// reply's `Nats-Msg-Id`, so a redelivered call's replies are not taken for duplicates
+    /// of those the crashed attempt stored.
+    pub(crate) delivery: u64,
     /// Numbers this call's requests to the client.
     pub(crate) asked: Arc<AtomicU32>,
     /// What the client declared it can do; a worker never asks for anything else.
@@ -258,7 +262,8 @@ impl CallContext {
         };
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
         let mut hdrs = async_nats::HeaderMap::new();
-        hdrs.insert(headers::MSG_ID, format!("{}:{n}", self.call_id).as_str());
+        let msg_id = format!("{}:{}:{n}", self.call_id, self.delivery);
+        hdrs.insert(headers::MSG_ID, msg_id.as_str());
         for attempt in 1..=DURABLE_ATTEMPTS {
             let stored = match js
                 .publish_with_headers(self.reply_to.clone(), hdrs.clone(), payload.clone())

@@ -62,10 +62,14 @@ struct SlowCountOutput {
 /// Declared timeout of `sleep`, short so that the timeout path is easy to see and test.
 pub const SLEEP_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Declared timeout of `wait`: longer than JetStream's redelivery after a worker crash (30 s),
+/// so that a call interrupted by a crash can finish on another replica.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Declared timeout of `slow_count`: room for long demonstrations.
 pub const SLOW_COUNT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The `echo`, `add`, `fail`, `sleep`, `slow_count` and `whoami` tools.
+/// The `echo`, `add`, `fail`, `sleep`, `slow_count`, `wait` and `whoami` tools.
 pub fn tools() -> Vec<ToolDef> {
     vec![
         echo(),
@@ -105,6 +109,17 @@ pub fn tools() -> Vec<ToolDef> {
         .output_schema::<SlowCountOutput>()
         .timeout(SLOW_COUNT_TIMEOUT)
         .annotations(json!({"readOnlyHint": true})),
+        ToolDef::typed("wait", |ctx, a: SleepArgs| async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(a.ms)) => {
+                    Ok(ToolOutput::structured(json!({"waited_ms": a.ms, "instance": ctx.instance().as_str()})))
+                }
+                _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled")),
+            }
+        })
+        .description("Waits ms milliseconds, then says which instance waited. Idempotent: a wait interrupted by a crashed worker runs again on another replica.")
+        .timeout(WAIT_TIMEOUT)
+        .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
         ToolDef::typed("whoami", |ctx, _a: NoArgs| async move {
             Ok(ToolOutput::structured(json!({"instance": ctx.instance().as_str()})))
         })

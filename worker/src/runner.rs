@@ -129,6 +129,7 @@ impl Runner {
             cancel: self.cancel_all.child_token(),
             durable: req.reply_durable.then(|| jetstream::new(self.nats.clone())),
             sent: Default::default(),
+            delivery: msg.info().map(|i| i.delivered as u64).unwrap_or(1),
             asked: Default::default(),
             client_capabilities: req.client_capabilities.clone(),
             lane: req.lane,

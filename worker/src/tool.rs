@@ -165,6 +165,7 @@ impl ToolDef {
             cancel: Default::default(),
             durable: None,
             sent: Default::default(),
+            delivery: 1,
             asked: Default::default(),
             client_capabilities: Value::Null,
             lane: bus_schema::messages::Lane::Session,

@@ -279,7 +279,7 @@ class _Call:
             await self.nc.publish(subject, payload)
             return
         # Stored replies let a client resume on another gateway: store each once.
-        msg_id = f"{self.request['call_id']}:{self.sent}"
+        msg_id = f"{self.request['call_id']}:{self.msg.metadata.num_delivered}:{self.sent}"
         self.sent += 1
         for attempt in range(1, DURABLE_ATTEMPTS + 1):
             try:
