@@ -1,4 +1,5 @@
-"""A small stdio MCP server (Python `mcp` SDK) for the bridge tests.
+"""A small MCP server (Python `mcp` SDK) for the bridge tests: stdio, or Streamable HTTP
+with `--http PORT` (then it also requires `Authorization: Bearer test-token`).
 
 Tools: `py_server_shout` (text), `py_server_count` (progress while it counts),
 `py_server_crash` (exits the process, to test the bridge's restart).
@@ -32,4 +33,23 @@ async def py_server_crash() -> str:
 
 
 if __name__ == "__main__":
-    server.run("stdio")
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--http":
+        import uvicorn
+
+        app = server.streamable_http_app()
+
+        async def guarded(scope, receive, send):
+            # A stand-in for a real server's auth: the bridge must send the configured token.
+            if scope["type"] == "http":
+                headers = dict(scope.get("headers") or [])
+                if headers.get(b"authorization") != b"Bearer test-token":
+                    await send({"type": "http.response.start", "status": 401, "headers": []})
+                    await send({"type": "http.response.body", "body": b"unauthorized"})
+                    return
+            await app(scope, receive, send)
+
+        uvicorn.run(guarded, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    else:
+        server.run("stdio")

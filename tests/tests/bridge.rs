@@ -171,3 +171,51 @@ async fn bridged_servers_sit_beside_native_workers_and_come_back_after_a_crash()
         "bridge log:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_remote_http_server_is_bridged_with_its_credentials() {
+    let mut c = Cluster::start(1, &[]).await.unwrap();
+    let port = harness::free_port();
+    let mut server = Command::new(python());
+    server
+        .arg(workspace_root().join("tests/clients/py_server.py"))
+        .args(["--http", &port.to_string()]);
+    let _server = Proc::spawn("py-http-server", &mut server, c.dir.path()).unwrap();
+    harness::wait_for_port(port, Duration::from_secs(20)).unwrap();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+
+    // Without the token the server refuses, and the bridge says so and exits.
+    let refused = c
+        .add_worker(&["--pool", "remote", "bridge", "http", &url])
+        .unwrap();
+    let status = c.workers[refused]
+        .wait_exit(WAIT)
+        .expect("the bridge gave up");
+    assert!(!status.success());
+    let log = std::fs::read_to_string(c.dir.path().join(format!("worker-{refused}.log"))).unwrap();
+    assert!(log.contains("cannot start"), "{log}");
+
+    c.add_worker(&[
+        "--pool",
+        "remote",
+        "bridge",
+        "http",
+        &url,
+        "--prefix",
+        "remote__",
+        "--bearer",
+        "test-token",
+        "--header",
+        "X-Trace: bridge-test",
+    ])
+    .unwrap();
+    wait_listed(&c, &["remote__py_server_shout"], true).await;
+    let r = stateless(
+        &c.gateway_urls()[0],
+        "tools/call",
+        json!({"name": "remote__py_server_shout", "arguments": {"text": "over http"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(texts(&r.response().unwrap()["result"]), ["OVER HTTP"]);
+}

@@ -1,7 +1,8 @@
-//! Bridging an existing MCP server into the cluster: `mcpbus-worker bridge stdio -- CMD ...`.
+//! Bridging an existing MCP server into the cluster: `mcpbus-worker bridge stdio -- CMD ...`
+//! or `mcpbus-worker bridge http URL`.
 //!
-//! The bridge spawns the server, talks to it with rmcp's client, and serves its tools as a
-//! pool: each call is forwarded with its arguments, progress comes back to the caller, the
+//! The bridge spawns (or connects to) the server, talks to it with rmcp's client, and serves
+//! its tools as a pool: each call is forwarded with its arguments, progress comes back to the caller, the
 //! server's log messages reach the calls in flight, and its `tools/list_changed` republishes
 //! the pool's catalogue. When the server exits, its tools leave the catalogue and it is
 //! started again with exponential backoff; its tools come back once it answers.
@@ -16,7 +17,8 @@ use rmcp::model::{
     LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerResult,
 };
 use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService};
-use rmcp::transport::TokioChildProcess;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::sync::{Notify, RwLock};
@@ -94,11 +96,33 @@ impl ClientHandler for Handler {
     }
 }
 
-/// Serves the stdio server `command` through `catalogue` until `stop` fires, restarting it
-/// whenever it exits. Returns once the first start has filled the catalogue (or failed), and
-/// keeps supervising in the background.
-pub async fn supervise_stdio(
-    command: Vec<String>,
+/// The server behind a bridge.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A command line to spawn; the server speaks MCP on its stdin and stdout.
+    Stdio(Vec<String>),
+    /// A Streamable HTTP endpoint, with extra headers and an optional bearer token.
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+        bearer: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Stdio(command) => write!(f, "{}", command.join(" ")),
+            Backend::Http { url, .. } => write!(f, "{url}"),
+        }
+    }
+}
+
+/// Serves `backend` through `catalogue` until `stop` fires, reconnecting (restarting a stdio
+/// server) whenever it goes away. Returns once the first start has filled the catalogue (or
+/// failed), and keeps supervising in the background.
+pub async fn supervise(
+    backend: Backend,
     prefix: String,
     catalogue: Catalogue,
     stop: tokio_util::sync::CancellationToken,
@@ -109,22 +133,21 @@ pub async fn supervise_stdio(
         list_changed: Notify::new(),
         prefix,
     });
-    let first = start(&command, &shared, &catalogue).await;
+    let first = start(&backend, &shared, &catalogue).await;
     let service = match first {
         Ok(s) => s,
         Err(e) => {
             return Err(crate::WorkerError::Bridge(format!(
-                "cannot start {:?}: {e}",
-                command.join(" ")
+                "cannot start {backend}: {e}"
             )))
         }
     };
-    tokio::spawn(supervise(command, shared, catalogue, service, stop));
+    tokio::spawn(keep_serving(backend, shared, catalogue, service, stop));
     Ok(())
 }
 
-async fn supervise(
-    command: Vec<String>,
+async fn keep_serving(
+    backend: Backend,
     shared: Arc<Shared>,
     catalogue: Catalogue,
     mut service: RunningService<RoleClient, Handler>,
@@ -148,7 +171,7 @@ async fn supervise(
                 _ = service_closed(&service) => break,
             }
         }
-        tracing::warn!(command = %command.join(" "), "the bridged server exited; restarting");
+        tracing::warn!(server = %backend, "the bridged server went away; restarting");
         *shared.peer.write().await = None;
         withdraw_tools(&catalogue);
         if started.elapsed() > HEALTHY_AFTER {
@@ -160,7 +183,7 @@ async fn supervise(
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
-            match start(&command, &shared, &catalogue).await {
+            match start(&backend, &shared, &catalogue).await {
                 Ok(s) => {
                     tracing::info!("the bridged server is back");
                     service = s;
@@ -184,20 +207,42 @@ async fn service_closed(service: &RunningService<RoleClient, Handler>) {
     }
 }
 
-/// Spawns the server, initializes it, and publishes its tools.
+/// Starts (or connects to) the server, initializes it, and publishes its tools.
 async fn start(
-    command: &[String],
+    backend: &Backend,
     shared: &Arc<Shared>,
     catalogue: &Catalogue,
 ) -> Result<RunningService<RoleClient, Handler>, String> {
-    let (program, args) = command.split_first().ok_or("no command to run")?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args);
-    let transport = TokioChildProcess::new(cmd).map_err(|e| e.to_string())?;
-    let service = Handler(shared.clone())
-        .serve(transport)
-        .await
-        .map_err(|e| e.to_string())?;
+    let handler = Handler(shared.clone());
+    let service = match backend {
+        Backend::Stdio(command) => {
+            let (program, args) = command.split_first().ok_or("no command to run")?;
+            let mut cmd = tokio::process::Command::new(program);
+            cmd.args(args);
+            let transport = TokioChildProcess::new(cmd).map_err(|e| e.to_string())?;
+            handler.serve(transport).await.map_err(|e| e.to_string())?
+        }
+        Backend::Http {
+            url,
+            headers,
+            bearer,
+        } => {
+            let mut custom = std::collections::HashMap::new();
+            for (name, value) in headers {
+                let name = http::HeaderName::try_from(name.as_str()).map_err(|e| e.to_string())?;
+                let value =
+                    http::HeaderValue::try_from(value.as_str()).map_err(|e| e.to_string())?;
+                custom.insert(name, value);
+            }
+            let mut config =
+                StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
+            if let Some(token) = bearer {
+                config = config.auth_header(token.clone());
+            }
+            let transport = StreamableHttpClientTransport::from_config(config);
+            handler.serve(transport).await.map_err(|e| e.to_string())?
+        }
+    };
     *shared.peer.write().await = Some(service.peer().clone());
     publish_tools(&service, shared, catalogue).await?;
     Ok(service)

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bus_schema::names::{InstanceId, PoolName};
 use clap::{Parser, Subcommand};
 
+use crate::bridge::Backend;
 use crate::{demo, Worker, WorkerConfig};
 
 #[derive(Parser, Debug)]
@@ -74,6 +75,20 @@ enum Bridge {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// Connect to a remote Streamable HTTP MCP server (reconnected with backoff).
+    Http {
+        /// The server's MCP endpoint, e.g. https://mcp.example.com/mcp.
+        url: String,
+        /// Prefix for every bridged tool name (see `stdio`).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Extra request header, `Name: value`; repeatable.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Bearer token for the Authorization header.
+        #[arg(long, env = "MCPBUS_BRIDGE_BEARER", hide_env_values = true)]
+        bearer: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -86,10 +101,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (mut resources, mut prompts) = (Vec::new(), Vec::new());
     let mut bridged = None;
     let (default_pool, tools) = match cli.command {
-        Command::Bridge {
-            transport: Bridge::Stdio { command, prefix },
-        } => {
-            bridged = Some((command, prefix));
+        Command::Bridge { transport } => {
+            let (backend, prefix) = match transport {
+                Bridge::Stdio { command, prefix } => (Backend::Stdio(command), prefix),
+                Bridge::Http {
+                    url,
+                    prefix,
+                    headers,
+                    bearer,
+                } => {
+                    let headers = headers
+                        .iter()
+                        .map(|h| {
+                            h.split_once(':')
+                                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                                .ok_or_else(|| {
+                                    anyhow::anyhow!("--header {h:?} is not `Name: value`")
+                                })
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    (
+                        Backend::Http {
+                            url,
+                            headers,
+                            bearer,
+                        },
+                        prefix,
+                    )
+                }
+            };
+            let valid = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+            if !prefix.chars().all(valid) {
+                anyhow::bail!("--prefix {prefix:?}: tool names allow only letters, digits, _ - .");
+            }
+            bridged = Some((backend, prefix));
             ("bridge", Vec::new())
         }
         Command::Conformance => {
@@ -127,8 +172,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut worker = Worker::new(pool, config).tools(tools);
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop_bridge = stop.clone().drop_guard();
-    if let Some((command, prefix)) = bridged {
-        crate::bridge::supervise_stdio(command, prefix, worker.catalogue(), stop.clone()).await?;
+    if let Some((backend, prefix)) = bridged {
+        crate::bridge::supervise(backend, prefix, worker.catalogue(), stop.clone()).await?;
     }
     for r in resources {
         worker = worker.resource(r);
