@@ -132,6 +132,32 @@ async fn bridged_servers_sit_beside_native_workers_and_come_back_after_a_crash()
     let shout = call(urls[0].clone(), "py_server_shout", json!({"text": "hey"})).await;
     assert_eq!(texts(&shout), ["HEY"]);
 
+    // Its resources (URIs unchanged) and prompts (prefixed) come through too.
+    let read = stateless(
+        &urls[1],
+        "resources/read",
+        json!({"uri": "demo://resource/static/document/architecture.md"}),
+    )
+    .await
+    .unwrap();
+    let contents = &read.response().unwrap()["result"]["contents"][0];
+    assert!(
+        contents["text"].as_str().is_some_and(|t| !t.is_empty()),
+        "{contents}"
+    );
+    let prompt = stateless(
+        &urls[0],
+        "prompts/get",
+        json!({"name": "everything__args-prompt", "arguments": {"city": "Lyon"}}),
+    )
+    .await
+    .unwrap();
+    let prompt = prompt.response().unwrap();
+    let text = prompt["result"]["messages"][0]["content"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("Lyon"), "{prompt}");
+
     // Progress from a bridged server reaches a session client.
     let session = Session::open(&urls[1], "2025-11-25").await.unwrap();
     let mut stream = session

@@ -2,10 +2,11 @@
 //! or `mcpbus-worker bridge http URL`.
 //!
 //! The bridge spawns (or connects to) the server, talks to it with rmcp's client, and serves
-//! its tools as a pool: each call is forwarded with its arguments, progress comes back to the caller, the
-//! server's log messages reach the calls in flight, and its `tools/list_changed` republishes
-//! the pool's catalogue. When the server exits, its tools leave the catalogue and it is
-//! started again with exponential backoff; its tools come back once it answers.
+//! its tools, resources and prompts as a pool: each call is forwarded with its arguments,
+//! progress comes back to the caller, the server's log messages reach the calls in flight,
+//! and its `list_changed` notifications republish the pool's catalogue. When the server goes
+//! away, everything it served leaves the catalogue and it is started (or reconnected) again
+//! with exponential backoff; its lists come back once it answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +14,9 @@ use std::time::Duration;
 use dashmap::DashMap;
 #[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, ClientConfig, ClientRequest,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, ServerResult,
+    CallToolRequest, CallToolRequestParams, ClientConfig, ClientRequest, GetPromptRequestParams,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
+    ReadResourceRequestParams, ServerResult,
 };
 use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -94,6 +96,14 @@ impl ClientHandler for Handler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.0.list_changed.notify_one();
     }
+
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.0.list_changed.notify_one();
+    }
+
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.0.list_changed.notify_one();
+    }
 }
 
 /// The server behind a bridge.
@@ -164,8 +174,8 @@ async fn keep_serving(
                     return;
                 }
                 _ = shared.list_changed.notified() => {
-                    if let Err(e) = publish_tools(&service, &shared, &catalogue).await {
-                        tracing::warn!(error = %e, "re-listing the bridged server's tools failed");
+                    if let Err(e) = publish_catalogue(&service, &shared, &catalogue).await {
+                        tracing::warn!(error = %e, "re-listing what the bridged server serves failed");
                     }
                 }
                 _ = service_closed(&service) => break,
@@ -173,7 +183,7 @@ async fn keep_serving(
         }
         tracing::warn!(server = %backend, "the bridged server went away; restarting");
         *shared.peer.write().await = None;
-        withdraw_tools(&catalogue);
+        withdraw_all(&catalogue);
         if started.elapsed() > HEALTHY_AFTER {
             backoff = BACKOFF_FIRST;
         }
@@ -244,16 +254,30 @@ async fn start(
         }
     };
     *shared.peer.write().await = Some(service.peer().clone());
-    publish_tools(&service, shared, catalogue).await?;
+    publish_catalogue(&service, shared, catalogue).await?;
     Ok(service)
 }
 
-/// Replaces the bridged tools in the catalogue with what the server lists now.
-async fn publish_tools(
+/// Replaces the bridged tools, resources and prompts in the catalogue with what the server
+/// lists now.
+async fn publish_catalogue(
     service: &RunningService<RoleClient, Handler>,
     shared: &Arc<Shared>,
     catalogue: &Catalogue,
 ) -> Result<(), String> {
+    let capabilities = service.peer_info().map(|i| i.capabilities.clone());
+    let serves = |kind: &str| {
+        capabilities
+            .as_ref()
+            .and_then(|c| serde_json::to_value(c).ok())
+            .is_some_and(|c| c.get(kind).is_some())
+    };
+    if serves("resources") {
+        publish_resources(service, shared, catalogue).await?;
+    }
+    if serves("prompts") {
+        publish_prompts(service, shared, catalogue).await?;
+    }
     let tools = service.list_all_tools().await.map_err(|e| e.to_string())?;
     let listed: Vec<String> = tools
         .iter()
@@ -271,9 +295,127 @@ async fn publish_tools(
     Ok(())
 }
 
-fn withdraw_tools(catalogue: &Catalogue) {
+/// Resources and templates keep their URIs (a URI names a thing; it cannot be prefixed).
+async fn publish_resources(
+    service: &RunningService<RoleClient, Handler>,
+    shared: &Arc<Shared>,
+    catalogue: &Catalogue,
+) -> Result<(), String> {
+    let resources = service
+        .list_all_resources()
+        .await
+        .map_err(|e| e.to_string())?;
+    let templates = service
+        .list_all_resource_templates()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut listed = Vec::new();
+    let decls = resources
+        .iter()
+        .map(|r| (serde_json::to_value(r), false))
+        .chain(templates.iter().map(|t| (serde_json::to_value(t), true)));
+    for (decl, template) in decls {
+        let Ok(Value::Object(decl)) = decl else {
+            continue;
+        };
+        let key = if template { "uriTemplate" } else { "uri" };
+        let Some(k) = decl.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        listed.push(k.to_owned());
+        let shared = shared.clone();
+        catalogue.add_resource(crate::ResourceDef::from_declaration(
+            decl,
+            template,
+            move |_ctx, uri| {
+                let shared = shared.clone();
+                async move {
+                    let peer = current_peer(&shared).await?;
+                    let result = peer
+                        .read_resource(ReadResourceRequestParams::new(uri))
+                        .await
+                        .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
+                    let result =
+                        serde_json::to_value(result).map_err(|e| ToolError::new(e.to_string()))?;
+                    Ok(result["contents"].as_array().cloned().unwrap_or_default())
+                }
+            },
+        ));
+    }
+    for stale in catalogue.resource_keys() {
+        if !listed.contains(&stale) {
+            catalogue.remove_resource(&stale);
+        }
+    }
+    Ok(())
+}
+
+/// Prompts take the bridge's prefix, like tools.
+async fn publish_prompts(
+    service: &RunningService<RoleClient, Handler>,
+    shared: &Arc<Shared>,
+    catalogue: &Catalogue,
+) -> Result<(), String> {
+    let prompts = service
+        .list_all_prompts()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut listed = Vec::new();
+    for prompt in prompts {
+        let Ok(Value::Object(mut decl)) = serde_json::to_value(&prompt) else {
+            continue;
+        };
+        let name = prompt.name.to_string();
+        let shown = format!("{}{name}", shared.prefix);
+        decl.insert("name".into(), Value::String(shown.clone()));
+        listed.push(shown);
+        let shared = shared.clone();
+        catalogue.add_prompt(crate::PromptDef::from_declaration(
+            decl,
+            move |_ctx, args| {
+                let shared = shared.clone();
+                let name = name.clone();
+                async move {
+                    let peer = current_peer(&shared).await?;
+                    let mut params = GetPromptRequestParams::new(name);
+                    params.arguments = Some(args);
+                    let result = peer
+                        .get_prompt(params)
+                        .await
+                        .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
+                    serde_json::to_value(result).map_err(|e| ToolError::new(e.to_string()))
+                }
+            },
+        ));
+    }
+    for stale in catalogue.prompt_names() {
+        if !listed.contains(&stale) {
+            catalogue.remove_prompt(&stale);
+        }
+    }
+    Ok(())
+}
+
+/// The running server, or a tool error saying it is restarting.
+async fn current_peer(shared: &Shared) -> Result<Peer<RoleClient>, ToolError> {
+    shared
+        .peer
+        .read()
+        .await
+        .clone()
+        .ok_or_else(|| ToolError::new("the bridged server is restarting; try again shortly"))
+}
+
+/// Everything the server served leaves the catalogue while it is away.
+fn withdraw_all(catalogue: &Catalogue) {
     for name in catalogue.tool_names() {
         catalogue.remove_tool(&name);
+    }
+    for key in catalogue.resource_keys() {
+        catalogue.remove_resource(&key);
+    }
+    for name in catalogue.prompt_names() {
+        catalogue.remove_prompt(&name);
     }
 }
 
@@ -290,9 +432,7 @@ fn forwarding_tool(mut decl: Value, shared: Arc<Shared>) -> ToolDef {
         let shared = shared.clone();
         let name = name.clone();
         async move {
-            let peer = shared.peer.read().await.clone().ok_or_else(|| {
-                ToolError::new("the bridged server is restarting; try again shortly")
-            })?;
+            let peer = current_peer(&shared).await?;
             let mut params = CallToolRequestParams::new(name);
             params.arguments = args.as_object().cloned();
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));

@@ -82,6 +82,16 @@ impl Catalogue {
         self.snapshot().tools.keys().cloned().collect()
     }
 
+    /// The URIs (templates) of the resources served now.
+    pub fn resource_keys(&self) -> Vec<String> {
+        self.snapshot().resources.keys().cloned().collect()
+    }
+
+    /// The names of the prompts served now.
+    pub fn prompt_names(&self) -> Vec<String> {
+        self.snapshot().prompts.keys().cloned().collect()
+    }
+
     pub fn has_tool(&self, name: &str) -> bool {
         self.snapshot().tools.contains_key(name)
     }

@@ -52,6 +52,21 @@ impl ResourceDef {
         }
     }
 
+    /// A resource or template declared by a complete MCP `Resource` / `ResourceTemplate`
+    /// object (e.g. one another server listed).
+    pub fn from_declaration<F, Fut>(decl: Map<String, Value>, template: bool, read: F) -> Self
+    where
+        F: Fn(CallContext, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<Value>, ToolError>> + Send + 'static,
+    {
+        Self {
+            decl,
+            template,
+            read: Arc::new(move |ctx, uri| read(ctx, uri).boxed()),
+            complete: None,
+        }
+    }
+
     /// A resource at one URI.
     pub fn fixed<F, Fut>(uri: &str, name: &str, read: F) -> Self
     where
@@ -124,6 +139,19 @@ impl PromptDef {
     {
         let mut decl = Map::new();
         decl.insert("name".into(), json!(name));
+        Self {
+            decl,
+            get: Arc::new(move |ctx, args| get(ctx, args).boxed()),
+            complete: None,
+        }
+    }
+
+    /// A prompt declared by a complete MCP `Prompt` object (e.g. one another server listed).
+    pub fn from_declaration<F, Fut>(decl: Map<String, Value>, get: F) -> Self
+    where
+        F: Fn(CallContext, Map<String, Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ToolError>> + Send + 'static,
+    {
         Self {
             decl,
             get: Arc::new(move |ctx, args| get(ctx, args).boxed()),
