@@ -86,6 +86,17 @@ pub fn task_scope(task_id: &str) -> String {
     format!("task-{task_id}")
 }
 
+/// The NATS service-API name (`$SRV.PING/INFO/STATS`, `nats micro ls`) of a pool's workers:
+/// replicas of one pool share it, each with its own id.
+pub fn service_name(pool: &PoolName) -> String {
+    format!("mcpbus-{pool}")
+}
+
+/// Every instance of a pool answers a ping here (NATS service API).
+pub fn service_ping(pool: &PoolName) -> String {
+    format!("$SRV.PING.{}", service_name(pool))
+}
+
 /// Where the client's answer to a worker's request (sampling, elicitation, roots) goes:
 /// the worker that asked listens here; any gateway that receives the answer publishes it.
 pub fn client_answer(call_id: &str, seq: u32) -> String {

@@ -129,3 +129,38 @@ async fn a_stopping_worker_finishes_its_running_calls_first() {
         .expect("worker exits");
     assert!(status.success());
 }
+
+/// The instances that answer the NATS service-API ping of the demo pool within a second.
+async fn ping_instances(cluster: &Cluster) -> Vec<String> {
+    use futures::StreamExt;
+    let client = cluster.nats.client().await;
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    let pool = bus_schema::names::PoolName::new("demo").unwrap();
+    client
+        .publish_with_reply(bus_schema::subjects::service_ping(&pool), inbox, "".into())
+        .await
+        .unwrap();
+    let mut instances = Vec::new();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(1), replies.next()).await {
+        let ping: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(ping["name"], "mcpbus-demo", "{ping}");
+        instances.push(ping["metadata"]["instance"].as_str().unwrap().to_owned());
+    }
+    instances.sort();
+    instances
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_are_visible_to_nats_service_tooling() {
+    let cluster = cluster_with_workers(&["alpha", "beta"]).await;
+    assert_eq!(ping_instances(&cluster).await, ["alpha", "beta"]);
+    cluster.workers[0].terminate();
+    let until = Instant::now() + EXIT_BOUND;
+    while ping_instances(&cluster).await != ["beta"] {
+        assert!(
+            Instant::now() < until,
+            "alpha still answers pings after stopping"
+        );
+    }
+}

@@ -135,6 +135,9 @@ impl Worker {
             Registration::open(&js, &self.pool, &instance, &served, &self.config).await?;
         registration.register().await?;
         tracing::info!(pool = %self.pool, %instance, tools = served.tools.len(), "worker registered");
+        // Visible to standard NATS tooling (`nats micro ls/info/stats`). Not needed for
+        // serving, so a failure only costs the visibility.
+        let service = announce_service(&nats, &self.pool, &instance, &self.config).await;
 
         let runner = Arc::new(Runner {
             nats,
@@ -177,8 +180,47 @@ impl Worker {
         if let Ok(registration) = beating.await {
             registration.deregister().await;
         }
+        if let Some(service) = service {
+            let _ = service.stop().await;
+        }
         tracing::info!("worker stopped");
         pull_result.unwrap_or(Ok(()))
+    }
+}
+
+/// Registers this instance with the NATS service API under `mcpbus-<pool>`, its pool and
+/// instance in the metadata.
+async fn announce_service(
+    nats: &async_nats::Client,
+    pool: &PoolName,
+    instance: &InstanceId,
+    config: &WorkerConfig,
+) -> Option<async_nats::service::Service> {
+    use async_nats::service::ServiceExt;
+    let metadata = std::collections::HashMap::from([
+        ("pool".to_owned(), pool.to_string()),
+        ("instance".to_owned(), instance.to_string()),
+        ("max_in_flight".to_owned(), config.max_in_flight.to_string()),
+        (
+            "sdk".to_owned(),
+            concat!("mcpbus-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+    ]);
+    let started = nats
+        .service_builder()
+        .description(format!("mcpbus worker pool {pool}"))
+        .metadata(metadata)
+        .start(
+            bus_schema::subjects::service_name(pool),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .await;
+    match started {
+        Ok(service) => Some(service),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot announce the worker to the NATS service API");
+            None
+        }
     }
 }
 
