@@ -153,6 +153,17 @@ async fn a_python_worker_serves_through_both_lanes_and_both_gateways() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Visible to NATS service tooling as mcpbus-<pool>.
+    let client = c.nats.client().await;
+    let pool = bus_schema::names::PoolName::new("py-example").unwrap();
+    let ping = client
+        .request(bus_schema::subjects::service_ping(&pool), "".into())
+        .await
+        .unwrap();
+    let ping: serde_json::Value = serde_json::from_slice(&ping.payload).unwrap();
+    assert_eq!(ping["name"], "mcpbus-py-example", "{ping}");
+    assert_eq!(ping["metadata"]["pool"], "py-example", "{ping}");
+
     // SIGTERM: drains, deregisters, exits 0; its tools leave the catalogue at once.
     worker.terminate();
     let status = worker.wait_exit(WAIT).expect("the worker exited");

@@ -186,6 +186,7 @@ class Worker:
         await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
         await workers.put(p.worker_key(self.pool, self.instance), p.encode(record))
         log.info("worker registered: pool=%s instance=%s tools=%d", self.pool, self.instance, len(self.tools))
+        service = await self._announce(nc)
 
         beating = asyncio.create_task(self._heartbeat(workers, catalogs, catalog, record, stop))
         running: set[asyncio.Task[None]] = set()
@@ -224,6 +225,11 @@ class Worker:
                 await asyncio.wait_for(workers.delete(p.worker_key(self.pool, self.instance)), timeout=5)
             except Exception as e:
                 log.warning("deregistration failed; gateways will expire this worker: %s", e)
+            if service is not None:
+                try:
+                    await service.stop()
+                except Exception as e:
+                    log.warning("stopping the service-API registration failed: %s", e)
             # Replies are already out (each was awaited); flush, then close without draining
             # the pull subscription, which would wait for a pull request that is not coming.
             try:
@@ -231,6 +237,23 @@ class Worker:
             finally:
                 await nc.close()
             log.info("worker stopped")
+
+    async def _announce(self, nc: Any) -> Any:
+        """Registers with the NATS service API as `mcpbus-<pool>` (PROTOCOL section 4), so
+        `nats micro ls` lists this replica. Optional: a failure only costs the visibility."""
+        try:
+            import nats.micro
+
+            return await nats.micro.add_service(
+                nc,
+                name=f"mcpbus-{self.pool}",
+                version="0.1.0",
+                description=f"mcpbus worker pool {self.pool}",
+                metadata={"pool": self.pool, "instance": self.instance, "sdk": "mcpbus-python/0.1.0"},
+            )
+        except Exception as e:
+            log.warning("cannot announce the worker to the NATS service API: %s", e)
+            return None
 
     async def _heartbeat(self, workers: Any, catalogs: Any, catalog: dict, record: dict, stop: asyncio.Event) -> None:
         last_catalog = time.monotonic()
