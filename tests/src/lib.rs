@@ -185,22 +185,39 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Starts a gateway on a free port and waits until it is ready. A free port can be taken
+    /// by a concurrently starting test before the gateway binds it; then it is tried again on
+    /// another port.
     pub async fn add_gateway(&mut self, args: &[&str]) -> Result<&Gateway> {
-        let port = free_port();
-        let mut cmd = std::process::Command::new(bin("mcpbus-gateway"));
-        cmd.args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--nats",
-            &self.nats.url(),
-        ])
-        .args(args);
         let name = format!("gateway-{}", self.gateways.len());
-        let proc = Proc::spawn(&name, &mut cmd, self.dir.path())?;
-        let gw = Gateway { proc, port };
-        wait_ready(&gw.base_url(), Duration::from_secs(20)).await?;
-        self.gateways.push(gw);
-        Ok(self.gateways.last().expect("just pushed"))
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let mut cmd = std::process::Command::new(bin("mcpbus-gateway"));
+            cmd.args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--nats",
+                &self.nats.url(),
+            ])
+            .args(args);
+            let proc = Proc::spawn(&name, &mut cmd, self.dir.path())?;
+            let mut gw = Gateway { proc, port };
+            match wait_ready(&gw.base_url(), Duration::from_secs(20)).await {
+                Ok(()) => {
+                    self.gateways.push(gw);
+                    return Ok(self.gateways.last().expect("just pushed"));
+                }
+                Err(e) => {
+                    let exited = gw.proc.exited();
+                    last = format!("{e} (exited: {exited}); log:\n{}", gw.proc.log_text());
+                    if !exited {
+                        break;
+                    }
+                }
+            }
+        }
+        bail!("{name} did not start: {last}")
     }
 
     /// Starts `mcpbus-worker --nats URL <args>` and returns its index in `workers`.

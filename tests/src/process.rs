@@ -40,6 +40,16 @@ impl Proc {
         self.child.id()
     }
 
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The process's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// `kill -9`: no chance to clean up.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
