@@ -44,12 +44,7 @@ impl ResourceDef {
         let mut decl = Map::new();
         decl.insert(key.into(), json!(value));
         decl.insert("name".into(), json!(name));
-        Self {
-            decl,
-            template,
-            read: Arc::new(move |ctx, uri| read(ctx, uri).boxed()),
-            complete: None,
-        }
+        Self::from_declaration(decl, template, read)
     }
 
     /// A resource or template declared by a complete MCP `Resource` / `ResourceTemplate`
@@ -139,11 +134,7 @@ impl PromptDef {
     {
         let mut decl = Map::new();
         decl.insert("name".into(), json!(name));
-        Self {
-            decl,
-            get: Arc::new(move |ctx, args| get(ctx, args).boxed()),
-            complete: None,
-        }
+        Self::from_declaration(decl, get)
     }
 
     /// A prompt declared by a complete MCP `Prompt` object (e.g. one another server listed).

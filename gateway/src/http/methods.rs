@@ -20,6 +20,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A 2026-07-28 client with these capabilities: everything travels in each request.
+    pub fn stateless(client_capabilities: Value) -> Self {
+        Self {
+            lane: Lane::Stateless,
+            protocol_version: super::version::STATELESS_VERSIONS[0].to_owned(),
+            client_capabilities,
+        }
+    }
+
     /// The bus call for `req` on behalf of this caller.
     pub fn spec(self, req: &Request) -> CallSpec {
         CallSpec {

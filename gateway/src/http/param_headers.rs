@@ -3,7 +3,7 @@
 //! refuse a request whose headers are missing or disagree (400, -32020), so that a proxy
 //! routing on the header cannot be fooled.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -33,15 +33,7 @@ pub fn check(
                 p.path.join(".")
             ))
         })?;
-        let header = raw
-            .to_str()
-            .ok()
-            .and_then(decode_header_value)
-            .ok_or_else(|| {
-                McpError::header_mismatch(format!(
-                    "Header mismatch: {display} has invalid characters or encoding"
-                ))
-            })?;
+        let header = decoded(raw, &display)?;
         if !agrees(body, &header) {
             return Err(McpError::header_mismatch(format!(
                 "Header mismatch: {display} header value {header:?} does not match body value {body}"
@@ -49,6 +41,19 @@ pub fn check(
         }
     }
     Ok(())
+}
+
+/// A mirrored header's value, sentinel-decoded; invalid characters or encoding are a header
+/// mismatch (`display` names the header in the message).
+pub(super) fn decoded(raw: &HeaderValue, display: &str) -> Result<String, McpError> {
+    raw.to_str()
+        .ok()
+        .and_then(decode_header_value)
+        .ok_or_else(|| {
+            McpError::header_mismatch(format!(
+                "Header mismatch: {display} has invalid characters or encoding"
+            ))
+        })
 }
 
 /// Strings compare exactly, integers numerically (`42.0` equals `42`), booleans as words.
@@ -62,7 +67,7 @@ fn agrees(body: &Value, header: &str) -> bool {
 }
 
 /// Undoes the `=?base64?…?=` sentinel encoding of header values.
-pub(super) fn decode_header_value(raw: &str) -> Option<String> {
+fn decode_header_value(raw: &str) -> Option<String> {
     match raw
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))

@@ -11,17 +11,18 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use bus_schema::subjects;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::jsonrpc::{error_response, json_response, result_message, Request};
 use super::methods::Caller;
 use super::reply::{CallFeed, CallReply};
+use super::tasks::{create_task, NewTask};
 use crate::catalog::ToolRoute;
 use crate::error::{code, McpError};
 use crate::route::unix_ms;
 use crate::server::App;
 use crate::session::SessionId;
-use crate::stream::{RequestStream, StreamOrigin};
+use crate::stream::RequestStream;
 use crate::tasks::{is_pending_question, TaskRecord, TaskStatus};
 
 /// What a 2025-11-25 server declares about tasks: tool calls may be tasks, and be cancelled.
@@ -49,23 +50,8 @@ pub async fn call(
 ) -> Response {
     let task_id = uuid::Uuid::new_v4().simple().to_string();
     let client_capabilities = caller.client_capabilities.clone();
-    let mut spec = caller.spec(r);
-    spec.task_id = Some(task_id.clone());
-    let scope = subjects::task_scope(&task_id);
-    let started = RequestStream::start(
-        &app.events,
-        &app.dispatcher,
-        &route,
-        spec,
-        app.config.default_tool_timeout,
-        StreamOrigin {
-            session: &scope,
-            request_id: r.id.clone(),
-            progress_token: None,
-            call_id: None,
-        },
-    )
-    .await;
+    let spec = caller.spec(r);
+    let started = super::tasks::start_round(app, &route, spec, &task_id, r.id.clone(), None).await;
     let stream = match started {
         Ok(s) => s,
         Err(e) => return error_response(&r.id, &e.into()),
@@ -76,32 +62,18 @@ pub async fn call(
         .pointer("/task/ttl")
         .and_then(Value::as_u64)
         .map_or(max_ttl, |t| t.clamp(1_000, max_ttl));
-    let now = unix_ms();
-    let record = TaskRecord {
+    let task = NewTask {
         task_id,
-        status: TaskStatus::Working,
-        created_ms: now,
-        updated_ms: now,
         ttl_ms,
-        tool: route.name().to_owned(),
-        pool: route.pool.clone(),
+        route: &route,
         params: r.params.clone(),
         client_capabilities,
-        call_id: stream.call_id().to_owned(),
-        deadline_ms: stream.deadline_ms(),
-        call_seq: stream.queued_at(),
-        input_requests: Map::new(),
-        answers: Map::new(),
-        request_state: None,
-        result: None,
-        error: None,
         session: Some(session.as_str().to_owned()),
-        status_message: None,
     };
-    if let Err(e) = app.tasks.create(&record).await {
-        app.tasks.stop_round(&record).await;
-        return error_response(&r.id, &McpError::internal(e.to_string()));
-    }
+    let record = match create_task(app, task, &stream).await {
+        Ok(record) => record,
+        Err(e) => return error_response(&r.id, &e),
+    };
     let result = json!({"task": record.legacy_task(TaskStatus::Working)});
     json_response(StatusCode::OK, &result_message(&r.id, result))
 }

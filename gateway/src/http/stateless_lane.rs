@@ -6,7 +6,6 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bus_schema::messages::Lane;
 use serde_json::{json, Value};
 
 use super::accepted;
@@ -14,7 +13,7 @@ use super::jsonrpc::{error_response, json_response, result_message, Incoming, Re
 use super::listen;
 use super::methods::{self, log_severity, Caller};
 use super::mrtr::{self, Mrtr};
-use super::param_headers::{self, decode_header_value};
+use super::param_headers;
 use super::reply::{CallFeed, CallReply};
 use super::tasks;
 use super::version::{all_versions, header, meta, STATELESS_VERSIONS};
@@ -171,14 +170,11 @@ fn check_param_headers(app: &App, headers: &HeaderMap, r: &Request) -> Result<()
 
 /// Who is calling: everything the worker may need travels in the request's `_meta`.
 fn caller(r: &Request) -> Caller {
-    Caller {
-        lane: Lane::Stateless,
-        protocol_version: STATELESS_VERSIONS[0].to_owned(),
-        client_capabilities: r
-            .meta(meta::CLIENT_CAPABILITIES)
+    Caller::stateless(
+        r.meta(meta::CLIENT_CAPABILITIES)
             .cloned()
             .unwrap_or_default(),
-    }
+    )
 }
 
 /// How long a stateless tool call waits for an immediate failure before it starts streaming.
@@ -274,15 +270,7 @@ fn expect_header(
             "Header mismatch: required header {display} is missing"
         ))
     })?;
-    let value = raw
-        .to_str()
-        .ok()
-        .and_then(decode_header_value)
-        .ok_or_else(|| {
-            McpError::header_mismatch(format!(
-                "Header mismatch: {display} has invalid characters or encoding"
-            ))
-        })?;
+    let value = param_headers::decoded(raw, display)?;
     if value == body {
         Ok(())
     } else {

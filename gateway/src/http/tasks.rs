@@ -20,7 +20,7 @@ use super::stateless_lane::finish;
 use super::version::meta;
 use crate::catalog::{Lookup, ToolRoute};
 use crate::error::{code, McpError};
-use crate::route::{unix_ms, CallUpdate};
+use crate::route::{unix_ms, CallSpec, CallUpdate, RouteError};
 use crate::server::App;
 use crate::stream::{RequestStream, StreamOrigin};
 use crate::tasks::{TaskRecord, TaskStatus, EXTENSION};
@@ -63,29 +63,14 @@ pub async fn call(
 ) -> Response {
     let task_id = uuid::Uuid::new_v4().simple().to_string();
     let client_capabilities = caller.client_capabilities.clone();
-    let mut spec = caller.spec(r);
-    spec.task_id = Some(task_id.clone());
+    let spec = caller.spec(r);
     // Later rounds start from the call as first made, without this round's answers.
     let mut params = r.params.clone();
     if let Some(p) = params.as_object_mut() {
         p.remove("inputResponses");
         p.remove("requestState");
     }
-    let scope = subjects::task_scope(&task_id);
-    let started = RequestStream::start(
-        &app.events,
-        &app.dispatcher,
-        &route,
-        spec,
-        app.config.default_tool_timeout,
-        StreamOrigin {
-            session: &scope,
-            request_id: r.id.clone(),
-            progress_token: None,
-            call_id: None,
-        },
-    )
-    .await;
+    let started = start_round(app, &route, spec, &task_id, r.id.clone(), None).await;
     let mut stream = match started {
         Ok(s) => s,
         Err(e) => return error_response(&r.id, &e.into()),
@@ -105,33 +90,19 @@ pub async fn call(
         match update {
             CallUpdate::Done(outcome) => return reply.done(outcome),
             CallUpdate::Escalate => {
-                let now = unix_ms();
-                let record = TaskRecord {
+                let task = NewTask {
                     task_id,
-                    status: TaskStatus::Working,
-                    created_ms: now,
-                    updated_ms: now,
                     ttl_ms: app.config.task_ttl.as_millis() as u64,
-                    tool: route.name().to_owned(),
-                    pool: route.pool.clone(),
+                    route: &route,
                     params,
                     client_capabilities,
-                    call_id: stream.call_id().to_owned(),
-                    deadline_ms: stream.deadline_ms(),
-                    call_seq: stream.queued_at(),
-                    input_requests: Map::new(),
-                    answers: Map::new(),
-                    request_state: None,
-                    result: None,
-                    error: None,
                     session: None,
-                    status_message: None,
                 };
                 // Durable before the client hears of it: any node can answer tasks/get now.
-                if let Err(e) = app.tasks.create(&record).await {
-                    app.tasks.stop_round(&record).await;
-                    return error_response(&r.id, &McpError::internal(e.to_string()));
-                }
+                let record = match create_task(app, task, &stream).await {
+                    Ok(record) => record,
+                    Err(e) => return error_response(&r.id, &e),
+                };
                 let mut result = record.create_result();
                 finish(&mut result);
                 return json_response(StatusCode::OK, &result_message(&r.id, result));
@@ -143,6 +114,82 @@ pub async fn call(
         &r.id,
         &McpError::internal("the call ended without an answer"),
     )
+}
+
+/// Queues one round of task `task_id` (its first, or the next after input): the call with
+/// the task id, its replies stored under the task's scope.
+pub(super) async fn start_round(
+    app: &App,
+    route: &ToolRoute,
+    mut spec: CallSpec,
+    task_id: &str,
+    request_id: Value,
+    call_id: Option<String>,
+) -> Result<RequestStream, RouteError> {
+    spec.task_id = Some(task_id.to_owned());
+    let scope = subjects::task_scope(task_id);
+    RequestStream::start(
+        &app.events,
+        &app.dispatcher,
+        route,
+        spec,
+        app.config.default_tool_timeout,
+        StreamOrigin {
+            session: &scope,
+            request_id,
+            progress_token: None,
+            call_id,
+        },
+    )
+    .await
+}
+
+/// What a new task is, besides its first round.
+pub(super) struct NewTask<'a> {
+    pub task_id: String,
+    pub ttl_ms: u64,
+    pub route: &'a ToolRoute,
+    /// The `tools/call` params every round starts from.
+    pub params: Value,
+    pub client_capabilities: Value,
+    /// The session a 2025-11-25 task is bound to.
+    pub session: Option<String>,
+}
+
+/// Stores the record of a task whose first round is `round`; if that fails the round is
+/// called off, since nobody could ever ask for its result.
+pub(super) async fn create_task(
+    app: &App,
+    task: NewTask<'_>,
+    round: &RequestStream,
+) -> Result<TaskRecord, McpError> {
+    let now = unix_ms();
+    let record = TaskRecord {
+        task_id: task.task_id,
+        status: TaskStatus::Working,
+        created_ms: now,
+        updated_ms: now,
+        ttl_ms: task.ttl_ms,
+        tool: task.route.name().to_owned(),
+        pool: task.route.pool.clone(),
+        params: task.params,
+        client_capabilities: task.client_capabilities,
+        call_id: round.call_id().to_owned(),
+        deadline_ms: round.deadline_ms(),
+        call_seq: round.queued_at(),
+        input_requests: Map::new(),
+        answers: Map::new(),
+        request_state: None,
+        result: None,
+        error: None,
+        session: task.session,
+        status_message: None,
+    };
+    if let Err(e) = app.tasks.create(&record).await {
+        app.tasks.stop_round(&record).await;
+        return Err(McpError::internal(e.to_string()));
+    }
+    Ok(record)
 }
 
 /// `tasks/get`, `tasks/update`, `tasks/cancel`.
@@ -270,31 +317,20 @@ async fn next_round(app: &App, r: &Request, mut record: TaskRecord, call_id: Str
         Lookup::Live(route) => route.clone(),
         _ => return fail_round(app, &record, "no worker serves the tool any more").await,
     };
-    let caller = Caller {
-        lane: bus_schema::messages::Lane::Stateless,
-        protocol_version: super::version::STATELESS_VERSIONS[0].to_owned(),
-        client_capabilities: record.client_capabilities.clone(),
-    };
+    let caller = Caller::stateless(record.client_capabilities.clone());
     let request = Request {
         id: r.id.clone(),
         method: "tools/call".into(),
         params,
     };
-    let mut spec = caller.spec(&request);
-    spec.task_id = Some(record.task_id.clone());
-    let scope = subjects::task_scope(&record.task_id);
-    let started = RequestStream::start(
-        &app.events,
-        &app.dispatcher,
+    let spec = caller.spec(&request);
+    let started = start_round(
+        app,
         &route,
         spec,
-        app.config.default_tool_timeout,
-        StreamOrigin {
-            session: &scope,
-            request_id: r.id.clone(),
-            progress_token: None,
-            call_id: Some(call_id),
-        },
+        &record.task_id,
+        r.id.clone(),
+        Some(call_id),
     )
     .await;
     match started {
