@@ -8,8 +8,12 @@
 //! It may touch NATS only to declare or look up the streams and buckets it defines
 //! ([`topology`]); it holds no runtime state.
 
+pub mod client_request_id;
 pub mod connect;
+mod digest;
+pub mod event_id;
 pub mod headers;
+pub mod mcp;
 pub mod messages;
 pub mod names;
 pub mod process;

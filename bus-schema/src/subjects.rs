@@ -76,7 +76,7 @@ pub fn cancel(call_id: &str) -> String {
 /// Cancels the session-lane request `request_id` (its JSON-RPC id) of `session`: any gateway
 /// that receives the client's `notifications/cancelled` can name it without knowing the call.
 pub fn cancel_request(session: &str, request_id: &serde_json::Value) -> String {
-    let id = crate::messages::digest([request_id.to_string()]);
+    let id = crate::digest::digest([request_id.to_string()]);
     format!("{ROOT}.cancel.{session}.{id}")
 }
 

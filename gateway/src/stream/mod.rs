@@ -2,12 +2,11 @@
 //!
 //! `request.rs` serves one request's stream from the session events stream, fresh or resumed
 //! on any node; `broadcast.rs` carries cluster-wide notifications from the broadcast stream
-//! to every open standalone and listen stream of this gateway; `event_id.rs` is the cursor
+//! to every open standalone and listen stream of this gateway; `bus_schema::event_id` is the cursor
 //! format. This module may read and write the events and broadcast streams; it knows nothing
 //! of HTTP.
 
 mod broadcast;
-mod event_id;
 mod request;
 
 use async_nats::jetstream::stream::DirectGetErrorKind;
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use async_nats::jetstream::{self, stream::Stream};
 
 pub use broadcast::{announce_catalog_changes, BroadcastHub, BroadcastItem, Follower};
-pub use event_id::EventId;
+pub use bus_schema::event_id::EventId;
 pub use request::{RequestStream, StreamError, StreamOrigin};
 
 /// Handles on the two streams, shared by every request. Cloning is one reference count:

@@ -1,4 +1,5 @@
-//! SSE event IDs: a cursor that names the stream it belongs to (ADR 0003, point 6).
+//! SSE event IDs: a cursor that names the stream it belongs to (ADR 0003, point 6). A cluster
+//! contract: any gateway must read the ids any other issued, so it is defined here.
 
 use std::fmt;
 
