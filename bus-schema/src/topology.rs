@@ -264,19 +264,13 @@ pub async fn ensure_pool_consumer(
         })
 }
 
-/// Creates a KV bucket if it is missing, and opens it.
-///
-/// We declare the bucket's backing stream ourselves instead of calling `create_key_value`:
-/// on nats-server 2.9 that call fails parsing the account info (no `reserved_memory`). The
-/// stream below is exactly what a KV bucket is.
-pub async fn ensure_kv(
-    js: &jetstream::Context,
-    spec: KvSpec,
-    replicas: usize,
-) -> Result<kv::Store, TopologyError> {
-    let name = format!("KV_{}", spec.bucket);
-    let config = stream::Config {
-        name: name.clone(),
+/// The stream that is KV bucket `spec`: `KV_<bucket>` on `$KV.<bucket>.>`, declared the way
+/// the NATS clients declare a bucket. Public because workers in other languages declare the
+/// same stream (PROTOCOL.md section 3), and `tests/python_mirror.rs` holds the Python SDK's
+/// copy of these settings to it.
+pub fn kv_stream(spec: KvSpec, replicas: usize) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{}", spec.bucket),
         description: Some(spec.description.to_owned()),
         subjects: vec![format!("$KV.{}.>", spec.bucket)],
         max_messages_per_subject: spec.history,
@@ -288,7 +282,21 @@ pub async fn ensure_kv(
         storage: stream::StorageType::File,
         num_replicas: replicas,
         ..Default::default()
-    };
+    }
+}
+
+/// Creates a KV bucket if it is missing, and opens it.
+///
+/// We declare the bucket's backing stream ourselves instead of calling `create_key_value`:
+/// on nats-server 2.9 that call fails parsing the account info (no `reserved_memory`).
+/// [`kv_stream`] is exactly what a KV bucket is.
+pub async fn ensure_kv(
+    js: &jetstream::Context,
+    spec: KvSpec,
+    replicas: usize,
+) -> Result<kv::Store, TopologyError> {
+    let config = kv_stream(spec, replicas);
+    let name = config.name.clone();
     let err = |e: async_nats::Error| TopologyError::Stream {
         name: name.clone(),
         source: e,

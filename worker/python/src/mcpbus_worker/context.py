@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from . import contract as c
+
 if TYPE_CHECKING:
     from .worker import _Call
 
@@ -37,7 +39,7 @@ class Context:
         """`notifications/progress`, sent only if the client asked for progress."""
         if not self._call.wants_progress:
             return
-        event: dict[str, Any] = {"type": "progress", "progress": progress}
+        event: dict[str, Any] = {"type": c.REPLY_PROGRESS, "progress": progress}
         if total is not None:
             event["total"] = total
         if message is not None:
@@ -46,7 +48,7 @@ class Context:
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         """`notifications/message`; the gateway filters by the client's log level."""
-        event: dict[str, Any] = {"type": "log", "level": level, "data": data}
+        event: dict[str, Any] = {"type": c.REPLY_LOG, "level": level, "data": data}
         if logger is not None:
             event["logger"] = logger
         await self._call.send(event)

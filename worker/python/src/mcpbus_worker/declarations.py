@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable, get_type_hints
 
 import pydantic
 
+from . import contract as c
 from .context import Context
 
 
@@ -64,7 +65,7 @@ class Tool:
 
     @property
     def idempotent(self) -> bool:
-        return bool(self.decl.get("annotations", {}).get("idempotentHint"))
+        return bool(self.decl.get("annotations", {}).get(c.IDEMPOTENT_HINT))
 
     def entry(self) -> dict[str, Any]:
         """The catalogue entry (`ToolEntry`)."""
@@ -138,9 +139,7 @@ class Prompt:
         try:
             args = self.model.model_validate(arguments or {})
         except pydantic.ValidationError as e:
-            from .protocol import INVALID_PARAMS
-
-            raise ProtocolError(INVALID_PARAMS, f"invalid prompt arguments: {e}") from e
+            raise ProtocolError(c.INVALID_PARAMS, f"invalid prompt arguments: {e}") from e
         value = await self.handler(**{n: getattr(args, n) for n in type(args).model_fields})
         if isinstance(value, str):
             value = {"messages": [{"role": "user", "content": {"type": "text", "text": value}}]}

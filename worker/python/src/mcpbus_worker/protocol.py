@@ -1,7 +1,7 @@
 """The mcpbus worker protocol, version 1, as bus-schema/PROTOCOL.md defines it.
 
-Subjects, JetStream objects and message shapes live here only; the rest of the SDK uses
-these names.
+Subjects, keys and message shapes are built here only, from the names and limits in
+`contract.py`; the rest of the SDK uses these functions.
 """
 
 from __future__ import annotations
@@ -10,44 +10,52 @@ import hashlib
 import json
 from typing import Any
 
-PROTOCOL_VERSION = 1
-ROOT = "mcpbus.v1"
-
-CALLS_STREAM = "MCPBUS_CALLS"
-WORKERS_BUCKET = "mcpbus-workers"
-CATALOG_BUCKET = "mcpbus-catalog"
-
-#: How long JetStream waits for an acknowledgement before delivering a call again.
-ACK_WAIT_SECONDS = 30.0
-MAX_DELIVER = 5
-POOL_MAX_ACK_PENDING = 10_000
-
-# JSON-RPC codes a worker reports.
-INVALID_PARAMS = -32602
-METHOD_NOT_FOUND = -32601
-INTERNAL_ERROR = -32603
-RESOURCE_NOT_FOUND = -32002
+from . import contract as c
 
 
 def call_subject(pool: str) -> str:
-    return f"{ROOT}.call.{pool}"
+    return f"{c.CALL_SUBJECT_PREFIX}{pool}"
 
 
 def pool_consumer(pool: str) -> str:
-    return f"mcpbus-pool-{pool}"
+    return f"{c.POOL_CONSUMER_PREFIX}{pool}"
+
+
+def pool_consumer_description(pool: str) -> str:
+    return f"{c.POOL_CONSUMER_DESCRIPTION_PREFIX}{pool}"
+
+
+def service_name(pool: str) -> str:
+    """The pool's name in the NATS service API (PROTOCOL section 4)."""
+    return f"{c.SERVICE_NAME_PREFIX}{pool}"
 
 
 def worker_key(pool: str, instance: str) -> str:
-    return f"{pool}.{instance}"
+    return f"{pool}{c.KV_KEY_SEPARATOR}{instance}"
 
 
 def catalog_key(pool: str, digest: str) -> str:
-    return f"{pool}.{digest}"
+    return f"{pool}{c.KV_KEY_SEPARATOR}{digest}"
+
+
+def kv_stream(bucket: str) -> str:
+    """The stream that is KV bucket `bucket`."""
+    return f"{c.KV_STREAM_PREFIX}{bucket}"
+
+
+def kv_subjects(bucket: str) -> str:
+    """What the stream of KV bucket `bucket` captures."""
+    return f"{c.KV_SUBJECT_PREFIX}{bucket}{c.KV_SUBJECT_SUFFIX}"
 
 
 def cancel_subject(request: dict[str, Any]) -> str:
     """Where this call's cancellation arrives (PROTOCOL 5.6)."""
-    return request.get("cancel_on") or f"{ROOT}.cancel.{request['call_id']}"
+    return request.get("cancel_on") or f"{c.CANCEL_SUBJECT_PREFIX}{request['call_id']}"
+
+
+def durable_reply_id(call_id: str, delivery: int, n: int) -> str:
+    """`Nats-Msg-Id` of reply `n` of one delivery of a call (PROTOCOL 5.2)."""
+    return f"{call_id}:{delivery}:{n}"
 
 
 def digest(*parts: Any) -> str:
@@ -65,11 +73,11 @@ def encode(message: dict[str, Any]) -> bytes:
 
 def reply(call_id: str, instance: str, event: dict[str, Any]) -> dict[str, Any]:
     """A `CallReply` envelope around one event (`{"type": ..., ...}`)."""
-    return {"protocol": PROTOCOL_VERSION, "call_id": call_id, "instance": instance, **event}
+    return {"protocol": c.PROTOCOL_VERSION, "call_id": call_id, "instance": instance, **event}
 
 
 def wire_error(code: int, message: str, data: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return {"type": "error", "error": error}
+    return {"type": c.REPLY_ERROR, "error": error}

@@ -1,9 +1,9 @@
 """The worker: registration and heartbeats, pulling calls, running them, draining.
 
-Follows bus-schema/PROTOCOL.md: catalogue in KV `mcpbus-catalog`, liveness in KV
-`mcpbus-workers`, calls pulled from the pool's durable consumer on `MCPBUS_CALLS` at most
+Follows bus-schema/PROTOCOL.md: catalogue in the catalogue KV bucket, liveness in the
+workers bucket, calls pulled from the pool's durable consumer on the calls stream at most
 `max_in_flight` at a time, replies to each call's `reply_to`, acknowledgement after the
-final reply.
+final reply. Every name and limit of the bus comes from `contract.py`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import NotFoundError
 
+from . import contract as c
 from . import protocol as p
 from .context import Context
 from .declarations import (
@@ -32,6 +33,7 @@ from .declarations import (
     _arguments_model,
     prompt_decl,
     tool_decl,
+    tool_error,
 )
 
 log = logging.getLogger("mcpbus_worker")
@@ -40,6 +42,9 @@ log = logging.getLogger("mcpbus_worker")
 PULL_WAIT_SECONDS = 1.0
 #: Attempts at storing one durable reply.
 DURABLE_ATTEMPTS = 5
+#: This SDK's version, as the worker record and the NATS service API show it.
+SDK_VERSION = "0.1.0"
+SDK = f"mcpbus-python/{SDK_VERSION}"
 
 
 class Worker:
@@ -62,8 +67,8 @@ class Worker:
         *,
         instance: str | None = None,
         max_in_flight: int = 16,
-        heartbeat: float = 2.0,
-        ttl: float = 6.0,
+        heartbeat: float = c.DEFAULT_HEARTBEAT_SECONDS,
+        ttl: float = c.DEFAULT_TTL_SECONDS,
         drain_timeout: float = 30.0,
     ) -> None:
         self.pool = pool
@@ -99,7 +104,7 @@ class Worker:
             model, context_param = _arguments_model(fn)
             annotations = {}
             if idempotent:
-                annotations["idempotentHint"] = True
+                annotations[c.IDEMPOTENT_HINT] = True
             if read_only:
                 annotations["readOnlyHint"] = True
             self.tools[tool_name] = Tool(
@@ -149,7 +154,7 @@ class Worker:
         resources = [r.decl for _, r in sorted(self.resources.items())]
         prompts = [pr.decl for _, pr in sorted(self.prompts.items())]
         return {
-            "protocol": p.PROTOCOL_VERSION,
+            "protocol": c.PROTOCOL_VERSION,
             "pool": self.pool,
             "digest": p.digest(tools, resources, prompts),
             "tools": tools,
@@ -169,18 +174,18 @@ class Worker:
         nc = await nats.connect(nats_url, name=f"mcpbus-worker-py/{self.pool}")
         js = nc.jetstream()
         await _ensure_calls(js, self.pool)
-        workers = await _ensure_kv(js, p.WORKERS_BUCKET, max_age=300)
-        catalogs = await _ensure_kv(js, p.CATALOG_BUCKET, max_age=24 * 3600)
+        workers = await _ensure_kv(js, c.WORKERS_BUCKET, c.WORKERS_HISTORY, c.WORKERS_MAX_AGE_SECONDS)
+        catalogs = await _ensure_kv(js, c.CATALOG_BUCKET, c.CATALOG_HISTORY, c.CATALOG_MAX_AGE_SECONDS)
         catalog = self.catalog_record()
         record = {
-            "protocol": p.PROTOCOL_VERSION,
+            "protocol": c.PROTOCOL_VERSION,
             "pool": self.pool,
             "instance": self.instance,
             "catalog_digest": catalog["digest"],
             "heartbeat_ms": int(self.heartbeat * 1000),
             "ttl_ms": int(self.ttl * 1000),
             "max_in_flight": self.max_in_flight,
-            "sdk": "mcpbus-python/0.1.0",
+            "sdk": SDK,
         }
         # The catalogue first: gateways list an instance once they have both.
         await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
@@ -191,7 +196,7 @@ class Worker:
         beating = asyncio.create_task(self._heartbeat(workers, catalogs, catalog, record, stop))
         running: set[asyncio.Task[None]] = set()
         slots = asyncio.Semaphore(self.max_in_flight)
-        sub = await js.pull_subscribe_bind(durable=p.pool_consumer(self.pool), stream=p.CALLS_STREAM)
+        sub = await js.pull_subscribe_bind(durable=p.pool_consumer(self.pool), stream=c.CALLS_STREAM)
         try:
             while not stop.is_set():
                 await slots.acquire()
@@ -246,10 +251,10 @@ class Worker:
 
             return await nats.micro.add_service(
                 nc,
-                name=f"mcpbus-{self.pool}",
-                version="0.1.0",
+                name=p.service_name(self.pool),
+                version=SDK_VERSION,
                 description=f"mcpbus worker pool {self.pool}",
-                metadata={"pool": self.pool, "instance": self.instance, "sdk": "mcpbus-python/0.1.0"},
+                metadata={"pool": self.pool, "instance": self.instance, "sdk": SDK},
             )
         except Exception as e:
             log.warning("cannot announce the worker to the NATS service API: %s", e)
@@ -264,7 +269,7 @@ class Worker:
             except asyncio.TimeoutError:
                 pass
             try:
-                if time.monotonic() - last_catalog > 3600:
+                if time.monotonic() - last_catalog > c.CATALOG_REFRESH_SECONDS:
                     await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
                     last_catalog = time.monotonic()
                 await workers.put(p.worker_key(self.pool, self.instance), p.encode(record))
@@ -293,7 +298,7 @@ class _Call:
     @property
     def wants_progress(self) -> bool:
         meta = (self.request.get("params") or {}).get("_meta") or {}
-        return "progressToken" in meta
+        return c.META_PROGRESS_TOKEN in meta
 
     async def send(self, event: dict[str, Any]) -> None:
         payload = p.encode(p.reply(self.request["call_id"], self.instance, event))
@@ -302,11 +307,11 @@ class _Call:
             await self.nc.publish(subject, payload)
             return
         # Stored replies let a client resume on another gateway: store each once.
-        msg_id = f"{self.request['call_id']}:{self.msg.metadata.num_delivered}:{self.sent}"
+        msg_id = p.durable_reply_id(self.request["call_id"], self.msg.metadata.num_delivered, self.sent)
         self.sent += 1
         for attempt in range(1, DURABLE_ATTEMPTS + 1):
             try:
-                await self.js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+                await self.js.publish(subject, payload, headers={c.HEADER_MSG_ID: msg_id})
                 return
             except Exception as e:
                 log.warning("storing a reply failed (attempt %d): %s", attempt, e)
@@ -324,7 +329,7 @@ class _Call:
             await self.msg.term()
             await self.send(refusal)
             return
-        await self.send({"type": "accepted"})
+        await self.send({"type": c.REPLY_ACCEPTED})
         cancel = await self.nc.subscribe(p.cancel_subject(self.request))
         lease = asyncio.create_task(self._keep_lease())
         work = asyncio.create_task(self._work())
@@ -350,23 +355,25 @@ class _Call:
     def _refusal(self) -> dict[str, Any] | None:
         """What refuses the call before it runs, if anything (PROTOCOL 5.2, 5.3)."""
         if self.request.get("deadline_ms", 0) / 1000 <= time.time():
-            return p.wire_error(p.INTERNAL_ERROR, "the call's deadline passed before a worker picked it up", {"reason": "deadline_passed"})
-        if self.request.get("method") == "tools/call":
+            return p.wire_error(
+                c.INTERNAL_ERROR, "the call's deadline passed before a worker picked it up", {"reason": c.REASON_DEADLINE_PASSED}
+            )
+        if self.request.get("method") == c.METHOD_TOOLS_CALL:
             name = (self.request.get("params") or {}).get("name")
             tool = self.worker.tools.get(name)
             if tool is None:
-                return p.wire_error(p.INVALID_PARAMS, f"Unknown tool: {name}")
+                return p.wire_error(c.INVALID_PARAMS, f"Unknown tool: {name}")
             if self.msg.metadata.num_delivered > 1 and not tool.idempotent:
                 return p.wire_error(
-                    p.INTERNAL_ERROR,
+                    c.INTERNAL_ERROR,
                     f"the worker running tool {name!r} stopped before answering; the tool is not idempotent, so it was not run again",
-                    {"reason": "worker_lost", "tool": name},
+                    {"reason": c.REASON_WORKER_LOST, "tool": name},
                 )
         return None
 
     async def _keep_lease(self) -> None:
         while True:
-            await asyncio.sleep(p.ACK_WAIT_SECONDS / 3)
+            await asyncio.sleep(c.POOL_ACK_WAIT_SECONDS / 3)
             try:
                 await self.msg.in_progress()
             except Exception:
@@ -377,24 +384,24 @@ class _Call:
         method = self.request.get("method")
         ctx = Context(self)
         try:
-            if method == "tools/call":
+            if method == c.METHOD_TOOLS_CALL:
                 tool = self.worker.tools[params.get("name")]
-                return _Outcome({"type": "result", "result": await tool.call(ctx, params.get("arguments"))})
-            if method == "resources/read":
+                return _Outcome({"type": c.REPLY_RESULT, "result": await tool.call(ctx, params.get("arguments"))})
+            if method == c.METHOD_RESOURCES_READ:
                 uri = params.get("uri", "")
                 resource = self.worker.resources.get(uri)
                 if resource is None:
-                    code = p.RESOURCE_NOT_FOUND if self.request.get("lane") == "session" else p.INVALID_PARAMS
+                    code = c.RESOURCE_NOT_FOUND if self.request.get("lane") == c.LANE_SESSION else c.INVALID_PARAMS
                     return _Outcome(p.wire_error(code, f"Resource not found: {uri}", {"uri": uri}))
-                return _Outcome({"type": "result", "result": await resource.read(ctx, uri)})
-            if method == "prompts/get":
+                return _Outcome({"type": c.REPLY_RESULT, "result": await resource.read(ctx, uri)})
+            if method == c.METHOD_PROMPTS_GET:
                 prompt = self.worker.prompts.get(params.get("name"))
                 if prompt is None:
-                    return _Outcome(p.wire_error(p.INVALID_PARAMS, f"Unknown prompt: {params.get('name')}"))
-                return _Outcome({"type": "result", "result": await prompt.get(params.get("arguments") or {})})
-            if method == "completion/complete":
-                return _Outcome({"type": "result", "result": {"completion": {"values": [], "total": 0, "hasMore": False}}})
-            return _Outcome(p.wire_error(p.METHOD_NOT_FOUND, f"worker does not serve method {method!r}"))
+                    return _Outcome(p.wire_error(c.INVALID_PARAMS, f"Unknown prompt: {params.get('name')}"))
+                return _Outcome({"type": c.REPLY_RESULT, "result": await prompt.get(params.get("arguments") or {})})
+            if method == c.METHOD_COMPLETION_COMPLETE:
+                return _Outcome({"type": c.REPLY_RESULT, "result": {"completion": {"values": [], "total": 0, "hasMore": False}}})
+            return _Outcome(p.wire_error(c.METHOD_NOT_FOUND, f"worker does not serve method {method!r}"))
         except ProtocolError as e:
             return _Outcome(p.wire_error(e.code, e.message, e.data))
         except asyncio.CancelledError:
@@ -402,63 +409,63 @@ class _Call:
         except Exception as e:  # a bug in handler code: report it, keep the worker up
             log.exception("handler failed")
             message = f"the worker failed with an internal error: {type(e).__name__}"
-            if method == "tools/call":
-                return _Outcome({"type": "result", "result": {"content": [{"type": "text", "text": message}], "isError": True}})
-            return _Outcome(p.wire_error(p.INTERNAL_ERROR, message))
+            if method == c.METHOD_TOOLS_CALL:
+                return _Outcome({"type": c.REPLY_RESULT, "result": tool_error(message)})
+            return _Outcome(p.wire_error(c.INTERNAL_ERROR, message))
 
 
 async def _ensure_calls(js: Any, pool: str) -> None:
     """The calls stream and the pool's consumer, created if missing (PROTOCOL section 3)."""
     try:
-        await js.stream_info(p.CALLS_STREAM)
+        await js.stream_info(c.CALLS_STREAM)
     except NotFoundError:
         await js.add_stream(
             api.StreamConfig(
-                name=p.CALLS_STREAM,
-                description="mcpbus: calls waiting for a worker",
-                subjects=[f"{p.ROOT}.call.>"],
-                retention=api.RetentionPolicy.WORK_QUEUE,
-                discard=api.DiscardPolicy.NEW,
-                max_msgs=1_000_000,
-                max_age=24 * 3600,
-                duplicate_window=120,
-                storage=api.StorageType.FILE,
+                name=c.CALLS_STREAM,
+                description=c.CALLS_STREAM_DESCRIPTION,
+                subjects=[c.CALLS_WILDCARD],
+                retention=api.RetentionPolicy(c.CALLS_RETENTION),
+                discard=api.DiscardPolicy(c.CALLS_DISCARD),
+                max_msgs=c.CALLS_MAX_MESSAGES,
+                max_age=c.CALLS_MAX_AGE_SECONDS,
+                duplicate_window=c.CALLS_DEDUP_WINDOW_SECONDS,
+                storage=api.StorageType(c.CALLS_STORAGE),
             )
         )
     try:
-        await js.consumer_info(p.CALLS_STREAM, p.pool_consumer(pool))
+        await js.consumer_info(c.CALLS_STREAM, p.pool_consumer(pool))
     except NotFoundError:
         await js.add_consumer(
-            p.CALLS_STREAM,
+            c.CALLS_STREAM,
             api.ConsumerConfig(
                 durable_name=p.pool_consumer(pool),
-                description=f"mcpbus: calls for pool {pool}",
+                description=p.pool_consumer_description(pool),
                 filter_subject=p.call_subject(pool),
-                ack_policy=api.AckPolicy.EXPLICIT,
-                ack_wait=p.ACK_WAIT_SECONDS,
-                max_deliver=p.MAX_DELIVER,
-                max_ack_pending=p.POOL_MAX_ACK_PENDING,
+                ack_policy=api.AckPolicy(c.POOL_ACK_POLICY),
+                ack_wait=c.POOL_ACK_WAIT_SECONDS,
+                max_deliver=c.POOL_MAX_DELIVER,
+                max_ack_pending=c.POOL_MAX_ACK_PENDING,
             ),
         )
 
 
-async def _ensure_kv(js: Any, bucket: str, max_age: float) -> Any:
+async def _ensure_kv(js: Any, bucket: str, history: int, max_age: float) -> Any:
     """Opens a KV bucket, declaring its stream first if it is missing (as PROTOCOL section 3
     spells it: the stream directly, which works on nats-server 2.9 too)."""
     try:
-        await js.stream_info(f"KV_{bucket}")
+        await js.stream_info(p.kv_stream(bucket))
     except NotFoundError:
         await js.add_stream(
             api.StreamConfig(
-                name=f"KV_{bucket}",
-                subjects=[f"$KV.{bucket}.>"],
-                max_msgs_per_subject=1,
+                name=p.kv_stream(bucket),
+                subjects=[p.kv_subjects(bucket)],
+                max_msgs_per_subject=history,
                 max_age=max_age,
-                allow_rollup_hdrs=True,
-                deny_delete=True,
-                allow_direct=True,
-                discard=api.DiscardPolicy.NEW,
-                storage=api.StorageType.FILE,
+                allow_rollup_hdrs=c.KV_ALLOW_ROLLUP,
+                deny_delete=c.KV_DENY_DELETE,
+                allow_direct=c.KV_ALLOW_DIRECT,
+                discard=api.DiscardPolicy(c.KV_DISCARD),
+                storage=api.StorageType(c.KV_STORAGE),
             )
         )
     return await js.key_value(bucket)

@@ -1,0 +1,676 @@
+//! The Python SDK (`worker/python`) reads every name and limit of the bus from one module,
+//! `mcpbus_worker/contract.py`, a mirror of this crate. This test reads that module as text
+//! (`NAME = literal` lines; no Python needed) and holds each constant to the value this crate
+//! defines, so that neither side can change alone. The few values this crate leaves to
+//! PROTOCOL.md are held to that document instead.
+//!
+//! The set of names is checked too: a constant added to or removed from the module fails
+//! here until this test is told what it mirrors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+
+use bus_schema::mcp::{self, Method};
+use bus_schema::messages::{CallEvent, Lane, ToolEntry, WireError};
+use bus_schema::names::{InstanceId, PoolName};
+use bus_schema::{headers, subjects, topology};
+
+const CONTRACT_PY: &str = "../worker/python/src/mcpbus_worker/contract.py";
+const PROTOCOL_MD: &str = "PROTOCOL.md";
+
+/// A Python literal, as the mirror may write one.
+#[derive(Debug, Clone, PartialEq)]
+enum Py {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Py {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Py::Str(s) => write!(f, "{s:?}"),
+            Py::Int(i) => write!(f, "{i}"),
+            Py::Float(x) => write!(f, "{x:?}"),
+            Py::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
+        }
+    }
+}
+
+/// What a mirrored constant must equal.
+enum Expect {
+    /// A value of this crate, and where it comes from (for the failure message).
+    Value(Py, &'static str),
+    /// A name this crate reads rather than defines: whether it reads the Python value, and
+    /// what reads it.
+    Read(fn(&Py) -> bool, &'static str),
+    /// A value this crate leaves to PROTOCOL.md: the text the document must contain, given
+    /// the Python value.
+    Documented(fn(&Py) -> String),
+}
+
+fn s(v: impl Into<String>) -> Py {
+    Py::Str(v.into())
+}
+
+fn secs(d: Duration) -> Py {
+    Py::Float(d.as_secs_f64())
+}
+
+/// The JSON the server receives for one field of a stream or consumer declaration (the
+/// enums: retention, discard, storage, ack policy), which nats-py spells the same way.
+fn wire(config: &impl serde::Serialize, field: &str) -> Py {
+    match serde_json::to_value(config).unwrap().get(field) {
+        Some(serde_json::Value::String(v)) => s(v.as_str()),
+        other => panic!("{field} is not serialized as a string: {other:?}"),
+    }
+}
+
+/// A value that serializes as a JSON string (an enum's wire name).
+fn json_str(value: impl serde::Serialize) -> Py {
+    match serde_json::to_value(value).unwrap() {
+        serde_json::Value::String(v) => s(v),
+        other => panic!("not serialized as a string: {other}"),
+    }
+}
+
+/// The `type` tag of a reply event.
+fn tag(event: CallEvent) -> Py {
+    match serde_json::to_value(event).unwrap().get("type") {
+        Some(serde_json::Value::String(v)) => s(v.as_str()),
+        other => panic!("a reply event without a string type: {other:?}"),
+    }
+}
+
+/// What surrounds `sample` in `built`: the Python side builds the same value as
+/// `prefix + sample + suffix`.
+fn around(built: &str, sample: &str) -> (Py, Py) {
+    let (prefix, suffix) = built
+        .split_once(sample)
+        .unwrap_or_else(|| panic!("{built:?} no longer contains {sample:?}"));
+    (s(prefix), s(suffix))
+}
+
+/// The part of `built` before `sample`, which must end it.
+fn prefix_of(built: &str, sample: &str) -> Py {
+    match around(built, sample) {
+        (prefix, Py::Str(suffix)) if suffix.is_empty() => prefix,
+        _ => panic!("{built:?} no longer ends with {sample:?}: a Python prefix cannot build it"),
+    }
+}
+
+/// `tool.annotations[hint]: true` makes bus-schema treat the tool as idempotent.
+fn reads_idempotent_hint(hint: &Py) -> bool {
+    let entry: ToolEntry = serde_json::from_value(serde_json::json!({
+        "tool": {"name": "t", "annotations": {unquote(hint): true}}
+    }))
+    .unwrap();
+    entry.idempotent()
+}
+
+fn v(value: Py, source: &'static str) -> Expect {
+    Expect::Value(value, source)
+}
+
+fn pool() -> PoolName {
+    PoolName::new("sample-pool").unwrap()
+}
+
+/// Every constant of `contract.py`, and what it must equal.
+fn expectations() -> BTreeMap<&'static str, Expect> {
+    use Expect::{Documented, Read};
+    let pool = pool();
+    let calls = topology::calls_stream(1);
+    let consumer = topology::pool_consumer(&pool, 1);
+    let workers = topology::kv_stream(topology::WORKERS_KV, 1);
+    let catalog = topology::kv_stream(topology::CATALOG_KV, 1);
+    let instance = InstanceId::new("sample-instance").unwrap();
+    let (_, kv_separator) = around(&subjects::worker_key(&pool, &instance), "sample-pool");
+    let kv_separator = prefix_of(unquote(&kv_separator), "sample-instance");
+    let (_, catalog_separator) = around(&subjects::catalog_key(&pool, "digest"), "sample-pool");
+    assert_eq!(
+        prefix_of(unquote(&catalog_separator), "digest"),
+        kv_separator,
+        "worker and catalogue keys no longer share a separator: the Python SDK assumes one"
+    );
+    let (kv_subject_prefix, kv_subject_suffix) =
+        around(&workers.subjects[0], topology::WORKERS_KV.bucket);
+    // The Python SDK declares both buckets with one set of settings.
+    let mut catalog_as_workers = topology::kv_stream(topology::WORKERS_KV, 1);
+    catalog_as_workers.name = catalog.name.clone();
+    catalog_as_workers.description = catalog.description.clone();
+    catalog_as_workers.subjects = catalog.subjects.clone();
+    catalog_as_workers.max_age = catalog.max_age;
+    catalog_as_workers.max_messages_per_subject = catalog.max_messages_per_subject;
+    assert_eq!(
+        serde_json::to_value(&catalog_as_workers).unwrap(),
+        serde_json::to_value(&catalog).unwrap(),
+        "KV buckets are no longer declared alike but for name, age and history"
+    );
+
+    BTreeMap::from([
+        (
+            "PROTOCOL_VERSION",
+            v(
+                Py::Int(bus_schema::PROTOCOL_VERSION.into()),
+                "PROTOCOL_VERSION",
+            ),
+        ),
+        // Subjects.
+        (
+            "CALL_SUBJECT_PREFIX",
+            v(
+                prefix_of(&subjects::call(&pool), "sample-pool"),
+                "subjects::call",
+            ),
+        ),
+        (
+            "CALLS_WILDCARD",
+            v(s(subjects::CALLS_WILDCARD), "subjects::CALLS_WILDCARD"),
+        ),
+        (
+            "CANCEL_SUBJECT_PREFIX",
+            v(prefix_of(&subjects::cancel("c1"), "c1"), "subjects::cancel"),
+        ),
+        (
+            "SERVICE_NAME_PREFIX",
+            v(
+                prefix_of(&subjects::service_name(&pool), "sample-pool"),
+                "subjects::service_name",
+            ),
+        ),
+        (
+            "KV_KEY_SEPARATOR",
+            v(kv_separator, "subjects::{worker_key, catalog_key}"),
+        ),
+        // The calls stream, as declared.
+        ("CALLS_STREAM", v(s(&calls.name), "topology::CALLS_STREAM")),
+        (
+            "CALLS_STREAM_DESCRIPTION",
+            v(
+                s(calls.description.clone().unwrap()),
+                "topology::calls_stream().description",
+            ),
+        ),
+        (
+            "CALLS_RETENTION",
+            v(
+                wire(&calls, "retention"),
+                "topology::calls_stream().retention",
+            ),
+        ),
+        (
+            "CALLS_DISCARD",
+            v(wire(&calls, "discard"), "topology::calls_stream().discard"),
+        ),
+        (
+            "CALLS_STORAGE",
+            v(wire(&calls, "storage"), "topology::calls_stream().storage"),
+        ),
+        (
+            "CALLS_MAX_MESSAGES",
+            v(Py::Int(calls.max_messages), "topology::CALLS_MAX_MESSAGES"),
+        ),
+        (
+            "CALLS_MAX_AGE_SECONDS",
+            v(secs(calls.max_age), "topology::CALLS_MAX_AGE"),
+        ),
+        (
+            "CALLS_DEDUP_WINDOW_SECONDS",
+            v(secs(calls.duplicate_window), "topology::CALLS_DEDUP_WINDOW"),
+        ),
+        // A pool's consumer, as declared.
+        (
+            "POOL_CONSUMER_PREFIX",
+            v(
+                prefix_of(&topology::pool_consumer_name(&pool), "sample-pool"),
+                "topology::pool_consumer_name",
+            ),
+        ),
+        (
+            "POOL_CONSUMER_DESCRIPTION_PREFIX",
+            v(
+                prefix_of(consumer.description.as_deref().unwrap(), "sample-pool"),
+                "topology::pool_consumer().description",
+            ),
+        ),
+        (
+            "POOL_ACK_POLICY",
+            v(
+                wire(&consumer, "ack_policy"),
+                "topology::pool_consumer().ack_policy",
+            ),
+        ),
+        (
+            "POOL_ACK_WAIT_SECONDS",
+            v(secs(consumer.ack_wait), "topology::POOL_ACK_WAIT"),
+        ),
+        (
+            "POOL_MAX_DELIVER",
+            v(Py::Int(consumer.max_deliver), "topology::POOL_MAX_DELIVER"),
+        ),
+        (
+            "POOL_MAX_ACK_PENDING",
+            Documented(|x| format!("max ack pending {}", spaced(x))),
+        ),
+        // KV buckets, as declared.
+        (
+            "WORKERS_BUCKET",
+            v(
+                s(topology::WORKERS_KV.bucket),
+                "topology::WORKERS_KV.bucket",
+            ),
+        ),
+        (
+            "WORKERS_HISTORY",
+            v(
+                Py::Int(workers.max_messages_per_subject),
+                "topology::WORKERS_KV.history",
+            ),
+        ),
+        (
+            "WORKERS_MAX_AGE_SECONDS",
+            v(secs(workers.max_age), "topology::WORKERS_KV.max_age"),
+        ),
+        (
+            "CATALOG_BUCKET",
+            v(
+                s(topology::CATALOG_KV.bucket),
+                "topology::CATALOG_KV.bucket",
+            ),
+        ),
+        (
+            "CATALOG_HISTORY",
+            v(
+                Py::Int(catalog.max_messages_per_subject),
+                "topology::CATALOG_KV.history",
+            ),
+        ),
+        (
+            "CATALOG_MAX_AGE_SECONDS",
+            v(secs(catalog.max_age), "topology::CATALOG_KV.max_age"),
+        ),
+        (
+            "CATALOG_REFRESH_SECONDS",
+            v(secs(topology::CATALOG_REFRESH), "topology::CATALOG_REFRESH"),
+        ),
+        (
+            "KV_STREAM_PREFIX",
+            v(
+                prefix_of(&workers.name, topology::WORKERS_KV.bucket),
+                "topology::kv_stream().name",
+            ),
+        ),
+        (
+            "KV_SUBJECT_PREFIX",
+            v(kv_subject_prefix, "topology::kv_stream().subjects"),
+        ),
+        (
+            "KV_SUBJECT_SUFFIX",
+            v(kv_subject_suffix, "topology::kv_stream().subjects"),
+        ),
+        (
+            "KV_DISCARD",
+            v(wire(&workers, "discard"), "topology::kv_stream().discard"),
+        ),
+        (
+            "KV_STORAGE",
+            v(wire(&workers, "storage"), "topology::kv_stream().storage"),
+        ),
+        (
+            "KV_ALLOW_ROLLUP",
+            v(
+                Py::Bool(workers.allow_rollup),
+                "topology::kv_stream().allow_rollup",
+            ),
+        ),
+        (
+            "KV_DENY_DELETE",
+            v(
+                Py::Bool(workers.deny_delete),
+                "topology::kv_stream().deny_delete",
+            ),
+        ),
+        (
+            "KV_ALLOW_DIRECT",
+            v(
+                Py::Bool(workers.allow_direct),
+                "topology::kv_stream().allow_direct",
+            ),
+        ),
+        // Headers.
+        ("HEADER_MSG_ID", v(s(headers::MSG_ID), "headers::MSG_ID")),
+        // Bodies.
+        (
+            "REPLY_ACCEPTED",
+            v(tag(CallEvent::Accepted), "messages::CallEvent::Accepted"),
+        ),
+        (
+            "REPLY_PROGRESS",
+            v(
+                tag(CallEvent::Progress {
+                    progress: 0.0,
+                    total: None,
+                    message: None,
+                }),
+                "messages::CallEvent::Progress",
+            ),
+        ),
+        (
+            "REPLY_LOG",
+            v(
+                tag(CallEvent::Log {
+                    level: "info".into(),
+                    logger: None,
+                    data: serde_json::Value::Null,
+                }),
+                "messages::CallEvent::Log",
+            ),
+        ),
+        (
+            "REPLY_RESULT",
+            v(
+                tag(CallEvent::Result {
+                    result: serde_json::Value::Null,
+                }),
+                "messages::CallEvent::Result",
+            ),
+        ),
+        (
+            "REPLY_ERROR",
+            v(
+                tag(CallEvent::Error {
+                    error: WireError {
+                        code: 0,
+                        message: String::new(),
+                        data: None,
+                    },
+                }),
+                "messages::CallEvent::Error",
+            ),
+        ),
+        (
+            "LANE_SESSION",
+            v(json_str(Lane::Session), "messages::Lane::Session"),
+        ),
+        (
+            "IDEMPOTENT_HINT",
+            Read(reads_idempotent_hint, "messages::ToolEntry::idempotent"),
+        ),
+        (
+            "REASON_DEADLINE_PASSED",
+            Documented(|x| format!("`{}`", unquote(x))),
+        ),
+        (
+            "REASON_WORKER_LOST",
+            Documented(|x| format!("`{}`", unquote(x))),
+        ),
+        // MCP vocabulary.
+        (
+            "METHOD_TOOLS_CALL",
+            v(s(Method::ToolsCall.as_str()), "mcp::Method::ToolsCall"),
+        ),
+        (
+            "METHOD_RESOURCES_READ",
+            v(
+                s(Method::ResourcesRead.as_str()),
+                "mcp::Method::ResourcesRead",
+            ),
+        ),
+        (
+            "METHOD_PROMPTS_GET",
+            v(s(Method::PromptsGet.as_str()), "mcp::Method::PromptsGet"),
+        ),
+        (
+            "METHOD_COMPLETION_COMPLETE",
+            v(
+                s(Method::CompletionComplete.as_str()),
+                "mcp::Method::CompletionComplete",
+            ),
+        ),
+        (
+            "META_PROGRESS_TOKEN",
+            v(s(mcp::meta::PROGRESS_TOKEN), "mcp::meta::PROGRESS_TOKEN"),
+        ),
+        (
+            "INVALID_PARAMS",
+            v(
+                Py::Int(mcp::code::INVALID_PARAMS),
+                "mcp::code::INVALID_PARAMS",
+            ),
+        ),
+        (
+            "METHOD_NOT_FOUND",
+            v(
+                Py::Int(mcp::code::METHOD_NOT_FOUND),
+                "mcp::code::METHOD_NOT_FOUND",
+            ),
+        ),
+        (
+            "INTERNAL_ERROR",
+            v(
+                Py::Int(mcp::code::INTERNAL_ERROR),
+                "mcp::code::INTERNAL_ERROR",
+            ),
+        ),
+        (
+            "RESOURCE_NOT_FOUND",
+            v(
+                Py::Int(mcp::code::RESOURCE_NOT_FOUND),
+                "mcp::code::RESOURCE_NOT_FOUND",
+            ),
+        ),
+        // Liveness defaults, which PROTOCOL.md states in its example record.
+        (
+            "DEFAULT_HEARTBEAT_SECONDS",
+            Documented(|x| format!("\"heartbeat_ms\": {}", millis(x))),
+        ),
+        (
+            "DEFAULT_TTL_SECONDS",
+            Documented(|x| format!("\"ttl_ms\": {}", millis(x))),
+        ),
+    ])
+}
+
+fn unquote(v: &Py) -> &str {
+    match v {
+        Py::Str(s) => s,
+        other => panic!("expected a string, found {other}"),
+    }
+}
+
+fn millis(v: &Py) -> i64 {
+    match v {
+        Py::Float(x) => (x * 1000.0).round() as i64,
+        other => panic!("expected seconds as a float, found {other}"),
+    }
+}
+
+/// `10000` as PROTOCOL.md writes it: `10 000`.
+fn spaced(v: &Py) -> String {
+    let Py::Int(n) = v else {
+        panic!("expected an int, found {v}")
+    };
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// The constants of a mirror module. Anything but the module docstring, comments, blank
+/// lines and `NAME = literal` is refused: a value this test cannot read, it cannot check.
+fn parse(text: &str) -> Result<BTreeMap<String, Py>, String> {
+    let mut constants = BTreeMap::new();
+    let mut lines = text.lines().enumerate().peekable();
+    if let Some((_, first)) = lines.peek() {
+        if let Some(rest) = first.trim_start().strip_prefix("\"\"\"") {
+            let mut closed = rest.contains("\"\"\"");
+            lines.next();
+            while !closed {
+                let Some((_, line)) = lines.next() else {
+                    return Err("the module docstring never ends".to_owned());
+                };
+                closed = line.contains("\"\"\"");
+            }
+        }
+    }
+    for (i, line) in lines {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| Err(format!("line {}: {why}: {line:?}", i + 1));
+        let Some((name, value)) = line.split_once(" = ") else {
+            return bad("not `NAME = literal`");
+        };
+        if !name.starts_with(|c: char| c.is_ascii_uppercase())
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        {
+            return bad("not an UPPER_CASE name at the start of the line");
+        }
+        let Some(value) = literal(value) else {
+            return bad("not a plain str, int, float or bool literal");
+        };
+        if constants.insert(name.to_owned(), value).is_some() {
+            return bad("defined twice");
+        }
+    }
+    Ok(constants)
+}
+
+fn literal(v: &str) -> Option<Py> {
+    if let Some(inner) = v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        return (!inner.contains(['"', '\\'])).then(|| Py::Str(inner.to_owned()));
+    }
+    match v {
+        "True" => return Some(Py::Bool(true)),
+        "False" => return Some(Py::Bool(false)),
+        _ => {}
+    }
+    let number = v.replace('_', "");
+    let digits = number.strip_prefix('-').unwrap_or(&number);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    if digits.contains('.') {
+        number.parse().ok().map(Py::Float)
+    } else {
+        number.parse().ok().map(Py::Int)
+    }
+}
+
+fn read(path: &str) -> String {
+    let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read {full}: {e}"))
+}
+
+fn python_contract() -> BTreeMap<String, Py> {
+    parse(&read(CONTRACT_PY)).unwrap_or_else(|e| panic!("{CONTRACT_PY}: {e}"))
+}
+
+#[test]
+fn the_python_mirror_has_exactly_the_names_this_test_checks() {
+    let python: BTreeSet<String> = python_contract().into_keys().collect();
+    let known: BTreeSet<String> = expectations().into_keys().map(str::to_owned).collect();
+    let unchecked: Vec<_> = python.difference(&known).collect();
+    let missing: Vec<_> = known.difference(&python).collect();
+    assert!(
+        unchecked.is_empty() && missing.is_empty(),
+        "contract.py and this test disagree on what is mirrored.\n  \
+         in contract.py, unknown here (add them to `expectations`): {unchecked:?}\n  \
+         expected here, gone from contract.py: {missing:?}"
+    );
+}
+
+#[test]
+fn every_python_constant_equals_its_bus_schema_value() {
+    let python = python_contract();
+    let protocol_md = read(PROTOCOL_MD);
+    let mut wrong = Vec::new();
+    for (name, expect) in expectations() {
+        let Some(value) = python.get(name) else {
+            continue; // reported by the names test
+        };
+        match expect {
+            Expect::Value(expected, source) if *value != expected => {
+                wrong.push(format!(
+                    "{name} = {value} in Python, but {source} is {expected}"
+                ));
+            }
+            Expect::Value(..) => {}
+            Expect::Read(reads, reader) if !reads(value) => {
+                wrong.push(format!(
+                    "{name} = {value} in Python, but {reader} does not read it"
+                ));
+            }
+            Expect::Read(..) => {}
+            Expect::Documented(text) => {
+                let text = text(value);
+                if !protocol_md.contains(&text) {
+                    wrong.push(format!(
+                        "{name} = {value} in Python, but PROTOCOL.md lacks {text:?}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the Python SDK's contract.py disagrees with bus-schema:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+#[test]
+fn the_python_liveness_defaults_fit_the_buckets() {
+    let python = python_contract();
+    let seconds = |name: &str| match python.get(name) {
+        Some(Py::Float(x)) => *x,
+        other => panic!("{name} is {other:?}, not seconds"),
+    };
+    let (heartbeat, ttl) = (
+        seconds("DEFAULT_HEARTBEAT_SECONDS"),
+        seconds("DEFAULT_TTL_SECONDS"),
+    );
+    assert!(
+        heartbeat < ttl,
+        "a worker must beat ({heartbeat} s) more often than its ttl ({ttl} s)"
+    );
+    assert!(
+        ttl < topology::WORKERS_KV.max_age.as_secs_f64(),
+        "the ttl ({ttl} s) must end before the workers bucket ages a record out"
+    );
+}
+
+#[test]
+fn the_parser_refuses_what_it_cannot_check() {
+    let good = "\"\"\"Doc.\n\nMore.\n\"\"\"\n\n# c\n#: d\nA = \"x\"\nB_2 = -3\nC = 1_000\nD = 0.5\nE = True\n";
+    let parsed = parse(good).unwrap();
+    assert_eq!(parsed["A"], Py::Str("x".into()));
+    assert_eq!(parsed["B_2"], Py::Int(-3));
+    assert_eq!(parsed["C"], Py::Int(1000));
+    assert_eq!(parsed["D"], Py::Float(0.5));
+    assert_eq!(parsed["E"], Py::Bool(true));
+    for bad in [
+        "A = ROOT + \".call.\"",
+        "A = f\"{ROOT}.call.\"",
+        "A = 24 * 3600",
+        "A = 1  # trailing comment",
+        "import os",
+        "a = 1",
+        "A: int = 1",
+        "A = 1\nA = 2",
+        "A = \"esc\\\"aped\"",
+    ] {
+        assert!(parse(bad).is_err(), "accepted {bad:?}");
+    }
+}

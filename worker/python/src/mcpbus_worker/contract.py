@@ -1,0 +1,115 @@
+"""The names and limits of the mcpbus bus, mirrored from bus-schema (Rust).
+
+Only `NAME = literal` lines (str, int, float, bool), comments and this docstring: no imports,
+no expressions. bus-schema/tests/python_mirror.rs reads this file as text and holds every
+constant to the value bus-schema defines (or, for the few bus-schema leaves to PROTOCOL.md,
+to that document), so neither side can change alone. A constant added here must be added to
+that test too. Durations are in seconds, as nats-py takes them.
+
+The rest of the SDK reads these; `protocol.py` builds subjects and keys from them. No other
+file spells a subject, stream, bucket, header, code or limit of the bus.
+"""
+
+# -- Version: bus_schema::PROTOCOL_VERSION ----------------------------------------------
+
+#: Carried in every body (`"protocol": 1`).
+PROTOCOL_VERSION = 1
+
+# -- Subjects: bus_schema::subjects --------------------------------------------------------
+
+#: `subjects::call(pool)` is this plus the pool.
+CALL_SUBJECT_PREFIX = "mcpbus.v1.call."
+#: `subjects::CALLS_WILDCARD`: what the calls stream captures.
+CALLS_WILDCARD = "mcpbus.v1.call.>"
+#: `subjects::cancel(call_id)` is this plus the call id.
+CANCEL_SUBJECT_PREFIX = "mcpbus.v1.cancel."
+#: `subjects::service_name(pool)` (NATS service API) is this plus the pool.
+SERVICE_NAME_PREFIX = "mcpbus-"
+#: Between pool and instance (`subjects::worker_key`) or pool and digest (`catalog_key`).
+KV_KEY_SEPARATOR = "."
+
+# -- The calls stream: bus_schema::topology::calls_stream ---------------------------------
+
+CALLS_STREAM = "MCPBUS_CALLS"
+CALLS_STREAM_DESCRIPTION = "mcpbus: calls waiting for a worker"
+CALLS_RETENTION = "workqueue"
+CALLS_DISCARD = "new"
+CALLS_STORAGE = "file"
+CALLS_MAX_MESSAGES = 1_000_000
+CALLS_MAX_AGE_SECONDS = 86400.0
+CALLS_DEDUP_WINDOW_SECONDS = 120.0
+
+# -- A pool's consumer: bus_schema::topology::pool_consumer -------------------------------
+
+#: `topology::pool_consumer_name(pool)` is this plus the pool.
+POOL_CONSUMER_PREFIX = "mcpbus-pool-"
+#: The consumer's description is this plus the pool.
+POOL_CONSUMER_DESCRIPTION_PREFIX = "mcpbus: calls for pool "
+POOL_ACK_POLICY = "explicit"
+#: How long JetStream waits for an acknowledgement (or `+WPI`) before delivering a call again.
+POOL_ACK_WAIT_SECONDS = 30.0
+POOL_MAX_DELIVER = 5
+#: Not in bus-schema (a parameter of `pool_consumer`): PROTOCOL.md section 3 states it.
+POOL_MAX_ACK_PENDING = 10_000
+
+# -- KV buckets: bus_schema::topology::{WORKERS_KV, CATALOG_KV, kv_stream} ----------------
+
+WORKERS_BUCKET = "mcpbus-workers"
+WORKERS_HISTORY = 1
+WORKERS_MAX_AGE_SECONDS = 300.0
+CATALOG_BUCKET = "mcpbus-catalog"
+CATALOG_HISTORY = 1
+CATALOG_MAX_AGE_SECONDS = 86400.0
+#: `topology::CATALOG_REFRESH`: re-put the catalogue this often so it never ages out.
+CATALOG_REFRESH_SECONDS = 3600.0
+#: A bucket is the stream `KV_<bucket>` on subjects `$KV.<bucket>.>`.
+KV_STREAM_PREFIX = "KV_"
+KV_SUBJECT_PREFIX = "$KV."
+KV_SUBJECT_SUFFIX = ".>"
+KV_DISCARD = "new"
+KV_STORAGE = "file"
+KV_ALLOW_ROLLUP = True
+KV_DENY_DELETE = True
+KV_ALLOW_DIRECT = True
+
+# -- Headers: bus_schema::headers ----------------------------------------------------------
+
+#: `headers::MSG_ID`: JetStream de-duplication key of a durable reply.
+HEADER_MSG_ID = "Nats-Msg-Id"
+
+# -- Bodies: bus_schema::messages (enum tags and what bus-schema reads) --------------------
+
+#: `CallEvent` `type` tags a worker sends.
+REPLY_ACCEPTED = "accepted"
+REPLY_PROGRESS = "progress"
+REPLY_LOG = "log"
+REPLY_RESULT = "result"
+REPLY_ERROR = "error"
+#: `Lane::Session`: the 2025 revisions' lane.
+LANE_SESSION = "session"
+#: The tool annotation `ToolEntry::idempotent` reads: may a call run again after a crash.
+IDEMPOTENT_HINT = "idempotentHint"
+#: Not in bus-schema (the Rust SDK spells them): `data.reason` values, PROTOCOL.md 5.2 and 5.3.
+REASON_DEADLINE_PASSED = "deadline_passed"
+REASON_WORKER_LOST = "worker_lost"
+
+# -- MCP vocabulary: bus_schema::mcp -------------------------------------------------------
+
+METHOD_TOOLS_CALL = "tools/call"
+METHOD_RESOURCES_READ = "resources/read"
+METHOD_PROMPTS_GET = "prompts/get"
+METHOD_COMPLETION_COMPLETE = "completion/complete"
+#: `mcp::meta::PROGRESS_TOKEN`: present in `params._meta` when the client wants progress.
+META_PROGRESS_TOKEN = "progressToken"
+#: `mcp::code`: the JSON-RPC codes a worker reports.
+INVALID_PARAMS = -32602
+METHOD_NOT_FOUND = -32601
+INTERNAL_ERROR = -32603
+RESOURCE_NOT_FOUND = -32002
+
+# -- Liveness defaults: not in bus-schema; PROTOCOL.md section 4 states them ---------------
+
+#: How often the `WorkerRecord` is re-put (`heartbeat_ms`).
+DEFAULT_HEARTBEAT_SECONDS = 2.0
+#: How long gateways keep routing to an instance after its last put (`ttl_ms`).
+DEFAULT_TTL_SECONDS = 6.0
