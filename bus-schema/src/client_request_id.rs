@@ -25,7 +25,14 @@ mod tests {
     #[test]
     fn ids_round_trip_and_refuse_foreign_ones() {
         assert_eq!(parse(&format("abc123", 4)), Some(("abc123", 4)));
-        for bad in ["", "mcpbus:", "mcpbus::1", "mcpbus:a.b:1", "mcpbus:a:x", "x:a:1"] {
+        for bad in [
+            "",
+            "mcpbus:",
+            "mcpbus::1",
+            "mcpbus:a.b:1",
+            "mcpbus:a:x",
+            "x:a:1",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }

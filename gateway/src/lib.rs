@@ -4,13 +4,17 @@
 //! the catalogue is rebuilt from the worker registry, and calls go through the calls work
 //! queue. Any node can therefore serve any request, and a node can die without losing state.
 //!
-//! Folders follow the request path: `http/` (the `/mcp` endpoint and its two protocol lanes),
-//! `session/` (session-lane state), `catalog/` (what workers serve), `route/` (calls to
-//! workers and their replies).
+//! Folders follow the request path. A `tools/call` arrives at `http/` (the `/mcp` edges of
+//! the two protocol lanes), is parsed and served by `core/` (the one method table), finds
+//! its pool in `catalog/`, is queued by `route/`, and its replies come back through `route/`
+//! (stateless lane) or `stream/` (stored, resumable: session lane and tasks). `session/`
+//! and `tasks/` hold session and task records; `app.rs` is what every handler shares.
 
+pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod error;
 pub mod http;
 pub mod metrics;

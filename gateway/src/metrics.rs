@@ -3,6 +3,8 @@
 
 use std::sync::LazyLock;
 
+use bus_schema::mcp::Method;
+use bus_schema::messages::Lane;
 use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
@@ -66,12 +68,16 @@ const KNOWN_METHODS: [&str; 8] = [
 ];
 
 impl Metrics {
-    pub fn request(&self, lane: &str, method: &str) {
+    pub fn request(&self, lane: Lane, method: Method) {
         let method = KNOWN_METHODS
             .iter()
-            .find(|m| **m == method)
+            .find(|m| **m == method.as_str())
             .copied()
             .unwrap_or("other");
+        let lane = match lane {
+            Lane::Session => "session",
+            Lane::Stateless => "stateless",
+        };
         self.requests.with_label_values(&[lane, method]).inc();
     }
 

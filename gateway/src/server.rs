@@ -11,49 +11,15 @@ use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::App;
 use crate::catalog::Catalog;
 use crate::error::GatewayError;
-use crate::request_state::{self, StateSealer};
+use crate::request_state;
 use crate::route::Dispatcher;
 use crate::session::SessionStore;
 use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
-use crate::tasks::TaskStore;
+use crate::tasks::{TaskStore, Tasks};
 use crate::Config;
-
-/// Everything a request handler may use. Shared read-only; all mutable state is in NATS.
-pub struct App {
-    pub config: Config,
-    pub nats: async_nats::Client,
-    pub catalog: Catalog,
-    pub dispatcher: Dispatcher,
-    pub sessions: SessionStore,
-    pub events: EventStore,
-    pub broadcast: BroadcastHub,
-    /// Tasks (2026-07-28 extension), readable by every gateway.
-    pub tasks: TaskStore,
-    /// Seals and opens MRTR `requestState` with the cluster's key.
-    pub request_state: Arc<StateSealer>,
-    /// Set when shutdown starts, so load balancers stop sending new requests.
-    pub draining: AtomicBool,
-    /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
-    /// continue on another node, listen streams end gracefully.
-    pub release: CancellationToken,
-}
-
-impl App {
-    /// Why this node should not receive traffic, if it should not.
-    pub fn not_ready_reason(&self) -> Option<&'static str> {
-        if self.draining.load(Ordering::Relaxed) {
-            Some("draining")
-        } else if self.nats.connection_state() != async_nats::connection::State::Connected {
-            Some("not connected to NATS")
-        } else if !self.catalog.is_synced() {
-            Some("catalogue not yet synchronised")
-        } else {
-            None
-        }
-    }
-}
 
 /// Runs a gateway on `listener` until `shutdown` resolves.
 pub async fn run(
@@ -121,7 +87,12 @@ pub async fn run(
         stop.clone(),
     ));
     let release = CancellationToken::new();
-    let task_store = TaskStore::new(tasks, events.clone());
+    let tasks = Tasks::new(
+        TaskStore::new(tasks, events.clone()),
+        dispatcher.clone(),
+        catalog.clone(),
+        config.default_tool_timeout,
+    );
     let app = Arc::new(App {
         config,
         nats,
@@ -130,7 +101,7 @@ pub async fn run(
         sessions: SessionStore::new(sessions),
         events,
         broadcast,
-        tasks: task_store,
+        tasks,
         request_state: Arc::new(request_state),
         draining: AtomicBool::new(false),
         release: release.clone(),

@@ -9,16 +9,19 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
+use bus_schema::mcp::{capability, Method};
 use serde_json::{json, Value};
 
-use super::jsonrpc::Request;
-use crate::error::{code, McpError};
+use super::error::CoreError;
+use super::request::Request;
 use crate::request_state::{binding, StateSealer};
 
 /// The requests that may answer with an `InputRequiredResult`.
-pub fn supports(method: &str) -> bool {
-    matches!(method, "tools/call" | "prompts/get" | "resources/read")
+pub fn supports(method: Method) -> bool {
+    matches!(
+        method,
+        Method::ToolsCall | Method::PromptsGet | Method::ResourcesRead
+    )
 }
 
 /// `resultType` of an `InputRequiredResult`.
@@ -43,8 +46,8 @@ impl Mrtr {
         sealer: &Arc<StateSealer>,
         r: &mut Request,
         client_capabilities: &Value,
-    ) -> Result<Self, McpError> {
-        let binding = binding(&r.method, &r.params);
+    ) -> Result<Self, CoreError> {
+        let binding = binding(r.method.as_str(), &r.params);
         let params = r.params.as_object_mut();
         if let Some(params) = params {
             match params.get("inputResponses") {
@@ -61,9 +64,7 @@ impl Mrtr {
             match params.remove("requestState") {
                 None => {}
                 Some(Value::String(token)) => {
-                    let state = sealer
-                        .open(&binding, &token)
-                        .map_err(|e| invalid(format!("Invalid params: {e}")))?;
+                    let state = sealer.open(&binding, &token)?;
                     if let Some(state) = state {
                         params.insert("requestState".into(), state);
                     }
@@ -80,20 +81,20 @@ impl Mrtr {
 
     /// Makes a worker's `InputRequiredResult` fit to send: only declared capabilities, and
     /// the worker's state sealed.
-    pub fn finish(&self, result: &mut Value) -> Result<(), McpError> {
+    pub fn finish(&self, result: &mut Value) -> Result<(), CoreError> {
         let Some(obj) = result.as_object_mut() else {
-            return Err(McpError::internal(
-                "the worker's InputRequiredResult is not an object",
+            return Err(CoreError::BadWorkerAnswer(
+                "the worker's InputRequiredResult is not an object".into(),
             ));
         };
         if let Some(requests) = obj.get("inputRequests") {
-            let requests = requests
-                .as_object()
-                .ok_or_else(|| McpError::internal("the worker's inputRequests is not an object"))?;
+            let requests = requests.as_object().ok_or_else(|| {
+                CoreError::BadWorkerAnswer("the worker's inputRequests is not an object".into())
+            })?;
             for request in requests.values() {
                 let method = request.get("method").and_then(Value::as_str).unwrap_or("");
-                let capability = capability_for(method).ok_or_else(|| {
-                    McpError::internal(format!(
+                let capability = capability::for_client_request(method).ok_or_else(|| {
+                    CoreError::BadWorkerAnswer(format!(
                         "the worker asked the client for {method:?}, which is not an input request"
                     ))
                 })?;
@@ -110,36 +111,25 @@ impl Mrtr {
 }
 
 /// A worker answered with an `InputRequiredResult` where the protocol has no place for one.
-pub fn not_allowed() -> McpError {
-    McpError::internal(
+pub fn not_allowed() -> CoreError {
+    CoreError::BadWorkerAnswer(
         "the worker answered with an InputRequiredResult, which this request cannot carry \
-         (only 2026-07-28 tools/call, prompts/get and resources/read can)",
+         (only 2026-07-28 tools/call, prompts/get and resources/read can)"
+            .into(),
     )
 }
 
-/// The client capability an input request needs.
-fn capability_for(method: &str) -> Option<&'static str> {
-    match method {
-        "elicitation/create" => Some("elicitation"),
-        "sampling/createMessage" => Some("sampling"),
-        "roots/list" => Some("roots"),
-        _ => None,
+fn missing_capability(capability: &str, method: &str) -> CoreError {
+    CoreError::MissingCapability {
+        message: format!(
+            "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
+        ),
+        required: json!({capability: {}}),
     }
 }
 
-fn missing_capability(capability: &str, method: &str) -> McpError {
-    McpError::new(
-        StatusCode::OK,
-        code::MISSING_CAPABILITY,
-        format!(
-            "the client did not declare the {capability:?} capability, so it cannot be asked for {method}"
-        ),
-    )
-    .with_data(json!({"requiredCapabilities": {capability: {}}}))
-}
-
-fn invalid(message: impl Into<String>) -> McpError {
-    McpError::invalid_params(message).with_status(StatusCode::BAD_REQUEST)
+fn invalid(message: impl Into<String>) -> CoreError {
+    CoreError::Malformed(message.into())
 }
 
 #[cfg(test)]
@@ -153,11 +143,9 @@ mod tests {
     }
 
     fn request(params: Value) -> Request {
-        Request {
-            id: json!(1),
-            method: "tools/call".into(),
-            params,
-        }
+        let profile =
+            crate::core::Profile::stateless(bus_schema::mcp::ProtocolVersion::V2026_07_28);
+        Request::parse(&profile, json!(1), "tools/call", params).unwrap()
     }
 
     #[test]
@@ -192,7 +180,13 @@ mod tests {
             json!({"name": "t", "requestState": "forged"}),
         ] {
             let e = Mrtr::accept(&s, &mut request(params.clone()), &json!({})).err();
-            assert_eq!(e.map(|e| e.code), Some(code::INVALID_PARAMS), "{params}");
+            assert!(
+                matches!(
+                    e,
+                    Some(CoreError::Malformed(_) | CoreError::RequestState(_))
+                ),
+                "{params}"
+            );
         }
     }
 
@@ -210,10 +204,9 @@ mod tests {
             "inputRequests": {"k": {"method": "elicitation/create", "params": {}}},
         });
         let e = mrtr.finish(&mut result).unwrap_err();
-        assert_eq!(e.code, code::MISSING_CAPABILITY);
-        assert_eq!(
-            e.data.unwrap()["requiredCapabilities"],
-            json!({"elicitation": {}})
-        );
+        let CoreError::MissingCapability { required, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(required, json!({"elicitation": {}}));
     }
 }

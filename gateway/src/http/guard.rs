@@ -3,7 +3,8 @@
 
 use axum::http::{header, HeaderMap, StatusCode};
 
-use crate::error::{code, McpError};
+use super::wire::McpError;
+use bus_schema::mcp::code;
 
 /// Checks `Host` and `Origin` against the configured allow-lists.
 pub fn check_host_and_origin(

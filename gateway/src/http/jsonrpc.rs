@@ -4,7 +4,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::error::McpError;
+use super::wire::McpError;
 
 /// One client message.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,23 +1,24 @@
-//! The HTTP surface: `/mcp` (both MCP lanes), `/healthz` and `/readyz`.
+//! The HTTP edges: `/mcp` (both MCP lanes), `/healthz`, `/readyz` and `/metrics`.
 //!
 //! `POST /mcp` runs the transport checks shared by both lanes (`guard`), reads and parses
-//! one JSON-RPC message (`jsonrpc`), then hands it to the lane the message belongs to. The
-//! lanes differ only at this edge; what they serve comes from `methods`.
+//! one JSON-RPC message (`jsonrpc`), then hands it to the edge of the lane it belongs to
+//! (`session_lane`, `stateless_lane`). An edge checks its own transport rules, builds the
+//! caller and its profile, and passes the request to the core (`crate::core`); `render`
+//! turns the core's answer into a response, and `wire` maps its errors, once for both.
 
+mod decorate;
 mod guard;
+mod headers;
 mod jsonrpc;
 mod listen;
-mod methods;
-mod mrtr;
 mod param_headers;
+mod render;
 mod reply;
 mod session_lane;
-mod session_tasks;
 mod sse;
 mod standalone;
 mod stateless_lane;
-mod tasks;
-pub mod version;
+mod wire;
 
 use std::sync::Arc;
 
@@ -29,9 +30,10 @@ use axum::routing::{any, get};
 use axum::Router;
 use serde_json::Value;
 
-use crate::error::{code, McpError};
-use crate::server::App;
+use crate::app::App;
+use bus_schema::mcp::code;
 use jsonrpc::{error_response, Incoming};
+use wire::McpError;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -130,9 +132,4 @@ async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
         }
         _ => session_lane::handle(&app, &headers, incoming).await,
     }
-}
-
-/// `202 Accepted`, the answer to a notification or a client response.
-fn accepted() -> Response {
-    StatusCode::ACCEPTED.into_response()
 }

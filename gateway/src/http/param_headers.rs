@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use super::wire::McpError;
 use crate::catalog::header_params;
-use crate::error::McpError;
 
 /// Checks the `Mcp-Param-*` headers of a `tools/call` of `tool` against its `arguments`.
 pub fn check(
@@ -141,7 +141,7 @@ mod tests {
             ]),
         ] {
             let e = check(&bad, &tool(), &args).unwrap_err();
-            assert_eq!(e.code, crate::error::code::HEADER_MISMATCH);
+            assert_eq!(e.code, bus_schema::mcp::code::HEADER_MISMATCH);
             assert_eq!(e.status, 400);
         }
         // Arguments not in the body need no header.

@@ -3,19 +3,23 @@
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
+use bus_schema::mcp::{code, notification as note};
 use bus_schema::messages::BroadcastKind;
+use futures::StreamExt;
 use serde_json::{json, Value};
 
+use super::decorate::Decoration;
 use super::guard;
 use super::jsonrpc::{error_response, notification};
-use super::reply::{CallFeed, RETRY_AFTER_RELEASE};
-use super::session_lane::{check_version_header, find_session, session_reply};
+use super::render;
+use super::reply::{CallReply, RETRY_AFTER_RELEASE};
+use super::session_lane::{check_version_header, find_session};
 use super::sse::{self, Frame};
-use crate::error::{code, McpError};
-use crate::server::App;
-use crate::session::{SessionId, SessionRecord, SessionStore};
+use super::wire::McpError;
+use crate::app::App;
+use crate::core::{notification_for, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery};
+use crate::session::{SessionId, SessionStore};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
-use futures::StreamExt;
 
 pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     if !guard::accepts(headers).sse {
@@ -29,18 +33,20 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     if let Err(e) = check_version_header(headers) {
         return error_response(&Value::Null, &e);
     }
-    let (session, record) = match find_session(app, headers).await {
-        Ok(found) => found,
+    let caller = match find_session(app, headers).await {
+        Ok(caller) => caller,
         Err(e) => return error_response(&Value::Null, &e),
     };
+    let session = caller
+        .session_id()
+        .expect("found sessions have ids")
+        .clone();
     let last = headers.get(header::HeaderName::from_static("last-event-id"));
     let Some(raw) = last else {
         return standalone(app, session, Follower::live(&app.broadcast), false);
     };
     match raw.to_str().ok().and_then(EventId::parse) {
-        Some(EventId::Request { stream, seq }) => {
-            resume_request(app, &session, &record, &stream, seq).await
-        }
+        Some(EventId::Request { stream, seq }) => resume_request(app, &caller, &stream, seq).await,
         Some(EventId::Standalone { seq }) => {
             let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
             standalone(app, session, follower, replayed.is_err())
@@ -52,21 +58,26 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     }
 }
 
-async fn resume_request(
-    app: &App,
-    session: &SessionId,
-    record: &SessionRecord,
-    stream: &str,
-    after: u64,
-) -> Response {
+/// A request's stream, from after `after`, on whichever node the client came back to.
+async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) -> Response {
+    let session = caller
+        .session_id()
+        .expect("session-lane callers have sessions");
     match RequestStream::resume(&app.events, session.as_str(), stream, after).await {
         Ok(s) => {
-            let reply = session_reply(s.request_id().clone(), s.progress_token().cloned(), record);
-            reply.sse(
-                CallFeed::Stored(Box::new(s)),
-                app.config.sse_keep_alive,
-                app.release.clone(),
-            )
+            let plan = CallPlan {
+                id: s.request_id().clone(),
+                progress_token: s.progress_token().cloned(),
+                feed: CallFeed::Stored(Box::new(s)),
+                min_log: caller.min_log,
+                mrtr: None,
+                related_task: None,
+                cache: Cache::None,
+                delivery: Delivery::Stream,
+            };
+            let decoration = Decoration::new(&caller.profile, 0);
+            CallReply::new(plan, caller.profile.lane, decoration)
+                .sse(app.config.sse_keep_alive, app.release.clone())
         }
         Err(StreamError::Expired) => {
             let retention = app.config.event_retention.as_secs();
@@ -81,14 +92,7 @@ async fn resume_request(
             .with_data(json!({"reason": "events_expired", "retentionSecs": retention}));
             error_response(&Value::Null, &e)
         }
-        Err(e @ StreamError::Store(_)) => error_response(
-            &Value::Null,
-            &McpError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::INTERNAL_ERROR,
-                format!("Service Unavailable: {e}"),
-            ),
-        ),
+        Err(e) => render::error(&Value::Null, &caller.profile, &CoreError::Stream(e)),
     }
 }
 
@@ -109,10 +113,7 @@ fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -
                 "message": "notifications after your Last-Event-ID are no longer retained; lists may have changed",
             }}),
         );
-        for msg in [
-            gap,
-            notification("notifications/tools/list_changed", json!({})),
-        ] {
+        for msg in [gap, notification(note::TOOLS_LIST_CHANGED, json!({}))] {
             opening.push(Frame::Message {
                 id: Some(position.clone()),
                 data: msg.to_string(),
@@ -143,32 +144,20 @@ fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -
     )
 }
 
-/// What a session-lane standalone stream shows for a broadcast event: tool list changes,
-/// and updates of resources the session subscribed to (read from the session's record when
-/// an update arrives, so a subscription made after the stream opened counts).
+/// What a session-lane standalone stream shows for a broadcast event: every change, and
+/// updates of resources the session subscribed to (read from the session's record when an
+/// update arrives, so a subscription made after the stream opened counts).
 async fn session_message(
     kind: &BroadcastKind,
     sessions: &SessionStore,
     session: &SessionId,
 ) -> Option<Value> {
-    match kind {
-        BroadcastKind::ToolsListChanged => {
-            Some(notification("notifications/tools/list_changed", json!({})))
-        }
-        BroadcastKind::PromptsListChanged => Some(notification(
-            "notifications/prompts/list_changed",
-            json!({}),
-        )),
-        BroadcastKind::ResourcesListChanged => Some(notification(
-            "notifications/resources/list_changed",
-            json!({}),
-        )),
-        BroadcastKind::ResourceUpdated { uri } => {
-            let record = sessions.get(session).await.ok().flatten()?;
-            record
-                .resource_subscriptions
-                .contains(uri)
-                .then(|| notification("notifications/resources/updated", json!({"uri": uri})))
+    if let BroadcastKind::ResourceUpdated { uri } = kind {
+        let record = sessions.get(session).await.ok().flatten()?;
+        if !record.resource_subscriptions.contains(uri) {
+            return None;
         }
     }
+    let (method, params) = notification_for(kind);
+    Some(notification(method, params))
 }

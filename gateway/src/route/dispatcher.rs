@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use bus_schema::messages::{decode, encode, CallReply, CallRequest, Lane};
+use bus_schema::mcp::{Method, ProtocolVersion};
+use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
 use dashmap::DashMap;
@@ -15,9 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::tracker::{CallTracker, CallUpdate};
-use super::RouteError;
+use super::{CallError, RouteError};
 use crate::catalog::ToolRoute;
-use crate::error::{GatewayError, McpError};
+use crate::error::GatewayError;
 
 /// How long we wait for JetStream to confirm it stored a call before publishing it again.
 /// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
@@ -44,10 +45,24 @@ pub struct CallSpec {
     pub method: String,
     pub params: Value,
     pub lane: Lane,
-    pub protocol_version: String,
+    pub protocol_version: ProtocolVersion,
     pub client_capabilities: Value,
     /// The task this call may become (see [`CallRequest::task_id`]).
     pub task_id: Option<String>,
+}
+
+impl CallSpec {
+    /// A 2026-07-28 `tools/call` with these params (a task's later rounds).
+    pub fn stateless_tool_call(params: Value, client_capabilities: Value) -> Self {
+        Self {
+            method: Method::ToolsCall.as_str().to_owned(),
+            params,
+            lane: Lane::Stateless,
+            protocol_version: ProtocolVersion::STATELESS[0],
+            client_capabilities,
+            task_id: None,
+        }
+    }
 }
 
 impl Dispatcher {
@@ -133,6 +148,15 @@ impl Dispatcher {
         Ok(pending)
     }
 
+    /// Hands the client's answer to request `seq` of call `call_id` to the worker waiting
+    /// for it, wherever it runs. Core NATS: the worker is waiting, or the answer is moot.
+    pub async fn forward_answer(&self, call_id: &str, seq: u32, answer: &ClientAnswer) {
+        let subject = subjects::client_answer(call_id, seq);
+        if let Err(e) = self.nats.publish(subject, encode(answer)).await {
+            tracing::warn!(error = %e, "could not forward the client's answer");
+        }
+    }
+
     /// Queues `request` for its pool, waiting for JetStream to store it; returns its
     /// position in the calls stream.
     pub async fn publish(
@@ -212,7 +236,7 @@ pub fn prepare(
         reply_to,
         deadline_ms: unix_ms() + timeout.as_millis() as u64,
         lane: spec.lane,
-        protocol_version: spec.protocol_version,
+        protocol_version: spec.protocol_version.to_string(),
         client_capabilities: spec.client_capabilities,
         reply_durable,
         task_id: spec.task_id,
@@ -283,10 +307,11 @@ impl Drop for PendingCall {
 }
 
 impl PendingCall {
-    /// A failure that must travel as an HTTP status (e.g. a missing capability, 400), if the
-    /// call produces one within `within`. Anything else is kept for [`PendingCall::next`], so
-    /// a streamed answer is not delayed by more than `within`.
-    pub async fn early_failure(&mut self, within: Duration) -> Option<McpError> {
+    /// The call's failure, if it fails within `within`: some failures travel with an HTTP
+    /// status of their own, which a streamed answer could no longer carry. Whatever arrives
+    /// is kept for [`PendingCall::next`], so a streamed answer is not delayed by more than
+    /// `within`.
+    pub async fn early_failure(&mut self, within: Duration) -> Option<CallError> {
         if self.peeked.is_none() {
             self.peeked = tokio::time::timeout(within, self.next())
                 .await
@@ -294,9 +319,7 @@ impl PendingCall {
                 .flatten();
         }
         match &self.peeked {
-            Some(CallUpdate::Done(Err(e))) if e.status != axum::http::StatusCode::OK => {
-                Some(e.clone())
-            }
+            Some(CallUpdate::Done(Err(e))) => Some(e.clone()),
             _ => None,
         }
     }

@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
+use bus_schema::messages::WireError;
 use bus_schema::names::{InstanceId, PoolName};
-use serde_json::json;
 
-use crate::error::McpError;
-
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RouteError {
     #[error("Unknown tool: {0}")]
@@ -49,12 +47,13 @@ impl RouteError {
     }
 }
 
-impl From<RouteError> for McpError {
-    fn from(e: RouteError) -> Self {
-        let data = json!({"reason": e.reason()});
-        match e {
-            RouteError::UnknownTool(_) => McpError::invalid_params(e.to_string()),
-            _ => McpError::internal(e.to_string()).with_data(data),
-        }
-    }
+/// Why a call ended without a result: the gateway's reason, or the worker's own error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The worker (or a bridged server) answered with this JSON-RPC error.
+    #[error("{}", .0.message)]
+    Worker(WireError),
 }

@@ -10,5 +10,5 @@ mod error;
 mod tracker;
 
 pub use dispatcher::{new_call_id, prepare, unix_ms, CallSpec, Dispatcher, PendingCall};
-pub use error::RouteError;
-pub use tracker::{client_request_id, parse_client_request_id, CallTracker, CallUpdate};
+pub use error::{CallError, RouteError};
+pub use tracker::{CallTracker, CallUpdate};

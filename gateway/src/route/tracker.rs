@@ -8,11 +8,10 @@ use bus_schema::names::{InstanceId, PoolName};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::RouteError;
-use crate::error::McpError;
+use super::{CallError, RouteError};
 
 /// Something to tell the client about a call in progress.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum CallUpdate {
     Progress {
         progress: f64,
@@ -37,21 +36,7 @@ pub enum CallUpdate {
     /// The worker made the call a task (only calls with a `task_id`).
     Escalate,
     /// The final outcome; nothing follows it.
-    Done(Result<Value, McpError>),
-}
-
-/// The JSON-RPC id of a request to the client: it names the call and the request's number,
-/// so whichever gateway receives the answer knows where to send it.
-pub fn client_request_id(call_id: &str, seq: u32) -> String {
-    format!("mcpbus:{call_id}:{seq}")
-}
-
-/// The call and request number of an id made by [`client_request_id`].
-pub fn parse_client_request_id(id: &str) -> Option<(&str, u32)> {
-    let rest = id.strip_prefix("mcpbus:")?;
-    let (call, seq) = rest.split_once(':')?;
-    let valid = !call.is_empty() && call.bytes().all(|b| b.is_ascii_alphanumeric());
-    valid.then_some((call, seq.parse().ok()?))
+    Done(Result<Value, CallError>),
 }
 
 /// Turns replies into updates and knows when the call has run out of time.
@@ -115,7 +100,7 @@ impl CallTracker {
                 method,
                 params,
             } => Some(CallUpdate::ClientRequest {
-                id: client_request_id(&reply.call_id, seq),
+                id: bus_schema::client_request_id::format(&reply.call_id, seq),
                 method,
                 params,
             }),
@@ -136,14 +121,7 @@ impl CallTracker {
             }
             CallEvent::Error { error } => {
                 self.done = true;
-                let mut e = McpError::internal(error.message);
-                e.code = error.code;
-                e.data = error.data;
-                // The 2026-07-28 transport sends a missing capability with 400.
-                if e.code == crate::error::code::MISSING_CAPABILITY {
-                    e.status = axum::http::StatusCode::BAD_REQUEST;
-                }
-                Some(CallUpdate::Done(Err(e)))
+                Some(CallUpdate::Done(Err(CallError::Worker(error))))
             }
         }
     }

@@ -1,10 +1,8 @@
-//! One task's record, as stored in KV `mcpbus-tasks`, and how it reads on the wire.
+//! One task's record, as stored in KV `mcpbus-tasks`. How it reads on the wire is `view.rs`.
 
 use bus_schema::names::PoolName;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use serde_json::{Map, Value};
 
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,94 +63,8 @@ pub struct TaskRecord {
     pub status_message: Option<String>,
 }
 
-/// How often a client should poll `tasks/get`.
-pub const POLL_INTERVAL_MS: u64 = 500;
-
 impl TaskRecord {
     pub fn expired(&self, now_ms: u64) -> bool {
         now_ms > self.created_ms.saturating_add(self.ttl_ms)
-    }
-
-    /// The `Task` fields every task message carries.
-    fn task_fields(&self) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("taskId".into(), json!(self.task_id));
-        m.insert("status".into(), json!(self.status));
-        m.insert("createdAt".into(), json!(rfc3339(self.created_ms)));
-        m.insert("lastUpdatedAt".into(), json!(rfc3339(self.updated_ms)));
-        m.insert("ttlMs".into(), json!(self.ttl_ms));
-        m.insert("pollIntervalMs".into(), json!(POLL_INTERVAL_MS));
-        m
-    }
-
-    /// The `CreateTaskResult` answering the `tools/call` that made the task.
-    pub fn create_result(&self) -> Value {
-        let mut m = self.task_fields();
-        m.insert("resultType".into(), json!("task"));
-        Value::Object(m)
-    }
-
-    /// The `DetailedTask` of `tasks/get`: the result, error or open questions inlined.
-    pub fn detailed(&self) -> Value {
-        let mut m = self.task_fields();
-        match self.status {
-            TaskStatus::Completed => {
-                if let Some(r) = &self.result {
-                    m.insert("result".into(), r.clone());
-                }
-            }
-            TaskStatus::Failed => {
-                if let Some(e) = &self.error {
-                    m.insert("error".into(), e.clone());
-                }
-            }
-            TaskStatus::InputRequired => {
-                m.insert(
-                    "inputRequests".into(),
-                    Value::Object(self.input_requests.clone()),
-                );
-            }
-            TaskStatus::Working | TaskStatus::Cancelled => {}
-        }
-        Value::Object(m)
-    }
-}
-
-impl TaskRecord {
-    /// The 2025-11-25 `Task` object (`tasks/get`, `tasks/cancel`, inside `CreateTaskResult`),
-    /// with `status` as the caller determined it (a pending question shows as
-    /// `input_required` without being stored).
-    pub fn legacy_task(&self, status: TaskStatus) -> Value {
-        let mut task = json!({
-            "taskId": self.task_id,
-            "status": status,
-            "createdAt": rfc3339(self.created_ms),
-            "lastUpdatedAt": rfc3339(self.updated_ms),
-            "ttl": self.ttl_ms,
-            "pollInterval": POLL_INTERVAL_MS,
-        });
-        if let Some(m) = &self.status_message {
-            task["statusMessage"] = json!(m);
-        }
-        task
-    }
-}
-
-/// Unix milliseconds as an RFC 3339 UTC timestamp.
-pub fn rfc3339(ms: u64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_795_935_063_685), "2026-11-29T06:51:03.685Z");
     }
 }

@@ -1,0 +1,50 @@
+//! The state every request handler shares: configuration and handles on the bus. Read-only;
+//! all mutable state is in NATS.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::request_state::StateSealer;
+use crate::route::Dispatcher;
+use crate::session::SessionStore;
+use crate::stream::{BroadcastHub, EventStore};
+use crate::tasks::Tasks;
+use crate::Config;
+
+/// Everything a request handler may use. Shared read-only; all mutable state is in NATS.
+pub struct App {
+    pub config: Config,
+    pub nats: async_nats::Client,
+    pub catalog: Catalog,
+    pub dispatcher: Dispatcher,
+    pub sessions: SessionStore,
+    pub events: EventStore,
+    pub broadcast: BroadcastHub,
+    /// Tasks of both revisions, readable by every gateway.
+    pub tasks: Tasks,
+    /// Seals and opens MRTR `requestState` with the cluster's key.
+    pub request_state: Arc<StateSealer>,
+    /// Set when shutdown starts, so load balancers stop sending new requests.
+    pub draining: AtomicBool,
+    /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
+    /// continue on another node, listen streams end gracefully.
+    pub release: CancellationToken,
+}
+
+impl App {
+    /// Why this node should not receive traffic, if it should not.
+    pub fn not_ready_reason(&self) -> Option<&'static str> {
+        if self.draining.load(Ordering::Relaxed) {
+            Some("draining")
+        } else if self.nats.connection_state() != async_nats::connection::State::Connected {
+            Some("not connected to NATS")
+        } else if !self.catalog.is_synced() {
+            Some("catalogue not yet synchronised")
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Who is calling: the caller's revision (its profile), what its client declared, and, on
+//! the session lane, its session. Built by the edges, read by the core.
+
+use bus_schema::mcp::{capability, meta, ProtocolVersion};
+use serde_json::Value;
+
+use super::log_level::LogLevel;
+use super::profile::Profile;
+use super::request::{meta_of, Request};
+use crate::route::CallSpec;
+use crate::session::{SessionId, SessionRecord};
+
+/// The caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub profile: Profile,
+    pub client_capabilities: Value,
+    /// The session the request belongs to (session lane).
+    pub session: Option<(SessionId, SessionRecord)>,
+    /// Lowest log severity forwarded; `None` forwards no log messages.
+    pub min_log: Option<LogLevel>,
+}
+
+impl Caller {
+    /// A session-lane caller: what the session negotiated at `initialize`. Without
+    /// `logging/setLevel`, a session receives every log message.
+    pub fn session(id: SessionId, record: SessionRecord) -> Self {
+        let version = ProtocolVersion::parse(&record.protocol_version)
+            .unwrap_or(ProtocolVersion::DEFAULT_SESSION);
+        Self {
+            profile: Profile::session(version),
+            client_capabilities: record.client_capabilities.clone(),
+            min_log: Some(
+                record
+                    .log_level
+                    .as_deref()
+                    .and_then(LogLevel::parse)
+                    .unwrap_or(LogLevel::DEBUG),
+            ),
+            session: Some((id, record)),
+        }
+    }
+
+    /// A session-lane caller before it has a session (`initialize`).
+    pub fn initializing() -> Self {
+        Self {
+            profile: Profile::session(ProtocolVersion::newest_session()),
+            client_capabilities: Value::Null,
+            session: None,
+            min_log: None,
+        }
+    }
+
+    /// A 2026-07-28 caller: everything travels in each request's `_meta`. No log messages
+    /// unless the request asks for a level.
+    pub fn stateless(version: ProtocolVersion, params: &Value) -> Self {
+        Self::stateless_with(
+            version,
+            meta_of(params, meta::CLIENT_CAPABILITIES)
+                .cloned()
+                .unwrap_or_default(),
+            meta_of(params, meta::LOG_LEVEL)
+                .and_then(Value::as_str)
+                .and_then(LogLevel::parse),
+        )
+    }
+
+    /// A 2026-07-28 caller with these capabilities (a task's later rounds).
+    pub fn stateless_with(
+        version: ProtocolVersion,
+        client_capabilities: Value,
+        min_log: Option<LogLevel>,
+    ) -> Self {
+        Self {
+            profile: Profile::stateless(version),
+            client_capabilities,
+            session: None,
+            min_log,
+        }
+    }
+
+    /// The session id, on the session lane.
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session.as_ref().map(|(id, _)| id)
+    }
+
+    /// Whether the client declared the 2026-07-28 tasks extension.
+    pub fn takes_task_extension(&self) -> bool {
+        self.client_capabilities
+            .get(capability::EXTENSIONS)
+            .and_then(|e| e.get(capability::TASKS_EXTENSION))
+            .is_some()
+    }
+
+    /// The bus call for `request` on behalf of this caller.
+    pub fn spec(&self, request: &Request) -> CallSpec {
+        self.spec_with(request.method.as_str(), request.params.clone())
+    }
+
+    /// The bus call for `method` with `params` on behalf of this caller.
+    pub fn spec_with(&self, method: &str, params: Value) -> CallSpec {
+        CallSpec {
+            method: method.to_owned(),
+            params,
+            lane: self.profile.lane,
+            protocol_version: self.profile.version,
+            client_capabilities: self.client_capabilities.clone(),
+            task_id: None,
+        }
+    }
+}

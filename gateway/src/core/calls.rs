@@ -1,0 +1,302 @@
+//! Requests that a worker pool answers: `tools/call` (plain, or as a task the revision's
+//! way) and the routed reads `resources/read`, `prompts/get`, `completion/complete`.
+
+use std::sync::Arc;
+
+use bus_schema::mcp::capability;
+use serde_json::{json, Map, Value};
+
+use super::caller::Caller;
+use super::error::CoreError;
+use super::mrtr::Mrtr;
+use super::outcome::{Cache, CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
+use super::profile::TaskFlavour;
+use super::request::{ReadTarget, Request};
+use crate::app::App;
+use crate::catalog::{ListKind, Lookup, ToolRoute};
+use crate::route::{CallUpdate, RouteError};
+use crate::stream::{RequestStream, StreamOrigin};
+use crate::tasks::{NewTask, Tasks};
+
+/// `execution.taskSupport` of a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskSupport {
+    Forbidden,
+    Optional,
+    Required,
+}
+
+impl TaskSupport {
+    /// `forbidden` when the tool says nothing (or something we do not know).
+    fn of(route: &ToolRoute) -> Self {
+        let declared = route
+            .tool
+            .get("execution")
+            .and_then(|e| e.get("taskSupport"))
+            .and_then(Value::as_str);
+        match declared {
+            Some("optional") => Self::Optional,
+            Some("required") => Self::Required,
+            _ => Self::Forbidden,
+        }
+    }
+}
+
+/// `tools/call`: a task if the revision and the tool make it one, else a call whose updates
+/// the edge streams.
+pub async fn call_tool(
+    app: &App,
+    caller: &Caller,
+    request: Request,
+    name: &str,
+    as_task: Option<Option<u64>>,
+    mrtr: Option<Mrtr>,
+) -> Result<Outcome, CoreError> {
+    let route = resolve_tool(app, name)?;
+    let support = TaskSupport::of(&route);
+    match caller.profile.tasks {
+        TaskFlavour::None => {}
+        TaskFlavour::Requested => match (as_task, support) {
+            (Some(_), TaskSupport::Forbidden) | (None, TaskSupport::Required) => {
+                return Err(CoreError::TaskMode {
+                    tool: name.to_owned(),
+                    as_task: as_task.is_some(),
+                })
+            }
+            (Some(ttl), _) => return task_at_once(app, caller, &request, &route, ttl).await,
+            (None, _) => {}
+        },
+        TaskFlavour::Extension => {
+            let takes = caller.takes_task_extension();
+            if support == TaskSupport::Required && !takes {
+                return Err(missing_task_extension(&format!("tool {name:?}")));
+            }
+            if support != TaskSupport::Forbidden && takes {
+                return task_on_escalation(app, caller, request, &route, mrtr).await;
+            }
+        }
+    }
+    let progress_token = request.progress_token();
+    let spec = caller.spec(&request);
+    let timeout = app.config.default_tool_timeout;
+    // A session's calls are stored under it, so their streams resume on any node; the
+    // stateless revision has no resumption, so its replies come straight back on core NATS.
+    let feed = match caller.session_id() {
+        Some(session) => CallFeed::Stored(Box::new(
+            RequestStream::start(
+                &app.events,
+                &app.dispatcher,
+                &route,
+                spec,
+                timeout,
+                StreamOrigin {
+                    session: session.as_str(),
+                    request_id: request.id.clone(),
+                    progress_token: progress_token.clone(),
+                    call_id: None,
+                },
+            )
+            .await?,
+        )),
+        None => CallFeed::Core(Box::new(app.dispatcher.call(&route, spec, timeout).await?)),
+    };
+    Ok(Outcome::Call(Box::new(CallPlan {
+        id: request.id,
+        feed,
+        progress_token,
+        min_log: caller.min_log,
+        mrtr,
+        related_task: None,
+        cache: Cache::None,
+        delivery: Delivery::Either,
+    })))
+}
+
+/// The live route of tool `name`.
+fn resolve_tool(app: &App, name: &str) -> Result<ToolRoute, RouteError> {
+    match app.catalog.snapshot().lookup(name) {
+        Lookup::Live(route) => Ok(route.clone()),
+        Lookup::Departed(pool) => Err(RouteError::NoWorker {
+            tool: name.to_owned(),
+            pool: pool.clone(),
+        }),
+        Lookup::Unknown => Err(RouteError::UnknownTool(name.to_owned())),
+    }
+}
+
+/// -32021 naming the tasks extension: what a client that did not declare it gets.
+pub fn missing_task_extension(what: &str) -> CoreError {
+    let extension = capability::TASKS_EXTENSION;
+    CoreError::MissingCapability {
+        message: format!(
+            "{what} needs the {extension} extension, which the client did not declare"
+        ),
+        required: json!({capability::EXTENSIONS: {extension: {}}}),
+    }
+}
+
+/// 2025-11-25: the client asked for a task, so it gets one at once, bound to its session.
+async fn task_at_once(
+    app: &App,
+    caller: &Caller,
+    request: &Request,
+    route: &ToolRoute,
+    ttl: Option<u64>,
+) -> Result<Outcome, CoreError> {
+    let task_id = Tasks::new_id();
+    let round = app
+        .tasks
+        .start_round(
+            route,
+            caller.spec(request),
+            &task_id,
+            request.id.clone(),
+            None,
+        )
+        .await?;
+    let max_ttl = app.config.task_ttl.as_millis() as u64;
+    let task = NewTask {
+        task_id,
+        ttl_ms: ttl.map_or(max_ttl, |t| t.clamp(1_000, max_ttl)),
+        route,
+        params: request.params.clone(),
+        client_capabilities: caller.client_capabilities.clone(),
+        session: caller.session_id().map(|s| s.as_str().to_owned()),
+    };
+    let record = app.tasks.create(task, &round).await?;
+    Ok(Outcome::task(TaskOutcome::Created(record)))
+}
+
+/// 2026-07-28: an ordinary call (an MRTR round, or a result fast enough not to need a task)
+/// until the worker escalates it; then the task is stored, durable before the client hears
+/// of it, so any node can answer `tasks/get`.
+async fn task_on_escalation(
+    app: &App,
+    caller: &Caller,
+    request: Request,
+    route: &ToolRoute,
+    mrtr: Option<Mrtr>,
+) -> Result<Outcome, CoreError> {
+    let task_id = Tasks::new_id();
+    // Later rounds start from the call as first made, without this round's answers.
+    let mut params = request.params.clone();
+    if let Some(p) = params.as_object_mut() {
+        p.remove("inputResponses");
+        p.remove("requestState");
+    }
+    let mut round = app
+        .tasks
+        .start_round(
+            route,
+            caller.spec(&request),
+            &task_id,
+            request.id.clone(),
+            None,
+        )
+        .await?;
+    while let Some((_, update)) = round.next().await {
+        match update {
+            CallUpdate::Done(outcome) => {
+                return Ok(Outcome::Call(Box::new(CallPlan {
+                    id: request.id,
+                    feed: CallFeed::Settled(Some(CallUpdate::Done(outcome))),
+                    progress_token: None,
+                    min_log: None,
+                    mrtr,
+                    related_task: None,
+                    cache: Cache::None,
+                    delivery: Delivery::Json,
+                })))
+            }
+            CallUpdate::Escalate => {
+                let task = NewTask {
+                    task_id,
+                    ttl_ms: app.config.task_ttl.as_millis() as u64,
+                    route,
+                    params,
+                    client_capabilities: caller.client_capabilities.clone(),
+                    session: None,
+                };
+                let record = app.tasks.create(task, &round).await?;
+                return Ok(Outcome::task(TaskOutcome::Created(record)));
+            }
+            _ => {}
+        }
+    }
+    Err(CoreError::Internal(
+        "the call ended without an answer".into(),
+    ))
+}
+
+/// `resources/read`, `prompts/get`, `completion/complete`: found in the catalogue, then
+/// queued for the owning pool like a tool call (replies on core NATS: these are short).
+pub async fn read(
+    app: &App,
+    caller: &Caller,
+    request: Request,
+    target: &ReadTarget,
+    mrtr: Option<Mrtr>,
+) -> Result<Outcome, CoreError> {
+    // What a worker returns may depend on the caller, so a read is private.
+    let cache = match target {
+        ReadTarget::Resource { .. } => Cache::Private,
+        _ => Cache::None,
+    };
+    let snapshot = app.catalog.snapshot();
+    let (pool, key) = match target {
+        ReadTarget::Resource { uri } => match snapshot.resource_route(uri) {
+            Some(r) => (r.pool.clone(), uri.clone()),
+            None => return Err(CoreError::ResourceNotFound { uri: uri.clone() }),
+        },
+        ReadTarget::Prompt { name } => match snapshot.item(ListKind::Prompts, name) {
+            Some(p) => (p.pool.clone(), name.clone()),
+            None => return Err(CoreError::invalid_params(format!("Unknown prompt: {name}"))),
+        },
+        ReadTarget::Completion { reference } => {
+            let found = match (
+                reference["type"].as_str(),
+                reference["name"].as_str(),
+                reference["uri"].as_str(),
+            ) {
+                (Some("ref/prompt"), Some(name), _) => snapshot.item(ListKind::Prompts, name),
+                (Some("ref/resource"), _, Some(uri)) => snapshot
+                    .item(ListKind::Templates, uri)
+                    .or_else(|| snapshot.item(ListKind::Resources, uri)),
+                _ => None,
+            };
+            match found {
+                Some(i) => (i.pool.clone(), reference.to_string()),
+                None => {
+                    return Err(CoreError::invalid_params(format!(
+                        "Invalid params: unknown completion reference {reference}"
+                    )))
+                }
+            }
+        }
+    };
+    let mut entry = Map::new();
+    entry.insert("name".into(), Value::String(key));
+    let route = ToolRoute {
+        pool,
+        tool: Arc::new(entry),
+        timeout: None,
+    };
+    let call = app
+        .dispatcher
+        .call(
+            &route,
+            caller.spec(&request),
+            app.config.default_tool_timeout,
+        )
+        .await?;
+    Ok(Outcome::Call(Box::new(CallPlan {
+        id: request.id,
+        feed: CallFeed::Core(Box::new(call)),
+        progress_token: None,
+        min_log: None,
+        mrtr,
+        related_task: None,
+        cache,
+        delivery: Delivery::Json,
+    })))
+}

@@ -1,0 +1,105 @@
+//! The one method table. Every client request, on either lane, is parsed once
+//! (`request.rs`) and served here; the caller's profile supplies what differs between
+//! revisions. A rule that applies to every method (authorization, limits, tracing) goes in
+//! [`dispatch`], once.
+
+use bus_schema::mcp::Method;
+use bus_schema::messages::{ClientAnswer, WireError};
+use bus_schema::{client_request_id, subjects, PROTOCOL_VERSION};
+use serde_json::Value;
+
+use super::caller::Caller;
+use super::error::CoreError;
+use super::mrtr::{self, Mrtr};
+use super::outcome::{Cache, Outcome};
+use super::request::{Command, Request};
+use super::server_info::discover_result;
+use super::{calls, lists, session, tasks};
+use crate::app::App;
+use crate::metrics::METRICS;
+
+/// Serves one request.
+pub async fn dispatch(
+    app: &App,
+    caller: &Caller,
+    mut request: Request,
+) -> Result<Outcome, CoreError> {
+    METRICS.request(caller.profile.lane, request.method);
+    // A retry of a multi round-trip request: check what the client brings back.
+    let mrtr = if caller.profile.mrtr && mrtr::supports(request.method) {
+        Some(Mrtr::accept(
+            &app.request_state,
+            &mut request,
+            &caller.client_capabilities,
+        )?)
+    } else {
+        None
+    };
+    let command = request.command.clone();
+    match command {
+        Command::Initialize {
+            protocol_version,
+            client_info,
+            capabilities,
+        } => session::initialize(app, &protocol_version, client_info, capabilities).await,
+        Command::Ping => Ok(Outcome::done(serde_json::json!({}))),
+        Command::SetLogLevel(level) => session::set_log_level(app, caller, level).await,
+        Command::Subscribe { uri, on } => session::subscribe(app, caller, &uri, on).await,
+        Command::Discover => Ok(Outcome::Done {
+            result: discover_result(&caller.profile),
+            cache: Cache::Public,
+        }),
+        Command::ListTools { cursor } => Ok(Outcome::Done {
+            result: lists::tools(app, cursor.as_deref())?,
+            cache: Cache::Public,
+        }),
+        Command::ListItems { kind, cursor } => Ok(Outcome::Done {
+            result: lists::items(app, kind, cursor.as_deref())?,
+            cache: Cache::Public,
+        }),
+        Command::CallTool { name, as_task } => {
+            calls::call_tool(app, caller, request, &name, as_task, mrtr).await
+        }
+        Command::Read(target) => calls::read(app, caller, request, &target, mrtr).await,
+        Command::Listen(filter) => Ok(Outcome::Listen(filter)),
+        Command::Task { task_id, op } => tasks::handle(app, caller, &request, &task_id, &op).await,
+    }
+}
+
+/// A client notification. Only `notifications/cancelled` does anything: the request may
+/// run anywhere and its stream be held by any node, so the cancel subject is derived from
+/// the session and the request id, and no lookup is needed. (2026-07-28 cancels by closing
+/// the response stream; it has no session to derive a subject from.)
+pub async fn notify(app: &App, caller: &Caller, method: &str, params: &Value) {
+    if Method::parse(method) != Some(Method::NotificationsCancelled) {
+        return;
+    }
+    let (Some(session), Some(request_id)) = (caller.session_id(), params.get("requestId")) else {
+        return;
+    };
+    let subject = subjects::cancel_request(session.as_str(), request_id);
+    app.events.cancel_call(subject, 0).await;
+}
+
+/// The client's answer to a request a worker sent it (sampling, elicitation, roots), handed
+/// to the worker waiting for it, wherever it runs. Answers to ids we did not issue are
+/// dropped, as the transport allows.
+pub async fn answer(app: &App, message: &Value) {
+    let Some((call, seq)) = message["id"].as_str().and_then(client_request_id::parse) else {
+        tracing::debug!(id = %message["id"], "ignoring a response to an id we did not issue");
+        return;
+    };
+    let error = message.get("error").map(|e| WireError {
+        code: e["code"]
+            .as_i64()
+            .unwrap_or(bus_schema::mcp::code::INTERNAL_ERROR),
+        message: e["message"].as_str().unwrap_or_default().to_owned(),
+        data: e.get("data").cloned(),
+    });
+    let body = ClientAnswer {
+        protocol: PROTOCOL_VERSION,
+        result: message.get("result").cloned(),
+        error,
+    };
+    app.dispatcher.forward_answer(call, seq, &body).await;
+}

@@ -1,0 +1,37 @@
+//! The MCP core: one method table for both lanes, knowing nothing of HTTP.
+//!
+//! An edge (`http/`) frames JSON-RPC, checks its transport rules and builds a [`Caller`],
+//! whose [`Profile`] holds what differs between the revisions. The core parses the request
+//! once ([`Request`]), serves it in [`dispatch`], and answers with an [`Outcome`] or a
+//! [`CoreError`]; the edge renders either. Requests flow:
+//! `request.rs` → `dispatch.rs` → `lists.rs` | `calls.rs` | `tasks.rs` | `session.rs`.
+//!
+//! The core may use the stores (`session`, `tasks`), the catalogue and the dispatcher; it
+//! never touches axum, headers or status codes.
+
+mod caller;
+mod calls;
+mod dispatch;
+mod error;
+pub mod listen;
+mod lists;
+mod log_level;
+mod mrtr;
+mod outcome;
+mod profile;
+mod request;
+mod server_info;
+mod session;
+mod tasks;
+
+pub use caller::Caller;
+pub use dispatch::{answer, dispatch, notify};
+pub use error::CoreError;
+pub use listen::{notification_for, ListenFilter};
+pub use log_level::LogLevel;
+pub use mrtr::{is_input_required, not_allowed, Mrtr};
+pub use outcome::{Cache, CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
+pub use profile::{Profile, TaskFlavour};
+pub use request::{meta_of, Command, Request};
+pub use server_info::server_info;
+pub use session::end as end_session;

@@ -1,0 +1,122 @@
+//! What the core answers a request with. The edges render it: JSON or SSE, the revision's
+//! result decoration, its task view, its HTTP status.
+
+use serde_json::Value;
+
+use super::listen::ListenFilter;
+use super::log_level::LogLevel;
+use super::mrtr::Mrtr;
+use crate::route::{CallUpdate, PendingCall};
+use crate::session::SessionId;
+use crate::stream::{EventId, RequestStream};
+use crate::tasks::TaskRecord;
+
+/// The answer to one request.
+pub enum Outcome {
+    /// A complete result.
+    Done { result: Value, cache: Cache },
+    /// `initialize` created this session.
+    Initialized { session: SessionId, result: Value },
+    /// A queued call: its updates become the response.
+    Call(Box<CallPlan>),
+    /// A task, as the request left it.
+    Task(Box<TaskOutcome>),
+    /// A `subscriptions/listen` stream with this filter.
+    Listen(ListenFilter),
+}
+
+impl Outcome {
+    pub fn task(task: TaskOutcome) -> Self {
+        Self::Task(Box::new(task))
+    }
+
+    /// A complete result no lane caches.
+    pub fn done(result: Value) -> Self {
+        Self::Done {
+            result,
+            cache: Cache::None,
+        }
+    }
+}
+
+/// Who may cache a result, where the revision has caching hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    None,
+    /// The same for every client (lists, `server/discover`).
+    Public,
+    /// What a worker returns may depend on the caller (reads).
+    Private,
+}
+
+/// How a call's updates reach the client.
+pub struct CallPlan {
+    pub id: Value,
+    pub feed: CallFeed,
+    /// `_meta.progressToken` of the request; progress is only sent when there is one.
+    pub progress_token: Option<Value>,
+    /// Lowest log severity forwarded; `None` forwards no log messages.
+    pub min_log: Option<LogLevel>,
+    /// Set where the request may be answered with an `InputRequiredResult`.
+    pub mrtr: Option<Mrtr>,
+    /// The 2025-11-25 task these messages belong to (requests to the client and the result
+    /// carry `related-task` meta).
+    pub related_task: Option<String>,
+    pub cache: Cache,
+    pub delivery: Delivery,
+}
+
+/// Whether a call's answer may, must or must not be a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// One JSON body (routed reads: short, and their clients expect JSON).
+    Json,
+    /// SSE unless the gateway runs with `--json-tool-calls` (tool calls).
+    Either,
+    /// Always SSE (`tasks/result`: it carries the worker's questions).
+    Stream,
+}
+
+/// Where a call's updates come from.
+pub enum CallFeed {
+    /// Core-NATS replies to this gateway (stateless lane): not resumable.
+    Core(Box<PendingCall>),
+    /// The session events stream (session lane, tasks): every update has an event id, and
+    /// the stream can be resumed on any node.
+    Stored(Box<RequestStream>),
+    /// An update the core already took from the call (a task-capable call that finished
+    /// without becoming a task).
+    Settled(Option<CallUpdate>),
+}
+
+impl CallFeed {
+    pub async fn next(&mut self) -> Option<(Option<EventId>, CallUpdate)> {
+        match self {
+            CallFeed::Core(call) => call.next().await.map(|u| (None, u)),
+            CallFeed::Stored(stream) => stream.next().await.map(|(id, u)| (Some(id), u)),
+            CallFeed::Settled(update) => update.take().map(|u| (None, u)),
+        }
+    }
+
+    /// Where a resumable feed stands: its priming event id.
+    pub fn position(&self) -> Option<EventId> {
+        match self {
+            CallFeed::Stored(stream) => Some(stream.position()),
+            CallFeed::Core(_) | CallFeed::Settled(_) => None,
+        }
+    }
+}
+
+/// A task as a request left it; each revision renders it its own way.
+pub enum TaskOutcome {
+    /// The call became this task (`CreateTaskResult`).
+    Created(TaskRecord),
+    /// `tasks/get`: the record, with the status to show (a pending question shows as
+    /// `input_required` on 2025-11-25 without being stored).
+    Status(TaskRecord, crate::tasks::TaskStatus),
+    /// `tasks/cancel` cancelled it.
+    Cancelled(TaskRecord),
+    /// `tasks/update` took the answers, or `tasks/cancel` found nothing to cancel: an empty
+    /// acknowledgement.
+    Acknowledged,
+}

@@ -1,0 +1,87 @@
+//! What the 2025 session lane adds: `initialize` creates a session in KV, `logging/setLevel`
+//! and `resources/subscribe` change it, `DELETE` ends it with its stored events.
+
+use bus_schema::mcp::ProtocolVersion;
+use serde_json::{json, Value};
+
+use super::caller::Caller;
+use super::error::CoreError;
+use super::log_level::LogLevel;
+use super::outcome::Outcome;
+use super::server_info::initialize_result;
+use crate::app::App;
+use crate::session::{now_ms, SessionId, SessionRecord};
+
+/// `initialize`: a new session with the negotiated revision.
+pub async fn initialize(
+    app: &App,
+    requested: &str,
+    client_info: Value,
+    capabilities: Value,
+) -> Result<Outcome, CoreError> {
+    let negotiated = ProtocolVersion::negotiate_session(requested);
+    let record = SessionRecord {
+        protocol_version: negotiated.to_string(),
+        client_info,
+        client_capabilities: capabilities,
+        created_ms: now_ms(),
+        log_level: None,
+        resource_subscriptions: Vec::new(),
+    };
+    let session = app.sessions.create(&record).await?;
+    tracing::info!(protocol = %negotiated, "session created");
+    Ok(Outcome::Initialized {
+        session,
+        result: initialize_result(negotiated),
+    })
+}
+
+/// `logging/setLevel`: the lowest severity forwarded to this session from now on.
+pub async fn set_log_level(
+    app: &App,
+    caller: &Caller,
+    level: LogLevel,
+) -> Result<Outcome, CoreError> {
+    modify(app, caller, |s| {
+        s.log_level = Some(level.as_str().to_owned())
+    })
+    .await
+}
+
+/// `resources/subscribe` and `resources/unsubscribe`.
+pub async fn subscribe(
+    app: &App,
+    caller: &Caller,
+    uri: &str,
+    on: bool,
+) -> Result<Outcome, CoreError> {
+    modify(app, caller, |s| {
+        s.resource_subscriptions.retain(|u| u != uri);
+        if on {
+            s.resource_subscriptions.push(uri.to_owned());
+        }
+    })
+    .await
+}
+
+async fn modify(
+    app: &App,
+    caller: &Caller,
+    change: impl FnOnce(&mut SessionRecord),
+) -> Result<Outcome, CoreError> {
+    let session = caller.session_id().ok_or(CoreError::SessionNotFound)?;
+    match app.sessions.modify(session, change).await? {
+        true => Ok(Outcome::done(json!({}))),
+        false => Err(CoreError::SessionNotFound),
+    }
+}
+
+/// Ends a session; its stored events go with it (ADR 0003, point 5).
+pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
+    if !app.sessions.delete(session).await? {
+        return Err(CoreError::SessionNotFound);
+    }
+    app.events.purge_session(session.as_str()).await;
+    tracing::info!("session ended by client");
+    Ok(())
+}
