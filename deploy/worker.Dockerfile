@@ -1,4 +1,4 @@
-# mcpbus-worker image (the Rust worker SDK's binary: demo tools today). Build from the
+# mcpbus-worker image (the binary of worker/cli: demo tools, conformance fixtures, bridges). Build from the
 # repository root:
 #   docker build -f deploy/worker.Dockerfile -t mcpbus-worker .
 FROM docker.io/library/rust:1.95-bookworm AS build

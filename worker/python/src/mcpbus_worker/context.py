@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import contract as c
 
-if TYPE_CHECKING:
-    from .worker import _Call
+
+class _CallView(Protocol):
+    """What a `Context` reads from the call it belongs to (the worker's `_Call`). Declared
+    here, so that this module does not import the worker that imports it."""
+
+    request: dict[str, Any]
+    instance: str
+    cancelled: asyncio.Event
+
+    @property
+    def wants_progress(self) -> bool: ...
+
+    async def send(self, event: dict[str, Any]) -> None: ...
 
 
 class Context:
     """Handed to a handler that declares a parameter annotated `Context`."""
 
-    def __init__(self, call: "_Call") -> None:
+    def __init__(self, call: _CallView) -> None:
         self._call = call
 
     @property

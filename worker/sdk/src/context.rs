@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use bus_schema::mcp::capability;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
 use bus_schema::PROTOCOL_VERSION;
@@ -13,9 +14,10 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::call_error::{CallError, ProtocolError, ToolError};
 use crate::catalogue::Catalogue;
+use crate::clock;
 use crate::mrtr::{Ask, Rounds};
-use crate::tool::ToolError;
 
 /// Attempts at storing one durable reply before giving up on it.
 const DURABLE_ATTEMPTS: u32 = 5;
@@ -59,6 +61,30 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    /// A context for running a handler without the bus (tests, benchmarks): replies go
+    /// nowhere and the client declared no capabilities.
+    pub(crate) fn in_process() -> Self {
+        Self {
+            nats: None,
+            reply_to: String::new(),
+            call_id: "in-process".into(),
+            instance: InstanceId::new("in-process").expect("valid id"),
+            wants_progress: false,
+            cancel: Default::default(),
+            durable: None,
+            sent: Default::default(),
+            delivery: 1,
+            asked: Default::default(),
+            client_capabilities: Value::Null,
+            lane: Lane::Session,
+            deadline_ms: 0,
+            mrtr: Default::default(),
+            catalogue: Default::default(),
+            task_id: None,
+            escalated: Default::default(),
+        }
+    }
+
     pub fn call_id(&self) -> &str {
         &self.call_id
     }
@@ -133,9 +159,9 @@ impl CallContext {
     /// 2026-07-28 (MRTR) the call ends here with an `InputRequiredResult` and the handler runs
     /// again when the client retries with its answers; earlier answers travel in the sealed
     /// `requestState`, so each `ask` of the rerun returns at once until the first new one.
-    /// Handlers must therefore propagate this error with `?` and do nothing irreversible
-    /// before their last `ask`.
-    pub async fn ask(&self, method: &str, params: Value) -> Result<Value, ToolError> {
+    /// Handlers must therefore propagate this error ([`CallError::InputRequired`]) with `?`
+    /// and do nothing irreversible before their last `ask`.
+    pub async fn ask(&self, method: &str, params: Value) -> Result<Value, CallError> {
         let key = format!("input-{}", self.asked.fetch_add(1, Ordering::Relaxed));
         self.ask_keyed(&key, method, params).await
     }
@@ -146,14 +172,14 @@ impl CallContext {
         key: &str,
         method: &str,
         params: Value,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<Value, CallError> {
         let mut answers = self.ask_all(vec![Ask::new(key, method, params)]).await?;
         Ok(answers.remove(0))
     }
 
     /// Several questions at once, answered in order. On 2026-07-28 they reach the client in
     /// one `InputRequiredResult`; on a session they are asked one after the other.
-    pub async fn ask_all(&self, asks: Vec<Ask>) -> Result<Vec<Value>, ToolError> {
+    pub async fn ask_all(&self, asks: Vec<Ask>) -> Result<Vec<Value>, CallError> {
         for ask in &asks {
             self.check_capability(&ask.method)?;
         }
@@ -165,21 +191,14 @@ impl CallContext {
                 }
                 Ok(answers)
             }
-            Lane::Stateless => self.mrtr.answers(asks),
+            Lane::Stateless => Ok(self.mrtr.answers(asks)?),
         }
     }
 
     /// Whether the client declared what `method` needs; never ask for anything else.
-    fn check_capability(&self, method: &str) -> Result<(), ToolError> {
-        let capability = match method {
-            "sampling/createMessage" => "sampling",
-            "elicitation/create" => "elicitation",
-            "roots/list" => "roots",
-            other => {
-                return Err(ToolError::new(format!(
-                    "cannot ask the client for {other:?}"
-                )))
-            }
+    fn check_capability(&self, method: &str) -> Result<(), CallError> {
+        let Some(capability) = capability::for_client_request(method) else {
+            return Err(ToolError::new(format!("cannot ask the client for {method:?}")).into());
         };
         if self.client_supports(capability) {
             return Ok(());
@@ -189,8 +208,8 @@ impl CallContext {
         );
         // 2026-07-28 has an error for exactly this; the 2025 revisions get a tool error.
         Err(match self.lane {
-            Lane::Stateless => ToolError::missing_capability(capability, message),
-            Lane::Session => ToolError::new(message),
+            Lane::Stateless => ProtocolError::missing_capability(capability, message).into(),
+            Lane::Session => ToolError::new(message).into(),
         })
     }
 
@@ -221,7 +240,7 @@ impl CallContext {
             params,
         })
         .await;
-        let wait = Duration::from_millis(self.deadline_ms.saturating_sub(crate::runner::now_ms()));
+        let wait = clock::until(self.deadline_ms);
         let msg = tokio::select! {
             m = tokio::time::timeout(wait, answers.next()) => m,
             _ = self.cancel.cancelled() => return Err(ToolError::new("cancelled")),

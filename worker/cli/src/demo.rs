@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{ToolDef, ToolError, ToolOutput};
+use mcpbus_worker_sdk::{Json, ToolDef, ToolError, ToolOutput};
 
 #[derive(Deserialize, JsonSchema)]
 struct EchoArgs {
@@ -74,21 +74,19 @@ pub fn tools() -> Vec<ToolDef> {
     vec![
         echo(),
         ToolDef::typed("add", |_ctx, a: AddArgs| async move {
-            let out = AddOutput { sum: a.a + a.b };
-            Ok(ToolOutput::structured(serde_json::to_value(out).expect("plain struct")))
+            Ok(Json(AddOutput { sum: a.a + a.b }))
         })
         .title("Add two numbers")
         .description("Adds a and b; the result is structured content matching outputSchema.")
-        .output_schema::<AddOutput>()
         .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
         ToolDef::typed("fail", |_ctx, a: FailArgs| async move {
-            Err::<ToolOutput, _>(ToolError::new(a.message.unwrap_or_else(|| "the fail tool always fails".into())))
+            Err::<ToolOutput, _>(ToolError::new(a.message.unwrap_or_else(|| "the fail tool always fails".into())).into())
         })
         .description("Always fails with the given message (a tool error, isError: true)."),
         ToolDef::typed("sleep", |ctx, a: SleepArgs| async move {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(a.ms)) => Ok(ToolOutput::text(format!("slept {} ms", a.ms))),
-                _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled")),
+                _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled").into()),
             }
         })
         .description("Sleeps for ms milliseconds. Its declared timeout is 3 s, to show per-tool timeouts.")
@@ -98,15 +96,13 @@ pub fn tools() -> Vec<ToolDef> {
             for i in 1..=a.n {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(a.interval_ms)) => {}
-                    _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled")),
+                    _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled").into()),
                 }
                 ctx.progress(f64::from(i), Some(f64::from(a.n)), Some(format!("step {i} of {}", a.n))).await;
             }
-            let out = SlowCountOutput { count: a.n };
-            Ok(ToolOutput::structured(serde_json::to_value(out).expect("plain struct")))
+            Ok(Json(SlowCountOutput { count: a.n }))
         })
         .description("Counts to n, one progress notification per step, interval_ms apart; returns the count. Shows streams that outlive a gateway.")
-        .output_schema::<SlowCountOutput>()
         .timeout(SLOW_COUNT_TIMEOUT)
         .annotations(json!({"readOnlyHint": true})),
         ToolDef::typed("wait", |ctx, a: SleepArgs| async move {
@@ -114,7 +110,7 @@ pub fn tools() -> Vec<ToolDef> {
                 _ = tokio::time::sleep(Duration::from_millis(a.ms)) => {
                     Ok(ToolOutput::structured(json!({"waited_ms": a.ms, "instance": ctx.instance().as_str()})))
                 }
-                _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled")),
+                _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled").into()),
             }
         })
         .description("Waits ms milliseconds, then says which instance waited. Idempotent: a wait interrupted by a crashed worker runs again on another replica.")
@@ -130,10 +126,8 @@ pub fn tools() -> Vec<ToolDef> {
 
 /// `echo`: returns `text` unchanged. Also used as the in-process baseline of the benchmark.
 pub fn echo() -> ToolDef {
-    ToolDef::typed("echo", |_ctx, a: EchoArgs| async move {
-        Ok(ToolOutput::text(a.text))
-    })
-    .title("Echo")
-    .description("Returns the given text unchanged.")
-    .annotations(json!({"readOnlyHint": true, "idempotentHint": true}))
+    ToolDef::typed("echo", |_ctx, a: EchoArgs| async move { Ok(a.text) })
+        .title("Echo")
+        .description("Returns the given text unchanged.")
+        .annotations(json!({"readOnlyHint": true, "idempotentHint": true}))
 }

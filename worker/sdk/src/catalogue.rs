@@ -10,7 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
-use crate::resource::{PromptDef, ResourceDef};
+use crate::prompt::PromptDef;
+use crate::resource::ResourceDef;
 use crate::tool::ToolDef;
 
 /// The served set at one moment. Ordered by name, so replicas with the same contents

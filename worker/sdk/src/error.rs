@@ -1,11 +1,16 @@
 //! Errors that stop a worker. Failures of single calls never surface here: they become
-//! results or errors sent back to the caller.
+//! results or errors sent back to the caller (see `call_error.rs`).
 
+use bus_schema::names::NameError;
 use bus_schema::topology::TopologyError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
+    /// The pool name given to [`crate::Worker::new`] cannot be a NATS subject token. Reported
+    /// by `run`, so that building a worker stays one chain of calls.
+    #[error("invalid pool name: {0}")]
+    InvalidPool(#[source] NameError),
     #[error(transparent)]
     Topology(#[from] TopologyError),
     #[error("cannot register worker: {0}")]
@@ -16,6 +21,4 @@ pub enum WorkerError {
     DuplicateTool(String),
     #[error("worker declares no tools, resources or prompts")]
     NoTools,
-    #[error("bridge: {0}")]
-    Bridge(String),
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 use bus_schema::names::{InstanceId, PoolName};
 use clap::{Parser, Subcommand};
 
+use mcpbus_worker_sdk::{Worker, WorkerConfig};
+
 use crate::bridge::Backend;
-use crate::{demo, Worker, WorkerConfig};
+use crate::demo;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -153,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<Vec<_>>(),
         ),
     };
+    // Checked here too, though `Worker::run` would refuse it, so the message names the flag.
     let pool = PoolName::new(cli.pool.unwrap_or_else(|| default_pool.to_owned()))
         .map_err(|e| anyhow::anyhow!("invalid --pool: {e}"))?;
     let instance = cli
@@ -160,16 +163,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map(InstanceId::new)
         .transpose()
         .map_err(|e| anyhow::anyhow!("invalid --instance: {e}"))?;
-    let config = WorkerConfig {
-        instance,
-        max_in_flight: cli.max_in_flight,
-        heartbeat: Duration::from_millis(cli.heartbeat_ms),
-        ttl: Duration::from_millis(cli.ttl_ms),
-        drain_timeout: Duration::from_millis(cli.drain_ms),
-        ..WorkerConfig::default()
-    };
+    // `WorkerConfig` is non-exhaustive: start from its defaults and set what the flags say.
+    let mut config = WorkerConfig::default();
+    config.instance = instance;
+    config.max_in_flight = cli.max_in_flight;
+    config.heartbeat = Duration::from_millis(cli.heartbeat_ms);
+    config.ttl = Duration::from_millis(cli.ttl_ms);
+    config.drain_timeout = Duration::from_millis(cli.drain_ms);
     let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
-    let mut worker = Worker::new(pool, config).tools(tools);
+    let mut worker = Worker::new(pool.as_str()).config(config).tools(tools);
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop_bridge = stop.clone().drop_guard();
     if let Some((backend, prefix)) = bridged {

@@ -1,5 +1,5 @@
-//! The worker: its configuration, and the run loop that ties registration, pulling and drain
-//! together.
+//! The worker: what it serves under which pool name, and the run loop that ties
+//! registration, pulling and drain together.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,49 +13,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalogue::Catalogue;
+use crate::config::WorkerConfig;
+use crate::error::WorkerError;
+use crate::prompt::PromptDef;
 use crate::registry::Registration;
-use crate::resource::{PromptDef, ResourceDef};
+use crate::resource::ResourceDef;
 use crate::runner::Runner;
+use crate::service::announce_service;
 use crate::tool::ToolDef;
-use crate::WorkerError;
-
-/// How a worker behaves. Every default is chosen so that a stopped worker leaves the
-/// catalogue quickly without flapping on a slow network.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct WorkerConfig {
-    /// This process's name in the pool. Default: random, so replicas never collide.
-    pub instance: Option<InstanceId>,
-    /// Interval between liveness records. Default 2 s.
-    pub heartbeat: Duration,
-    /// How long gateways keep routing to this instance after its last heartbeat. Default 6 s
-    /// (three missed beats), which keeps a killed worker's exit from `tools/list` under 10 s.
-    pub ttl: Duration,
-    /// Most calls run at once; the rest wait in the queue. Default 16.
-    pub max_in_flight: u32,
-    /// How long a shutdown waits for running calls before cancelling them. Default 30 s.
-    pub drain_timeout: Duration,
-    /// JetStream replicas for streams and buckets this worker creates if they are missing.
-    /// Default 1; use 3 on a clustered NATS.
-    pub js_replicas: usize,
-}
-
-impl Default for WorkerConfig {
-    fn default() -> Self {
-        Self {
-            instance: None,
-            heartbeat: Duration::from_secs(2),
-            ttl: Duration::from_secs(6),
-            max_in_flight: 16,
-            drain_timeout: Duration::from_secs(30),
-            js_replicas: 1,
-        }
-    }
-}
 
 /// A tool worker: one pool name and what it serves.
 pub struct Worker {
-    pool: PoolName,
+    /// As given; validated by `run`, so that building a worker stays one chain of calls.
+    pool: String,
     config: WorkerConfig,
     catalogue: Catalogue,
     /// A tool name declared twice while building, reported by `run`.
@@ -67,13 +37,22 @@ pub struct Worker {
 const POOL_MAX_ACK_PENDING: i64 = 10_000;
 
 impl Worker {
-    pub fn new(pool: PoolName, config: WorkerConfig) -> Self {
+    /// A worker of pool `pool`: replicas with the same pool name share its calls. The name
+    /// becomes a NATS subject token, so it may hold only ASCII letters, digits, `-` and `_`;
+    /// [`Worker::run`] refuses any other with [`WorkerError::InvalidPool`].
+    pub fn new(pool: impl Into<String>) -> Self {
         Self {
-            pool,
-            config,
+            pool: pool.into(),
+            config: WorkerConfig::default(),
             catalogue: Catalogue::default(),
             duplicate: None,
         }
+    }
+
+    /// Replaces the default configuration.
+    pub fn config(mut self, config: WorkerConfig) -> Self {
+        self.config = config;
+        self
     }
 
     /// A resource or resource template.
@@ -111,6 +90,7 @@ impl Worker {
         nats: async_nats::Client,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), WorkerError> {
+        let pool = PoolName::new(self.pool).map_err(WorkerError::InvalidPool)?;
         if let Some(name) = self.duplicate {
             return Err(WorkerError::DuplicateTool(name));
         }
@@ -126,18 +106,18 @@ impl Worker {
         let js = jetstream::new(nats.clone());
         let consumer = topology::ensure_pool_consumer(
             &js,
-            &self.pool,
+            &pool,
             POOL_MAX_ACK_PENDING,
             self.config.js_replicas,
         )
         .await?;
         let mut registration =
-            Registration::open(&js, &self.pool, &instance, &served, &self.config).await?;
+            Registration::open(&js, &pool, &instance, &served, &self.config).await?;
         registration.register().await?;
-        tracing::info!(pool = %self.pool, %instance, tools = served.tools.len(), "worker registered");
+        tracing::info!(%pool, %instance, tools = served.tools.len(), "worker registered");
         // Visible to standard NATS tooling (`nats micro ls/info/stats`). Not needed for
         // serving, so a failure only costs the visibility.
-        let service = announce_service(&nats, &self.pool, &instance, &self.config).await;
+        let service = announce_service(&nats, &pool, &instance, &self.config).await;
 
         let runner = Arc::new(Runner {
             nats,
@@ -185,42 +165,6 @@ impl Worker {
         }
         tracing::info!("worker stopped");
         pull_result.unwrap_or(Ok(()))
-    }
-}
-
-/// Registers this instance with the NATS service API under `mcpbus-<pool>`, its pool and
-/// instance in the metadata.
-async fn announce_service(
-    nats: &async_nats::Client,
-    pool: &PoolName,
-    instance: &InstanceId,
-    config: &WorkerConfig,
-) -> Option<async_nats::service::Service> {
-    use async_nats::service::ServiceExt;
-    let metadata = std::collections::HashMap::from([
-        ("pool".to_owned(), pool.to_string()),
-        ("instance".to_owned(), instance.to_string()),
-        ("max_in_flight".to_owned(), config.max_in_flight.to_string()),
-        (
-            "sdk".to_owned(),
-            concat!("mcpbus-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
-        ),
-    ]);
-    let started = nats
-        .service_builder()
-        .description(format!("mcpbus worker pool {pool}"))
-        .metadata(metadata)
-        .start(
-            bus_schema::subjects::service_name(pool),
-            env!("CARGO_PKG_VERSION"),
-        )
-        .await;
-    match started {
-        Ok(service) => Some(service),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot announce the worker to the NATS service API");
-            None
-        }
     }
 }
 

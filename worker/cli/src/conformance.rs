@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{Ask, Catalogue, PromptDef, ResourceDef, TaskSupport, ToolDef, ToolError, ToolOutput};
+use bus_schema::mcp::{capability, code};
+use mcpbus_worker_sdk::{
+    Ask, Catalogue, PromptDef, ProtocolError, ResourceDef, TaskSupport, ToolDef, ToolError,
+    ToolOutput,
+};
 
 /// A 1×1 red PNG.
 const PNG_1X1: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -86,7 +90,7 @@ pub fn tools() -> Vec<ToolDef> {
         no_args("test_error_handling", "Always fails").handler(|_ctx, _args| async {
             Err::<ToolOutput, _>(ToolError::new(
                 "This tool intentionally returns an error for testing",
-            ))
+            ).into())
         }),
         ToolDef::raw("test_sampling", |ctx, args| async move {
             let prompt = args["prompt"].as_str().unwrap_or_default().to_owned();
@@ -276,7 +280,7 @@ fn task_tools() -> Vec<ToolDef> {
             let label = args["label"].as_str().unwrap_or("compute").to_owned();
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
-                _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled")),
+                _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled").into()),
             }
             Ok(ToolOutput::text(format!(
                 "{label}: computed in {seconds} s"
@@ -294,7 +298,7 @@ fn task_tools() -> Vec<ToolDef> {
         )
         .handler(|_ctx, _args| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            Err::<ToolOutput, _>(ToolError::new("failing_job failed, as it always does"))
+            Err::<ToolOutput, _>(ToolError::new("failing_job failed, as it always does").into())
         })
         .task_support(TaskSupport::Required),
         no_args(
@@ -302,10 +306,13 @@ fn task_tools() -> Vec<ToolDef> {
             "Fails with a protocol error; runs as a task when it can",
         )
         .handler(|_ctx, _args| async {
-            Err::<ToolOutput, _>(ToolError::protocol(
-                -32603,
-                "protocol_error_job hit an internal error",
-            ))
+            Err::<ToolOutput, _>(
+                ProtocolError::new(
+                    code::INTERNAL_ERROR,
+                    "protocol_error_job hit an internal error",
+                )
+                .into(),
+            )
         })
         .task_support(TaskSupport::Optional),
         ToolDef::raw("confirm_delete", |ctx, args| async move {
@@ -561,14 +568,14 @@ fn input_required_tools() -> Vec<ToolDef> {
         )
         .handler(|ctx, _args| async move {
             let mut asks = Vec::new();
-            if ctx.client_supports("sampling") {
+            if ctx.client_supports(capability::SAMPLING) {
                 asks.push(Ask::new(
                     "capital_question",
                     "sampling/createMessage",
                     sample("What is the capital of France?", 100),
                 ));
             }
-            if ctx.client_supports("elicitation") {
+            if ctx.client_supports(capability::ELICITATION) {
                 asks.push(Ask::new(
                     "user_name",
                     "elicitation/create",

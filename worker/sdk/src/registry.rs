@@ -15,8 +15,8 @@ use bus_schema::{subjects, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::{Catalogue, Contents};
-use crate::worker::WorkerConfig;
-use crate::WorkerError;
+use crate::config::WorkerConfig;
+use crate::error::WorkerError;
 
 pub(crate) struct Registration {
     workers: kv::Store,

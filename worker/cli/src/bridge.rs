@@ -25,7 +25,9 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::sync::{Notify, RwLock};
 
-use crate::{CallContext, Catalogue, ToolDef, ToolError, ToolOutput};
+use mcpbus_worker_sdk::{
+    CallContext, CallError, Catalogue, PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput,
+};
 
 /// First and longest wait before starting a server that exited.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
@@ -128,6 +130,15 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// Why a bridge could not start serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BridgeError {
+    /// The first start failed: nothing to serve yet, so the worker does not start either.
+    #[error("bridge: cannot start {backend}: {reason}")]
+    Start { backend: String, reason: String },
+}
+
 /// Serves `backend` through `catalogue` until `stop` fires, reconnecting (restarting a stdio
 /// server) whenever it goes away. Returns once the first start has filled the catalogue (or
 /// failed), and keeps supervising in the background.
@@ -136,7 +147,7 @@ pub async fn supervise(
     prefix: String,
     catalogue: Catalogue,
     stop: tokio_util::sync::CancellationToken,
-) -> Result<(), crate::WorkerError> {
+) -> Result<(), BridgeError> {
     let shared = Arc::new(Shared {
         peer: RwLock::new(None),
         calls: DashMap::new(),
@@ -147,9 +158,10 @@ pub async fn supervise(
     let service = match first {
         Ok(s) => s,
         Err(e) => {
-            return Err(crate::WorkerError::Bridge(format!(
-                "cannot start {backend}: {e}"
-            )))
+            return Err(BridgeError::Start {
+                backend: backend.to_string(),
+                reason: e,
+            })
         }
     };
     tokio::spawn(keep_serving(backend, shared, catalogue, service, stop));
@@ -324,7 +336,7 @@ async fn publish_resources(
         };
         listed.push(k.to_owned());
         let shared = shared.clone();
-        catalogue.add_resource(crate::ResourceDef::from_declaration(
+        catalogue.add_resource(ResourceDef::from_declaration(
             decl,
             template,
             move |_ctx, uri| {
@@ -370,23 +382,20 @@ async fn publish_prompts(
         decl.insert("name".into(), Value::String(shown.clone()));
         listed.push(shown);
         let shared = shared.clone();
-        catalogue.add_prompt(crate::PromptDef::from_declaration(
-            decl,
-            move |_ctx, args| {
-                let shared = shared.clone();
-                let name = name.clone();
-                async move {
-                    let peer = current_peer(&shared).await?;
-                    let mut params = GetPromptRequestParams::new(name);
-                    params.arguments = Some(args);
-                    let result = peer
-                        .get_prompt(params)
-                        .await
-                        .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
-                    serde_json::to_value(result).map_err(|e| ToolError::new(e.to_string()))
-                }
-            },
-        ));
+        catalogue.add_prompt(PromptDef::from_declaration(decl, move |_ctx, args| {
+            let shared = shared.clone();
+            let name = name.clone();
+            async move {
+                let peer = current_peer(&shared).await?;
+                let mut params = GetPromptRequestParams::new(name);
+                params.arguments = Some(args);
+                let result = peer
+                    .get_prompt(params)
+                    .await
+                    .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
+                serde_json::to_value(result).map_err(|e| CallError::tool(e.to_string()))
+            }
+        }));
     }
     for stale in catalogue.prompt_names() {
         if !listed.contains(&stale) {
@@ -450,15 +459,16 @@ fn forwarding_tool(mut decl: Value, shared: Arc<Shared>) -> ToolDef {
             };
             shared.calls.remove(&token);
             let result = match outcome {
-                None => return Err(ToolError::new("cancelled")),
+                None => return Err(ToolError::new("cancelled").into()),
                 Some(Ok(ServerResult::CallToolResult(r))) => r,
                 Some(Ok(_)) => {
                     return Err(ToolError::new(
                         "the bridged server answered with something other than a tool result",
-                    ))
+                    )
+                    .into())
                 }
                 Some(Err(e)) => {
-                    return Err(ToolError::new(format!("the bridged server failed: {e}")))
+                    return Err(ToolError::new(format!("the bridged server failed: {e}")).into())
                 }
             };
             let result = serde_json::to_value(result).map_err(|e| ToolError::new(e.to_string()))?;

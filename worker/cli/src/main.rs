@@ -1,5 +1,5 @@
 //! `mcpbus-worker`: runs a worker from the command line. See `cli.rs`.
 
 fn main() -> std::process::ExitCode {
-    mcpbus_worker::cli::main()
+    mcpbus_worker::main()
 }

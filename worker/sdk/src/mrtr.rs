@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Map, Value};
 
-use crate::tool::ToolError;
+use crate::call_error::InputRequired;
 
 /// One question for the client: an `inputRequests` entry.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl Rounds {
 
     /// The answers to `asks` in order, or the `InputRequiredResult` asking for those missing.
     /// Keys the handler never asks about are ignored, as the spec asks.
-    pub(crate) fn answers(&self, asks: Vec<Ask>) -> Result<Vec<Value>, ToolError> {
+    pub(crate) fn answers(&self, asks: Vec<Ask>) -> Result<Vec<Value>, InputRequired> {
         let mut carried = self
             .carried
             .lock()
@@ -93,11 +93,13 @@ impl Rounds {
         if missing.is_empty() {
             return Ok(answers);
         }
-        Err(ToolError::input_required(json!({
-            "resultType": "input_required",
-            "inputRequests": missing,
-            "requestState": {ANSWERS: *carried},
-        })))
+        Err(InputRequired {
+            result: json!({
+                "resultType": "input_required",
+                "inputRequests": missing,
+                "requestState": {ANSWERS: *carried},
+            }),
+        })
     }
 }
 
@@ -109,8 +111,8 @@ mod tests {
         Ask::new(key, "elicitation/create", json!({"message": key}))
     }
 
-    fn input_required(e: ToolError) -> Value {
-        e.input_required.expect("an InputRequiredResult")
+    fn input_required(e: InputRequired) -> Value {
+        e.result
     }
 
     #[test]

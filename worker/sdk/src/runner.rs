@@ -1,0 +1,233 @@
+//! Pulling calls from the pool's shared consumer and running them.
+//!
+//! Backpressure is structural: the runner only asks JetStream for as many calls as it has
+//! free slots (`max_in_flight`), so surplus calls stay in the queue where another replica, or
+//! a new one started by an autoscaler, can take them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, AckKind};
+use bus_schema::mcp::code::INTERNAL_ERROR;
+use bus_schema::mcp::meta;
+use bus_schema::messages::{decode, CallEvent, CallRequest};
+use bus_schema::names::InstanceId;
+use bus_schema::topology::POOL_ACK_WAIT;
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::call_error::ToolError;
+use crate::catalogue::Catalogue;
+use crate::clock;
+use crate::context::CallContext;
+use crate::decide::{decide, wire, Decision};
+use crate::error::WorkerError;
+use crate::job::Job;
+use crate::mrtr::Rounds;
+
+/// How long one pull request waits for calls before it is renewed. Short enough that a
+/// shutdown is noticed promptly, long enough not to churn requests on an idle queue.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+
+pub(crate) struct Runner {
+    pub(crate) nats: async_nats::Client,
+    pub(crate) instance: InstanceId,
+    /// What is served; each call decides against the snapshot current when it arrives.
+    pub(crate) catalogue: Catalogue,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) tracker: TaskTracker,
+    /// Parent of every call's cancellation token; fired when the drain deadline passes.
+    pub(crate) cancel_all: CancellationToken,
+}
+
+impl Runner {
+    /// Pulls and dispatches calls until `stop` fires. Calls already running keep running;
+    /// the caller waits for them through the tracker.
+    pub(crate) async fn pull_until(
+        self: Arc<Self>,
+        consumer: consumer::Consumer<consumer::pull::Config>,
+        stop: CancellationToken,
+    ) -> Result<(), WorkerError> {
+        loop {
+            let first = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                p = self.slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+            };
+            let want = 1 + self.slots.available_permits();
+            let batch = consumer
+                .batch()
+                .max_messages(want)
+                .expires(PULL_EXPIRES)
+                .messages()
+                .await;
+            let mut batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pull request failed; retrying");
+                    drop(first);
+                    tokio::select! {
+                        _ = stop.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            let mut first = Some(first);
+            loop {
+                let next = tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    m = batch.next() => m,
+                };
+                let msg = match next {
+                    None => break,
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "pull batch ended");
+                        break;
+                    }
+                };
+                let slot = match first.take() {
+                    Some(p) => p,
+                    None => self
+                        .slots
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore never closes"),
+                };
+                let me = self.clone();
+                self.tracker
+                    .spawn(async move { me.handle(msg, slot).await });
+            }
+        }
+    }
+
+    async fn handle(self: Arc<Self>, msg: jetstream::Message, _slot: OwnedSemaphorePermit) {
+        let msg = Arc::new(msg);
+        let req: CallRequest = match decode(&msg.payload) {
+            Ok(r) => r,
+            Err(e) => {
+                // Without a readable body there is nobody to answer; drop it for good so it
+                // does not poison the queue.
+                tracing::warn!(error = %e, "discarding unreadable call");
+                let _ = msg.ack_with(AckKind::Term).await;
+                return;
+            }
+        };
+        let ctx = CallContext {
+            nats: Some(self.nats.clone()),
+            reply_to: req.reply_to.clone(),
+            call_id: req.call_id.clone(),
+            instance: self.instance.clone(),
+            wants_progress: req
+                .params
+                .get("_meta")
+                .and_then(|m| m.get(meta::PROGRESS_TOKEN))
+                .is_some(),
+            cancel: self.cancel_all.child_token(),
+            durable: req.reply_durable.then(|| jetstream::new(self.nats.clone())),
+            sent: Default::default(),
+            delivery: msg.info().map(|i| i.delivered as u64).unwrap_or(1),
+            asked: Default::default(),
+            client_capabilities: req.client_capabilities.clone(),
+            lane: req.lane,
+            deadline_ms: req.deadline_ms,
+            mrtr: Arc::new(Rounds::from_params(&req.params)),
+            catalogue: self.catalogue.clone(),
+            task_id: req.task_id.clone(),
+            escalated: Default::default(),
+        };
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let outcome = decide(&self.catalogue.snapshot(), &req, delivered);
+        let event = match outcome {
+            Decision::Refuse(error) => {
+                let _ = msg.ack_with(AckKind::Term).await;
+                ctx.send(CallEvent::Error { error }).await;
+                return;
+            }
+            Decision::Run(job) => self.run(job, &req, &ctx, &msg).await,
+        };
+        if let Some(event) = event {
+            ctx.send(event).await;
+        }
+        if let Err(e) = msg.ack().await {
+            tracing::warn!(call_id = %req.call_id, error = %e, "ack failed; the call may be redelivered");
+        }
+    }
+
+    /// Runs the job, keeping the JetStream lease alive and stopping at the deadline.
+    /// Returns the event to send, or `None` when nobody is listening any more.
+    async fn run(
+        &self,
+        job: Job,
+        req: &CallRequest,
+        ctx: &CallContext,
+        msg: &Arc<jetstream::Message>,
+    ) -> Option<CallEvent> {
+        ctx.send(CallEvent::Accepted).await;
+        let lease_msg = msg.clone();
+        let lease = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(POOL_ACK_WAIT / 3).await;
+                let _ = lease_msg.ack_with(AckKind::Progress).await;
+            }
+        });
+        let is_tool = matches!(job, Job::Tool(_));
+        // Subscribed before the job starts, so a cancellation is never missed.
+        let cancel = self.nats.subscribe(req.cancel_subject()).await;
+        let cancelled = async {
+            match cancel {
+                Ok(mut sub) => {
+                    sub.next().await;
+                }
+                Err(e) => {
+                    tracing::warn!(call_id = %req.call_id, error = %e, "cannot listen for cancellation");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let work = job.start(ctx.clone(), req);
+        // The job runs in its own task so that a panic in handler code becomes an error
+        // instead of taking the worker down.
+        let task = tokio::spawn(work);
+        let abort = task.abort_handle();
+        let until_deadline = clock::until(req.deadline_ms);
+        let outcome = tokio::select! {
+            joined = task => Some(joined),
+            _ = tokio::time::sleep(until_deadline) => None,
+            _ = cancelled => {
+                lease.abort();
+                ctx.cancel.cancel();
+                abort.abort();
+                // Nobody waits for an answer to a cancelled call.
+                tracing::info!(call_id = %req.call_id, "call cancelled");
+                return None;
+            }
+        };
+        lease.abort();
+        match outcome {
+            None => {
+                ctx.cancel.cancel();
+                abort.abort();
+                tracing::info!(call_id = %req.call_id, "deadline passed; call abandoned");
+                None
+            }
+            Some(Ok(Ok(result))) => Some(CallEvent::Result { result }),
+            Some(Ok(Err(error))) => Some(CallEvent::Error { error }),
+            Some(Err(join)) => {
+                tracing::error!(call_id = %req.call_id, error = %join, "handler panicked");
+                let message = "the worker failed with an internal error".to_owned();
+                Some(if is_tool {
+                    CallEvent::Result {
+                        result: ToolError::new(message).into_result(),
+                    }
+                } else {
+                    CallEvent::Error {
+                        error: wire(INTERNAL_ERROR, message, None),
+                    }
+                })
+            }
+        }
+    }
+}
