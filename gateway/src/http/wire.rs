@@ -165,3 +165,51 @@ fn route(e: &RouteError) -> McpError {
             .with_data(json!({"reason": e.reason()})),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lanes_differ_only_where_the_revisions_do() {
+        let both = |e: CoreError| {
+            let (s, t) = (from_core(&e, Lane::Session), from_core(&e, Lane::Stateless));
+            ((s.status, s.code), (t.status, t.code))
+        };
+        // The same store failure is the same answer on both lanes.
+        let store = both(TaskError::Store("down".into()).into());
+        assert_eq!(
+            store.0,
+            (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR)
+        );
+        assert_eq!(store.0, store.1);
+        // Where the revisions differ, the lane decides.
+        let unknown = both(CoreError::MethodNotFound("x".into()));
+        assert_eq!(unknown.0, (StatusCode::OK, code::METHOD_NOT_FOUND));
+        assert_eq!(unknown.1, (StatusCode::NOT_FOUND, code::METHOD_NOT_FOUND));
+        let resource = both(CoreError::ResourceNotFound { uri: "u".into() });
+        assert_eq!(resource.0 .1, code::RESOURCE_NOT_FOUND);
+        assert_eq!(resource.1 .1, code::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn worker_errors_pass_through_with_their_code() {
+        let e = CoreError::worker(bus_schema::messages::WireError {
+            code: code::MISSING_CAPABILITY,
+            message: "needs elicitation".into(),
+            data: Some(json!({"requiredCapabilities": {"elicitation": {}}})),
+        });
+        let wire = from_core(&e, Lane::Stateless);
+        assert_eq!(
+            (wire.status, wire.code, wire.message.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                code::MISSING_CAPABILITY,
+                "needs elicitation"
+            )
+        );
+        assert!(wire.data.is_some());
+        let timeout = from_core(&RouteError::QueueFull.into(), Lane::Session);
+        assert_eq!(timeout.data, Some(json!({"reason": "queue_full"})));
+    }
+}
