@@ -68,10 +68,10 @@ const KNOWN_METHODS: [&str; 8] = [
 ];
 
 impl Metrics {
-    pub fn request(&self, lane: Lane, method: Method) {
-        let method = KNOWN_METHODS
-            .iter()
-            .find(|m| **m == method.as_str())
+    /// Counts a request; methods outside the known set (and unknown ones) count as "other".
+    pub fn request(&self, lane: Lane, method: Option<Method>) {
+        let method = method
+            .and_then(|m| KNOWN_METHODS.iter().find(|k| **k == m.as_str()))
             .copied()
             .unwrap_or("other");
         let lane = match lane {

@@ -16,7 +16,6 @@ use super::request::{Command, Request};
 use super::server_info::discover_result;
 use super::{calls, lists, session, tasks};
 use crate::app::App;
-use crate::metrics::METRICS;
 
 /// Serves one request.
 pub async fn dispatch(
@@ -24,7 +23,6 @@ pub async fn dispatch(
     caller: &Caller,
     mut request: Request,
 ) -> Result<Outcome, CoreError> {
-    METRICS.request(caller.profile.lane, request.method);
     // A retry of a multi round-trip request: check what the client brings back.
     let mrtr = if caller.profile.mrtr && mrtr::supports(request.method) {
         Some(Mrtr::accept(

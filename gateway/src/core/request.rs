@@ -13,6 +13,7 @@ use super::listen::ListenFilter;
 use super::log_level::LogLevel;
 use super::profile::{Profile, TaskFlavour};
 use crate::catalog::ListKind;
+use crate::metrics::METRICS;
 use bus_schema::messages::Lane;
 
 /// One client request: its id, its params as sent (workers get them as they are), and what
@@ -96,7 +97,9 @@ impl Request {
         params: Value,
     ) -> Result<Self, CoreError> {
         let not_found = || CoreError::MethodNotFound(method.to_owned());
-        let method = Method::parse(method).ok_or_else(not_found)?;
+        let known = Method::parse(method);
+        METRICS.request(profile.lane, known);
+        let method = known.ok_or_else(not_found)?;
         if !serves(profile, method) {
             return Err(not_found());
         }
