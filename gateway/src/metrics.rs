@@ -56,24 +56,23 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 });
 
 /// Methods counted under their own name; anything else is `other`.
-const KNOWN_METHODS: [&str; 8] = [
-    "initialize",
-    "ping",
-    "tools/list",
-    "tools/call",
-    "server/discover",
-    "subscriptions/listen",
-    "resources/read",
-    "prompts/get",
+const KNOWN_METHODS: [Method; 8] = [
+    Method::Initialize,
+    Method::Ping,
+    Method::ToolsList,
+    Method::ToolsCall,
+    Method::ServerDiscover,
+    Method::SubscriptionsListen,
+    Method::ResourcesRead,
+    Method::PromptsGet,
 ];
 
 impl Metrics {
     /// Counts a request; methods outside the known set (and unknown ones) count as "other".
     pub fn request(&self, lane: Lane, method: Option<Method>) {
         let method = method
-            .and_then(|m| KNOWN_METHODS.iter().find(|k| **k == m.as_str()))
-            .copied()
-            .unwrap_or("other");
+            .filter(|m| KNOWN_METHODS.contains(m))
+            .map_or("other", Method::as_str);
         let lane = match lane {
             Lane::Session => "session",
             Lane::Stateless => "stateless",

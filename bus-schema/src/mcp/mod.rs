@@ -8,6 +8,7 @@ pub mod capability;
 pub mod code;
 pub mod meta;
 mod method;
+pub mod result_type;
 mod version;
 
 pub use method::{notification, Method};

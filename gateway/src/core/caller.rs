@@ -65,8 +65,7 @@ impl Caller {
         )
     }
 
-    /// A 2026-07-28 caller with these capabilities (a task's later rounds).
-    pub fn stateless_with(
+    fn stateless_with(
         version: ProtocolVersion,
         client_capabilities: Value,
         min_log: Option<LogLevel>,
@@ -94,14 +93,9 @@ impl Caller {
 
     /// The bus call for `request` on behalf of this caller.
     pub fn spec(&self, request: &Request) -> CallSpec {
-        self.spec_with(request.method.as_str(), request.params.clone())
-    }
-
-    /// The bus call for `method` with `params` on behalf of this caller.
-    pub fn spec_with(&self, method: &str, params: Value) -> CallSpec {
         CallSpec {
-            method: method.to_owned(),
-            params,
+            method: request.method.as_str().to_owned(),
+            params: request.params.clone(),
             lane: self.profile.lane,
             protocol_version: self.profile.version,
             client_capabilities: self.client_capabilities.clone(),

@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use bus_schema::mcp::capability;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::caller::Caller;
 use super::error::CoreError;
@@ -69,7 +68,7 @@ pub async fn call_tool(
         TaskFlavour::Extension => {
             let takes = caller.takes_task_extension();
             if support == TaskSupport::Required && !takes {
-                return Err(missing_task_extension(&format!("tool {name:?}")));
+                return Err(CoreError::missing_task_extension(&format!("tool {name:?}")));
             }
             if support != TaskSupport::Forbidden && takes {
                 return task_on_escalation(app, caller, request, &route, mrtr).await;
@@ -121,17 +120,6 @@ fn resolve_tool(app: &App, name: &str) -> Result<ToolRoute, RouteError> {
             pool: pool.clone(),
         }),
         Lookup::Unknown => Err(RouteError::UnknownTool(name.to_owned())),
-    }
-}
-
-/// -32021 naming the tasks extension: what a client that did not declare it gets.
-pub fn missing_task_extension(what: &str) -> CoreError {
-    let extension = capability::TASKS_EXTENSION;
-    CoreError::MissingCapability {
-        message: format!(
-            "{what} needs the {extension} extension, which the client did not declare"
-        ),
-        required: json!({capability::EXTENSIONS: {extension: {}}}),
     }
 }
 

@@ -33,7 +33,8 @@ pub async fn dispatch(
     } else {
         None
     };
-    let command = request.command.clone();
+    // The command moves out; the request keeps its id and params for the call.
+    let command = std::mem::replace(&mut request.command, Command::Ping);
     match command {
         Command::Initialize {
             protocol_version,

@@ -4,8 +4,9 @@
 //! JSON-RPC code; where the revisions differ (an unknown resource, an unknown method) the
 //! mapping reads the caller's profile.
 
+use bus_schema::mcp::capability;
 use bus_schema::messages::WireError;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::request_state::StateError;
 use crate::route::CallError;
@@ -23,8 +24,8 @@ pub enum CoreError {
     /// unknown prompt or log level). Answered in-band.
     #[error("{0}")]
     InvalidParams(String),
-    /// Params so malformed the request cannot be understood (a missing version, a broken
-    /// `inputResponses`): the request itself is refused.
+    /// Params so malformed the request cannot be understood (`initialize` without a
+    /// version, a retry's broken `inputResponses`): the request itself is refused.
     #[error("{0}")]
     Malformed(String),
     /// A `requestState` the client brought back that does not open.
@@ -72,6 +73,18 @@ impl From<crate::route::RouteError> for CoreError {
 impl CoreError {
     pub fn invalid_params(message: impl Into<String>) -> Self {
         Self::InvalidParams(message.into())
+    }
+
+    /// -32021 naming the tasks extension: what a 2026-07-28 client that did not declare it
+    /// gets for `what`.
+    pub fn missing_task_extension(what: &str) -> Self {
+        let extension = capability::TASKS_EXTENSION;
+        Self::MissingCapability {
+            message: format!(
+                "{what} needs the {extension} extension, which the client did not declare"
+            ),
+            required: json!({capability::EXTENSIONS: {extension: {}}}),
+        }
     }
 
     /// The worker's (or a stored task's) JSON-RPC error, passed on as it is.

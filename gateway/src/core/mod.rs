@@ -6,8 +6,13 @@
 //! [`CoreError`]; the edge renders either. Requests flow:
 //! `request.rs` → `dispatch.rs` → `lists.rs` | `calls.rs` | `tasks.rs` | `session.rs`.
 //!
-//! The core may use the stores (`session`, `tasks`), the catalogue and the dispatcher; it
-//! never touches axum, headers or status codes.
+//! The core may use the stores (`session`, `tasks`), the catalogue, the dispatcher and the
+//! event streams (`stream`); it never touches axum, headers or status codes.
+//!
+//! Where a rule goes: one that needs the HTTP request (authentication, transport limits)
+//! belongs in a layer every edge passes through before the core; one that needs to know
+//! what is asked (authorization per method or tool, quotas, tracing) in [`Request::parse`]
+//! or [`dispatch`], which every request goes through.
 
 mod caller;
 mod calls;
@@ -29,9 +34,9 @@ pub use dispatch::{answer, dispatch, notify};
 pub use error::CoreError;
 pub use listen::{notification_for, ListenFilter};
 pub use log_level::LogLevel;
-pub use mrtr::{is_input_required, not_allowed, Mrtr};
+pub use mrtr::{not_allowed, Mrtr};
 pub use outcome::{Cache, CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
 pub use profile::{Profile, TaskFlavour};
-pub use request::{meta_of, Command, Request};
+pub use request::{Command, Request};
 pub use server_info::server_info;
 pub use session::end as end_session;

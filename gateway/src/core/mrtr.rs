@@ -24,14 +24,6 @@ pub fn supports(method: Method) -> bool {
     )
 }
 
-/// `resultType` of an `InputRequiredResult`.
-const INPUT_REQUIRED: &str = "input_required";
-
-/// Whether a worker's result asks the client for input.
-pub fn is_input_required(result: &Value) -> bool {
-    result.get("resultType").and_then(Value::as_str) == Some(INPUT_REQUIRED)
-}
-
 /// What the gateway needs to finish one request's `InputRequiredResult`.
 pub struct Mrtr {
     sealer: Arc<StateSealer>,
@@ -143,9 +135,11 @@ mod tests {
     }
 
     fn request(params: Value) -> Request {
-        let profile =
-            crate::core::Profile::stateless(bus_schema::mcp::ProtocolVersion::V2026_07_28);
-        Request::parse(&profile, json!(1), "tools/call", params).unwrap()
+        let caller = crate::core::Caller::stateless(
+            bus_schema::mcp::ProtocolVersion::V2026_07_28,
+            &json!({}),
+        );
+        Request::parse(&caller, json!(1), "tools/call", params).unwrap()
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub struct CallPlan {
 /// Whether a call's answer may, must or must not be a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    /// One JSON body (routed reads: short, and their clients expect JSON).
+    /// One JSON body (routed reads: short, and their clients expect JSON; a 2026-07-28
+    /// task-capable call that finished without becoming a task).
     Json,
     /// SSE unless the gateway runs with `--json-tool-calls` (tool calls).
     Either,
@@ -79,7 +80,8 @@ pub enum Delivery {
 
 /// Where a call's updates come from.
 pub enum CallFeed {
-    /// Core-NATS replies to this gateway (stateless lane): not resumable.
+    /// Core-NATS replies to this gateway (stateless tool calls, and routed reads on both
+    /// lanes): not resumable.
     Core(Box<PendingCall>),
     /// The session events stream (session lane, tasks): every update has an event id, and
     /// the stream can be resumed on any node.

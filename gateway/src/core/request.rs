@@ -8,6 +8,7 @@
 use bus_schema::mcp::{meta, Method};
 use serde_json::{Map, Value};
 
+use super::caller::Caller;
 use super::error::CoreError;
 use super::listen::ListenFilter;
 use super::log_level::LogLevel;
@@ -88,20 +89,28 @@ pub enum TaskOp {
 }
 
 impl Request {
-    /// Parses `method` and `params` for a caller of `profile`. An unknown method, or one its
-    /// revision does not have, is "method not found".
+    /// Parses `method` and `params` for `caller`. An unknown method, or one its revision
+    /// does not have, is "method not found"; a method the client did not declare the
+    /// capability for is refused before its params are read.
     pub fn parse(
-        profile: &Profile,
+        caller: &Caller,
         id: Value,
         method: &str,
         params: Value,
     ) -> Result<Self, CoreError> {
+        let profile = &caller.profile;
         let not_found = || CoreError::MethodNotFound(method.to_owned());
         let known = Method::parse(method);
         METRICS.request(profile.lane, known);
         let method = known.ok_or_else(not_found)?;
         if !serves(profile, method) {
             return Err(not_found());
+        }
+        if is_task_method(method)
+            && profile.tasks == TaskFlavour::Extension
+            && !caller.takes_task_extension()
+        {
+            return Err(CoreError::missing_task_extension(method.as_str()));
         }
         let command = Command::parse(method, &params)?;
         Ok(Self {
@@ -126,6 +135,13 @@ impl Request {
 /// `params._meta.<key>` of a message's params.
 pub fn meta_of<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
     params.get("_meta").and_then(|m| m.get(key))
+}
+
+fn is_task_method(method: Method) -> bool {
+    matches!(
+        method,
+        Method::TasksGet | Method::TasksResult | Method::TasksUpdate | Method::TasksCancel
+    )
 }
 
 /// The methods a revision serves: the one place where the lanes' method sets differ.
@@ -273,7 +289,13 @@ mod tests {
     use serde_json::json;
 
     fn parse(profile: Profile, method: &str, params: Value) -> Result<Command, CoreError> {
-        Request::parse(&profile, json!(1), method, params).map(|r| r.command)
+        let caller = Caller {
+            profile,
+            client_capabilities: json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}),
+            session: None,
+            min_log: None,
+        };
+        Request::parse(&caller, json!(1), method, params).map(|r| r.command)
     }
 
     #[test]
@@ -298,6 +320,12 @@ mod tests {
         assert!(parse(new, "server/discover", Value::Null).is_err());
         assert!(parse(stateless, "server/discover", Value::Null).is_ok());
         assert!(parse(new, "tools/nope", Value::Null).is_err());
+        // Without the extension, a 2026 task method is refused before its params are read.
+        let bare = Caller::stateless(ProtocolVersion::V2026_07_28, &json!({}));
+        assert!(matches!(
+            Request::parse(&bare, json!(1), "tasks/get", json!({})),
+            Err(CoreError::MissingCapability { .. })
+        ));
     }
 
     #[test]

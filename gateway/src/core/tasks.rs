@@ -6,12 +6,12 @@ use bus_schema::messages::WireError;
 use serde_json::json;
 
 use super::caller::Caller;
-use super::calls::missing_task_extension;
 use super::error::CoreError;
 use super::outcome::{Cache, CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
 use super::profile::TaskFlavour;
 use super::request::{Request, TaskOp};
 use crate::app::App;
+use crate::stream::StreamError;
 use crate::tasks::{view, Cancelled, TaskError, TaskStatus};
 
 pub async fn handle(
@@ -22,9 +22,6 @@ pub async fn handle(
     op: &TaskOp,
 ) -> Result<Outcome, CoreError> {
     let flavour = caller.profile.tasks;
-    if flavour == TaskFlavour::Extension && !caller.takes_task_extension() {
-        return Err(missing_task_extension(request.method.as_str()));
-    }
     // A task belongs to the session that made it; 2026-07-28 tasks belong to no session,
     // so neither lane sees the other's.
     let owner = caller.session_id().map(|s| s.as_str());
@@ -88,7 +85,14 @@ async fn result(
         }
         TaskStatus::Cancelled => Err(TaskError::NoResult(record.task_id).into()),
         TaskStatus::Working | TaskStatus::InputRequired => {
-            let stream = app.tasks.follow(&record).await?;
+            // Retention is longer than any task's ttl, so expired events mean a broken store,
+            // not a client that waited too long: not the 410 a Last-Event-ID resume gets.
+            let stream = app.tasks.follow(&record).await.map_err(|e| match e {
+                StreamError::Expired => {
+                    CoreError::Internal(format!("the events of task {task_id} are gone"))
+                }
+                e => e.into(),
+            })?;
             Ok(Outcome::Call(Box::new(CallPlan {
                 id: request.id.clone(),
                 feed: CallFeed::Stored(Box::new(stream)),

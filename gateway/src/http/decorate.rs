@@ -2,7 +2,7 @@
 //! (`resultType`) and who served them (`serverInfo` in `_meta`), and cacheable ones carry
 //! `ttlMs` and `cacheScope`; 2025 results are sent as they are.
 
-use bus_schema::mcp::meta;
+use bus_schema::mcp::{meta, result_type};
 use serde_json::{json, Value};
 
 use crate::core::{server_info, Cache, Profile};
@@ -40,7 +40,8 @@ impl Decoration {
             obj.insert("cacheScope".into(), json!(scope));
         }
         // A worker's InputRequiredResult, a CreateTaskResult, keep their own type.
-        obj.entry("resultType").or_insert_with(|| json!("complete"));
+        obj.entry("resultType")
+            .or_insert_with(|| json!(result_type::COMPLETE));
         let m = obj.entry("_meta").or_insert_with(|| json!({}));
         if let Some(m) = m.as_object_mut() {
             m.insert(meta::SERVER_INFO.into(), server_info());

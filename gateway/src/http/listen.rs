@@ -3,7 +3,7 @@
 //! cluster-wide broadcast as the session lane's standalone stream, without replay.
 
 use axum::response::Response;
-use bus_schema::mcp::{meta, notification as note};
+use bus_schema::mcp::{meta, notification as note, result_type};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
     // Graceful closure: the listen request's own response ends the stream.
     let done = message(result_message(
         &id,
-        with_id(json!({"resultType": "complete"})),
+        with_id(json!({"resultType": result_type::COMPLETE})),
     ));
     let render = move |item: BroadcastItem| {
         let frame = filter.wants(&item.kind).then(|| {

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use bus_schema::mcp::notification as note;
+use bus_schema::mcp::{notification as note, result_type};
 use bus_schema::messages::Lane;
 
 use super::decorate::Decoration;
@@ -87,7 +87,7 @@ impl CallReply {
                 }
                 Some(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             }
-            CallUpdate::Done(Ok(mut result)) if core::is_input_required(&result) => {
+            CallUpdate::Done(Ok(mut result)) if result_type::is_input_required(&result) => {
                 let sealed = match &plan.mrtr {
                     Some(m) => m.finish(&mut result),
                     None => Err(core::not_allowed()),

@@ -56,7 +56,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
 }
 
 async fn serve(app: &App, caller: &Caller, id: Value, method: &str, params: Value) -> Response {
-    let outcome = match Request::parse(&caller.profile, id.clone(), method, params) {
+    let outcome = match Request::parse(caller, id.clone(), method, params) {
         Ok(request) => core::dispatch(app, caller, request).await,
         Err(e) => Err(e),
     };

@@ -75,6 +75,7 @@ async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) ->
                 cache: Cache::None,
                 delivery: Delivery::Stream,
             };
+            // Session results carry no caching hints, so no ttl.
             let decoration = Decoration::new(&caller.profile, 0);
             CallReply::new(plan, caller.profile.lane, decoration)
                 .sse(app.config.sse_keep_alive, app.release.clone())
@@ -107,7 +108,7 @@ fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -
     let mut opening = vec![Frame::Priming(position.clone())];
     if resync {
         let gap = notification(
-            "notifications/message",
+            note::MESSAGE,
             json!({"level": "warning", "logger": "mcpbus", "data": {
                 "reason": "events_expired",
                 "message": "notifications after your Last-Event-ID are no longer retained; lists may have changed",

@@ -48,7 +48,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         Err(e) => return error_response(&r.id, &e),
     };
     let caller = Caller::stateless(version, &r.params);
-    let outcome = match Request::parse(&caller.profile, r.id.clone(), &r.method, r.params) {
+    let outcome = match Request::parse(&caller, r.id.clone(), &r.method, r.params) {
         Ok(request) => match check_param_headers(app, headers, &request) {
             Ok(()) => core::dispatch(app, &caller, request).await,
             Err(e) => return error_response(&r.id, &e),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use bus_schema::mcp::{Method, ProtocolVersion};
+use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
@@ -49,20 +49,6 @@ pub struct CallSpec {
     pub client_capabilities: Value,
     /// The task this call may become (see [`CallRequest::task_id`]).
     pub task_id: Option<String>,
-}
-
-impl CallSpec {
-    /// A 2026-07-28 `tools/call` with these params (a task's later rounds).
-    pub fn stateless_tool_call(params: Value, client_capabilities: Value) -> Self {
-        Self {
-            method: Method::ToolsCall.as_str().to_owned(),
-            params,
-            lane: Lane::Stateless,
-            protocol_version: ProtocolVersion::STATELESS[0],
-            client_capabilities,
-            task_id: None,
-        }
-    }
 }
 
 impl Dispatcher {

@@ -2,6 +2,7 @@
 //! Pure, so that every gateway that reads a task comes to the same record.
 
 use bus_schema::mcp::code;
+use bus_schema::mcp::result_type::is_input_required;
 use bus_schema::messages::{decode, CallEvent, CallReply};
 use serde_json::{json, Map, Value};
 
@@ -63,10 +64,6 @@ pub fn advance(record: &mut TaskRecord, last: Option<&[u8]>, now_ms: u64) -> boo
     }
     record.updated_ms = now_ms;
     true
-}
-
-fn is_input_required(result: &Value) -> bool {
-    result.get("resultType").and_then(Value::as_str) == Some("input_required")
 }
 
 #[cfg(test)]

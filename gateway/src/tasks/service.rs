@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use bus_schema::mcp::code;
+use bus_schema::mcp::{code, Method, ProtocolVersion};
+use bus_schema::messages::Lane;
 use bus_schema::subjects;
 use serde_json::{json, Map, Value};
 
@@ -192,7 +193,15 @@ impl Tasks {
                     .await
             }
         };
-        let spec = CallSpec::stateless_tool_call(params, record.client_capabilities.clone());
+        // Later rounds exist only in the 2026-07-28 extension: they are its tool calls.
+        let spec = CallSpec {
+            method: Method::ToolsCall.as_str().to_owned(),
+            params,
+            lane: Lane::Stateless,
+            protocol_version: ProtocolVersion::V2026_07_28,
+            client_capabilities: record.client_capabilities.clone(),
+            task_id: None,
+        };
         let started = self
             .start_round(&route, spec, &record.task_id, request_id, Some(call_id))
             .await;

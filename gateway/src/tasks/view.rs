@@ -2,7 +2,7 @@
 //! `CreateTaskResult`, and the 2025-11-25 `Task`. Renderings of one record; nothing here
 //! changes it.
 
-use bus_schema::mcp::meta;
+use bus_schema::mcp::{meta, result_type};
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -27,7 +27,7 @@ fn task_fields(record: &TaskRecord) -> Map<String, Value> {
 /// The 2026-07-28 `CreateTaskResult` answering the `tools/call` that made the task.
 pub fn create_result(record: &TaskRecord) -> Value {
     let mut m = task_fields(record);
-    m.insert("resultType".into(), json!("task"));
+    m.insert("resultType".into(), json!(result_type::TASK));
     Value::Object(m)
 }
 
