@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::caller::Caller;
 use super::error::CoreError;
+use super::limits::Limited;
 use super::log_level::LogLevel;
 use super::outcome::Outcome;
 use super::server_info::initialize_result;
@@ -55,6 +56,12 @@ pub async fn subscribe(
     uri: &str,
     on: bool,
 ) -> Result<Outcome, CoreError> {
+    if let Some((_, record)) = &caller.session {
+        let subscribed = &record.resource_subscriptions;
+        if on && !subscribed.iter().any(|u| u == uri) {
+            Limited::ResourceSubscriptions.check(subscribed.len() + 1)?;
+        }
+    }
     modify(app, caller, |s| {
         s.resource_subscriptions.retain(|u| u != uri);
         if on {

@@ -7,7 +7,7 @@ use bus_schema::mcp::code;
 use bus_schema::messages::Lane;
 use serde_json::{json, Value};
 
-use crate::core::CoreError;
+use crate::core::{CoreError, Limited};
 use crate::route::{CallError, RouteError};
 use crate::stream::StreamError;
 use crate::tasks::TaskError;
@@ -83,6 +83,15 @@ pub fn from_core(e: &CoreError, lane: Lane) -> McpError {
             McpError::new(status, code::METHOD_NOT_FOUND, message)
         }
         CoreError::InvalidParams(_) => McpError::new(ok, code::INVALID_PARAMS, message),
+        // A request id is part of the message, the rest are params.
+        CoreError::TooLarge(what) => {
+            let code = match what {
+                Limited::RequestId => code::INVALID_REQUEST,
+                _ => code::INVALID_PARAMS,
+            };
+            McpError::new(StatusCode::BAD_REQUEST, code, message)
+                .with_data(json!({"limit": what.name(), "max": what.limit()}))
+        }
         CoreError::Malformed(_) | CoreError::RequestState(_) => {
             McpError::new(StatusCode::BAD_REQUEST, code::INVALID_PARAMS, message)
         }
