@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::Catalog;
 use crate::request_state::StateSealer;
 use crate::route::Dispatcher;
-use crate::session::SessionStore;
+use crate::session::{SessionSignals, SessionStore};
 use crate::stream::{BroadcastHub, EventStore};
 use crate::tasks::Tasks;
 use crate::Config;
@@ -21,6 +21,8 @@ pub struct App {
     pub catalog: Catalog,
     pub dispatcher: Dispatcher,
     pub sessions: SessionStore,
+    /// This gateway's open standalone streams by session, and the signals that end them.
+    pub signals: SessionSignals,
     pub events: EventStore,
     pub broadcast: BroadcastHub,
     /// Tasks of both revisions, readable by every gateway.

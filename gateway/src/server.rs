@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::error::GatewayError;
 use crate::request_state;
 use crate::route::Dispatcher;
-use crate::session::SessionStore;
+use crate::session::{SessionSignals, SessionStore};
 use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
 use crate::tasks::{TaskStore, Tasks};
 use crate::Config;
@@ -86,6 +86,9 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
+    let signals = SessionSignals::start(nats.clone(), stop.clone())
+        .await
+        .map_err(|e| GatewayError::Subscribe(e.into()))?;
     let release = CancellationToken::new();
     let tasks = Tasks::new(
         TaskStore::new(tasks, events.clone()),
@@ -99,6 +102,7 @@ pub async fn run(
         catalog,
         dispatcher,
         sessions: SessionStore::new(sessions),
+        signals,
         events,
         broadcast,
         tasks,

@@ -2,6 +2,7 @@
 //! and `resources/subscribe` change it, `DELETE` ends it with its stored events.
 
 use bus_schema::mcp::ProtocolVersion;
+use bus_schema::messages::SessionEvent;
 use serde_json::{json, Value};
 
 use super::caller::Caller;
@@ -62,13 +63,19 @@ pub async fn subscribe(
             Limited::ResourceSubscriptions.check(subscribed.len() + 1)?;
         }
     }
-    modify(app, caller, |s| {
+    let outcome = modify(app, caller, |s| {
         s.resource_subscriptions.retain(|u| u != uri);
         if on {
             s.resource_subscriptions.push(uri.to_owned());
         }
     })
-    .await
+    .await?;
+    // The session's standalone stream, on whichever node, re-reads them once.
+    if let Some(session) = caller.session_id() {
+        let changed = SessionEvent::SubscriptionsChanged;
+        app.signals.signal(session, changed).await;
+    }
+    Ok(outcome)
 }
 
 async fn modify(
@@ -88,6 +95,7 @@ pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
     if !app.sessions.delete(session).await? {
         return Err(CoreError::SessionNotFound);
     }
+    app.signals.signal(session, SessionEvent::Ended).await;
     app.events.purge_session(session.as_str()).await;
     tracing::info!("session ended by client");
     Ok(())

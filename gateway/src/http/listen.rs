@@ -6,6 +6,7 @@ use axum::response::Response;
 use bus_schema::mcp::{meta, notification as note, result_type};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc::{notification, result_message};
 use super::sse::{self, Frame};
@@ -38,6 +39,7 @@ pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
     let live = sse::follow(
         Follower::live(&app.broadcast),
         app.release.clone(),
+        CancellationToken::new(),
         render,
         done,
     );

@@ -87,10 +87,12 @@ pub fn response(
 }
 
 /// Frames rendered from a stream's broadcast follower, until `release` fires (the gateway
-/// is draining): then `last`, and the end of the stream.
+/// is draining): then `last`, and the end of the stream. When `end` fires (the stream was
+/// replaced, or its session ended) the stream ends at once.
 pub fn follow<F, Fut>(
     follower: Follower,
     release: CancellationToken,
+    end: CancellationToken,
     render: F,
     last: Frame,
 ) -> impl Stream<Item = Frame> + Send + 'static
@@ -98,16 +100,17 @@ where
     F: Fn(BroadcastItem) -> Fut + Send + 'static,
     Fut: Future<Output = Option<Frame>> + Send,
 {
-    let state = (follower, release, render, Some(last));
-    futures::stream::unfold(state, |(mut follower, release, render, last)| async move {
+    let state = (follower, (release, end), render, Some(last));
+    futures::stream::unfold(state, |(mut follower, stops, render, last)| async move {
         let last = last?;
         loop {
             let item = tokio::select! {
                 item = follower.next() => item,
-                _ = release.cancelled() => return Some((last, (follower, release, render, None))),
+                _ = stops.1.cancelled() => return None,
+                _ = stops.0.cancelled() => return Some((last, (follower, stops, render, None))),
             };
             if let Some(frame) = render(item).await {
-                return Some((frame, (follower, release, render, Some(last))));
+                return Some((frame, (follower, stops, render, Some(last))));
             }
         }
     })

@@ -5,6 +5,7 @@
 //! timeout; records are re-put (at most once per [`TOUCH_AFTER`]) while the session is used.
 
 mod id;
+mod signals;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use id::SessionId;
+pub use signals::{SessionSignals, StandaloneSlot};
 
 /// Re-put a used session once its record is this old, so an active session never reaches the
 /// bucket's age limit while an idle one does. Bounded write load: one put per hour per session.
