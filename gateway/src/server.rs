@@ -42,8 +42,15 @@ pub async fn run(
         &cluster,
     )
     .await?;
+    let live = bus_schema::connect::connect_bounded(
+        &config.nats_url,
+        "mcpbus-gateway-live",
+        crate::stream::LIVE_BUFFER,
+    )
+    .await?;
     let events = EventStore::new(
         nats.clone(),
+        live,
         js.clone(),
         topology::ensure_stream(
             &js,

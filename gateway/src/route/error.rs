@@ -26,6 +26,8 @@ pub enum RouteError {
     },
     #[error("the call queue is full; try again later")]
     QueueFull,
+    #[error("the client did not read the call's replies fast enough; the call was stopped")]
+    ClientTooSlow,
     #[error("cannot queue the call: {0}")]
     Publish(String),
 }
@@ -42,6 +44,7 @@ impl RouteError {
             RouteError::NoWorker { .. } => "no_worker",
             RouteError::QueuedTimeout { .. } | RouteError::RunningTimeout { .. } => "timeout",
             RouteError::QueueFull => "queue_full",
+            RouteError::ClientTooSlow => "client_too_slow",
             RouteError::Publish(_) => "bus_unavailable",
         }
     }
