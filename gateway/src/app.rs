@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
@@ -31,6 +32,9 @@ pub struct App {
     pub request_state: Arc<StateSealer>,
     /// Set when shutdown starts, so load balancers stop sending new requests.
     pub draining: AtomicBool,
+    /// One permit per standalone or listen stream this node may hold
+    /// (`Config::max_open_streams`).
+    pub open_streams: Arc<Semaphore>,
     /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
     /// continue on another node, listen streams end gracefully.
     pub release: CancellationToken,

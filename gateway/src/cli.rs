@@ -78,6 +78,9 @@ struct Cli {
     /// Seconds a task stays readable after it was created (at most 86400).
     #[arg(long, env = "MCPBUS_TASK_TTL_SECS")]
     task_ttl_secs: Option<u64>,
+    /// Standalone and listen streams this node holds at once (default 10000); more get 503.
+    #[arg(long, env = "MCPBUS_MAX_OPEN_STREAMS")]
+    max_open_streams: Option<usize>,
 }
 
 impl Cli {
@@ -124,6 +127,9 @@ impl Cli {
         }
         if let Some(v) = self.task_ttl_secs {
             c.task_ttl = Duration::from_secs(v.clamp(1, 86_400));
+        }
+        if let Some(v) = self.max_open_streams {
+            c.max_open_streams = v.max(1);
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);

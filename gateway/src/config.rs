@@ -71,6 +71,11 @@ pub struct Config {
     /// How long a task stays readable after it was created (`ttlMs`). Default 1 h; at most
     /// the tasks bucket's age limit (24 h) and, for its result, the event retention.
     pub task_ttl: Duration,
+    /// Standalone `GET` and `subscriptions/listen` streams this node holds at once (each
+    /// costs ~25 KB, see docs/PERFORMANCE.md). Default 10 000: ~250 MB, inside a 512 MiB
+    /// pod with room for calls. More get 503 with `Retry-After`, so the client goes to
+    /// another node. Cluster-wide, the limit is this times the number of gateways.
+    pub max_open_streams: usize,
 }
 
 impl Default for Config {
@@ -97,6 +102,7 @@ impl Default for Config {
             request_state_keys: Vec::new(),
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
+            max_open_streams: 10_000,
         }
     }
 }

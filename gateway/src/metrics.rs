@@ -17,6 +17,11 @@ pub struct Metrics {
     pub open_streams: IntGaugeVec,
     /// Tools in this gateway's catalogue.
     pub catalog_tools: IntGauge,
+    /// Requests refused by a limit, by the limit's name (`core::Limited::name`,
+    /// `open_streams`).
+    pub refused: IntCounterVec,
+    /// Stateless calls cut off because their client did not read.
+    pub cut_off: prometheus::IntCounter,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -38,11 +43,23 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("valid metric");
     let catalog_tools =
         IntGauge::new("catalog_tools", "Tools in the catalogue").expect("valid metric");
+    let refused = IntCounterVec::new(
+        Opts::new("refused_total", "Requests refused by a limit, by limit"),
+        &["limit"],
+    )
+    .expect("valid metric");
+    let cut_off = prometheus::IntCounter::new(
+        "calls_cut_off_total",
+        "Stateless calls stopped because their client did not read the replies",
+    )
+    .expect("valid metric");
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(tool_calls.clone()),
         Box::new(open_streams.clone()),
         Box::new(catalog_tools.clone()),
+        Box::new(refused.clone()),
+        Box::new(cut_off.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -52,6 +69,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         tool_calls,
         open_streams,
         catalog_tools,
+        refused,
+        cut_off,
     }
 });
 

@@ -103,7 +103,9 @@ pub async fn run(
         catalog.clone(),
         config.default_tool_timeout,
     );
+    let open_streams = Arc::new(tokio::sync::Semaphore::new(config.max_open_streams));
     let app = Arc::new(App {
+        open_streams,
         config,
         nats,
         catalog,

@@ -139,3 +139,57 @@ async fn resource_updates_do_not_read_the_session_record_each_time() {
     let after = reads.load(Ordering::Relaxed) - before;
     assert!(after <= 1, "{after} record reads for five updates");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_holds_at_most_its_share_of_long_lived_streams() {
+    let cluster = Cluster::start(1, &["--max-open-streams", "3"])
+        .await
+        .unwrap();
+    let url = &cluster.gateway_urls()[0];
+    let mut held = Vec::new();
+    for i in 0..3 {
+        let mut s = harness::mcp::listen(url, i, json!({"toolsListChanged": true}))
+            .await
+            .unwrap();
+        s.next(WAIT).await.unwrap().expect("acknowledged");
+        held.push(s);
+    }
+    // A fourth, listen or standalone, is sent elsewhere.
+    let session = Session::open(url, "2025-11-25").await.unwrap();
+    for refused in [
+        harness::mcp::stateless(
+            url,
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+        )
+        .await
+        .unwrap(),
+        harness::mcp::send_raw(
+            reqwest::Method::GET,
+            url,
+            &[
+                ("accept", "text/event-stream"),
+                ("mcp-session-id", &session.id),
+            ],
+        )
+        .await
+        .unwrap(),
+    ] {
+        assert_eq!(refused.status, 503, "{}", refused.body);
+        assert_eq!(refused.header("retry-after"), Some("1"));
+        assert!(
+            refused.body.contains("too_many_streams"),
+            "{}",
+            refused.body
+        );
+    }
+    // Closing one frees its place.
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = open(&session).await;
+    cluster
+        .nats
+        .publish_broadcast(BroadcastKind::ToolsListChanged)
+        .await;
+    assert!(again.next(WAIT).await.unwrap().is_some());
+}

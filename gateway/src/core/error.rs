@@ -70,6 +70,10 @@ pub enum CoreError {
 
 impl From<Limited> for CoreError {
     fn from(what: Limited) -> Self {
+        crate::metrics::METRICS
+            .refused
+            .with_label_values(&[what.name()])
+            .inc();
         Self::TooLarge(what)
     }
 }

@@ -51,16 +51,19 @@ impl Frame {
 const KEEP_ALIVE: &[u8] = b":\n\n";
 
 /// An SSE response writing `frames`, with a keep-alive comment whenever the stream has been
-/// quiet for `keep_alive`. No task or channel per stream: the frames are produced as the
+/// quiet for `keep_alive`, holding `held` until the body is dropped. No task or channel per stream: the frames are produced as the
 /// body is polled, and dropped with it when the client goes away.
 pub fn response(
     kind: &'static str,
     keep_alive: Duration,
     frames: impl Stream<Item = Frame> + Send + 'static,
+    held: impl Send + 'static,
 ) -> Response {
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    // `held` (a stream permit, say) lives exactly as long as the body.
+    let open = (OpenStream::new(kind), held);
     let body = futures::stream::unfold(
-        (Box::pin(frames), tick, OpenStream::new(kind)),
+        (Box::pin(frames), tick, open),
         |(mut frames, mut tick, open)| async move {
             // `next()` is cancel-safe: a frame half-produced when the tick wins stays in `frames`.
             let bytes = tokio::select! {

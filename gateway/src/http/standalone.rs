@@ -101,6 +101,10 @@ async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) ->
 /// `list_changed` and a warning instead of a silent gap. Opening it replaces the session's
 /// other standalone stream, on whichever node it is; the session's end ends it.
 async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool) -> Response {
+    let permit = match super::listen::stream_slot(app) {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
     let (session, record) = caller
         .session
         .clone()
@@ -154,6 +158,7 @@ async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool
         "standalone",
         app.config.sse_keep_alive,
         futures::stream::iter(opening).chain(live),
+        permit,
     )
 }
 

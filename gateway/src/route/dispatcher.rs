@@ -109,6 +109,7 @@ impl Dispatcher {
                             // stops on the cancel.
                             routes.remove(call_id);
                             tracing::info!(%call_id, "client not reading a call's replies; cut off");
+                            crate::metrics::METRICS.cut_off.inc();
                             let _ = cutoff
                                 .publish(subjects::cancel(call_id), bytes::Bytes::new())
                                 .await;
