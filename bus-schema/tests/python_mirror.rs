@@ -214,6 +214,17 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             v(Py::Int(calls.max_messages), "topology::CALLS_MAX_MESSAGES"),
         ),
         (
+            "CALLS_MAX_BYTES",
+            v(Py::Int(calls.max_bytes), "limits::CALLS_LIMITS.max_bytes"),
+        ),
+        (
+            "CALLS_MAX_MSG_SIZE",
+            v(
+                Py::Int(calls.max_message_size.into()),
+                "limits::CALLS_LIMITS.max_msg_size",
+            ),
+        ),
+        (
             "CALLS_MAX_AGE_SECONDS",
             v(secs(calls.max_age), "topology::CALLS_MAX_AGE"),
         ),
@@ -273,6 +284,34 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         (
             "WORKERS_MAX_AGE_SECONDS",
             v(secs(workers.max_age), "topology::WORKERS_KV.max_age"),
+        ),
+        (
+            "WORKERS_MAX_BYTES",
+            v(
+                Py::Int(workers.max_bytes),
+                "limits::WORKERS_LIMITS.max_bytes",
+            ),
+        ),
+        (
+            "WORKERS_MAX_MSG_SIZE",
+            v(
+                Py::Int(workers.max_message_size.into()),
+                "limits::WORKERS_LIMITS.max_msg_size",
+            ),
+        ),
+        (
+            "CATALOG_MAX_BYTES",
+            v(
+                Py::Int(catalog.max_bytes),
+                "limits::CATALOG_LIMITS.max_bytes",
+            ),
+        ),
+        (
+            "CATALOG_MAX_MSG_SIZE",
+            v(
+                Py::Int(catalog.max_message_size.into()),
+                "limits::CATALOG_LIMITS.max_msg_size",
+            ),
         ),
         (
             "CATALOG_BUCKET",

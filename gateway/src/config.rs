@@ -71,6 +71,13 @@ pub struct Config {
     /// How long a task stays readable after it was created (`ttlMs`). Default 1 h; at most
     /// the tasks bucket's age limit (24 h) and, for its result, the event retention.
     pub task_ttl: Duration,
+
+    // --- JetStream store limits (ADR 0007) ---
+    /// Byte and message size limits of the streams and buckets a client can fill (calls,
+    /// events, sessions, tasks), applied at start to new and existing stores. Defaults in
+    /// `bus_schema::limits`: no client can fill the JetStream store, and a full store refuses
+    /// with a clear error instead of failing every client.
+    pub store_limits: crate::store_limits::StoreLimitsConfig,
 }
 
 impl Default for Config {
@@ -97,6 +104,9 @@ impl Default for Config {
             request_state_keys: Vec::new(),
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
+
+            // --- JetStream store limits (ADR 0007) ---
+            store_limits: crate::store_limits::StoreLimitsConfig::default(),
         }
     }
 }

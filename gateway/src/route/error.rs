@@ -28,6 +28,9 @@ pub enum RouteError {
     QueueFull,
     #[error("cannot queue the call: {0}")]
     Publish(String),
+    /// The calls queue or the events stream refused the call for its size limits.
+    #[error(transparent)]
+    Store(#[from] crate::store_limits::StoreRefused),
 }
 
 fn fmt_secs(d: Duration) -> String {
@@ -43,6 +46,7 @@ impl RouteError {
             RouteError::QueuedTimeout { .. } | RouteError::RunningTimeout { .. } => "timeout",
             RouteError::QueueFull => "queue_full",
             RouteError::Publish(_) => "bus_unavailable",
+            RouteError::Store(r) => r.reason(),
         }
     }
 }
