@@ -144,10 +144,12 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
     catalog_as_workers.subjects = catalog.subjects.clone();
     catalog_as_workers.max_age = catalog.max_age;
     catalog_as_workers.max_messages_per_subject = catalog.max_messages_per_subject;
+    catalog_as_workers.max_bytes = catalog.max_bytes;
+    catalog_as_workers.max_message_size = catalog.max_message_size;
     assert_eq!(
         serde_json::to_value(&catalog_as_workers).unwrap(),
         serde_json::to_value(&catalog).unwrap(),
-        "KV buckets are no longer declared alike but for name, age and history"
+        "KV buckets are no longer declared alike but for name, age, history and size limits"
     );
 
     BTreeMap::from([
