@@ -166,6 +166,15 @@ fn valid_task_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// A failed write: the bucket's size limits by their JetStream code, or the store.
+fn write_error<E: std::error::Error + 'static>(e: E) -> TaskError {
+    use crate::store_limits::{Store, StoreRefused};
+    match StoreRefused::classify(Store::Tasks, &e) {
+        Some(refused) => TaskError::Refused(refused),
+        None => TaskError::Store(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,14 +185,5 @@ mod tests {
         for bad in ["", "a.b", "a*", "a>", &"x".repeat(65)] {
             assert!(!valid_task_id(bad), "{bad}");
         }
-    }
-}
-
-/// A failed write: the bucket's size limits by their JetStream code, or the store.
-fn write_error<E: std::error::Error + 'static>(e: E) -> TaskError {
-    use crate::store_limits::{Store, StoreRefused};
-    match StoreRefused::classify(Store::Tasks, &e) {
-        Some(refused) => TaskError::Refused(refused),
-        None => TaskError::Store(e.to_string()),
     }
 }
