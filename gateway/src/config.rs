@@ -76,6 +76,13 @@ pub struct Config {
     /// pod with room for calls. More get 503 with `Retry-After`, so the client goes to
     /// another node. Cluster-wide, the limit is this times the number of gateways.
     pub max_open_streams: usize,
+
+    // --- JetStream store limits (ADR 0007) ---
+    /// Byte and message size limits of the streams and buckets a client can fill (calls,
+    /// events, sessions, tasks), applied at start to new and existing stores. Defaults in
+    /// `bus_schema::limits`: no client can fill the JetStream store, and a full store refuses
+    /// with a clear error instead of failing every client.
+    pub store_limits: crate::store_limits::StoreLimitsConfig,
 }
 
 impl Default for Config {
@@ -103,6 +110,9 @@ impl Default for Config {
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
             max_open_streams: 10_000,
+
+            // --- JetStream store limits (ADR 0007) ---
+            store_limits: crate::store_limits::StoreLimitsConfig::default(),
         }
     }
 }

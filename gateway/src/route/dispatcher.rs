@@ -4,7 +4,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::{self, context::PublishErrorKind};
+use async_nats::jetstream::{
+    self,
+    context::{PublishError, PublishErrorKind},
+};
 use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
@@ -20,6 +23,7 @@ use super::tracker::{CallTracker, CallUpdate};
 use super::{CallError, RouteError};
 use crate::catalog::ToolRoute;
 use crate::error::GatewayError;
+use crate::store_limits::{Store, StoreRefused};
 
 /// How long we wait for JetStream to confirm it stored a call before publishing it again.
 /// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
@@ -216,12 +220,12 @@ impl Dispatcher {
                 .await
             {
                 Ok(ack) => ack,
-                Err(e) => return Err(classify(e.kind(), e.to_string())),
+                Err(e) => return Err(classify(e)),
             };
             match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
                 Ok(Ok(ack)) => return Ok(ack.sequence),
                 Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => last = e.to_string(),
-                Ok(Err(e)) => return Err(classify(e.kind(), e.to_string())),
+                Ok(Err(e)) => return Err(classify(e)),
                 Err(_) => last = "no acknowledgement from JetStream".into(),
             }
         }
@@ -229,12 +233,13 @@ impl Dispatcher {
     }
 }
 
-fn classify(kind: PublishErrorKind, text: String) -> RouteError {
-    // A full work queue (DiscardPolicy::New at max messages) surfaces only as text.
-    if kind == PublishErrorKind::Other && text.contains("maximum messages") {
-        RouteError::QueueFull
-    } else {
-        RouteError::Publish(text)
+/// A full work queue (discard-new at its message or byte limit) or a call too large for it,
+/// by their JetStream codes (ADR 0007); anything else is the bus failing.
+fn classify(e: PublishError) -> RouteError {
+    match StoreRefused::classify(Store::Calls, &e) {
+        Some(StoreRefused::Full(_)) => RouteError::QueueFull,
+        Some(refused) => RouteError::Store(refused),
+        None => RouteError::Publish(e.to_string()),
     }
 }
 

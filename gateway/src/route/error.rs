@@ -30,6 +30,9 @@ pub enum RouteError {
     ClientTooSlow,
     #[error("cannot queue the call: {0}")]
     Publish(String),
+    /// The calls queue or the events stream refused the call for its size limits.
+    #[error(transparent)]
+    Store(#[from] crate::store_limits::StoreRefused),
 }
 
 fn fmt_secs(d: Duration) -> String {
@@ -46,6 +49,7 @@ impl RouteError {
             RouteError::QueueFull => "queue_full",
             RouteError::ClientTooSlow => "client_too_slow",
             RouteError::Publish(_) => "bus_unavailable",
+            RouteError::Store(r) => r.reason(),
         }
     }
 }

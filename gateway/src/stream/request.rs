@@ -376,12 +376,22 @@ async fn store_open(
         .js
         .publish_with_headers(subject.to_owned(), hdrs, encode(open))
         .await
-        .map_err(|e| RouteError::Publish(e.to_string()))?;
+        .map_err(open_error)?;
     match ack.await {
         Ok(ack) => Ok(ack.sequence),
         Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(RouteError::Publish(
             "the session events stream is missing".into(),
         )),
-        Err(e) => Err(RouteError::Publish(e.to_string())),
+        Err(e) => Err(open_error(e)),
+    }
+}
+
+/// The events stream refusing the `open` record for its size limits (a huge request id or
+/// progress token, ADR 0007), or the bus failing.
+fn open_error<E: std::error::Error + 'static>(e: E) -> RouteError {
+    use crate::store_limits::{Store, StoreRefused};
+    match StoreRefused::classify(Store::Events, &e) {
+        Some(refused) => RouteError::Store(refused),
+        None => RouteError::Publish(e.to_string()),
     }
 }
