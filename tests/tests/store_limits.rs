@@ -101,11 +101,13 @@ async fn writes_too_large_for_a_store_are_refused_with_413() {
     .await;
     let url = &cluster.gateway_urls()[0];
     let big = "x".repeat(20_000);
+    // Under the request cap on declarations (16 KiB), over this store's record limit.
+    let pad = "x".repeat(10_000);
 
     // initialize with capabilities larger than a session record may be.
     let r = tokio::time::timeout(
         Duration::from_secs(10),
-        post(url, &[], &initialize(json!({"experimental": {"pad": big}}))),
+        post(url, &[], &initialize(json!({"experimental": {"pad": pad}}))),
     )
     .await
     .expect("answered quickly")
@@ -122,29 +124,12 @@ async fn writes_too_large_for_a_store_are_refused_with_413() {
         r.body
     );
 
-    // A normal session still works; its call with a huge progress token does not fit the
-    // event store.
+    // A normal session still works. (What a call stores in the event store, its request id
+    // and progress token, is capped well below any sane event size by the request limits,
+    // `tests/request_limits.rs`; the event store's 413 is unit-tested in `http/wire.rs`.)
     let s = harness::mcp::Session::open(url, "2025-11-25")
         .await
         .unwrap();
-    let r = s
-        .request(
-            "tools/call",
-            json!({"name": "echo", "arguments": {"text": "hi"}, "_meta": {"progressToken": big}}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (r.status, r.error_code()),
-        (413, Some(-32600)),
-        "{}",
-        r.body
-    );
-    assert!(
-        message(&r).contains("too large for the event store"),
-        "{}",
-        r.body
-    );
     let ok = s.call("echo", json!({"text": "hi"})).await.unwrap();
     assert!(ok.get("result").is_some(), "{ok}");
 
