@@ -26,6 +26,8 @@ use super::SessionId;
 /// One open standalone stream, as the signals see it.
 struct Entry {
     stream: String,
+    /// When it opened (Unix ms): a stream ends only for a newer one.
+    opened_ms: u64,
     /// Fired when the stream must end (replaced, or the session ended).
     end: CancellationToken,
     /// Set when the session's subscriptions changed since the stream last read them.
@@ -99,6 +101,7 @@ impl SessionSignals {
     /// session's other standalone streams end.
     pub async fn open_standalone(&self, session: &SessionId) -> StandaloneSlot {
         let stream = uuid::Uuid::new_v4().simple().to_string();
+        let opened_ms = super::now_ms();
         let end = CancellationToken::new();
         let stale = Arc::new(AtomicBool::new(false));
         self.open
@@ -106,11 +109,13 @@ impl SessionSignals {
             .or_default()
             .push(Entry {
                 stream: stream.clone(),
+                opened_ms,
                 end: end.clone(),
                 stale: stale.clone(),
             });
         let opened = SessionEvent::StandaloneOpened {
             stream: stream.clone(),
+            opened_ms,
         };
         self.signal(session, opened).await;
         StandaloneSlot {
@@ -142,7 +147,10 @@ fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) 
     };
     for entry in streams.iter() {
         match event {
-            SessionEvent::StandaloneOpened { stream } if *stream != entry.stream => {
+            // Ties (same millisecond) are broken by the stream id, the same way everywhere.
+            SessionEvent::StandaloneOpened { stream, opened_ms }
+                if (entry.opened_ms, &entry.stream) < (*opened_ms, stream) =>
+            {
                 entry.end.cancel()
             }
             SessionEvent::StandaloneOpened { .. } => {}
@@ -156,19 +164,30 @@ fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) 
 mod tests {
     use super::*;
 
-    fn entry(stream: &str) -> Entry {
+    fn entry(stream: &str, opened_ms: u64) -> Entry {
         Entry {
             stream: stream.into(),
+            opened_ms,
             end: CancellationToken::new(),
             stale: Arc::new(AtomicBool::new(false)),
         }
     }
 
     #[test]
-    fn a_new_stream_replaces_the_others_and_an_end_ends_all() {
+    fn a_new_stream_replaces_the_older_ones_and_an_end_ends_all() {
         let open = DashMap::new();
-        open.insert("s".to_owned(), vec![entry("a"), entry("b")]);
-        let opened = SessionEvent::StandaloneOpened { stream: "b".into() };
+        open.insert("s".to_owned(), vec![entry("a", 1), entry("b", 2)]);
+        // A late signal of the older stream ends nothing newer.
+        let late = SessionEvent::StandaloneOpened {
+            stream: "a".into(),
+            opened_ms: 1,
+        };
+        act(&open, "s", &late);
+        assert!(!open.get("s").unwrap()[1].end.is_cancelled());
+        let opened = SessionEvent::StandaloneOpened {
+            stream: "b".into(),
+            opened_ms: 2,
+        };
         act(&open, "s", &opened);
         let ended: Vec<bool> = open
             .get("s")
