@@ -78,6 +78,18 @@ struct Cli {
     /// Seconds a task stays readable after it was created (at most 86400).
     #[arg(long, env = "MCPBUS_TASK_TTL_SECS")]
     task_ttl_secs: Option<u64>,
+
+    // --- Connection bounds (issue 12, slowloris). ---
+    /// Seconds a client has to send a complete request head, from its first byte.
+    #[arg(long, env = "MCPBUS_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection with no request in flight may stay silent (open SSE
+    /// streams are in flight and are not cut).
+    #[arg(long, env = "MCPBUS_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Open HTTP connections per node at most; more get 503 and are closed.
+    #[arg(long, env = "MCPBUS_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
 }
 
 impl Cli {
@@ -127,6 +139,17 @@ impl Cli {
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);
+        }
+
+        // Connection bounds.
+        if let Some(v) = self.header_read_timeout_secs {
+            c.header_read_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            c.idle_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v.max(1);
         }
         c
     }

@@ -71,6 +71,22 @@ pub struct Config {
     /// How long a task stays readable after it was created (`ttlMs`). Default 1 h; at most
     /// the tasks bucket's age limit (24 h) and, for its result, the event retention.
     pub task_ttl: Duration,
+
+    // --- Connection bounds (issue 12, slowloris): see `connection/`. ---
+    /// How long a client has to send a complete request head, from its first byte (or from
+    /// connecting). Default 10 s: a head is a few hundred bytes, which any real client sends
+    /// in one packet; a client that trickles it is holding a file descriptor hostage.
+    pub header_read_timeout: Duration,
+    /// How long a connection with no request in flight may stay open without sending a byte.
+    /// Default 75 s: longer than the 60 s idle timeout of common load balancers, so that they,
+    /// not we, close the connections they pool (no request races a close); as nginx's
+    /// `keepalive_timeout`. Open SSE streams are requests in flight and are never cut by it.
+    pub idle_timeout: Duration,
+    /// Open HTTP connections per node at most; more are answered 503 and closed at once.
+    /// Default 10 000: every open SSE stream is a connection, and 10 000 idle streams fit in
+    /// the chart's memory limit, while keeping well below a container's file limit. Set it
+    /// below `ulimit -n` outside containers (often 1024).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -97,6 +113,11 @@ impl Default for Config {
             request_state_keys: Vec::new(),
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
+
+            // Connection bounds.
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
         }
     }
 }

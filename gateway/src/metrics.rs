@@ -5,7 +5,9 @@ use std::sync::LazyLock;
 
 use bus_schema::mcp::Method;
 use bus_schema::messages::Lane;
-use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -17,6 +19,12 @@ pub struct Metrics {
     pub open_streams: IntGaugeVec,
     /// Tools in this gateway's catalogue.
     pub catalog_tools: IntGauge,
+    /// Open HTTP connections (at most `--max-connections`).
+    pub open_connections: IntGauge,
+    /// Connections refused because `--max-connections` were open.
+    pub connections_refused: IntCounter,
+    /// Connections closed by a deadline, by reason: `header_timeout`, `idle_timeout`.
+    pub connections_timed_out: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -38,11 +46,29 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("valid metric");
     let catalog_tools =
         IntGauge::new("catalog_tools", "Tools in the catalogue").expect("valid metric");
+    let open_connections =
+        IntGauge::new("open_connections", "Open HTTP connections").expect("valid metric");
+    let connections_refused = IntCounter::new(
+        "connections_refused_total",
+        "Connections refused at the connection cap",
+    )
+    .expect("valid metric");
+    let connections_timed_out = IntCounterVec::new(
+        Opts::new(
+            "connections_timed_out_total",
+            "Connections closed by the header-read or idle deadline",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(tool_calls.clone()),
         Box::new(open_streams.clone()),
         Box::new(catalog_tools.clone()),
+        Box::new(open_connections.clone()),
+        Box::new(connections_refused.clone()),
+        Box::new(connections_timed_out.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -52,6 +78,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         tool_calls,
         open_streams,
         catalog_tools,
+        open_connections,
+        connections_refused,
+        connections_timed_out,
     }
 });
 
