@@ -26,7 +26,6 @@ use std::time::Duration;
 use axum::body::{Body, Bytes, HttpBody};
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::METRICS;
@@ -128,9 +127,10 @@ impl Phase {
     }
 }
 
-/// A TCP stream whose reads fail once the deadline of its phase has passed.
-pub(super) struct DeadlineIo {
-    stream: TcpStream,
+/// A connection (a TCP stream, in tests a pipe) whose reads fail once the deadline of its
+/// phase has passed.
+pub(super) struct DeadlineIo<T> {
+    stream: T,
     activity: Arc<Activity>,
     deadlines: Deadlines,
     phase: Phase,
@@ -140,8 +140,8 @@ pub(super) struct DeadlineIo {
     sleep: Pin<Box<Sleep>>,
 }
 
-impl DeadlineIo {
-    pub fn new(stream: TcpStream, activity: Arc<Activity>, deadlines: Deadlines) -> Self {
+impl<T> DeadlineIo<T> {
+    pub fn new(stream: T, activity: Arc<Activity>, deadlines: Deadlines) -> Self {
         Self {
             stream,
             activity,
@@ -185,7 +185,7 @@ impl DeadlineIo {
     }
 }
 
-impl AsyncRead for DeadlineIo {
+impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -219,7 +219,7 @@ impl AsyncRead for DeadlineIo {
     }
 }
 
-impl AsyncWrite for DeadlineIo {
+impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -246,5 +246,98 @@ impl AsyncWrite for DeadlineIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const DEADLINES: Deadlines = Deadlines {
+        header: Duration::from_secs(10),
+        idle: Duration::from_secs(75),
+    };
+
+    fn connection() -> (DeadlineIo<DuplexStream>, DuplexStream, Arc<Activity>) {
+        let (server, client) = duplex(1024);
+        let activity = Arc::new(Activity::default());
+        (
+            DeadlineIo::new(server, activity.clone(), DEADLINES),
+            client,
+            activity,
+        )
+    }
+
+    /// Reads until the deadline fails the read: how long it took, and the reason.
+    async fn time_to_close(io: &mut DeadlineIo<DuplexStream>) -> (Duration, String) {
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        loop {
+            match io.read(&mut buf).await {
+                Ok(0) => panic!("the client closed, not the deadline"),
+                Ok(_) => continue,
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                    return (start.elapsed(), e.to_string());
+                }
+            }
+        }
+    }
+
+    fn about(took: Duration, want: Duration) -> bool {
+        took >= want && took < want + Duration::from_millis(10)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_owes_a_request_head_within_the_header_deadline() {
+        let (mut io, _client, _) = connection();
+        let (took, reason) = time_to_close(&mut io).await;
+        assert!(about(took, DEADLINES.header), "{took:?}");
+        assert_eq!(reason, "header_timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickled_head_is_not_saved_by_each_byte() {
+        let (mut io, mut client, _) = connection();
+        let start = Instant::now();
+        let mut buf = [0u8; 8];
+        let failed = loop {
+            client.write_all(b"G").await.unwrap();
+            if let Err(e) = io.read(&mut buf).await {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        assert_eq!(failed.to_string(), "header_timeout");
+        assert!(start.elapsed() <= DEADLINES.header + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_has_no_deadline_however_quiet() {
+        let (mut io, _client, activity) = connection();
+        let in_flight = activity.begin();
+        let mut buf = [0u8; 8];
+        let read = tokio::time::timeout(Duration::from_secs(3600), io.read(&mut buf)).await;
+        assert!(read.is_err(), "a busy connection was closed: {read:?}");
+        drop(in_flight);
+        let (took, reason) = time_to_close(&mut io).await;
+        assert!(about(took, DEADLINES.idle), "{took:?}");
+        assert_eq!(reason, "idle_timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_request_the_idle_deadline_runs_until_the_next_first_byte() {
+        let (mut io, mut client, activity) = connection();
+        // A request that came and went between two reads.
+        drop(activity.begin());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        client.write_all(b"GET / HT").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 8);
+        // From the first byte of the next head, the header deadline.
+        let (took, reason) = time_to_close(&mut io).await;
+        assert!(about(took, DEADLINES.header), "{took:?}");
+        assert_eq!(reason, "header_timeout");
     }
 }
