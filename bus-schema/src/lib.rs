@@ -13,6 +13,7 @@ pub mod connect;
 mod digest;
 pub mod event_id;
 pub mod headers;
+pub mod limits;
 pub mod mcp;
 pub mod messages;
 pub mod names;

@@ -61,7 +61,8 @@ versioned!(
     CallReply,
     StreamOpen,
     BroadcastEvent,
-    ClientAnswer
+    ClientAnswer,
+    SessionSignal
 );
 
 /// A worker instance's liveness record, in the workers KV bucket under
@@ -302,6 +303,28 @@ impl BroadcastKind {
             BroadcastKind::ResourceUpdated { .. } => "resource",
         }
     }
+}
+
+/// Something every gateway holding a stream of one session must act on, published on
+/// [`crate::subjects::session_signal`] (core NATS: only streams open now care).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSignal {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    #[serde(flatten)]
+    pub event: SessionEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SessionEvent {
+    /// A standalone stream `stream` opened for the session: it replaces every other one, on
+    /// any node (one standalone stream per session).
+    StandaloneOpened { stream: String },
+    /// The session's resource subscriptions changed: streams re-read them once.
+    SubscriptionsChanged,
+    /// The session ended (`DELETE`): its streams close, on every node.
+    Ended,
 }
 
 /// The client's answer to a [`CallEvent::Request`], published by the gateway that received it.

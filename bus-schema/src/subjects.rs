@@ -80,6 +80,21 @@ pub fn cancel_request(session: &str, request_id: &serde_json::Value) -> String {
     format!("{ROOT}.cancel.{session}.{id}")
 }
 
+/// Where a session's signals go ([`crate::messages::SessionSignal`]): stream replacement,
+/// subscription changes, the session's end. Session ids are subject-safe by construction.
+pub fn session_signal(session: &str) -> String {
+    format!("{ROOT}.ssig.{session}")
+}
+
+/// Every session's signals: each gateway subscribes once.
+pub const SESSION_SIGNALS_WILDCARD: &str = "mcpbus.v1.ssig.>";
+
+/// The session a signal subject names.
+pub fn session_from_signal(subject: &str) -> Option<&str> {
+    let session = subject.strip_prefix(ROOT)?.strip_prefix(".ssig.")?;
+    (!session.is_empty() && !session.contains('.')).then_some(session)
+}
+
 /// The events scope of a task: its calls' replies are stored like a session's request
 /// streams, under [`session_events`]`(task_scope(task), call)`.
 pub fn task_scope(task_id: &str) -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, kv, stream};
 
+use crate::limits::{self, StoreLimits};
 use crate::names::PoolName;
 use crate::subjects;
 
@@ -37,6 +38,8 @@ pub fn calls_stream(replicas: usize) -> stream::Config {
         max_messages: CALLS_MAX_MESSAGES,
         max_age: CALLS_MAX_AGE,
         duplicate_window: CALLS_DEDUP_WINDOW,
+        max_bytes: limits::CALLS_LIMITS.max_bytes,
+        max_message_size: limits::CALLS_LIMITS.max_msg_size,
         storage: stream::StorageType::File,
         num_replicas: replicas,
         ..Default::default()
@@ -65,6 +68,8 @@ pub fn events_stream(replicas: usize, max_age: Duration) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         max_age,
         max_messages_per_subject: EVENTS_MAX_PER_STREAM,
+        max_bytes: limits::EVENTS_LIMITS.max_bytes,
+        max_message_size: limits::EVENTS_LIMITS.max_msg_size,
         // The server refuses a de-duplication window longer than the age limit.
         duplicate_window: CALLS_DEDUP_WINDOW.min(max_age),
         allow_direct: true,
@@ -101,6 +106,8 @@ pub fn broadcast_stream(replicas: usize, max_age: Duration) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         max_age,
         max_messages: BROADCAST_MAX_MESSAGES,
+        max_bytes: limits::BROADCAST_LIMITS.max_bytes,
+        max_message_size: limits::BROADCAST_LIMITS.max_msg_size,
         // The server refuses a de-duplication window longer than the age limit.
         duplicate_window: BROADCAST_DEDUP_WINDOW.min(max_age),
         allow_direct: true,
@@ -166,6 +173,16 @@ pub struct KvSpec {
     /// Entries older than this are removed by the server. Not a liveness signal: 2.9 sends
     /// watchers nothing when an entry ages out, so readers check ages themselves.
     pub max_age: Duration,
+    /// Bytes the bucket may hold and its largest value (ADR 0007). Buckets discard new
+    /// writes when full: a full bucket refuses, it never drops a live entry.
+    pub limits: StoreLimits,
+}
+
+impl KvSpec {
+    /// This bucket with other size limits (a gateway's `--store-*` flags).
+    pub const fn with_limits(self, limits: StoreLimits) -> Self {
+        Self { limits, ..self }
+    }
 }
 
 /// Worker liveness records, `<pool>.<instance>` → [`crate::messages::WorkerRecord`].
@@ -175,6 +192,7 @@ pub const WORKERS_KV: KvSpec = KvSpec {
     description: "mcpbus: live worker instances",
     history: 1,
     max_age: Duration::from_secs(300),
+    limits: limits::WORKERS_LIMITS,
 };
 
 /// Pool catalogues, `<pool>.<digest>` → [`crate::messages::CatalogRecord`]. Workers re-put
@@ -184,6 +202,7 @@ pub const CATALOG_KV: KvSpec = KvSpec {
     description: "mcpbus: what each worker pool serves",
     history: 1,
     max_age: Duration::from_secs(24 * 3600),
+    limits: limits::CATALOG_LIMITS,
 };
 
 /// How often a worker re-puts its catalogue so that it never ages out while the worker lives.
@@ -196,6 +215,7 @@ pub const SESSIONS_KV: KvSpec = KvSpec {
     description: "mcpbus: MCP sessions (2025 revisions)",
     history: 1,
     max_age: Duration::from_secs(24 * 3600),
+    limits: limits::SESSIONS_LIMITS,
 };
 
 /// Tasks (2026-07-28 tasks extension), `<task id>` → the gateway's task record. Any gateway
@@ -206,6 +226,7 @@ pub const TASKS_KV: KvSpec = KvSpec {
     description: "mcpbus: tasks (2026-07-28 tasks extension)",
     history: 1,
     max_age: Duration::from_secs(24 * 3600),
+    limits: limits::TASKS_LIMITS,
 };
 
 /// Cluster-wide settings the gateways agree on, e.g. [`REQUEST_STATE_KEY`]. Never aged out.
@@ -214,6 +235,7 @@ pub const CLUSTER_KV: KvSpec = KvSpec {
     description: "mcpbus: cluster-wide settings and generated keys",
     history: 1,
     max_age: Duration::ZERO,
+    limits: limits::CLUSTER_LIMITS,
 };
 
 /// Key in [`CLUSTER_KV`] holding the generated secret that seals MRTR `requestState`, when
@@ -275,6 +297,8 @@ pub fn kv_stream(spec: KvSpec, replicas: usize) -> stream::Config {
         subjects: vec![format!("$KV.{}.>", spec.bucket)],
         max_messages_per_subject: spec.history,
         max_age: spec.max_age,
+        max_bytes: spec.limits.max_bytes,
+        max_message_size: spec.limits.max_msg_size,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
@@ -307,4 +331,62 @@ pub async fn ensure_kv(
     js.get_key_value(spec.bucket)
         .await
         .map_err(|e| err(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every stream and bucket mcpbus declares, as declared.
+    fn all() -> Vec<stream::Config> {
+        let hour = Duration::from_secs(3600);
+        let mut all = vec![
+            calls_stream(1),
+            events_stream(1, hour),
+            broadcast_stream(1, hour),
+        ];
+        for spec in [WORKERS_KV, CATALOG_KV, SESSIONS_KV, TASKS_KV, CLUSTER_KV] {
+            all.push(kv_stream(spec, 1));
+        }
+        all
+    }
+
+    #[test]
+    fn every_stream_and_bucket_is_bounded() {
+        for c in all() {
+            assert!(c.max_bytes > 0, "{} has no max_bytes", c.name);
+            assert!(c.max_message_size > 0, "{} has no max_msg_size", c.name);
+            assert!(
+                i64::from(c.max_message_size) <= c.max_bytes,
+                "{}: a message larger than the store",
+                c.name
+            );
+            // NATS' default max_payload: a larger message never reaches the stream.
+            assert!(c.max_message_size <= 1024 * 1024, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn stores_a_client_can_fill_refuse_rather_than_evict() {
+        // A full queue or bucket refuses new writes: dropping the oldest would lose queued
+        // calls or live sessions. Event logs evict the oldest (ADR 0007).
+        for c in all() {
+            let expect = if c.name == EVENTS_STREAM || c.name == BROADCAST_STREAM {
+                stream::DiscardPolicy::Old
+            } else {
+                stream::DiscardPolicy::New
+            };
+            assert_eq!(c.discard, expect, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn configured_limits_reach_the_bucket() {
+        let small = limits::StoreLimits::new(4096, 512);
+        let c = kv_stream(SESSIONS_KV.with_limits(small), 1);
+        assert_eq!((c.max_bytes, c.max_message_size), (4096, 512));
+        assert_eq!(c.name, "KV_mcpbus-sessions");
+        let d = kv_stream(SESSIONS_KV, 1);
+        assert_eq!(d.max_bytes, limits::SESSIONS_LIMITS.max_bytes);
+    }
 }

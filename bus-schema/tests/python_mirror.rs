@@ -144,10 +144,12 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
     catalog_as_workers.subjects = catalog.subjects.clone();
     catalog_as_workers.max_age = catalog.max_age;
     catalog_as_workers.max_messages_per_subject = catalog.max_messages_per_subject;
+    catalog_as_workers.max_bytes = catalog.max_bytes;
+    catalog_as_workers.max_message_size = catalog.max_message_size;
     assert_eq!(
         serde_json::to_value(&catalog_as_workers).unwrap(),
         serde_json::to_value(&catalog).unwrap(),
-        "KV buckets are no longer declared alike but for name, age and history"
+        "KV buckets are no longer declared alike but for name, age, history and size limits"
     );
 
     BTreeMap::from([
@@ -214,6 +216,17 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             v(Py::Int(calls.max_messages), "topology::CALLS_MAX_MESSAGES"),
         ),
         (
+            "CALLS_MAX_BYTES",
+            v(Py::Int(calls.max_bytes), "limits::CALLS_LIMITS.max_bytes"),
+        ),
+        (
+            "CALLS_MAX_MSG_SIZE",
+            v(
+                Py::Int(calls.max_message_size.into()),
+                "limits::CALLS_LIMITS.max_msg_size",
+            ),
+        ),
+        (
             "CALLS_MAX_AGE_SECONDS",
             v(secs(calls.max_age), "topology::CALLS_MAX_AGE"),
         ),
@@ -273,6 +286,34 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         (
             "WORKERS_MAX_AGE_SECONDS",
             v(secs(workers.max_age), "topology::WORKERS_KV.max_age"),
+        ),
+        (
+            "WORKERS_MAX_BYTES",
+            v(
+                Py::Int(workers.max_bytes),
+                "limits::WORKERS_LIMITS.max_bytes",
+            ),
+        ),
+        (
+            "WORKERS_MAX_MSG_SIZE",
+            v(
+                Py::Int(workers.max_message_size.into()),
+                "limits::WORKERS_LIMITS.max_msg_size",
+            ),
+        ),
+        (
+            "CATALOG_MAX_BYTES",
+            v(
+                Py::Int(catalog.max_bytes),
+                "limits::CATALOG_LIMITS.max_bytes",
+            ),
+        ),
+        (
+            "CATALOG_MAX_MSG_SIZE",
+            v(
+                Py::Int(catalog.max_message_size.into()),
+                "limits::CATALOG_LIMITS.max_msg_size",
+            ),
         ),
         (
             "CATALOG_BUCKET",

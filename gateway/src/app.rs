@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::request_state::StateSealer;
 use crate::route::Dispatcher;
-use crate::session::SessionStore;
+use crate::session::{SessionSignals, SessionStore};
 use crate::stream::{BroadcastHub, EventStore};
 use crate::tasks::Tasks;
 use crate::Config;
@@ -21,6 +22,8 @@ pub struct App {
     pub catalog: Catalog,
     pub dispatcher: Dispatcher,
     pub sessions: SessionStore,
+    /// This gateway's open standalone streams by session, and the signals that end them.
+    pub signals: SessionSignals,
     pub events: EventStore,
     pub broadcast: BroadcastHub,
     /// Tasks of both revisions, readable by every gateway.
@@ -29,6 +32,9 @@ pub struct App {
     pub request_state: Arc<StateSealer>,
     /// Set when shutdown starts, so load balancers stop sending new requests.
     pub draining: AtomicBool,
+    /// One permit per standalone or listen stream this node may hold
+    /// (`Config::max_open_streams`).
+    pub open_streams: Arc<Semaphore>,
     /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
     /// continue on another node, listen streams end gracefully.
     pub release: CancellationToken,

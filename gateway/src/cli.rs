@@ -78,6 +78,13 @@ struct Cli {
     /// Seconds a task stays readable after it was created (at most 86400).
     #[arg(long, env = "MCPBUS_TASK_TTL_SECS")]
     task_ttl_secs: Option<u64>,
+    /// Standalone and listen streams this node holds at once (default 10000); more get 503.
+    #[arg(long, env = "MCPBUS_MAX_OPEN_STREAMS")]
+    max_open_streams: Option<usize>,
+
+    // --- JetStream store limits (ADR 0007) ---
+    #[command(flatten)]
+    store: StoreArgs,
 
     // --- Connection bounds (issue 12, slowloris). ---
     /// Seconds a client has to send a complete request head, from its first byte.
@@ -137,9 +144,14 @@ impl Cli {
         if let Some(v) = self.task_ttl_secs {
             c.task_ttl = Duration::from_secs(v.clamp(1, 86_400));
         }
+        if let Some(v) = self.max_open_streams {
+            c.max_open_streams = v.max(1);
+        }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);
         }
+        // --- JetStream store limits (ADR 0007) ---
+        c.store_limits = self.store.into_limits(c.store_limits);
 
         // Connection bounds.
         if let Some(v) = self.header_read_timeout_secs {
@@ -152,6 +164,73 @@ impl Cli {
             c.max_connections = v.max(1);
         }
         c
+    }
+}
+
+// --- JetStream store limits (ADR 0007) ---
+
+/// Size limits of the JetStream stores a client can fill, in bytes. Applied at start to new
+/// and existing streams (an existing stream holding more than a lower `max-bytes` keeps its
+/// old byte limit, with a warning). A message size above the store's size is capped to it.
+#[derive(clap::Args, Debug)]
+struct StoreArgs {
+    /// Bytes the calls work queue may hold [default: 1 GiB].
+    #[arg(long, env = "MCPBUS_STORE_CALLS_MAX_BYTES", value_parser = clap::value_parser!(i64).range(1..))]
+    store_calls_max_bytes: Option<i64>,
+    /// Largest queued call in bytes [default: 1 MiB].
+    #[arg(long, env = "MCPBUS_STORE_CALLS_MAX_MSG_BYTES", value_parser = clap::value_parser!(i32).range(1..))]
+    store_calls_max_msg_bytes: Option<i32>,
+    /// Bytes of stored session events; the oldest go first [default: 1 GiB].
+    #[arg(long, env = "MCPBUS_STORE_EVENTS_MAX_BYTES", value_parser = clap::value_parser!(i64).range(1..))]
+    store_events_max_bytes: Option<i64>,
+    /// Largest session event in bytes [default: 1 MiB].
+    #[arg(long, env = "MCPBUS_STORE_EVENTS_MAX_MSG_BYTES", value_parser = clap::value_parser!(i32).range(1..))]
+    store_events_max_msg_bytes: Option<i32>,
+    /// Bytes of the sessions bucket; full refuses initialize [default: 1 GiB].
+    #[arg(long, env = "MCPBUS_STORE_SESSIONS_MAX_BYTES", value_parser = clap::value_parser!(i64).range(1..))]
+    store_sessions_max_bytes: Option<i64>,
+    /// Largest session record in bytes [default: 256 KiB].
+    #[arg(long, env = "MCPBUS_STORE_SESSIONS_MAX_MSG_BYTES", value_parser = clap::value_parser!(i32).range(1..))]
+    store_sessions_max_msg_bytes: Option<i32>,
+    /// Bytes of the tasks bucket; full refuses new tasks [default: 256 MiB].
+    #[arg(long, env = "MCPBUS_STORE_TASKS_MAX_BYTES", value_parser = clap::value_parser!(i64).range(1..))]
+    store_tasks_max_bytes: Option<i64>,
+    /// Largest task record in bytes [default: 64 KiB].
+    #[arg(long, env = "MCPBUS_STORE_TASKS_MAX_MSG_BYTES", value_parser = clap::value_parser!(i32).range(1..))]
+    store_tasks_max_msg_bytes: Option<i32>,
+}
+
+impl StoreArgs {
+    fn into_limits(
+        self,
+        d: crate::store_limits::StoreLimitsConfig,
+    ) -> crate::store_limits::StoreLimitsConfig {
+        use bus_schema::limits::StoreLimits;
+        let pick = |bytes: Option<i64>, msg: Option<i32>, d: StoreLimits| {
+            StoreLimits::new(bytes.unwrap_or(d.max_bytes), msg.unwrap_or(d.max_msg_size))
+        };
+        crate::store_limits::StoreLimitsConfig {
+            calls: pick(
+                self.store_calls_max_bytes,
+                self.store_calls_max_msg_bytes,
+                d.calls,
+            ),
+            events: pick(
+                self.store_events_max_bytes,
+                self.store_events_max_msg_bytes,
+                d.events,
+            ),
+            sessions: pick(
+                self.store_sessions_max_bytes,
+                self.store_sessions_max_msg_bytes,
+                d.sessions,
+            ),
+            tasks: pick(
+                self.store_tasks_max_bytes,
+                self.store_tasks_max_msg_bytes,
+                d.tasks,
+            ),
+        }
     }
 }
 

@@ -71,6 +71,18 @@ pub struct Config {
     /// How long a task stays readable after it was created (`ttlMs`). Default 1 h; at most
     /// the tasks bucket's age limit (24 h) and, for its result, the event retention.
     pub task_ttl: Duration,
+    /// Standalone `GET` and `subscriptions/listen` streams this node holds at once (each
+    /// costs ~25 KB, see docs/PERFORMANCE.md). Default 10 000: ~250 MB, inside a 512 MiB
+    /// pod with room for calls. More get 503 with `Retry-After`, so the client goes to
+    /// another node. Cluster-wide, the limit is this times the number of gateways.
+    pub max_open_streams: usize,
+
+    // --- JetStream store limits (ADR 0007) ---
+    /// Byte and message size limits of the streams and buckets a client can fill (calls,
+    /// events, sessions, tasks), applied at start to new and existing stores. Defaults in
+    /// `bus_schema::limits`: no client can fill the JetStream store, and a full store refuses
+    /// with a clear error instead of failing every client.
+    pub store_limits: crate::store_limits::StoreLimitsConfig,
 
     // --- Connection bounds (issue 12, slowloris): see `connection/`. ---
     /// How long a client has to send a complete request head, from its first byte (or from
@@ -83,9 +95,10 @@ pub struct Config {
     /// `keepalive_timeout`. Open SSE streams are requests in flight and are never cut by it.
     pub idle_timeout: Duration,
     /// Open HTTP connections per node at most; more are answered 503 and closed at once.
-    /// Default 10 000: every open SSE stream is a connection, and 10 000 idle streams fit in
-    /// the chart's memory limit, while keeping well below a container's file limit. Set it
-    /// below `ulimit -n` outside containers (often 1024).
+    /// Default 12 000: above `max_open_streams` (10 000), so that a node holding every stream
+    /// it may still takes calls and refuses further streams with its clear 503; an idle
+    /// connection costs a few KB, far less than a stream. Cluster-wide: this times the
+    /// number of gateways. Keep it below `ulimit -n` outside containers (often 1024).
     pub max_connections: usize,
 }
 
@@ -113,11 +126,15 @@ impl Default for Config {
             request_state_keys: Vec::new(),
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
+            max_open_streams: 10_000,
+
+            // --- JetStream store limits (ADR 0007) ---
+            store_limits: crate::store_limits::StoreLimitsConfig::default(),
 
             // Connection bounds.
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
-            max_connections: 10_000,
+            max_connections: 12_000,
         }
     }
 }

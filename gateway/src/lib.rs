@@ -23,8 +23,19 @@ pub mod request_state;
 pub mod route;
 pub mod server;
 pub mod session;
+pub mod store_limits;
 pub mod stream;
 pub mod tasks;
 
 pub use config::Config;
-pub use server::run;
+
+/// Runs a gateway on `listener` until `shutdown` resolves: puts the configured size limits
+/// on every stream and bucket (ADR 0007), then serves (`server::run`).
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), error::GatewayError> {
+    store_limits::declare(&config).await?;
+    server::run(config, listener, shutdown).await
+}

@@ -5,9 +5,7 @@ use std::sync::LazyLock;
 
 use bus_schema::mcp::Method;
 use bus_schema::messages::Lane;
-use prometheus::{
-    Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -19,10 +17,13 @@ pub struct Metrics {
     pub open_streams: IntGaugeVec,
     /// Tools in this gateway's catalogue.
     pub catalog_tools: IntGauge,
+    /// Requests refused by a limit, by the limit's name (`core::Limited::name`,
+    /// `open_streams`, `max_connections` for connections refused at the cap).
+    pub refused: IntCounterVec,
+    /// Stateless calls cut off because their client did not read.
+    pub cut_off: prometheus::IntCounter,
     /// Open HTTP connections (at most `--max-connections`).
     pub open_connections: IntGauge,
-    /// Connections refused because `--max-connections` were open.
-    pub connections_refused: IntCounter,
     /// Connections closed by a deadline, by reason: `header_timeout`, `idle_timeout`.
     pub connections_timed_out: IntCounterVec,
 }
@@ -48,11 +49,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         IntGauge::new("catalog_tools", "Tools in the catalogue").expect("valid metric");
     let open_connections =
         IntGauge::new("open_connections", "Open HTTP connections").expect("valid metric");
-    let connections_refused = IntCounter::new(
-        "connections_refused_total",
-        "Connections refused at the connection cap",
-    )
-    .expect("valid metric");
     let connections_timed_out = IntCounterVec::new(
         Opts::new(
             "connections_timed_out_total",
@@ -61,13 +57,24 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["reason"],
     )
     .expect("valid metric");
+    let refused = IntCounterVec::new(
+        Opts::new("refused_total", "Requests refused by a limit, by limit"),
+        &["limit"],
+    )
+    .expect("valid metric");
+    let cut_off = prometheus::IntCounter::new(
+        "calls_cut_off_total",
+        "Stateless calls stopped because their client did not read the replies",
+    )
+    .expect("valid metric");
     for c in [
         Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
         Box::new(tool_calls.clone()),
         Box::new(open_streams.clone()),
         Box::new(catalog_tools.clone()),
+        Box::new(refused.clone()),
+        Box::new(cut_off.clone()),
         Box::new(open_connections.clone()),
-        Box::new(connections_refused.clone()),
         Box::new(connections_timed_out.clone()),
     ] {
         registry.register(c).expect("metrics register once");
@@ -78,8 +85,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         tool_calls,
         open_streams,
         catalog_tools,
+        refused,
+        cut_off,
         open_connections,
-        connections_refused,
         connections_timed_out,
     }
 });

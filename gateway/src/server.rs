@@ -17,7 +17,7 @@ use crate::connection::{self, Limits};
 use crate::error::GatewayError;
 use crate::request_state;
 use crate::route::Dispatcher;
-use crate::session::SessionStore;
+use crate::session::{SessionSignals, SessionStore};
 use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
 use crate::tasks::{TaskStore, Tasks};
 use crate::Config;
@@ -43,8 +43,15 @@ pub async fn run(
         &cluster,
     )
     .await?;
+    let live = bus_schema::connect::connect_bounded(
+        &config.nats_url,
+        "mcpbus-gateway-live",
+        crate::stream::LIVE_BUFFER,
+    )
+    .await?;
     let events = EventStore::new(
         nats.clone(),
+        live,
         js.clone(),
         topology::ensure_stream(
             &js,
@@ -87,6 +94,9 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
+    let signals = SessionSignals::start(nats.clone(), stop.clone())
+        .await
+        .map_err(|e| GatewayError::Subscribe(e.into()))?;
     let release = CancellationToken::new();
     let tasks = Tasks::new(
         TaskStore::new(tasks, events.clone()),
@@ -94,12 +104,15 @@ pub async fn run(
         catalog.clone(),
         config.default_tool_timeout,
     );
+    let open_streams = Arc::new(tokio::sync::Semaphore::new(config.max_open_streams));
     let app = Arc::new(App {
+        open_streams,
         config,
         nats,
         catalog,
         dispatcher,
         sessions: SessionStore::new(sessions),
+        signals,
         events,
         broadcast,
         tasks,

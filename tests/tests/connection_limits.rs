@@ -246,7 +246,9 @@ async fn connections_over_the_cap_are_refused_while_the_others_are_served() {
             if text.starts_with("HTTP/1.1 200") {
                 let refused = text
                     .lines()
-                    .find_map(|l| l.strip_prefix("mcpbus_connections_refused_total "))
+                    .find_map(|l| {
+                        l.strip_prefix("mcpbus_refused_total{limit=\"max_connections\"} ")
+                    })
                     .and_then(|v| v.trim().parse::<f64>().ok());
                 assert!(refused >= Some(1.0), "{text}");
                 break;

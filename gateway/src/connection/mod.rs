@@ -128,7 +128,10 @@ async fn serve_connection(
 /// Answers a connection over the cap with 503 (best effort, never waiting on the client)
 /// and closes it.
 fn refuse(stream: TcpStream, peer: SocketAddr, cap: usize, log: &RefusalLog) {
-    METRICS.connections_refused.inc();
+    METRICS
+        .refused
+        .with_label_values(&["max_connections"])
+        .inc();
     if log.due() {
         tracing::warn!(%peer, max_connections = cap, "connection refused: at the connection cap (logged at most once a second)");
     }

@@ -8,6 +8,7 @@ use bus_schema::mcp::capability;
 use bus_schema::messages::WireError;
 use serde_json::{json, Value};
 
+use super::limits::Limited;
 use crate::request_state::StateError;
 use crate::route::CallError;
 use crate::session::SessionError;
@@ -28,6 +29,9 @@ pub enum CoreError {
     /// version, a retry's broken `inputResponses`): the request itself is refused.
     #[error("{0}")]
     Malformed(String),
+    /// Something the cluster would have to store or hold is over its cap.
+    #[error("Request too large: {}", .0.describe())]
+    TooLarge(Limited),
     /// A `requestState` the client brought back that does not open.
     #[error("Invalid params: {0}")]
     RequestState(#[from] StateError),
@@ -62,6 +66,16 @@ pub enum CoreError {
     BadWorkerAnswer(String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<Limited> for CoreError {
+    fn from(what: Limited) -> Self {
+        crate::metrics::METRICS
+            .refused
+            .with_label_values(&[what.name()])
+            .inc();
+        Self::TooLarge(what)
+    }
 }
 
 impl From<crate::route::RouteError> for CoreError {

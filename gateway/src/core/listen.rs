@@ -8,6 +8,7 @@ use bus_schema::messages::BroadcastKind;
 use serde_json::{json, Map, Value};
 
 use super::error::CoreError;
+use super::limits::Limited;
 
 /// The notification method and params a broadcast event is shown as.
 pub fn notification_for(kind: &BroadcastKind) -> (&'static str, Value) {
@@ -55,6 +56,11 @@ impl ListenFilter {
                 ))
             }
         };
+        // Held in gateway memory for as long as the stream is open.
+        Limited::ResourceSubscriptions.check(resource_subscriptions.len())?;
+        for uri in &resource_subscriptions {
+            Limited::Uri.check(uri.len())?;
+        }
         let flag = |key: &str| n.get(key).and_then(Value::as_bool).unwrap_or(false);
         Ok(Self {
             tools_list_changed: flag("toolsListChanged"),

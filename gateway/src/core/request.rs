@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::caller::Caller;
 use super::error::CoreError;
+use super::limits::Limited;
 use super::listen::ListenFilter;
 use super::log_level::LogLevel;
 use super::profile::{Profile, TaskFlavour};
@@ -106,6 +107,10 @@ impl Request {
         if !serves(profile, method) {
             return Err(not_found());
         }
+        Limited::RequestId.check_json(&[&id])?;
+        if let Some(token) = meta_of(&params, meta::PROGRESS_TOKEN) {
+            Limited::ProgressToken.check_json(&[token])?;
+        }
         if is_task_method(method)
             && profile.tasks == TaskFlavour::Extension
             && !caller.takes_task_extension()
@@ -171,15 +176,20 @@ impl Command {
     fn parse(method: Method, params: &Value) -> Result<Self, CoreError> {
         let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
         Ok(match method {
-            Method::Initialize => Command::Initialize {
-                protocol_version: text("protocolVersion").ok_or_else(|| {
-                    CoreError::Malformed(
-                        "Invalid params: initialize needs a string \"protocolVersion\"".into(),
-                    )
-                })?,
-                client_info: params.get("clientInfo").cloned().unwrap_or(Value::Null),
-                capabilities: params.get("capabilities").cloned().unwrap_or(Value::Null),
-            },
+            Method::Initialize => {
+                let client_info = params.get("clientInfo").cloned().unwrap_or(Value::Null);
+                let capabilities = params.get("capabilities").cloned().unwrap_or(Value::Null);
+                Limited::ClientDeclaration.check_json(&[&client_info, &capabilities])?;
+                Command::Initialize {
+                    protocol_version: text("protocolVersion").ok_or_else(|| {
+                        CoreError::Malformed(
+                            "Invalid params: initialize needs a string \"protocolVersion\"".into(),
+                        )
+                    })?,
+                    client_info,
+                    capabilities,
+                }
+            }
             Method::Ping => Command::Ping,
             Method::LoggingSetLevel => {
                 let level = text("level").unwrap_or_default();
@@ -236,12 +246,16 @@ impl Command {
             Method::CompletionComplete => Command::Read(ReadTarget::Completion {
                 reference: params.get("ref").cloned().unwrap_or(Value::Null),
             }),
-            Method::ResourcesSubscribe | Method::ResourcesUnsubscribe => Command::Subscribe {
-                uri: text("uri").ok_or_else(|| {
+            Method::ResourcesSubscribe | Method::ResourcesUnsubscribe => {
+                let uri = text("uri").ok_or_else(|| {
                     CoreError::invalid_params("Invalid params: a string \"uri\" is required")
-                })?,
-                on: method == Method::ResourcesSubscribe,
-            },
+                })?;
+                Limited::Uri.check(uri.len())?;
+                Command::Subscribe {
+                    uri,
+                    on: method == Method::ResourcesSubscribe,
+                }
+            }
             Method::ServerDiscover => Command::Discover,
             Method::SubscriptionsListen => Command::Listen(ListenFilter::parse(params)?),
             Method::TasksGet | Method::TasksResult | Method::TasksUpdate | Method::TasksCancel => {
@@ -266,7 +280,10 @@ impl Command {
 fn cursor(params: &Value) -> Result<Option<String>, CoreError> {
     match params.get("cursor") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(c)) => Ok(Some(c.clone())),
+        Some(Value::String(c)) => {
+            Limited::Cursor.check(c.len())?;
+            Ok(Some(c.clone()))
+        }
         Some(_) => Err(CoreError::invalid_params(
             "Invalid params: cursor must be a string",
         )),
@@ -275,7 +292,10 @@ fn cursor(params: &Value) -> Result<Option<String>, CoreError> {
 
 fn input_responses(params: &Value) -> Result<Map<String, Value>, CoreError> {
     match params.get("inputResponses") {
-        Some(Value::Object(m)) if m.values().all(Value::is_object) => Ok(m.clone()),
+        Some(responses @ Value::Object(m)) if m.values().all(Value::is_object) => {
+            Limited::InputResponses.check_json(&[responses])?;
+            Ok(m.clone())
+        }
         _ => Err(CoreError::invalid_params(
             "Invalid params: inputResponses must map each key to the client's result object",
         )),

@@ -2,10 +2,12 @@
 //! and `resources/subscribe` change it, `DELETE` ends it with its stored events.
 
 use bus_schema::mcp::ProtocolVersion;
+use bus_schema::messages::SessionEvent;
 use serde_json::{json, Value};
 
 use super::caller::Caller;
 use super::error::CoreError;
+use super::limits::Limited;
 use super::log_level::LogLevel;
 use super::outcome::Outcome;
 use super::server_info::initialize_result;
@@ -55,13 +57,25 @@ pub async fn subscribe(
     uri: &str,
     on: bool,
 ) -> Result<Outcome, CoreError> {
-    modify(app, caller, |s| {
+    if let Some((_, record)) = &caller.session {
+        let subscribed = &record.resource_subscriptions;
+        if on && !subscribed.iter().any(|u| u == uri) {
+            Limited::ResourceSubscriptions.check(subscribed.len() + 1)?;
+        }
+    }
+    let outcome = modify(app, caller, |s| {
         s.resource_subscriptions.retain(|u| u != uri);
         if on {
             s.resource_subscriptions.push(uri.to_owned());
         }
     })
-    .await
+    .await?;
+    // The session's standalone stream, on whichever node, re-reads them once.
+    if let Some(session) = caller.session_id() {
+        let changed = SessionEvent::SubscriptionsChanged;
+        app.signals.signal(session, changed).await;
+    }
+    Ok(outcome)
 }
 
 async fn modify(
@@ -81,6 +95,7 @@ pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
     if !app.sessions.delete(session).await? {
         return Err(CoreError::SessionNotFound);
     }
+    app.signals.signal(session, SessionEvent::Ended).await;
     app.events.purge_session(session.as_str()).await;
     tracing::info!("session ended by client");
     Ok(())

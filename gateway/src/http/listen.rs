@@ -2,18 +2,28 @@
 //! notifications the client asked for (the core's [`ListenFilter`]), fed by the same
 //! cluster-wide broadcast as the session lane's standalone stream, without replay.
 
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
+use bus_schema::mcp::code;
 use bus_schema::mcp::{meta, notification as note, result_type};
 use futures::StreamExt;
 use serde_json::{json, Value};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 
-use super::jsonrpc::{notification, result_message};
+use super::jsonrpc::{error_response, notification, result_message};
 use super::sse::{self, Frame};
+use super::wire::McpError;
 use crate::app::App;
 use crate::core::{notification_for, ListenFilter};
+use crate::metrics::METRICS;
 use crate::stream::{BroadcastItem, Follower};
 
 pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
+    let slot = match stream_slot(app) {
+        Ok(slot) => slot,
+        Err(refused) => return *refused,
+    };
     let subscription = id.clone();
     let with_id = move |mut params: Value| {
         params["_meta"] = json!({meta::SUBSCRIPTION_ID: subscription.clone()});
@@ -38,6 +48,7 @@ pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
     let live = sse::follow(
         Follower::live(&app.broadcast),
         app.release.clone(),
+        CancellationToken::new(),
         render,
         done,
     );
@@ -46,7 +57,30 @@ pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
         "listen",
         app.config.sse_keep_alive,
         futures::stream::once(async move { message(ack) }).chain(live),
+        slot,
     )
+}
+
+/// A permit for one more long-lived stream on this node, or the 503 that sends the client
+/// elsewhere.
+pub fn stream_slot(app: &App) -> Result<OwnedSemaphorePermit, Box<Response>> {
+    app.open_streams.clone().try_acquire_owned().map_err(|_| {
+        METRICS.refused.with_label_values(&["open_streams"]).inc();
+        let limit = app.config.max_open_streams;
+        let e = McpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL_ERROR,
+            format!(
+                "Service Unavailable: this gateway holds its maximum of {limit} open streams; \
+                 retry later or on another node"
+            ),
+        )
+        .with_data(json!({"reason": "too_many_streams", "limit": limit}));
+        let mut resp = error_response(&Value::Null, &e);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        Box::new(resp)
+    })
 }
 
 fn message(msg: Value) -> Frame {

@@ -217,7 +217,7 @@ impl CallReply {
                 }
             }
         });
-        sse::response("request", keep_alive, frames)
+        sse::response("request", keep_alive, frames, ())
     }
 }
 

@@ -51,16 +51,19 @@ impl Frame {
 const KEEP_ALIVE: &[u8] = b":\n\n";
 
 /// An SSE response writing `frames`, with a keep-alive comment whenever the stream has been
-/// quiet for `keep_alive`. No task or channel per stream: the frames are produced as the
+/// quiet for `keep_alive`, holding `held` until the body is dropped. No task or channel per stream: the frames are produced as the
 /// body is polled, and dropped with it when the client goes away.
 pub fn response(
     kind: &'static str,
     keep_alive: Duration,
     frames: impl Stream<Item = Frame> + Send + 'static,
+    held: impl Send + 'static,
 ) -> Response {
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    // `held` (a stream permit, say) lives exactly as long as the body.
+    let open = (OpenStream::new(kind), held);
     let body = futures::stream::unfold(
-        (Box::pin(frames), tick, OpenStream::new(kind)),
+        (Box::pin(frames), tick, open),
         |(mut frames, mut tick, open)| async move {
             // `next()` is cancel-safe: a frame half-produced when the tick wins stays in `frames`.
             let bytes = tokio::select! {
@@ -87,10 +90,12 @@ pub fn response(
 }
 
 /// Frames rendered from a stream's broadcast follower, until `release` fires (the gateway
-/// is draining): then `last`, and the end of the stream.
+/// is draining): then `last`, and the end of the stream. When `end` fires (the stream was
+/// replaced, or its session ended) the stream ends at once.
 pub fn follow<F, Fut>(
     follower: Follower,
     release: CancellationToken,
+    end: CancellationToken,
     render: F,
     last: Frame,
 ) -> impl Stream<Item = Frame> + Send + 'static
@@ -98,16 +103,17 @@ where
     F: Fn(BroadcastItem) -> Fut + Send + 'static,
     Fut: Future<Output = Option<Frame>> + Send,
 {
-    let state = (follower, release, render, Some(last));
-    futures::stream::unfold(state, |(mut follower, release, render, last)| async move {
+    let state = (follower, (release, end), render, Some(last));
+    futures::stream::unfold(state, |(mut follower, stops, render, last)| async move {
         let last = last?;
         loop {
             let item = tokio::select! {
                 item = follower.next() => item,
-                _ = release.cancelled() => return Some((last, (follower, release, render, None))),
+                _ = stops.1.cancelled() => return None,
+                _ = stops.0.cancelled() => return Some((last, (follower, stops, render, None))),
             };
             if let Some(frame) = render(item).await {
-                return Some((frame, (follower, release, render, Some(last))));
+                return Some((frame, (follower, stops, render, Some(last))));
             }
         }
     })

@@ -1,6 +1,9 @@
 //! `GET /mcp` in the session lane: the standalone stream of session-wide notifications, or
 //! (with `Last-Event-ID`) the resumption of any stream of the session, on any node.
 
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use bus_schema::mcp::{code, notification as note};
@@ -18,7 +21,7 @@ use super::sse::{self, Frame};
 use super::wire::McpError;
 use crate::app::App;
 use crate::core::{notification_for, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery};
-use crate::session::{SessionId, SessionStore};
+use crate::session::{SessionId, SessionStore, StandaloneSlot};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 
 pub async fn get(app: &App, headers: &HeaderMap) -> Response {
@@ -37,19 +40,15 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
         Ok(caller) => caller,
         Err(e) => return error_response(&Value::Null, &e),
     };
-    let session = caller
-        .session_id()
-        .expect("found sessions have ids")
-        .clone();
     let last = headers.get(header::HeaderName::from_static("last-event-id"));
     let Some(raw) = last else {
-        return standalone(app, session, Follower::live(&app.broadcast), false);
+        return standalone(app, &caller, Follower::live(&app.broadcast), false).await;
     };
     match raw.to_str().ok().and_then(EventId::parse) {
         Some(EventId::Request { stream, seq }) => resume_request(app, &caller, &stream, seq).await,
         Some(EventId::Standalone { seq }) => {
             let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
-            standalone(app, session, follower, replayed.is_err())
+            standalone(app, &caller, follower, replayed.is_err()).await
         }
         None => error_response(
             &Value::Null,
@@ -99,8 +98,18 @@ async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) ->
 
 /// The standalone stream: a priming event, then cluster-wide notifications as they are
 /// stored. `resync` says the client's cursor was past retention: it gets a fresh
-/// `list_changed` and a warning instead of a silent gap.
-fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -> Response {
+/// `list_changed` and a warning instead of a silent gap. Opening it replaces the session's
+/// other standalone stream, on whichever node it is; the session's end ends it.
+async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool) -> Response {
+    let permit = match super::listen::stream_slot(app) {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
+    let (session, record) = caller
+        .session
+        .clone()
+        .expect("session-lane callers have sessions");
+    let slot = app.signals.open_standalone(&session).await;
     let position = EventId::Standalone {
         seq: follower.cursor(),
     }
@@ -121,11 +130,17 @@ fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -
             });
         }
     }
-    let sessions = app.sessions.clone();
+    let end = slot.end.clone();
+    let view = Arc::new(SessionView {
+        uris: Mutex::new(record.resource_subscriptions),
+        sessions: app.sessions.clone(),
+        session,
+        slot,
+    });
     let render = move |item: BroadcastItem| {
-        let (sessions, session) = (sessions.clone(), session.clone());
+        let view = view.clone();
         async move {
-            let msg = session_message(&item.kind, &sessions, &session).await?;
+            let msg = view.message(&item.kind).await?;
             Some(Frame::Message {
                 id: Some(EventId::Standalone { seq: item.seq }.to_string()),
                 data: msg.to_string(),
@@ -135,6 +150,7 @@ fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -
     let live = sse::follow(
         follower,
         app.release.clone(),
+        end,
         render,
         Frame::Retry(RETRY_AFTER_RELEASE),
     );
@@ -142,23 +158,34 @@ fn standalone(app: &App, session: SessionId, follower: Follower, resync: bool) -
         "standalone",
         app.config.sse_keep_alive,
         futures::stream::iter(opening).chain(live),
+        permit,
     )
 }
 
-/// What a session-lane standalone stream shows for a broadcast event: every change, and
-/// updates of resources the session subscribed to (read from the session's record when an
-/// update arrives, so a subscription made after the stream opened counts).
-async fn session_message(
-    kind: &BroadcastKind,
-    sessions: &SessionStore,
-    session: &SessionId,
-) -> Option<Value> {
-    if let BroadcastKind::ResourceUpdated { uri } = kind {
-        let record = sessions.get(session).await.ok().flatten()?;
-        if !record.resource_subscriptions.contains(uri) {
-            return None;
+/// What one standalone stream knows of its session: the resource subscriptions, re-read
+/// only when a signal says they changed, so a `resources/updated` costs no store read.
+struct SessionView {
+    uris: Mutex<Vec<String>>,
+    sessions: SessionStore,
+    session: SessionId,
+    /// Held for the stream's life: registers it with the session signals.
+    slot: StandaloneSlot,
+}
+
+impl SessionView {
+    /// What the stream shows for a broadcast event: every change, and updates of resources
+    /// the session subscribed to.
+    async fn message(&self, kind: &BroadcastKind) -> Option<Value> {
+        if let BroadcastKind::ResourceUpdated { uri } = kind {
+            if self.slot.stale.swap(false, Ordering::Relaxed) {
+                let record = self.sessions.get(&self.session).await.ok().flatten()?;
+                *self.uris.lock().expect("never poisoned") = record.resource_subscriptions;
+            }
+            if !self.uris.lock().expect("never poisoned").contains(uri) {
+                return None;
+            }
         }
+        let (method, params) = notification_for(kind);
+        Some(notification(method, params))
     }
-    let (method, params) = notification_for(kind);
-    Some(notification(method, params))
 }

@@ -7,8 +7,10 @@ use bus_schema::mcp::code;
 use bus_schema::messages::Lane;
 use serde_json::{json, Value};
 
-use crate::core::CoreError;
+use crate::core::{CoreError, Limited};
 use crate::route::{CallError, RouteError};
+use crate::session::SessionError;
+use crate::store_limits::StoreRefused;
 use crate::stream::StreamError;
 use crate::tasks::TaskError;
 
@@ -83,6 +85,15 @@ pub fn from_core(e: &CoreError, lane: Lane) -> McpError {
             McpError::new(status, code::METHOD_NOT_FOUND, message)
         }
         CoreError::InvalidParams(_) => McpError::new(ok, code::INVALID_PARAMS, message),
+        // A request id is part of the message, the rest are params.
+        CoreError::TooLarge(what) => {
+            let code = match what {
+                Limited::RequestId => code::INVALID_REQUEST,
+                _ => code::INVALID_PARAMS,
+            };
+            McpError::new(StatusCode::BAD_REQUEST, code, message)
+                .with_data(json!({"limit": what.name(), "max": what.limit()}))
+        }
         CoreError::Malformed(_) | CoreError::RequestState(_) => {
             McpError::new(StatusCode::BAD_REQUEST, code::INVALID_PARAMS, message)
         }
@@ -115,6 +126,7 @@ pub fn from_core(e: &CoreError, lane: Lane) -> McpError {
                 McpError::new(ok, code::INVALID_PARAMS, message).with_data(json!({"taskId": id}))
             }
             TaskError::Store(_) => service_unavailable(message),
+            TaskError::Refused(r) => refused(r),
             TaskError::Conflict => {
                 McpError::new(StatusCode::CONFLICT, code::INTERNAL_ERROR, message)
             }
@@ -123,6 +135,7 @@ pub fn from_core(e: &CoreError, lane: Lane) -> McpError {
         CoreError::SessionNotFound => {
             McpError::new(StatusCode::NOT_FOUND, code::INVALID_REQUEST, message)
         }
+        CoreError::Session(SessionError::Refused(r)) => refused(r),
         CoreError::Session(e) => {
             tracing::warn!(error = %e, "session store error");
             service_unavailable(format!("Service Unavailable: {e}"))
@@ -154,6 +167,18 @@ fn service_unavailable(message: String) -> McpError {
     )
 }
 
+/// A store refusing a write for its size limits (ADR 0007): a full store is the service
+/// being unavailable for now; a write too large for it is the client's request being too
+/// large, like a body over the body limit.
+fn refused(r: &StoreRefused) -> McpError {
+    let (status, code) = match r {
+        StoreRefused::Full(_) => (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR),
+        _ => (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST),
+    };
+    McpError::new(status, code, r.to_string())
+        .with_data(json!({"reason": r.reason(), "store": r.store().stream()}))
+}
+
 /// A call that produced no worker answer: an unknown tool is the client's mistake, the rest
 /// are -32603 with a machine-readable `data.reason`.
 fn route(e: &RouteError) -> McpError {
@@ -161,6 +186,14 @@ fn route(e: &RouteError) -> McpError {
         RouteError::UnknownTool(_) => {
             McpError::new(StatusCode::OK, code::INVALID_PARAMS, e.to_string())
         }
+        RouteError::Store(r) => refused(r),
+        // The call queue at its limits is the store being full.
+        RouteError::QueueFull => McpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::INTERNAL_ERROR,
+            e.to_string(),
+        )
+        .with_data(json!({"reason": e.reason()})),
         _ => McpError::new(StatusCode::OK, code::INTERNAL_ERROR, e.to_string())
             .with_data(json!({"reason": e.reason()})),
     }
@@ -169,6 +202,7 @@ fn route(e: &RouteError) -> McpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store_limits::Store;
 
     #[test]
     fn the_lanes_differ_only_where_the_revisions_do() {
@@ -211,5 +245,41 @@ mod tests {
         assert!(wire.data.is_some());
         let timeout = from_core(&RouteError::QueueFull.into(), Lane::Session);
         assert_eq!(timeout.data, Some(json!({"reason": "queue_full"})));
+    }
+
+    #[test]
+    fn a_full_store_is_503_and_a_write_too_large_for_it_413() {
+        let full = from_core(
+            &SessionError::Refused(StoreRefused::Full(Store::Sessions)).into(),
+            Lane::Session,
+        );
+        assert_eq!(
+            (full.status, full.code),
+            (StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR)
+        );
+        assert!(
+            full.message.contains("the session store is full"),
+            "{}",
+            full.message
+        );
+        assert_eq!(
+            full.data,
+            Some(json!({"reason": "store_full", "store": "KV_mcpbus-sessions"}))
+        );
+        let big = from_core(
+            &RouteError::Store(StoreRefused::TooLarge(Store::Events)).into(),
+            Lane::Stateless,
+        );
+        assert_eq!(
+            (big.status, big.code),
+            (StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST)
+        );
+        assert!(
+            big.message.contains("too large for the event store"),
+            "{}",
+            big.message
+        );
+        let queue = from_core(&RouteError::QueueFull.into(), Lane::Stateless);
+        assert_eq!(queue.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

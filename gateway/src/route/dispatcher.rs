@@ -1,9 +1,13 @@
 //! Publishing calls and routing replies back to the request that waits for them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::{self, context::PublishErrorKind};
+use async_nats::jetstream::{
+    self,
+    context::{PublishError, PublishErrorKind},
+};
 use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
@@ -19,13 +23,26 @@ use super::tracker::{CallTracker, CallUpdate};
 use super::{CallError, RouteError};
 use crate::catalog::ToolRoute;
 use crate::error::GatewayError;
+use crate::store_limits::{Store, StoreRefused};
 
 /// How long we wait for JetStream to confirm it stored a call before publishing it again.
 /// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 const PUBLISH_ATTEMPTS: usize = 3;
 
-type Pending = DashMap<String, mpsc::UnboundedSender<CallReply>>;
+/// Reply bytes one call may hold while its client is not reading them (stateless lane: no
+/// store to read them again from). A client that falls further behind is cut off and the
+/// work called off, so a client that never reads costs at most this much. One reply is
+/// always taken, however large.
+pub const CALL_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Where one waiting call's replies go, and how many of their bytes wait there.
+struct Route {
+    tx: mpsc::UnboundedSender<(CallReply, usize)>,
+    buffered: Arc<AtomicUsize>,
+}
+
+type Pending = DashMap<String, Route>;
 
 /// Sends calls to worker pools and hands their replies to the waiting requests.
 #[derive(Clone)]
@@ -65,6 +82,7 @@ impl Dispatcher {
             .map_err(|e| GatewayError::Subscribe(e.into()))?;
         let pending: Arc<Pending> = Arc::new(DashMap::new());
         let routes = pending.clone();
+        let cutoff = nats.clone();
         tokio::spawn(async move {
             loop {
                 let msg = tokio::select! {
@@ -78,8 +96,27 @@ impl Dispatcher {
                     // A reply for a call nobody waits for any more (client gone, timed out)
                     // is dropped here.
                     Ok(reply) => {
-                        if let Some(tx) = routes.get(call_id) {
-                            let _ = tx.send(reply);
+                        let size = msg.payload.len();
+                        let overflow = match routes.get(call_id) {
+                            Some(route) => {
+                                let before = route.buffered.fetch_add(size, Ordering::Relaxed);
+                                let over = before > 0 && before + size > CALL_BUFFER_BYTES;
+                                if !over {
+                                    let _ = route.tx.send((reply, size));
+                                }
+                                over
+                            }
+                            None => false,
+                        };
+                        if overflow {
+                            // Dropping the sender ends the call for its reader; the worker
+                            // stops on the cancel.
+                            routes.remove(call_id);
+                            tracing::info!(%call_id, "client not reading a call's replies; cut off");
+                            crate::metrics::METRICS.cut_off.inc();
+                            let _ = cutoff
+                                .publish(subjects::cancel(call_id), bytes::Bytes::new())
+                                .await;
                         }
                     }
                     Err(e) => tracing::warn!(%call_id, error = %e, "ignoring unreadable reply"),
@@ -113,9 +150,15 @@ impl Dispatcher {
             false,
         );
         let (tx, rx) = mpsc::unbounded_channel();
-        self.pending.insert(call_id.clone(), tx);
+        let buffered = Arc::new(AtomicUsize::new(0));
+        let route_back = Route {
+            tx,
+            buffered: buffered.clone(),
+        };
+        self.pending.insert(call_id.clone(), route_back);
         let mut pending = PendingCall {
             rx,
+            buffered,
             _guard: PendingGuard {
                 pending: self.pending.clone(),
                 call_id: call_id.clone(),
@@ -177,12 +220,12 @@ impl Dispatcher {
                 .await
             {
                 Ok(ack) => ack,
-                Err(e) => return Err(classify(e.kind(), e.to_string())),
+                Err(e) => return Err(classify(e)),
             };
             match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
                 Ok(Ok(ack)) => return Ok(ack.sequence),
                 Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => last = e.to_string(),
-                Ok(Err(e)) => return Err(classify(e.kind(), e.to_string())),
+                Ok(Err(e)) => return Err(classify(e)),
                 Err(_) => last = "no acknowledgement from JetStream".into(),
             }
         }
@@ -190,12 +233,13 @@ impl Dispatcher {
     }
 }
 
-fn classify(kind: PublishErrorKind, text: String) -> RouteError {
-    // A full work queue (DiscardPolicy::New at max messages) surfaces only as text.
-    if kind == PublishErrorKind::Other && text.contains("maximum messages") {
-        RouteError::QueueFull
-    } else {
-        RouteError::Publish(text)
+/// A full work queue (discard-new at its message or byte limit) or a call too large for it,
+/// by their JetStream codes (ADR 0007); anything else is the bus failing.
+fn classify(e: PublishError) -> RouteError {
+    match StoreRefused::classify(Store::Calls, &e) {
+        Some(StoreRefused::Full(_)) => RouteError::QueueFull,
+        Some(refused) => RouteError::Store(refused),
+        None => RouteError::Publish(e.to_string()),
     }
 }
 
@@ -258,7 +302,9 @@ impl Drop for PendingGuard {
 
 /// A queued call whose replies arrive on core NATS, yielding its updates until the final one.
 pub struct PendingCall {
-    rx: mpsc::UnboundedReceiver<CallReply>,
+    /// Bounded by bytes, not by count: see [`CALL_BUFFER_BYTES`].
+    rx: mpsc::UnboundedReceiver<(CallReply, usize)>,
+    buffered: Arc<AtomicUsize>,
     /// Held only for its drop: removes the call's reply channel when the request goes away.
     _guard: PendingGuard,
     tracker: CallTracker,
@@ -317,14 +363,15 @@ impl PendingCall {
         }
         while !self.tracker.is_done() {
             match tokio::time::timeout_at(self.tracker.deadline(), self.rx.recv()).await {
-                Ok(Some(reply)) => {
+                Ok(Some((reply, size))) => {
+                    self.buffered.fetch_sub(size, Ordering::Relaxed);
                     if let Some(update) = self.tracker.observe(reply) {
                         return Some(update);
                     }
                 }
-                // The sender lives in the shared map until our guard drops, so the channel
-                // cannot close first; treat it like a timeout if it ever does.
-                Ok(None) | Err(_) => return Some(self.tracker.timed_out()),
+                // The router dropped the sender: the client fell too far behind.
+                Ok(None) => return Some(self.tracker.cut_off()),
+                Err(_) => return Some(self.tracker.timed_out()),
             }
         }
         None

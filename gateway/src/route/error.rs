@@ -26,8 +26,13 @@ pub enum RouteError {
     },
     #[error("the call queue is full; try again later")]
     QueueFull,
+    #[error("the client did not read the call's replies fast enough; the call was stopped")]
+    ClientTooSlow,
     #[error("cannot queue the call: {0}")]
     Publish(String),
+    /// The calls queue or the events stream refused the call for its size limits.
+    #[error(transparent)]
+    Store(#[from] crate::store_limits::StoreRefused),
 }
 
 fn fmt_secs(d: Duration) -> String {
@@ -42,7 +47,9 @@ impl RouteError {
             RouteError::NoWorker { .. } => "no_worker",
             RouteError::QueuedTimeout { .. } | RouteError::RunningTimeout { .. } => "timeout",
             RouteError::QueueFull => "queue_full",
+            RouteError::ClientTooSlow => "client_too_slow",
             RouteError::Publish(_) => "bus_unavailable",
+            RouteError::Store(r) => r.reason(),
         }
     }
 }

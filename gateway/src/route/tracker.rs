@@ -126,6 +126,12 @@ impl CallTracker {
         }
     }
 
+    /// The final update of a call whose client did not read its replies in time.
+    pub fn cut_off(&mut self) -> CallUpdate {
+        self.done = true;
+        CallUpdate::Done(Err(RouteError::ClientTooSlow.into()))
+    }
+
     /// The final update once the deadline has passed.
     pub fn timed_out(&mut self) -> CallUpdate {
         self.done = true;

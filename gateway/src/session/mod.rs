@@ -5,6 +5,7 @@
 //! timeout; records are re-put (at most once per [`TOUCH_AFTER`]) while the session is used.
 
 mod id;
+mod signals;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use id::SessionId;
+pub use signals::{SessionSignals, StandaloneSlot};
+
+use crate::store_limits::{Store, StoreRefused};
 
 /// Re-put a used session once its record is this old, so an active session never reaches the
 /// bucket's age limit while an idle one does. Bounded write load: one put per hour per session.
@@ -44,6 +48,17 @@ pub enum SessionError {
     Store(#[source] async_nats::Error),
     #[error("session record is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The sessions bucket refused the record for its size limits (ADR 0007).
+    #[error(transparent)]
+    Refused(#[from] StoreRefused),
+}
+
+/// A failed write: the bucket's size limits by their JetStream code, or the store.
+fn write_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> SessionError {
+    match StoreRefused::classify(Store::Sessions, &e) {
+        Some(refused) => SessionError::Refused(refused),
+        None => SessionError::Store(e.into()),
+    }
 }
 
 /// Sessions in the `mcpbus-sessions` bucket.
@@ -63,7 +78,7 @@ impl SessionStore {
         self.kv
             .create(id.as_str(), value.into())
             .await
-            .map_err(|e| SessionError::Store(e.into()))?;
+            .map_err(write_error)?;
         Ok(id)
     }
 
@@ -116,7 +131,7 @@ impl SessionStore {
         self.kv
             .update(id.as_str(), value.into(), entry.revision)
             .await
-            .map_err(|e| SessionError::Store(e.into()))?;
+            .map_err(write_error)?;
         Ok(true)
     }
 

@@ -18,6 +18,11 @@ pub use broadcast::{announce_catalog_changes, BroadcastHub, BroadcastItem, Follo
 pub use bus_schema::event_id::EventId;
 pub use request::{RequestStream, StreamError, StreamOrigin};
 
+/// Live copies one request stream buffers while its client is not reading. Past it, copies
+/// are dropped by the NATS client and read again from `MCPBUS_EVENTS` (see
+/// `request.rs`), so a client that never reads costs at most this many messages.
+pub const LIVE_BUFFER: usize = 256;
+
 /// Handles on the two streams, shared by every request. Cloning is one reference count:
 /// every open stream holds one, so it must stay small (a `Stream` handle carries the whole
 /// stream info).
@@ -26,6 +31,10 @@ pub struct EventStore(Arc<Handles>);
 
 pub struct Handles {
     pub nats: async_nats::Client,
+    /// A second connection for the live copies each request stream follows, whose
+    /// subscriptions buffer at most [`LIVE_BUFFER`] messages: a stream whose client does not
+    /// read loses live copies rather than growing, and reads them again from the store.
+    pub live: async_nats::Client,
     pub js: jetstream::Context,
     pub events: Stream,
     pub broadcast: Stream,
@@ -36,6 +45,7 @@ pub struct Handles {
 impl EventStore {
     pub fn new(
         nats: async_nats::Client,
+        live: async_nats::Client,
         js: jetstream::Context,
         events: Stream,
         broadcast: Stream,
@@ -43,6 +53,7 @@ impl EventStore {
     ) -> Self {
         Self(Arc::new(Handles {
             nats,
+            live,
             js,
             events,
             broadcast,

@@ -10,11 +10,11 @@ use std::time::Duration;
 use async_nats::jetstream::context::PublishErrorKind;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, StreamOpen};
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{not_found, EventId, EventStore};
+use super::{not_found, EventId, EventStore, LIVE_BUFFER};
 use crate::catalog::ToolRoute;
 use crate::route::{
     new_call_id, prepare, unix_ms, CallSpec, CallTracker, CallUpdate, Dispatcher, RouteError,
@@ -52,6 +52,8 @@ pub struct RequestStream {
     cursor: u64,
     /// Read from the store before taking live copies.
     from_store: bool,
+    /// Live copies taken without waiting since the subscription last had none ready.
+    ready_in_a_row: usize,
     tracker: CallTracker,
     open: StreamOpen,
     /// Position of the call in the calls stream (0 when resumed: not known here).
@@ -96,7 +98,7 @@ impl RequestStream {
         );
         request.cancel_on = cancel_on.clone();
         let live = store
-            .nats
+            .live
             .subscribe(subjects::session_events_live(session, &key))
             .await
             .map_err(|e| RouteError::Publish(e.to_string()))?;
@@ -132,6 +134,7 @@ impl RequestStream {
             live,
             cursor: open_seq,
             from_store: false,
+            ready_in_a_row: 0,
             tracker,
             open,
         })
@@ -146,7 +149,7 @@ impl RequestStream {
     ) -> Result<Self, StreamError> {
         let subject = subjects::session_events(session, key);
         let live = store
-            .nats
+            .live
             .subscribe(subjects::session_events_live(session, key))
             .await
             .map_err(|e| StreamError::Store(e.to_string()))?;
@@ -201,6 +204,7 @@ impl RequestStream {
             live,
             cursor: after.max(first.sequence),
             from_store: true,
+            ready_in_a_row: 0,
             tracker,
             open,
         })
@@ -276,7 +280,27 @@ impl RequestStream {
                     None => std::future::pending().await,
                 }
             };
-            let msg = tokio::select! {
+            // Live copies ready at once, one after another, as many as the buffer holds: the
+            // buffer was full, so copies may have been dropped after them, with nothing
+            // following to show the gap. Read the store once before waiting.
+            let ready = match self.live.next().now_or_never() {
+                Some(m) => {
+                    self.ready_in_a_row += 1;
+                    Some(m)
+                }
+                None if self.ready_in_a_row >= LIVE_BUFFER => {
+                    self.ready_in_a_row = 0;
+                    self.from_store = true;
+                    continue;
+                }
+                None => {
+                    self.ready_in_a_row = 0;
+                    None
+                }
+            };
+            let msg = match ready {
+                Some(m) => m,
+                None => tokio::select! {
                 m = self.live.next() => m,
                 _ = tokio::time::sleep_until(self.tracker.deadline()) => {
                     return Some((self.position(), self.tracker.timed_out()));
@@ -289,6 +313,7 @@ impl RequestStream {
                     self.tracker.mark_done();
                     return None;
                 }
+                },
             };
             let Some(msg) = msg else {
                 // The subscription ended (connection closed for good): read the store.
@@ -351,12 +376,22 @@ async fn store_open(
         .js
         .publish_with_headers(subject.to_owned(), hdrs, encode(open))
         .await
-        .map_err(|e| RouteError::Publish(e.to_string()))?;
+        .map_err(open_error)?;
     match ack.await {
         Ok(ack) => Ok(ack.sequence),
         Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(RouteError::Publish(
             "the session events stream is missing".into(),
         )),
-        Err(e) => Err(RouteError::Publish(e.to_string())),
+        Err(e) => Err(open_error(e)),
+    }
+}
+
+/// The events stream refusing the `open` record for its size limits (a huge request id or
+/// progress token, ADR 0007), or the bus failing.
+fn open_error<E: std::error::Error + 'static>(e: E) -> RouteError {
+    use crate::store_limits::{Store, StoreRefused};
+    match StoreRefused::classify(Store::Events, &e) {
+        Some(refused) => RouteError::Store(refused),
+        None => RouteError::Publish(e.to_string()),
     }
 }

@@ -11,6 +11,9 @@ pub enum TaskError {
     /// The bus, never the client.
     #[error("task store: {0}")]
     Store(String),
+    /// The tasks bucket refused the record for its size limits (ADR 0007).
+    #[error(transparent)]
+    Refused(#[from] crate::store_limits::StoreRefused),
     #[error("the task kept changing; try again")]
     Conflict,
     #[error("Task {0} was cancelled; it has no result")]

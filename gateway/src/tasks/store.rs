@@ -44,7 +44,7 @@ impl TaskStore {
             .create(&record.task_id, bytes.into())
             .await
             .map(|_| ())
-            .map_err(|e| TaskError::Store(e.to_string()))
+            .map_err(write_error)
     }
 
     /// The record and its revision, or `None` when unknown.
@@ -73,7 +73,7 @@ impl TaskStore {
         {
             Ok(new) => Ok(Some(new)),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-            Err(e) => Err(TaskError::Store(e.to_string())),
+            Err(e) => Err(write_error(e)),
         }
     }
 
@@ -164,6 +164,15 @@ impl TaskStore {
 /// a KV key or a subject.
 fn valid_task_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A failed write: the bucket's size limits by their JetStream code, or the store.
+fn write_error<E: std::error::Error + 'static>(e: E) -> TaskError {
+    use crate::store_limits::{Store, StoreRefused};
+    match StoreRefused::classify(Store::Tasks, &e) {
+        Some(refused) => TaskError::Refused(refused),
+        None => TaskError::Store(e.to_string()),
+    }
 }
 
 #[cfg(test)]

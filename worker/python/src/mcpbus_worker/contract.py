@@ -38,6 +38,9 @@ CALLS_STORAGE = "file"
 CALLS_MAX_MESSAGES = 1_000_000
 CALLS_MAX_AGE_SECONDS = 86400.0
 CALLS_DEDUP_WINDOW_SECONDS = 120.0
+#: `limits::CALLS_LIMITS` (ADR 0007): bytes the queue may hold, and its largest call.
+CALLS_MAX_BYTES = 1_073_741_824
+CALLS_MAX_MSG_SIZE = 1_048_576
 
 # -- A pool's consumer: bus_schema::topology::pool_consumer -------------------------------
 
@@ -57,9 +60,15 @@ POOL_MAX_ACK_PENDING = 10_000
 WORKERS_BUCKET = "mcpbus-workers"
 WORKERS_HISTORY = 1
 WORKERS_MAX_AGE_SECONDS = 300.0
+#: `limits::WORKERS_LIMITS` (ADR 0007): bytes the bucket may hold, and its largest value.
+WORKERS_MAX_BYTES = 67_108_864
+WORKERS_MAX_MSG_SIZE = 65_536
 CATALOG_BUCKET = "mcpbus-catalog"
 CATALOG_HISTORY = 1
 CATALOG_MAX_AGE_SECONDS = 86400.0
+#: `limits::CATALOG_LIMITS` (ADR 0007).
+CATALOG_MAX_BYTES = 268_435_456
+CATALOG_MAX_MSG_SIZE = 1_048_576
 #: `topology::CATALOG_REFRESH`: re-put the catalogue this often so it never ages out.
 CATALOG_REFRESH_SECONDS = 3600.0
 #: A bucket is the stream `KV_<bucket>` on subjects `$KV.<bucket>.>`.

@@ -174,8 +174,22 @@ class Worker:
         nc = await nats.connect(nats_url, name=f"mcpbus-worker-py/{self.pool}")
         js = nc.jetstream()
         await _ensure_calls(js, self.pool)
-        workers = await _ensure_kv(js, c.WORKERS_BUCKET, c.WORKERS_HISTORY, c.WORKERS_MAX_AGE_SECONDS)
-        catalogs = await _ensure_kv(js, c.CATALOG_BUCKET, c.CATALOG_HISTORY, c.CATALOG_MAX_AGE_SECONDS)
+        workers = await _ensure_kv(
+            js,
+            c.WORKERS_BUCKET,
+            c.WORKERS_HISTORY,
+            c.WORKERS_MAX_AGE_SECONDS,
+            c.WORKERS_MAX_BYTES,
+            c.WORKERS_MAX_MSG_SIZE,
+        )
+        catalogs = await _ensure_kv(
+            js,
+            c.CATALOG_BUCKET,
+            c.CATALOG_HISTORY,
+            c.CATALOG_MAX_AGE_SECONDS,
+            c.CATALOG_MAX_BYTES,
+            c.CATALOG_MAX_MSG_SIZE,
+        )
         catalog = self.catalog_record()
         record = {
             "protocol": c.PROTOCOL_VERSION,
@@ -429,6 +443,8 @@ async def _ensure_calls(js: Any, pool: str) -> None:
                 max_msgs=c.CALLS_MAX_MESSAGES,
                 max_age=c.CALLS_MAX_AGE_SECONDS,
                 duplicate_window=c.CALLS_DEDUP_WINDOW_SECONDS,
+                max_bytes=c.CALLS_MAX_BYTES,
+                max_msg_size=c.CALLS_MAX_MSG_SIZE,
                 storage=api.StorageType(c.CALLS_STORAGE),
             )
         )
@@ -449,9 +465,12 @@ async def _ensure_calls(js: Any, pool: str) -> None:
         )
 
 
-async def _ensure_kv(js: Any, bucket: str, history: int, max_age: float) -> Any:
+async def _ensure_kv(
+    js: Any, bucket: str, history: int, max_age: float, max_bytes: int, max_msg_size: int
+) -> Any:
     """Opens a KV bucket, declaring its stream first if it is missing (as PROTOCOL section 3
-    spells it: the stream directly, which works on nats-server 2.9 too)."""
+    spells it: the stream directly, which works on nats-server 2.9 too). An existing bucket
+    keeps its limits: gateways own them (ADR 0007)."""
     try:
         await js.stream_info(p.kv_stream(bucket))
     except NotFoundError:
@@ -461,6 +480,8 @@ async def _ensure_kv(js: Any, bucket: str, history: int, max_age: float) -> Any:
                 subjects=[p.kv_subjects(bucket)],
                 max_msgs_per_subject=history,
                 max_age=max_age,
+                max_bytes=max_bytes,
+                max_msg_size=max_msg_size,
                 allow_rollup_hdrs=c.KV_ALLOW_ROLLUP,
                 deny_delete=c.KV_DENY_DELETE,
                 allow_direct=c.KV_ALLOW_DIRECT,

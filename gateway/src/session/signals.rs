@@ -1,0 +1,186 @@
+//! Session signals: what every gateway holding a stream of a session must act on, wherever
+//! the request that caused it landed. One core-NATS subscription per gateway
+//! (`mcpbus.v1.ssig.>`) feeds an in-process map from session to its open standalone
+//! streams here:
+//!
+//! - a new standalone stream replaces every other one of its session, on any node, so one
+//!   session holds one standalone stream however many GETs it sends;
+//! - `DELETE` ends the session's streams everywhere;
+//! - a change of the session's resource subscriptions tells its stream to re-read them once,
+//!   instead of reading the session record on every `resources/updated`.
+//!
+//! Signals are fire-and-forget: a gateway that misses one (NATS reconnecting) keeps a stream
+//! that the next signal, the session's expiry, or the client ends.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bus_schema::messages::{decode, encode, SessionEvent, SessionSignal};
+use bus_schema::{subjects, PROTOCOL_VERSION};
+use dashmap::DashMap;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::SessionId;
+
+/// One open standalone stream, as the signals see it.
+struct Entry {
+    stream: String,
+    /// Fired when the stream must end (replaced, or the session ended).
+    end: CancellationToken,
+    /// Set when the session's subscriptions changed since the stream last read them.
+    stale: Arc<AtomicBool>,
+}
+
+/// This gateway's open standalone streams by session, and the signals that act on them.
+#[derive(Clone)]
+pub struct SessionSignals {
+    nats: async_nats::Client,
+    open: Arc<DashMap<String, Vec<Entry>>>,
+}
+
+/// A registered standalone stream: ends when `end` fires; unregisters when dropped.
+pub struct StandaloneSlot {
+    pub end: CancellationToken,
+    /// Set when the session's subscriptions changed; the stream clears it when it re-reads.
+    pub stale: Arc<AtomicBool>,
+    session: String,
+    stream: String,
+    open: Arc<DashMap<String, Vec<Entry>>>,
+}
+
+impl Drop for StandaloneSlot {
+    fn drop(&mut self) {
+        let empty = match self.open.get_mut(&self.session) {
+            Some(mut streams) => {
+                streams.retain(|e| e.stream != self.stream);
+                streams.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            self.open
+                .remove_if(&self.session, |_, streams| streams.is_empty());
+        }
+    }
+}
+
+impl SessionSignals {
+    /// Subscribes to every session's signals and starts acting on them until `stop`.
+    pub async fn start(
+        nats: async_nats::Client,
+        stop: CancellationToken,
+    ) -> Result<Self, async_nats::SubscribeError> {
+        let mut signals = nats.subscribe(subjects::SESSION_SIGNALS_WILDCARD).await?;
+        let me = Self {
+            nats,
+            open: Arc::new(DashMap::new()),
+        };
+        let open = me.open.clone();
+        tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = signals.next() => match m { Some(m) => m, None => return },
+                };
+                let Some(session) = subjects::session_from_signal(&msg.subject) else {
+                    continue;
+                };
+                match decode::<SessionSignal>(&msg.payload) {
+                    Ok(signal) => act(&open, session, &signal.event),
+                    Err(e) => tracing::debug!(error = %e, "ignoring an unreadable session signal"),
+                }
+            }
+        });
+        Ok(me)
+    }
+
+    /// Registers a new standalone stream of `session` and tells every gateway, so that the
+    /// session's other standalone streams end.
+    pub async fn open_standalone(&self, session: &SessionId) -> StandaloneSlot {
+        let stream = uuid::Uuid::new_v4().simple().to_string();
+        let end = CancellationToken::new();
+        let stale = Arc::new(AtomicBool::new(false));
+        self.open
+            .entry(session.as_str().to_owned())
+            .or_default()
+            .push(Entry {
+                stream: stream.clone(),
+                end: end.clone(),
+                stale: stale.clone(),
+            });
+        let opened = SessionEvent::StandaloneOpened {
+            stream: stream.clone(),
+        };
+        self.signal(session, opened).await;
+        StandaloneSlot {
+            end,
+            stale,
+            session: session.as_str().to_owned(),
+            stream,
+            open: self.open.clone(),
+        }
+    }
+
+    /// Tells every gateway about `event` of `session`.
+    pub async fn signal(&self, session: &SessionId, event: SessionEvent) {
+        let signal = SessionSignal {
+            protocol: PROTOCOL_VERSION,
+            event,
+        };
+        let subject = subjects::session_signal(session.as_str());
+        if let Err(e) = self.nats.publish(subject, encode(&signal)).await {
+            tracing::warn!(error = %e, "could not publish a session signal");
+        }
+    }
+}
+
+/// What a signal does to this gateway's streams of `session`.
+fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) {
+    let Some(streams) = open.get(session) else {
+        return;
+    };
+    for entry in streams.iter() {
+        match event {
+            SessionEvent::StandaloneOpened { stream } if *stream != entry.stream => {
+                entry.end.cancel()
+            }
+            SessionEvent::StandaloneOpened { .. } => {}
+            SessionEvent::Ended => entry.end.cancel(),
+            SessionEvent::SubscriptionsChanged => entry.stale.store(true, Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stream: &str) -> Entry {
+        Entry {
+            stream: stream.into(),
+            end: CancellationToken::new(),
+            stale: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    #[test]
+    fn a_new_stream_replaces_the_others_and_an_end_ends_all() {
+        let open = DashMap::new();
+        open.insert("s".to_owned(), vec![entry("a"), entry("b")]);
+        let opened = SessionEvent::StandaloneOpened { stream: "b".into() };
+        act(&open, "s", &opened);
+        let ended: Vec<bool> = open
+            .get("s")
+            .unwrap()
+            .iter()
+            .map(|e| e.end.is_cancelled())
+            .collect();
+        assert_eq!(ended, [true, false]);
+        act(&open, "s", &SessionEvent::SubscriptionsChanged);
+        assert!(open.get("s").unwrap()[1].stale.load(Ordering::Relaxed));
+        act(&open, "s", &SessionEvent::Ended);
+        assert!(open.get("s").unwrap()[1].end.is_cancelled());
+        act(&open, "other", &SessionEvent::Ended);
+    }
+}

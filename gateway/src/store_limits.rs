@@ -1,0 +1,162 @@
+//! The JetStream store limits of a gateway (ADR 0007): the configured size limits put on
+//! every stream and bucket before the gateway serves, and the one error a request gets when
+//! a store refuses a write for them.
+//!
+//! This module may declare and update streams; it knows nothing of HTTP (`http/wire.rs`
+//! maps [`StoreRefused`] to a status and a JSON-RPC code).
+
+use async_nats::jetstream;
+use bus_schema::limits::{self, LimitsApplied, StoreLimits, StoreRefusal};
+use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV};
+
+use crate::error::GatewayError;
+use crate::Config;
+
+/// The size limits of the stores a client can fill; the others (broadcast, workers,
+/// catalogue, cluster) keep bus-schema's defaults, which workers declare too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreLimitsConfig {
+    /// The calls work queue. Default 1 GiB, 1 MiB a call.
+    pub calls: StoreLimits,
+    /// The session events stream. Default 1 GiB, 1 MiB an event.
+    pub events: StoreLimits,
+    /// The sessions bucket. Default 1 GiB, 256 KiB a session record.
+    pub sessions: StoreLimits,
+    /// The tasks bucket. Default 256 MiB, 64 KiB a task record.
+    pub tasks: StoreLimits,
+}
+
+impl Default for StoreLimitsConfig {
+    fn default() -> Self {
+        Self {
+            calls: limits::CALLS_LIMITS,
+            events: limits::EVENTS_LIMITS,
+            sessions: limits::SESSIONS_LIMITS,
+            tasks: limits::TASKS_LIMITS,
+        }
+    }
+}
+
+/// Creates every stream and bucket with its limits, or brings the limits of existing ones to
+/// the configured values (other settings are left as found: see
+/// [`limits::ensure_limits`]). Runs before the gateway opens them, on its own connection.
+pub async fn declare(config: &Config) -> Result<(), GatewayError> {
+    let nats = bus_schema::connect::connect(&config.nats_url, "mcpbus-gateway-limits").await?;
+    let js = jetstream::new(nats);
+    let r = config.js_replicas;
+    let l = config.store_limits;
+    let mut calls = topology::calls_stream(r);
+    l.calls.apply(&mut calls);
+    let mut events = topology::events_stream(r, config.event_retention);
+    l.events.apply(&mut events);
+    let streams = [
+        calls,
+        events,
+        topology::broadcast_stream(r, config.broadcast_retention),
+        topology::kv_stream(WORKERS_KV, r),
+        topology::kv_stream(CATALOG_KV, r),
+        topology::kv_stream(SESSIONS_KV.with_limits(l.sessions), r),
+        topology::kv_stream(CLUSTER_KV, r),
+        topology::kv_stream(TASKS_KV.with_limits(l.tasks), r),
+    ];
+    for stream in streams {
+        let (name, now) = (stream.name.clone(), StoreLimits::of(&stream));
+        match limits::ensure_limits(&js, stream).await? {
+            LimitsApplied::AsDeclared => {}
+            LimitsApplied::Updated { was } => tracing::info!(
+                stream = %name,
+                max_bytes = now.max_bytes,
+                max_msg_size = now.max_msg_size,
+                was_max_bytes = was.max_bytes,
+                was_max_msg_size = was.max_msg_size,
+                "store limits updated"
+            ),
+            LimitsApplied::KeptMaxBytes { stored, was } => tracing::warn!(
+                stream = %name,
+                stored,
+                max_bytes = now.max_bytes,
+                kept_max_bytes = was.max_bytes,
+                "the stream holds more than the configured max_bytes; kept its old limit, \
+                 since lowering it would drop stored messages"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Which store refused a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Store {
+    Calls,
+    Events,
+    Sessions,
+    Tasks,
+}
+
+impl Store {
+    /// What a person calls it.
+    fn what(self) -> &'static str {
+        match self {
+            Store::Calls => "call queue",
+            Store::Events => "event store",
+            Store::Sessions => "session store",
+            Store::Tasks => "task store",
+        }
+    }
+
+    /// The JetStream stream behind it, for operators (in `error.data.store`).
+    pub fn stream(self) -> String {
+        match self {
+            Store::Calls => topology::CALLS_STREAM.to_owned(),
+            Store::Events => topology::EVENTS_STREAM.to_owned(),
+            Store::Sessions => format!("KV_{}", SESSIONS_KV.bucket),
+            Store::Tasks => format!("KV_{}", TASKS_KV.bucket),
+        }
+    }
+
+    /// The gateway flag that sets its limits.
+    fn flag(self) -> &'static str {
+        match self {
+            Store::Calls => "calls",
+            Store::Events => "events",
+            Store::Sessions => "sessions",
+            Store::Tasks => "tasks",
+        }
+    }
+}
+
+/// A write the store refused for its size limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreRefused {
+    #[error("the {} is full ({} reached its --store-{}-max-bytes limit); try again later", .0.what(), .0.stream(), .0.flag())]
+    Full(Store),
+    #[error("the request is too large for the {}: what it would store exceeds the --store-{}-max-msg-bytes limit of {}; send smaller ids, tokens or arguments", .0.what(), .0.flag(), .0.stream())]
+    TooLarge(Store),
+}
+
+impl StoreRefused {
+    /// `Some` when `err` is `store` refusing a write for its size limits.
+    pub fn classify(store: Store, err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        limits::refusal(err).map(|r| match r {
+            StoreRefusal::TooLarge => Self::TooLarge(store),
+            _ => Self::Full(store),
+        })
+    }
+
+    pub fn store(self) -> Store {
+        match self {
+            Self::Full(s) | Self::TooLarge(s) => s,
+        }
+    }
+
+    /// A short reason, machine-readable in `error.data.reason`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Full(_) => "store_full",
+            Self::TooLarge(_) => "too_large",
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! A client that stops reading costs the gateway a bounded amount of memory (issue 12,
+//! finding 5). Stateless lane: the call's buffered replies are capped, so a client that
+//! never reads is cut off and the worker told to stop. Session lane: a stream buffers a
+//! bounded number of live copies and reads the rest back from JetStream, so a client that
+//! pauses still gets every event, in order (the memory bound itself is a benchmark's to
+//! measure, not a test's). Bounded: a few calls on loopback.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use harness::mcp::{modern_meta, Session, MODERN};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stateless_client_that_never_reads_is_cut_off() {
+    let cluster = harness::demo_cluster(1, &[]).await;
+    let addr = cluster.gateway_urls()[0]
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let nats = cluster.nats.client().await;
+    let mut cancels = nats.subscribe("mcpbus.v1.cancel.>").await.unwrap();
+    nats.flush().await.unwrap();
+
+    // Far more progress than socket buffers hold, on a connection nobody reads.
+    let mut params = json!({"name": "slow_count", "arguments": {"n": 400000, "interval_ms": 0}});
+    params["_meta"] = modern_meta();
+    params["_meta"]["progressToken"] = json!("p");
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nmcp-protocol-version: {MODERN}\r\n\
+         mcp-method: tools/call\r\nmcp-name: slow_count\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    silent.write_all(request.as_bytes()).await.unwrap();
+
+    // The gateway calls the work off while the client still holds the connection.
+    let cancel = tokio::time::timeout(Duration::from_secs(60), cancels.next())
+        .await
+        .expect("the unread call was cut off within a minute");
+    assert!(cancel.is_some());
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_client_that_pauses_loses_nothing() {
+    let cluster = harness::demo_cluster(1, &[]).await;
+    let url = &cluster.gateway_urls()[0];
+    let session = Session::open(url, "2025-11-25").await.unwrap();
+    let n: u32 = 5_000;
+    let mut stream = session
+        .stream_request(
+            "tools/call",
+            json!({"name": "slow_count", "arguments": {"n": n, "interval_ms": 0},
+                   "_meta": {"progressToken": "p"}}),
+        )
+        .await
+        .unwrap();
+    // Stop reading while the worker produces more than the stream's live buffer. (Whether
+    // live copies are dropped depends on how much the kernel's socket buffers absorb first;
+    // either way nothing may be lost.)
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut expected = 1;
+    loop {
+        let e = stream
+            .next(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .expect("the stream ends with the result");
+        let Some(msg) = e.json() else { continue };
+        if msg["method"] == "notifications/progress" {
+            let progress = msg["params"]["progress"].as_f64().unwrap();
+            assert_eq!(progress, f64::from(expected), "in order, none missing");
+            expected += 1;
+        } else if msg.get("result").is_some() {
+            assert_eq!(msg["result"]["structuredContent"]["count"], json!(n));
+            break;
+        }
+    }
+    assert_eq!(expected, n + 1, "every progress event arrived");
+}
