@@ -97,6 +97,9 @@ struct Cli {
     /// Open HTTP connections per node at most; more get 503 and are closed.
     #[arg(long, env = "MCPBUS_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Largest request head in bytes (at least 8192); larger gets 431.
+    #[arg(long, env = "MCPBUS_MAX_HEADER_BYTES")]
+    max_header_bytes: Option<usize>,
 }
 
 impl Cli {
@@ -162,6 +165,9 @@ impl Cli {
         }
         if let Some(v) = self.max_connections {
             c.max_connections = v.max(1);
+        }
+        if let Some(v) = self.max_header_bytes {
+            c.max_header_bytes = v.max(crate::connection::MIN_HEADER_BYTES);
         }
         c
     }

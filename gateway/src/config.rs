@@ -100,6 +100,11 @@ pub struct Config {
     /// connection costs a few KB, far less than a stream. Cluster-wide: this times the
     /// number of gateways. Keep it below `ulimit -n` outside containers (often 1024).
     pub max_connections: usize,
+    /// Largest request head (request line and headers) in bytes; larger gets 431. Default
+    /// 32 KiB: what nginx (4 × 8 KB) and most proxies in front pass, ample for `Mcp-Param-*`
+    /// headers, and it bounds what a half-sent head holds: `max_connections` × this at worst
+    /// (hyper's own default, ~400 KB, made that ~5 GB).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Config {
@@ -135,6 +140,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_connections: 12_000,
+            max_header_bytes: 32 * 1024,
         }
     }
 }

@@ -144,6 +144,7 @@ pub async fn run(
         header_read_timeout: app.config.header_read_timeout,
         idle_timeout: app.config.idle_timeout,
         max_connections: app.config.max_connections,
+        max_header_bytes: app.config.max_header_bytes,
     };
     let server = connection::serve(
         listener,

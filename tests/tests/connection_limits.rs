@@ -120,6 +120,23 @@ async fn half_sent_request_heads_are_closed_by_the_header_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_request_head_is_refused_not_buffered() {
+    let cluster = Cluster::start(1, &[]).await.unwrap();
+    let mut stream = connect(cluster.gateways[0].port).await;
+    // 40 KB of header: over the 32 KiB default, far under hyper's own ~400 KB.
+    let big = "a".repeat(40 * 1024);
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {big}\r\n\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut got)).await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "a 40 KB head was served: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_head_trickled_a_byte_at_a_time_is_closed_too() {
     let cluster = Cluster::start(1, &SHORT_DEADLINES).await.unwrap();
     let mut stream = connect(cluster.gateways[0].port).await;

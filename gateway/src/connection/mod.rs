@@ -37,7 +37,14 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Open connections at most; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Largest request head; hyper answers a larger one with 431 and closes. hyper checks
+    /// it on partial heads too, so it also bounds what a half-sent head holds (hyper's read
+    /// buffer alone would grow to ~400 KB).
+    pub max_header_bytes: usize,
 }
+
+/// The smallest head limit accepted: ordinary clients' heads (cookies, tokens) fit below.
+pub const MIN_HEADER_BYTES: usize = 8192;
 
 /// Serves `router` on `listener` until `draining` fires, then stops accepting, asks every
 /// connection to finish its in-flight requests (HTTP/1 keep-alive off) and returns once all
@@ -53,6 +60,8 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(
         limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     let deadlines = Deadlines {
         header: limits.header_read_timeout,
         idle: limits.idle_timeout,
@@ -75,6 +84,7 @@ pub async fn serve(
             continue;
         };
         connections.spawn(serve_connection(
+            http1.clone(),
             stream,
             router.clone(),
             deadlines,
@@ -91,6 +101,7 @@ pub async fn serve(
 /// Serves one connection until the client closes it, a deadline passes, or it finishes
 /// gracefully after `draining` fired.
 async fn serve_connection(
+    http1: hyper::server::conn::http1::Builder,
     stream: TcpStream,
     router: Router,
     deadlines: Deadlines,
@@ -111,7 +122,7 @@ async fn serve_connection(
             Ok::<_, Infallible>(response.map(|body| Body::new(InFlightBody::new(body, in_flight))))
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    let conn = http1.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
