@@ -85,6 +85,21 @@ struct Cli {
     // --- JetStream store limits (ADR 0007) ---
     #[command(flatten)]
     store: StoreArgs,
+
+    // --- Connection bounds (issue 12, slowloris). ---
+    /// Seconds a client has to send a complete request head, from its first byte.
+    #[arg(long, env = "MCPBUS_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection with no request in flight may stay silent (open SSE
+    /// streams are in flight and are not cut).
+    #[arg(long, env = "MCPBUS_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Open HTTP connections per node at most; more get 503 and are closed.
+    #[arg(long, env = "MCPBUS_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Largest request head in bytes (at least 8192); larger gets 431.
+    #[arg(long, env = "MCPBUS_MAX_HEADER_BYTES")]
+    max_header_bytes: Option<usize>,
 }
 
 impl Cli {
@@ -140,6 +155,20 @@ impl Cli {
         }
         // --- JetStream store limits (ADR 0007) ---
         c.store_limits = self.store.into_limits(c.store_limits);
+
+        // Connection bounds.
+        if let Some(v) = self.header_read_timeout_secs {
+            c.header_read_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            c.idle_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.max_connections {
+            c.max_connections = v.max(1);
+        }
+        if let Some(v) = self.max_header_bytes {
+            c.max_header_bytes = v.max(crate::connection::MIN_HEADER_BYTES);
+        }
         c
     }
 }

@@ -83,6 +83,28 @@ pub struct Config {
     /// `bus_schema::limits`: no client can fill the JetStream store, and a full store refuses
     /// with a clear error instead of failing every client.
     pub store_limits: crate::store_limits::StoreLimitsConfig,
+
+    // --- Connection bounds (issue 12, slowloris): see `connection/`. ---
+    /// How long a client has to send a complete request head, from its first byte (or from
+    /// connecting). Default 10 s: a head is a few hundred bytes, which any real client sends
+    /// in one packet; a client that trickles it is holding a file descriptor hostage.
+    pub header_read_timeout: Duration,
+    /// How long a connection with no request in flight may stay open without sending a byte.
+    /// Default 75 s: longer than the 60 s idle timeout of common load balancers, so that they,
+    /// not we, close the connections they pool (no request races a close); as nginx's
+    /// `keepalive_timeout`. Open SSE streams are requests in flight and are never cut by it.
+    pub idle_timeout: Duration,
+    /// Open HTTP connections per node at most; more are answered 503 and closed at once.
+    /// Default 12 000: above `max_open_streams` (10 000), so that a node holding every stream
+    /// it may still takes calls and refuses further streams with its clear 503; an idle
+    /// connection costs a few KB, far less than a stream. Cluster-wide: this times the
+    /// number of gateways. Keep it below `ulimit -n` outside containers (often 1024).
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) in bytes; larger gets 431. Default
+    /// 32 KiB: what nginx (4 × 8 KB) and most proxies in front pass, ample for `Mcp-Param-*`
+    /// headers, and it bounds what a half-sent head holds: `max_connections` × this at worst
+    /// (hyper's own default, ~400 KB, made that ~5 GB).
+    pub max_header_bytes: usize,
 }
 
 impl Default for Config {
@@ -113,6 +135,12 @@ impl Default for Config {
 
             // --- JetStream store limits (ADR 0007) ---
             store_limits: crate::store_limits::StoreLimitsConfig::default(),
+
+            // Connection bounds.
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 12_000,
+            max_header_bytes: 32 * 1024,
         }
     }
 }

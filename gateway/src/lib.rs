@@ -14,6 +14,7 @@ pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod connection;
 pub mod core;
 pub mod error;
 pub mod http;

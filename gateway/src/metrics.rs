@@ -18,10 +18,14 @@ pub struct Metrics {
     /// Tools in this gateway's catalogue.
     pub catalog_tools: IntGauge,
     /// Requests refused by a limit, by the limit's name (`core::Limited::name`,
-    /// `open_streams`).
+    /// `open_streams`, `max_connections` for connections refused at the cap).
     pub refused: IntCounterVec,
     /// Stateless calls cut off because their client did not read.
     pub cut_off: prometheus::IntCounter,
+    /// Open HTTP connections (at most `--max-connections`).
+    pub open_connections: IntGauge,
+    /// Connections closed by a deadline, by reason: `header_timeout`, `idle_timeout`.
+    pub connections_timed_out: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -43,6 +47,16 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("valid metric");
     let catalog_tools =
         IntGauge::new("catalog_tools", "Tools in the catalogue").expect("valid metric");
+    let open_connections =
+        IntGauge::new("open_connections", "Open HTTP connections").expect("valid metric");
+    let connections_timed_out = IntCounterVec::new(
+        Opts::new(
+            "connections_timed_out_total",
+            "Connections closed by the header-read or idle deadline",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
     let refused = IntCounterVec::new(
         Opts::new("refused_total", "Requests refused by a limit, by limit"),
         &["limit"],
@@ -60,6 +74,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(catalog_tools.clone()),
         Box::new(refused.clone()),
         Box::new(cut_off.clone()),
+        Box::new(open_connections.clone()),
+        Box::new(connections_timed_out.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -71,6 +87,8 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         catalog_tools,
         refused,
         cut_off,
+        open_connections,
+        connections_timed_out,
     }
 });
 

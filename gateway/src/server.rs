@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::catalog::Catalog;
+use crate::connection::{self, Limits};
 use crate::error::GatewayError;
 use crate::request_state;
 use crate::route::Dispatcher;
@@ -138,8 +139,19 @@ pub async fn run(
             draining.cancel();
         }
     };
-    let server =
-        axum::serve(listener, crate::http::router(app.clone())).with_graceful_shutdown(on_shutdown);
+    tokio::spawn(on_shutdown);
+    let limits = Limits {
+        header_read_timeout: app.config.header_read_timeout,
+        idle_timeout: app.config.idle_timeout,
+        max_connections: app.config.max_connections,
+        max_header_bytes: app.config.max_header_bytes,
+    };
+    let server = connection::serve(
+        listener,
+        crate::http::router(app.clone()),
+        limits,
+        draining.clone(),
+    );
     let result = tokio::select! {
         r = server => r.map_err(GatewayError::Serve),
         _ = async { draining.cancelled().await; tokio::time::sleep(drain_deadline).await } => {

@@ -1,0 +1,343 @@
+//! The header-read and idle keep-alive deadlines of one connection, enforced on its reads.
+//!
+//! A connection is *busy* while a request is in flight: from the moment hyper hands us a
+//! complete request head until hyper drops the response body. A busy connection has no
+//! deadline here: its request body has the body-read timeout (`http/`), and an open SSE
+//! stream may stay quiet for as long as it likes. A connection that is not busy is either
+//! *idle* (it has served a request and nothing of the next one has arrived: the idle
+//! deadline) or *reading a head* (it is new, or a byte of the next request has arrived: the
+//! header-read deadline, from that moment). When the deadline passes, the next read fails
+//! with `TimedOut`, hyper gives up on the connection and the socket is closed.
+//!
+//! Why not hyper's own `header_read_timeout`: hyper starts it whenever it waits for a request
+//! head, including the idle time between keep-alive requests, so it cannot give idle
+//! connections a longer life than half-sent heads. Behind a load balancer that pools
+//! connections the idle deadline must outlast the balancer's own (60 s is common), while a
+//! head that takes 10 s to arrive is already an attack.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use futures::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::metrics::METRICS;
+
+/// The two deadlines (see `Config`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Deadlines {
+    pub header: Duration,
+    pub idle: Duration,
+}
+
+/// What the service tells the IO about requests, shared by both.
+#[derive(Default)]
+pub(super) struct Activity {
+    /// Requests whose response body hyper has not yet dropped.
+    in_flight: AtomicUsize,
+    /// Requests begun on this connection, so a request that came and went between two reads
+    /// still restarts the idle deadline.
+    begun: AtomicU64,
+    /// The connection's last read. Woken when the last request in flight ends, so that the
+    /// idle deadline starts even if hyper has no other reason to read again.
+    reader: AtomicWaker,
+}
+
+impl Activity {
+    /// Marks a request as in flight until the returned guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.begun.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+}
+
+/// One request in flight.
+pub(super) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.reader.wake();
+        }
+    }
+}
+
+/// A response body that keeps its request in flight until hyper drops it.
+pub(super) struct InFlightBody {
+    body: Body,
+    /// Held, never read: dropping it ends the request.
+    _in_flight: InFlight,
+}
+
+impl InFlightBody {
+    pub fn new(body: Body, in_flight: InFlight) -> Self {
+        Self {
+            body,
+            _in_flight: in_flight,
+        }
+    }
+}
+
+impl HttpBody for InFlightBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Which deadline a connection that is not busy is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// A request is in flight: no deadline.
+    Busy,
+    /// Served, waiting for the next request: the idle deadline.
+    Idle,
+    /// New, or part of a request head has arrived: the header-read deadline.
+    Head,
+}
+
+impl Phase {
+    /// The metric label of a connection closed in this phase.
+    fn reason(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle_timeout",
+            Phase::Head | Phase::Busy => "header_timeout",
+        }
+    }
+}
+
+/// A connection (a TCP stream, in tests a pipe) whose reads fail once the deadline of its
+/// phase has passed.
+pub(super) struct DeadlineIo<T> {
+    stream: T,
+    activity: Arc<Activity>,
+    deadlines: Deadlines,
+    phase: Phase,
+    /// `Activity::begun` when the phase was last set, to notice requests that came and went.
+    begun_seen: u64,
+    /// Fires at the current phase's deadline; wakes a read waiting on a silent client.
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl<T> DeadlineIo<T> {
+    pub fn new(stream: T, activity: Arc<Activity>, deadlines: Deadlines) -> Self {
+        Self {
+            stream,
+            activity,
+            deadlines,
+            // A new connection owes us a request head: nothing has been served yet.
+            phase: Phase::Head,
+            begun_seen: 0,
+            sleep: Box::pin(tokio::time::sleep(deadlines.header)),
+        }
+    }
+
+    /// Moves to the phase the shared activity says we are in.
+    fn update_phase(&mut self) {
+        let begun = self.activity.begun.load(Ordering::Acquire);
+        if self.activity.in_flight.load(Ordering::Acquire) > 0 {
+            self.phase = Phase::Busy;
+            self.begun_seen = begun;
+        } else if self.phase == Phase::Busy || begun != self.begun_seen {
+            self.begun_seen = begun;
+            self.enter(Phase::Idle);
+        }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        let after = match phase {
+            Phase::Idle => self.deadlines.idle,
+            Phase::Head | Phase::Busy => self.deadlines.header,
+        };
+        self.sleep.as_mut().reset(Instant::now() + after);
+    }
+
+    fn timed_out(&self) -> io::Error {
+        let reason = self.phase.reason();
+        METRICS
+            .connections_timed_out
+            .with_label_values(&[reason])
+            .inc();
+        tracing::debug!(reason, "closing a connection: deadline passed");
+        io::Error::new(io::ErrorKind::TimedOut, reason)
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.activity.reader.register(cx.waker());
+        this.update_phase();
+        if this.phase == Phase::Busy {
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        // Checked before reading too: a client trickling a byte at a time never leaves a
+        // read pending, yet must not outlive the deadline.
+        if Instant::now() >= this.sleep.deadline() {
+            return Poll::Ready(Err(this.timed_out()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if this.phase == Phase::Idle && buf.filled().len() > before {
+                    this.enter(Phase::Head);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(this.timed_out())),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const DEADLINES: Deadlines = Deadlines {
+        header: Duration::from_secs(10),
+        idle: Duration::from_secs(75),
+    };
+
+    fn connection() -> (DeadlineIo<DuplexStream>, DuplexStream, Arc<Activity>) {
+        let (server, client) = duplex(1024);
+        let activity = Arc::new(Activity::default());
+        (
+            DeadlineIo::new(server, activity.clone(), DEADLINES),
+            client,
+            activity,
+        )
+    }
+
+    /// Reads until the deadline fails the read: how long it took, and the reason.
+    async fn time_to_close(io: &mut DeadlineIo<DuplexStream>) -> (Duration, String) {
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        loop {
+            match io.read(&mut buf).await {
+                Ok(0) => panic!("the client closed, not the deadline"),
+                Ok(_) => continue,
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                    return (start.elapsed(), e.to_string());
+                }
+            }
+        }
+    }
+
+    fn about(took: Duration, want: Duration) -> bool {
+        took >= want && took < want + Duration::from_millis(10)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_connection_owes_a_request_head_within_the_header_deadline() {
+        let (mut io, _client, _) = connection();
+        let (took, reason) = time_to_close(&mut io).await;
+        assert!(about(took, DEADLINES.header), "{took:?}");
+        assert_eq!(reason, "header_timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickled_head_is_not_saved_by_each_byte() {
+        let (mut io, mut client, _) = connection();
+        let start = Instant::now();
+        let mut buf = [0u8; 8];
+        let failed = loop {
+            client.write_all(b"G").await.unwrap();
+            if let Err(e) = io.read(&mut buf).await {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        assert_eq!(failed.to_string(), "header_timeout");
+        assert!(start.elapsed() <= DEADLINES.header + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_has_no_deadline_however_quiet() {
+        let (mut io, _client, activity) = connection();
+        let in_flight = activity.begin();
+        let mut buf = [0u8; 8];
+        let read = tokio::time::timeout(Duration::from_secs(3600), io.read(&mut buf)).await;
+        assert!(read.is_err(), "a busy connection was closed: {read:?}");
+        drop(in_flight);
+        let (took, reason) = time_to_close(&mut io).await;
+        assert!(about(took, DEADLINES.idle), "{took:?}");
+        assert_eq!(reason, "idle_timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_request_the_idle_deadline_runs_until_the_next_first_byte() {
+        let (mut io, mut client, activity) = connection();
+        // A request that came and went between two reads.
+        drop(activity.begin());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        client.write_all(b"GET / HT").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 8);
+        // From the first byte of the next head, the header deadline.
+        let (took, reason) = time_to_close(&mut io).await;
+        assert!(about(took, DEADLINES.header), "{took:?}");
+        assert_eq!(reason, "header_timeout");
+    }
+}

@@ -1,0 +1,200 @@
+//! Accepting and serving HTTP connections, bounded: a cap on open connections per node, a
+//! header-read deadline and an idle keep-alive deadline on each, and graceful shutdown.
+//!
+//! `axum::serve` runs hyper without any of these, so one client with half-sent headers, or
+//! with keep-alive connections it never uses, held a file descriptor each for ever. Here every
+//! connection is served by hyper's HTTP/1 server directly, over an IO wrapper that enforces
+//! the deadlines (`deadline.rs`). This module knows sockets and hyper, nothing of MCP.
+
+mod deadline;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::METRICS;
+use deadline::{Activity, DeadlineIo, Deadlines, InFlightBody};
+
+/// What bounds a connection; copied from `Config` (see there for defaults and reasons).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Time from a connection's first byte (or its opening) to a complete request head.
+    pub header_read_timeout: Duration,
+    /// Time a connection with no request in flight may sit without sending a byte.
+    pub idle_timeout: Duration,
+    /// Open connections at most; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Largest request head; hyper answers a larger one with 431 and closes. hyper checks
+    /// it on partial heads too, so it also bounds what a half-sent head holds (hyper's read
+    /// buffer alone would grow to ~400 KB).
+    pub max_header_bytes: usize,
+}
+
+/// The smallest head limit accepted: ordinary clients' heads (cookies, tokens) fit below.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// Serves `router` on `listener` until `draining` fires, then stops accepting, asks every
+/// connection to finish its in-flight requests (HTTP/1 keep-alive off) and returns once all
+/// are closed: what `axum::serve(..).with_graceful_shutdown(..)` did, with the bounds added.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    draining: CancellationToken,
+) -> io::Result<()> {
+    // One permit per open connection, held by its task: the cap is a count, not a queue,
+    // so a connection over it is refused at once instead of waiting in the accept backlog.
+    let permits = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1.max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    let deadlines = Deadlines {
+        header: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
+    let connections = TaskTracker::new();
+    let refusals = RefusalLog::default();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = draining.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            refuse(stream, peer, limits.max_connections, &refusals);
+            continue;
+        };
+        connections.spawn(serve_connection(
+            http1.clone(),
+            stream,
+            router.clone(),
+            deadlines,
+            draining.clone(),
+            permit,
+        ));
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// Serves one connection until the client closes it, a deadline passes, or it finishes
+/// gracefully after `draining` fired.
+async fn serve_connection(
+    http1: hyper::server::conn::http1::Builder,
+    stream: TcpStream,
+    router: Router,
+    deadlines: Deadlines,
+    draining: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+) {
+    let _open = OpenConnection::new();
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(DeadlineIo::new(stream, activity.clone(), deadlines));
+    let router = TowerToHyperService::new(router);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        // Counted before the handler runs and until hyper drops the response body, so an
+        // open SSE stream keeps its connection busy (never idle) however quiet it is.
+        let in_flight = activity.begin();
+        let call = hyper::service::Service::call(&router, req);
+        async move {
+            let response = call.await?;
+            Ok::<_, Infallible>(response.map(|body| Body::new(InFlightBody::new(body, in_flight))))
+        }
+    });
+    let conn = http1.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = draining.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Answers a connection over the cap with 503 (best effort, never waiting on the client)
+/// and closes it.
+fn refuse(stream: TcpStream, peer: SocketAddr, cap: usize, log: &RefusalLog) {
+    METRICS
+        .refused
+        .with_label_values(&["max_connections"])
+        .inc();
+    if log.due() {
+        tracing::warn!(%peer, max_connections = cap, "connection refused: at the connection cap (logged at most once a second)");
+    }
+    let _ = stream.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n",
+    );
+}
+
+/// Rate-limits the refusal log line: under a flood, one line a second says enough.
+#[derive(Default)]
+struct RefusalLog {
+    /// Unix second of the last line written.
+    last: AtomicU64,
+}
+
+impl RefusalLog {
+    fn due(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last.swap(now, Ordering::Relaxed) != now
+    }
+}
+
+/// Accept errors: a connection that died before we took it is nothing; anything else (out
+/// of file descriptors, say) is logged and accepting pauses for a second, as hyper 0.14 and
+/// axum::serve did, instead of spinning.
+async fn accept_error(e: io::Error) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %e, "accept failed; pausing for 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenConnection;
+
+impl OpenConnection {
+    fn new() -> Self {
+        METRICS.open_connections.inc();
+        Self
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        METRICS.open_connections.dec();
+    }
+}
