@@ -1,5 +1,6 @@
-//! Size limits of every stream and bucket mcpbus declares (ADR 0007), how they are applied
-//! to a store that already exists, and how a refusal by a full store is recognised.
+//! Size limits of every stream and bucket mcpbus declares (ADR 0007), and how a refusal by
+//! a full store is recognised. (Applying them to a store that exists is
+//! `topology::ensure_limits`.)
 //!
 //! Every stream and KV bucket has a byte limit and a message (KV: value) size limit, so that
 //! no client can fill the JetStream store, whatever it sends. The defaults below are sized in
@@ -11,8 +12,6 @@
 //! error text.
 
 use async_nats::jetstream::{self, stream, ErrorCode};
-
-use crate::topology::TopologyError;
 
 const KIB: i64 = 1024;
 const MIB: i64 = 1024 * KIB;
@@ -133,62 +132,6 @@ pub fn refusal(err: &(dyn std::error::Error + 'static)) -> Option<StoreRefusal> 
         next = e.source();
     }
     None
-}
-
-/// What declaring a stream with limits did to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitsApplied {
-    /// The stream was created, or already had these limits.
-    AsDeclared,
-    /// An existing stream had other limits and now has these.
-    Updated { was: StoreLimits },
-    /// An existing stream holds more than the new byte limit. Lowering it would make the
-    /// server drop stored messages (queued calls, live sessions), so the stream keeps its
-    /// old byte limit (and gets the new message size limit); the operator is warned.
-    KeptMaxBytes { stored: u64, was: StoreLimits },
-}
-
-/// Creates stream `config` if it is missing; if it exists, brings its two size limits to
-/// those of `config` and leaves every other setting as found (ADR 0007). Gateways call this
-/// at start, so the last gateway started with other limits sets them.
-pub async fn ensure_limits(
-    js: &jetstream::Context,
-    config: stream::Config,
-) -> Result<LimitsApplied, TopologyError> {
-    let name = config.name.clone();
-    let err = |e: async_nats::Error| TopologyError::Stream {
-        name: name.clone(),
-        source: e,
-    };
-    let want = StoreLimits::of(&config);
-    let mut stream = js
-        .get_or_create_stream(config)
-        .await
-        .map_err(|e| err(e.into()))?;
-    let info = stream.info().await.map_err(|e| err(e.into()))?;
-    let was = StoreLimits::of(&info.config);
-    if was == want {
-        return Ok(LimitsApplied::AsDeclared);
-    }
-    let stored = info.state.bytes;
-    let keep_bytes = want.max_bytes >= 0
-        && stored > want.max_bytes as u64
-        && (was.max_bytes < 0 || was.max_bytes > want.max_bytes);
-    let mut updated = info.config.clone();
-    StoreLimits::apply(want, &mut updated);
-    if keep_bytes {
-        updated.max_bytes = was.max_bytes;
-    }
-    if StoreLimits::of(&updated) != was {
-        js.update_stream(&updated)
-            .await
-            .map_err(|e| err(e.into()))?;
-    }
-    Ok(if keep_bytes {
-        LimitsApplied::KeptMaxBytes { stored, was }
-    } else {
-        LimitsApplied::Updated { was }
-    })
 }
 
 #[cfg(test)]

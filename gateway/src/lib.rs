@@ -9,6 +9,8 @@
 //! its pool in `catalog/`, is queued by `route/`, and its replies come back through `route/`
 //! (stateless lane) or `stream/` (stored, resumable: session lane and tasks). `session/`
 //! and `tasks/` hold session and task records; `app.rs` is what every handler shares.
+//! `connection/` serves HTTP connections with their caps and deadlines; `store_limits.rs`
+//! puts the size limits on every stream and bucket at start (ADR 0007).
 
 pub mod app;
 pub mod catalog;
@@ -29,13 +31,4 @@ pub mod tasks;
 
 pub use config::Config;
 
-/// Runs a gateway on `listener` until `shutdown` resolves: puts the configured size limits
-/// on every stream and bucket (ADR 0007), then serves (`server::run`).
-pub async fn run(
-    config: Config,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), error::GatewayError> {
-    store_limits::declare(&config).await?;
-    server::run(config, listener, shutdown).await
-}
+pub use server::run;

@@ -28,6 +28,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
+    // Size limits on every stream and bucket first (ADR 0007), on a connection of its own.
+    crate::store_limits::declare(&config).await?;
     let nats = bus_schema::connect::connect(&config.nats_url, "mcpbus-gateway").await?;
     let js = jetstream::new(nats.clone());
     let replicas = config.js_replicas;

@@ -6,8 +6,11 @@
 //! maps [`StoreRefused`] to a status and a JSON-RPC code).
 
 use async_nats::jetstream;
-use bus_schema::limits::{self, LimitsApplied, StoreLimits, StoreRefusal};
-use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV};
+use bus_schema::limits::{self, StoreLimits, StoreRefusal};
+
+use bus_schema::topology::{
+    self, LimitsApplied, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
+};
 
 use crate::error::GatewayError;
 use crate::Config;
@@ -40,7 +43,7 @@ impl Default for StoreLimitsConfig {
 
 /// Creates every stream and bucket with its limits, or brings the limits of existing ones to
 /// the configured values (other settings are left as found: see
-/// [`limits::ensure_limits`]). Runs before the gateway opens them, on its own connection.
+/// [`topology::ensure_limits`]). Runs before the gateway opens them, on its own connection.
 pub async fn declare(config: &Config) -> Result<(), GatewayError> {
     let nats = bus_schema::connect::connect(&config.nats_url, "mcpbus-gateway-limits").await?;
     let js = jetstream::new(nats);
@@ -62,7 +65,7 @@ pub async fn declare(config: &Config) -> Result<(), GatewayError> {
     ];
     for stream in streams {
         let (name, now) = (stream.name.clone(), StoreLimits::of(&stream));
-        match limits::ensure_limits(&js, stream).await? {
+        match topology::ensure_limits(&js, stream).await? {
             LimitsApplied::AsDeclared => {}
             LimitsApplied::Updated { was } => tracing::info!(
                 stream = %name,

@@ -5,9 +5,8 @@ use bus_schema::mcp::{capability, meta, ProtocolVersion};
 use serde_json::Value;
 
 use super::log_level::LogLevel;
+use super::meta::meta_of;
 use super::profile::Profile;
-use super::request::{meta_of, Request};
-use crate::route::CallSpec;
 use crate::session::{SessionId, SessionRecord};
 
 /// The caller of one request.
@@ -89,17 +88,5 @@ impl Caller {
             .get(capability::EXTENSIONS)
             .and_then(|e| e.get(capability::TASKS_EXTENSION))
             .is_some()
-    }
-
-    /// The bus call for `request` on behalf of this caller.
-    pub fn spec(&self, request: &Request) -> CallSpec {
-        CallSpec {
-            method: request.method.as_str().to_owned(),
-            params: request.params.clone(),
-            lane: self.profile.lane,
-            protocol_version: self.profile.version,
-            client_capabilities: self.client_capabilities.clone(),
-            task_id: None,
-        }
     }
 }

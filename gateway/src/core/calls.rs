@@ -76,7 +76,7 @@ pub async fn call_tool(
         }
     }
     let progress_token = request.progress_token();
-    let spec = caller.spec(&request);
+    let spec = request.spec(caller);
     let timeout = app.config.default_tool_timeout;
     // A session's calls are stored under it, so their streams resume on any node; the
     // stateless revision has no resumption, so its replies come straight back on core NATS.
@@ -136,7 +136,7 @@ async fn task_at_once(
         .tasks
         .start_round(
             route,
-            caller.spec(request),
+            request.spec(caller),
             &task_id,
             request.id.clone(),
             None,
@@ -176,7 +176,7 @@ async fn task_on_escalation(
         .tasks
         .start_round(
             route,
-            caller.spec(&request),
+            request.spec(caller),
             &task_id,
             request.id.clone(),
             None,
@@ -273,7 +273,7 @@ pub async fn read(
         .dispatcher
         .call(
             &route,
-            caller.spec(&request),
+            request.spec(caller),
             app.config.default_tool_timeout,
         )
         .await?;

@@ -22,6 +22,7 @@ mod limits;
 pub mod listen;
 mod lists;
 mod log_level;
+mod meta;
 mod mrtr;
 mod outcome;
 mod profile;

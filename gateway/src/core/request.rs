@@ -13,9 +13,11 @@ use super::error::CoreError;
 use super::limits::Limited;
 use super::listen::ListenFilter;
 use super::log_level::LogLevel;
+use super::meta::meta_of;
 use super::profile::{Profile, TaskFlavour};
 use crate::catalog::ListKind;
 use crate::metrics::METRICS;
+use crate::route::CallSpec;
 use bus_schema::messages::Lane;
 
 /// One client request: its id, its params as sent (workers get them as they are), and what
@@ -131,15 +133,22 @@ impl Request {
         meta_of(&self.params, key)
     }
 
+    /// The bus call for this request on behalf of `caller`.
+    pub fn spec(&self, caller: &Caller) -> CallSpec {
+        CallSpec {
+            method: self.method.as_str().to_owned(),
+            params: self.params.clone(),
+            lane: caller.profile.lane,
+            protocol_version: caller.profile.version,
+            client_capabilities: caller.client_capabilities.clone(),
+            task_id: None,
+        }
+    }
+
     /// The request's progress token, if it asked for progress.
     pub fn progress_token(&self) -> Option<Value> {
         self.meta(meta::PROGRESS_TOKEN).cloned()
     }
-}
-
-/// `params._meta.<key>` of a message's params.
-pub fn meta_of<'a>(params: &'a Value, key: &str) -> Option<&'a Value> {
-    params.get("_meta").and_then(|m| m.get(key))
 }
 
 fn is_task_method(method: Method) -> bool {
