@@ -102,6 +102,13 @@ impl RequestStream {
             .subscribe(subjects::session_events_live(session, &key))
             .await
             .map_err(|e| RouteError::Publish(e.to_string()))?;
+        // The subscription is on its own connection: wait until the server has it, or a
+        // reply published before it would be missed with nothing after it to show the gap.
+        store
+            .live
+            .flush()
+            .await
+            .map_err(|e| RouteError::Publish(e.to_string()))?;
         let cancelled = match &cancel_on {
             Some(subject) => Some(
                 store
@@ -151,6 +158,12 @@ impl RequestStream {
         let live = store
             .live
             .subscribe(subjects::session_events_live(session, key))
+            .await
+            .map_err(|e| StreamError::Store(e.to_string()))?;
+        // As in `start`: the server must have the subscription before the store is read.
+        store
+            .live
+            .flush()
             .await
             .map_err(|e| StreamError::Store(e.to_string()))?;
         let first = match store
