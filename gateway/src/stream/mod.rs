@@ -11,6 +11,7 @@ mod request;
 
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 
@@ -70,6 +71,32 @@ impl EventStore {
         }
         if let Err(e) = self.nats.publish(subject, bytes::Bytes::new()).await {
             tracing::warn!(error = %e, "could not publish a cancellation");
+        }
+    }
+
+    /// Returns once the server has processed every subscription made so far on the live
+    /// connection. NATS orders commands per connection only, and `flush` only writes them
+    /// out; a message this connection sends itself comes back after the server has
+    /// processed what was sent before it.
+    pub async fn live_subscribed(&self) -> Result<(), StreamError> {
+        let store = |e: &dyn std::fmt::Display| StreamError::Store(e.to_string());
+        let inbox = self.live.new_inbox();
+        let mut probe = self
+            .live
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| store(&e))?;
+        self.live
+            .publish(inbox, bytes::Bytes::new())
+            .await
+            .map_err(|e| store(&e))?;
+        match tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut probe))
+            .await
+        {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(StreamError::Store(
+                "the live connection did not answer".into(),
+            )),
         }
     }
 

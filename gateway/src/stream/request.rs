@@ -105,8 +105,7 @@ impl RequestStream {
         // The subscription is on its own connection: wait until the server has it, or a
         // reply published before it would be missed with nothing after it to show the gap.
         store
-            .live
-            .flush()
+            .live_subscribed()
             .await
             .map_err(|e| RouteError::Publish(e.to_string()))?;
         let cancelled = match &cancel_on {
@@ -162,8 +161,7 @@ impl RequestStream {
             .map_err(|e| StreamError::Store(e.to_string()))?;
         // As in `start`: the server must have the subscription before the store is read.
         store
-            .live
-            .flush()
+            .live_subscribed()
             .await
             .map_err(|e| StreamError::Store(e.to_string()))?;
         let first = match store
