@@ -318,10 +318,10 @@ pub struct SessionSignal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
-    /// A standalone stream `stream` opened for the session at `opened_ms` (Unix ms): it
+    /// A standalone stream `stream` opened for the session at `opened_us` (Unix microseconds): it
     /// replaces every older one, on any node (one standalone stream per session). Older, not
     /// other: a signal that arrives late must not end a stream opened after it.
-    StandaloneOpened { stream: String, opened_ms: u64 },
+    StandaloneOpened { stream: String, opened_us: u64 },
     /// The session's resource subscriptions changed: streams re-read them once.
     SubscriptionsChanged,
     /// The session ended (`DELETE`): its streams close, on every node.

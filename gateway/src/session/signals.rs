@@ -26,8 +26,9 @@ use super::SessionId;
 /// One open standalone stream, as the signals see it.
 struct Entry {
     stream: String,
-    /// When it opened (Unix ms): a stream ends only for a newer one.
-    opened_ms: u64,
+    /// When it opened (Unix microseconds, so that two GETs in one millisecond still order):
+    /// a stream ends only for a newer one.
+    opened_us: u64,
     /// Fired when the stream must end (replaced, or the session ended).
     end: CancellationToken,
     /// Set when the session's subscriptions changed since the stream last read them.
@@ -101,7 +102,7 @@ impl SessionSignals {
     /// session's other standalone streams end.
     pub async fn open_standalone(&self, session: &SessionId) -> StandaloneSlot {
         let stream = uuid::Uuid::new_v4().simple().to_string();
-        let opened_ms = super::now_ms();
+        let opened_us = now_us();
         let end = CancellationToken::new();
         let stale = Arc::new(AtomicBool::new(false));
         self.open
@@ -109,13 +110,13 @@ impl SessionSignals {
             .or_default()
             .push(Entry {
                 stream: stream.clone(),
-                opened_ms,
+                opened_us,
                 end: end.clone(),
                 stale: stale.clone(),
             });
         let opened = SessionEvent::StandaloneOpened {
             stream: stream.clone(),
-            opened_ms,
+            opened_us,
         };
         self.signal(session, opened).await;
         StandaloneSlot {
@@ -140,6 +141,14 @@ impl SessionSignals {
     }
 }
 
+/// Unix time in microseconds.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
 /// What a signal does to this gateway's streams of `session`.
 fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) {
     let Some(streams) = open.get(session) else {
@@ -147,9 +156,9 @@ fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) 
     };
     for entry in streams.iter() {
         match event {
-            // Ties (same millisecond) are broken by the stream id, the same way everywhere.
-            SessionEvent::StandaloneOpened { stream, opened_ms }
-                if (entry.opened_ms, &entry.stream) < (*opened_ms, stream) =>
+            // Ties (same microsecond) are broken by the stream id, the same way everywhere.
+            SessionEvent::StandaloneOpened { stream, opened_us }
+                if (entry.opened_us, &entry.stream) < (*opened_us, stream) =>
             {
                 entry.end.cancel()
             }
@@ -164,10 +173,10 @@ fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) 
 mod tests {
     use super::*;
 
-    fn entry(stream: &str, opened_ms: u64) -> Entry {
+    fn entry(stream: &str, opened_us: u64) -> Entry {
         Entry {
             stream: stream.into(),
-            opened_ms,
+            opened_us,
             end: CancellationToken::new(),
             stale: Arc::new(AtomicBool::new(false)),
         }
@@ -180,13 +189,13 @@ mod tests {
         // A late signal of the older stream ends nothing newer.
         let late = SessionEvent::StandaloneOpened {
             stream: "a".into(),
-            opened_ms: 1,
+            opened_us: 1,
         };
         act(&open, "s", &late);
         assert!(!open.get("s").unwrap()[1].end.is_cancelled());
         let opened = SessionEvent::StandaloneOpened {
             stream: "b".into(),
-            opened_ms: 2,
+            opened_us: 2,
         };
         act(&open, "s", &opened);
         let ended: Vec<bool> = open
