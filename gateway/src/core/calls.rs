@@ -123,6 +123,22 @@ fn resolve_tool(app: &App, name: &str) -> Result<ToolRoute, RouteError> {
     }
 }
 
+/// Queues the first round of a new task for `request`: its id and the round's stream.
+async fn first_round(
+    app: &App,
+    caller: &Caller,
+    request: &Request,
+    route: &ToolRoute,
+) -> Result<(String, RequestStream), CoreError> {
+    let task_id = Tasks::new_id();
+    let spec = request.spec(caller);
+    let round = app
+        .tasks
+        .start_round(route, spec, &task_id, request.id.clone(), None)
+        .await?;
+    Ok((task_id, round))
+}
+
 /// 2025-11-25: the client asked for a task, so it gets one at once, bound to its session.
 async fn task_at_once(
     app: &App,
@@ -131,17 +147,7 @@ async fn task_at_once(
     route: &ToolRoute,
     ttl: Option<u64>,
 ) -> Result<Outcome, CoreError> {
-    let task_id = Tasks::new_id();
-    let round = app
-        .tasks
-        .start_round(
-            route,
-            request.spec(caller),
-            &task_id,
-            request.id.clone(),
-            None,
-        )
-        .await?;
+    let (task_id, round) = first_round(app, caller, request, route).await?;
     let max_ttl = app.config.task_ttl.as_millis() as u64;
     let task = NewTask {
         task_id,
@@ -165,23 +171,13 @@ async fn task_on_escalation(
     route: &ToolRoute,
     mrtr: Option<Mrtr>,
 ) -> Result<Outcome, CoreError> {
-    let task_id = Tasks::new_id();
     // Later rounds start from the call as first made, without this round's answers.
     let mut params = request.params.clone();
     if let Some(p) = params.as_object_mut() {
         p.remove("inputResponses");
         p.remove("requestState");
     }
-    let mut round = app
-        .tasks
-        .start_round(
-            route,
-            request.spec(caller),
-            &task_id,
-            request.id.clone(),
-            None,
-        )
-        .await?;
+    let (task_id, mut round) = first_round(app, caller, &request, route).await?;
     while let Some((_, update)) = round.next().await {
         match update {
             CallUpdate::Done(outcome) => {
