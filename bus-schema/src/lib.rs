@@ -17,6 +17,7 @@ pub mod limits;
 pub mod mcp;
 pub mod messages;
 pub mod names;
+pub mod principal;
 pub mod process;
 pub mod subjects;
 pub mod topology;

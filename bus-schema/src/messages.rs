@@ -182,6 +182,9 @@ pub struct CallRequest {
     /// of `call_id` (session-lane calls: [`crate::subjects::cancel_request`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_on: Option<String>,
+    /// The verified caller, when the gateway checks tokens. Never the token itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<crate::principal::Principal>,
 }
 
 impl CallRequest {

@@ -36,6 +36,7 @@ async fn a_republished_call_runs_once() {
         reply_durable: false,
         task_id: None,
         cancel_on: None,
+        principal: None,
     };
     let subject = subjects::call(&PoolName::new("demo").unwrap());
     let mut acks = Vec::new();

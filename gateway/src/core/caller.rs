@@ -2,6 +2,7 @@
 //! the session lane, its session. Built by the edges, read by the core.
 
 use bus_schema::mcp::{capability, meta, ProtocolVersion};
+use bus_schema::principal::Principal;
 use serde_json::Value;
 
 use super::log_level::LogLevel;
@@ -18,6 +19,8 @@ pub struct Caller {
     pub session: Option<(SessionId, SessionRecord)>,
     /// Lowest log severity forwarded; `None` forwards no log messages.
     pub min_log: Option<LogLevel>,
+    /// Who the access token names; `None` when the gateway runs without auth.
+    pub principal: Option<Principal>,
 }
 
 impl Caller {
@@ -37,6 +40,7 @@ impl Caller {
                     .unwrap_or(LogLevel::DEBUG),
             ),
             session: Some((id, record)),
+            principal: None,
         }
     }
 
@@ -47,6 +51,7 @@ impl Caller {
             client_capabilities: Value::Null,
             session: None,
             min_log: None,
+            principal: None,
         }
     }
 
@@ -74,7 +79,14 @@ impl Caller {
             client_capabilities,
             session: None,
             min_log,
+            principal: None,
         }
+    }
+
+    /// The same caller, as the verified `principal` (from the edge's token check).
+    pub fn with_principal(mut self, principal: Option<Principal>) -> Self {
+        self.principal = principal;
+        self
     }
 
     /// The session id, on the session lane.

@@ -156,6 +156,7 @@ async fn task_at_once(
         params: request.params.clone(),
         client_capabilities: caller.client_capabilities.clone(),
         session: caller.session_id().map(|s| s.as_str().to_owned()),
+        principal: caller.principal.clone(),
     };
     let record = app.tasks.create(task, &round).await?;
     Ok(Outcome::task(TaskOutcome::Created(record)))
@@ -200,6 +201,7 @@ async fn task_on_escalation(
                     params,
                     client_capabilities: caller.client_capabilities.clone(),
                     session: None,
+                    principal: caller.principal.clone(),
                 };
                 let record = app.tasks.create(task, &round).await?;
                 return Ok(Outcome::task(TaskOutcome::Created(record)));

@@ -142,6 +142,7 @@ impl Request {
             protocol_version: caller.profile.version,
             client_capabilities: caller.client_capabilities.clone(),
             task_id: None,
+            principal: caller.principal.clone(),
         }
     }
 
@@ -323,6 +324,7 @@ mod tests {
             client_capabilities: json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}),
             session: None,
             min_log: None,
+            principal: None,
         };
         Request::parse(&caller, json!(1), method, params).map(|r| r.command)
     }

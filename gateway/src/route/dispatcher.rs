@@ -11,6 +11,7 @@ use async_nats::jetstream::{
 use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
+use bus_schema::principal::Principal;
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
 use dashmap::DashMap;
 use futures::StreamExt;
@@ -66,6 +67,8 @@ pub struct CallSpec {
     pub client_capabilities: Value,
     /// The task this call may become (see [`CallRequest::task_id`]).
     pub task_id: Option<String>,
+    /// The verified caller, passed to the worker (never its token).
+    pub principal: Option<Principal>,
 }
 
 impl Dispatcher {
@@ -271,6 +274,7 @@ pub fn prepare(
         reply_durable,
         task_id: spec.task_id,
         cancel_on: None,
+        principal: spec.principal,
     };
     let tracker = CallTracker::new(
         route.name().to_owned(),

@@ -92,6 +92,7 @@ mod tests {
             result: None,
             error: None,
             session: None,
+            principal: None,
             status_message: None,
         }
     }

@@ -1,6 +1,7 @@
 //! One task's record, as stored in KV `mcpbus-tasks`. How it reads on the wire is `view.rs`.
 
 use bus_schema::names::PoolName;
+use bus_schema::principal::Principal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -58,6 +59,10 @@ pub struct TaskRecord {
     /// 2026-07-28 tasks.
     #[serde(default)]
     pub session: Option<String>,
+    /// Who created the task: only they may read, answer or cancel it, and its later rounds
+    /// run on their behalf. `None` when the gateway runs without auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
     /// Why a task failed, for people.
     #[serde(default)]
     pub status_message: Option<String>,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bus_schema::mcp::{code, Method, ProtocolVersion};
 use bus_schema::messages::Lane;
+use bus_schema::principal::Principal;
 use bus_schema::subjects;
 use serde_json::{json, Map, Value};
 
@@ -36,6 +37,8 @@ pub struct NewTask<'a> {
     pub client_capabilities: Value,
     /// The session a 2025-11-25 task is bound to.
     pub session: Option<String>,
+    /// Who created it.
+    pub principal: Option<Principal>,
 }
 
 /// What `tasks/cancel` did.
@@ -121,6 +124,7 @@ impl Tasks {
             result: None,
             error: None,
             session: task.session,
+            principal: task.principal,
             status_message: None,
         };
         if let Err(e) = self.store.create(&record).await {
@@ -201,6 +205,7 @@ impl Tasks {
             protocol_version: ProtocolVersion::V2026_07_28,
             client_capabilities: record.client_capabilities.clone(),
             task_id: None,
+            principal: record.principal.clone(),
         };
         let started = self
             .start_round(&route, spec, &record.task_id, request_id, Some(call_id))
