@@ -5,8 +5,8 @@
 //! must echo back. The retry may reach any gateway, so the key is shared by the cluster.
 //!
 //! Token: `<key id>.<base64url payload>.<base64url HMAC-SHA256>`. The payload binds the
-//! state to the request it belongs to (method, name or URI, a digest of the arguments) and
-//! to an expiry, as the spec recommends against replay. Several keys may be configured for
+//! state to the request it belongs to ([`Binding`]: principal, method, target, pool and the
+//! SHA-256 of the arguments) and to an expiry, as the spec recommends against replay. Several keys may be configured for
 //! rotation: the first seals, all open.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +32,10 @@ pub enum StateError {
     Tampered,
     #[error("requestState has expired; send the request again without it")]
     Expired,
-    #[error("requestState belongs to a different request (method, name or arguments differ)")]
+    #[error(
+        "requestState belongs to a different request (caller, method, tool, prompt or \
+         resource, pool or arguments differ)"
+    )]
     OtherRequest,
 }
 
@@ -55,7 +58,7 @@ pub struct StateSealer {
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
-    /// What the state belongs to: see [`binding`].
+    /// What the state belongs to: [`Binding::digest`].
     #[serde(rename = "b")]
     binding: String,
     /// Expiry, Unix milliseconds.
@@ -131,6 +134,25 @@ impl StateSealer {
     }
 }
 
+impl StateSealer {
+    /// A tag that proves this cluster wrote `data`: base64url HMAC-SHA256 with the sealing
+    /// key. For handles that must stay lookup-free yet unforgeable (see `core::answer_id`).
+    pub fn tag(&self, data: &str) -> String {
+        let tag = hmac::sign(&self.keys[0].key, data.as_bytes());
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// Whether `tag` is [`StateSealer::tag`] of `data` under any key held (rotation).
+    pub fn verify_tag(&self, data: &str, tag: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        self.keys
+            .iter()
+            .any(|k| hmac::verify(&k.key, data.as_bytes(), &tag).is_ok())
+    }
+}
+
 /// The sealer for this gateway: the configured secrets, or else the cluster's generated key
 /// from the cluster KV bucket, created by whichever gateway gets there first.
 pub async fn cluster_sealer(
@@ -189,23 +211,44 @@ pub enum KeySetupError {
     Random(String),
 }
 
-/// What a `requestState` is bound to: the method, the tool or prompt name or resource URI,
-/// and a digest of the arguments. `serde_json` orders object keys, so equal arguments give
-/// equal digests whatever order the client wrote them in.
-pub fn binding(method: &str, params: &Value) -> String {
-    let target = params
-        .get("name")
-        .or_else(|| params.get("uri"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let arguments = params.get("arguments").cloned().unwrap_or(Value::Null);
-    let digest = digest::digest(&digest::SHA256, arguments.to_string().as_bytes());
-    format!("{method} {target} {}", hex8(digest.as_ref()))
+/// What a `requestState` is bound to (ADR 0005): who asked (the principal), the method, the
+/// exact target of that method (the tool or prompt name, or the resource URI; never "name or
+/// URI", which let a retry add a `name` equal to the original URI and open the state for any
+/// resource), the pool that serves it, and the full SHA-256 of the arguments. Changing any
+/// one of them alone gives another binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// [`bus_schema::principal::Principal::key`], or empty without auth.
+    pub principal: &'a str,
+    pub method: &'a str,
+    pub target: &'a str,
+    /// The pool serving the target, or empty when none does (the request then fails).
+    pub pool: &'a str,
+    /// `params.arguments`, or null. `serde_json` orders object keys, so equal arguments
+    /// hash equally whatever order the client wrote them in.
+    pub arguments: &'a Value,
 }
 
-/// The first 4 bytes as 8 hex digits.
+impl Binding<'_> {
+    /// SHA-256 over the length-prefixed fields, in hex: what a sealed state carries.
+    pub fn digest(&self) -> String {
+        let arguments = digest::digest(&digest::SHA256, self.arguments.to_string().as_bytes());
+        let mut text = String::new();
+        for field in [self.principal, self.method, self.target, self.pool] {
+            text.push_str(&format!("{}:{field}", field.len()));
+        }
+        text.push_str(&hex(arguments.as_ref()));
+        hex(digest::digest(&digest::SHA256, text.as_bytes()).as_ref())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first 4 bytes as 8 hex digits: a key's id, which names it without revealing it.
 fn hex8(bytes: &[u8]) -> String {
-    bytes[..4].iter().map(|b| format!("{b:02x}")).collect()
+    hex(&bytes[..4])
 }
 
 fn now_ms() -> u64 {
@@ -226,6 +269,17 @@ mod tests {
     }
 
     const A: &str = "a-secret-of-at-least-thirty-two-bytes-1";
+
+    fn binding(method: &str, params: &Value) -> String {
+        Binding {
+            principal: "",
+            method,
+            target: params["name"].as_str().unwrap_or_default(),
+            pool: "p",
+            arguments: params.get("arguments").unwrap_or(&Value::Null),
+        }
+        .digest()
+    }
     const B: &str = "b-secret-of-at-least-thirty-two-bytes-2";
 
     #[test]
@@ -269,6 +323,59 @@ mod tests {
         }
         let reordered = json!({"arguments": {"x": 1}, "name": "t"});
         assert_eq!(s.open(&binding("tools/call", &reordered), &token), Ok(None));
+    }
+
+    #[test]
+    fn every_field_of_the_binding_counts_on_its_own() {
+        let args = json!({"x": 1});
+        let base = Binding {
+            principal: "5:https://as/alice",
+            method: "tools/call",
+            target: "t",
+            pool: "p",
+            arguments: &args,
+        };
+        let changed_args = json!({"x": 2});
+        let others = [
+            Binding {
+                principal: "5:https://as/bob",
+                ..base
+            },
+            Binding {
+                principal: "",
+                ..base
+            },
+            Binding {
+                method: "prompts/get",
+                ..base
+            },
+            Binding {
+                target: "u",
+                ..base
+            },
+            Binding { pool: "q", ..base },
+            Binding {
+                arguments: &changed_args,
+                ..base
+            },
+            // Text moved between fields does not give the same binding.
+            Binding {
+                target: "",
+                pool: "tp",
+                ..base
+            },
+        ];
+        let s = sealer(&[A]);
+        let token = s.seal(&base.digest(), None);
+        assert_eq!(s.open(&base.digest(), &token), Ok(None));
+        for other in others {
+            assert_eq!(
+                s.open(&other.digest(), &token),
+                Err(StateError::OtherRequest),
+                "{other:?}"
+            );
+        }
+        assert_eq!(base.digest().len(), 64, "the full SHA-256, not a prefix");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::answer_id::AnswerIds;
 use super::caller::Caller;
 use super::error::CoreError;
 use super::mrtr::Mrtr;
@@ -108,6 +109,7 @@ pub async fn call_tool(
         related_task: None,
         cache: Cache::None,
         delivery: Delivery::Either,
+        answers: AnswerIds::for_caller(&app.request_state, caller),
     })))
 }
 
@@ -191,6 +193,7 @@ async fn task_on_escalation(
                     related_task: None,
                     cache: Cache::None,
                     delivery: Delivery::Json,
+                    answers: AnswerIds::for_caller(&app.request_state, caller),
                 })))
             }
             CallUpdate::Escalate => {
@@ -284,5 +287,6 @@ pub async fn read(
         related_task: None,
         cache,
         delivery: Delivery::Json,
+        answers: AnswerIds::for_caller(&app.request_state, caller),
     })))
 }

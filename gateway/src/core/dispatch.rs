@@ -8,6 +8,7 @@ use bus_schema::messages::{ClientAnswer, WireError};
 use bus_schema::{client_request_id, subjects, PROTOCOL_VERSION};
 use serde_json::Value;
 
+use super::answer_id::AnswerIds;
 use super::caller::Caller;
 use super::error::CoreError;
 use super::mrtr::{self, Mrtr};
@@ -25,10 +26,12 @@ pub async fn dispatch(
 ) -> Result<Outcome, CoreError> {
     // A retry of a multi round-trip request: check what the client brings back.
     let mrtr = if caller.profile.mrtr && mrtr::supports(request.method) {
+        let catalog = app.catalog.snapshot();
         Some(Mrtr::accept(
             &app.request_state,
+            &catalog,
+            caller,
             &mut request,
-            &caller.client_capabilities,
         )?)
     } else {
         None
@@ -40,7 +43,7 @@ pub async fn dispatch(
             protocol_version,
             client_info,
             capabilities,
-        } => session::initialize(app, &protocol_version, client_info, capabilities).await,
+        } => session::initialize(app, caller, &protocol_version, client_info, capabilities).await,
         Command::Ping => Ok(Outcome::done(serde_json::json!({}))),
         Command::SetLogLevel(level) => session::set_log_level(app, caller, level).await,
         Command::Subscribe { uri, on } => session::subscribe(app, caller, &uri, on).await,
@@ -81,11 +84,13 @@ pub async fn notify(app: &App, caller: &Caller, method: &str, params: &Value) {
 }
 
 /// The client's answer to a request a worker sent it (sampling, elicitation, roots), handed
-/// to the worker waiting for it, wherever it runs. Answers to ids we did not issue are
-/// dropped, as the transport allows.
-pub async fn answer(app: &App, message: &Value) {
-    let Some((call, seq)) = message["id"].as_str().and_then(client_request_id::parse) else {
-        tracing::debug!(id = %message["id"], "ignoring a response to an id we did not issue");
+/// to the worker waiting for it, wherever it runs. Answers to ids we did not issue to this
+/// caller are dropped, as the transport allows (`answer_id`).
+pub async fn answer(app: &App, caller: &Caller, message: &Value) {
+    let ids = AnswerIds::for_caller(&app.request_state, caller);
+    let base = message["id"].as_str().and_then(|id| ids.open(id));
+    let Some((call, seq)) = base.and_then(client_request_id::parse) else {
+        tracing::debug!(id = %message["id"], "ignoring a response to an id we did not issue to this caller");
         return;
     };
     let error = message.get("error").map(|e| WireError {

@@ -14,6 +14,7 @@
 //! what is asked (authorization per method or tool, quotas, tracing) in [`Request::parse`]
 //! or [`dispatch`], which every request goes through.
 
+mod answer_id;
 mod caller;
 mod calls;
 mod dispatch;
@@ -31,6 +32,7 @@ mod server_info;
 mod session;
 mod tasks;
 
+pub use answer_id::AnswerIds;
 pub use caller::Caller;
 pub use dispatch::{answer, dispatch, notify};
 pub use error::CoreError;

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use bus_schema::mcp::{capability, Method};
 use serde_json::{json, Value};
 
+use super::caller::Caller;
 use super::error::CoreError;
 use super::request::Request;
-use crate::request_state::{binding, StateSealer};
+use crate::catalog::{CatalogSnapshot, ListKind, Lookup};
+use crate::request_state::{Binding, StateSealer};
 
 /// The requests that may answer with an `InputRequiredResult`.
 pub fn supports(method: Method) -> bool {
@@ -33,13 +35,15 @@ pub struct Mrtr {
 
 impl Mrtr {
     /// Validates a retry's `inputResponses` and `requestState`, replacing the sealed state
-    /// with the worker's own (or removing it when the worker had none).
+    /// with the worker's own (or removing it when the worker had none). `catalog` says which
+    /// pool serves the request's target now.
     pub fn accept(
         sealer: &Arc<StateSealer>,
+        catalog: &CatalogSnapshot,
+        caller: &Caller,
         r: &mut Request,
-        client_capabilities: &Value,
     ) -> Result<Self, CoreError> {
-        let binding = binding(r.method.as_str(), &r.params);
+        let binding = binding(catalog, caller, r);
         let params = r.params.as_object_mut();
         if let Some(params) = params {
             match params.get("inputResponses") {
@@ -67,7 +71,7 @@ impl Mrtr {
         Ok(Self {
             sealer: sealer.clone(),
             binding,
-            client_capabilities: client_capabilities.clone(),
+            client_capabilities: caller.client_capabilities.clone(),
         })
     }
 
@@ -102,6 +106,39 @@ impl Mrtr {
     }
 }
 
+/// The binding of `r`'s state ([`Binding`]): the exact target field of its method and the
+/// pool serving that target.
+fn binding(catalog: &CatalogSnapshot, caller: &Caller, r: &Request) -> String {
+    let field = match r.method {
+        Method::ResourcesRead => "uri",
+        _ => "name",
+    };
+    let target = r.params.get(field).and_then(Value::as_str).unwrap_or("");
+    let pool = match r.method {
+        Method::ToolsCall => match catalog.lookup(target) {
+            Lookup::Live(route) => Some(&route.pool),
+            Lookup::Departed(pool) => Some(pool),
+            Lookup::Unknown => None,
+        },
+        Method::PromptsGet => catalog.item(ListKind::Prompts, target).map(|i| &i.pool),
+        Method::ResourcesRead => catalog.resource_route(target).map(|i| &i.pool),
+        _ => None,
+    };
+    let principal = caller
+        .principal
+        .as_ref()
+        .map(|p| p.key())
+        .unwrap_or_default();
+    Binding {
+        principal: &principal,
+        method: r.method.as_str(),
+        target,
+        pool: pool.map_or("", |p| p.as_str()),
+        arguments: r.params.get("arguments").unwrap_or(&Value::Null),
+    }
+    .digest()
+}
+
 /// A worker answered with an `InputRequiredResult` where the protocol has no place for one.
 pub fn not_allowed() -> CoreError {
     CoreError::BadWorkerAnswer(
@@ -127,6 +164,7 @@ fn invalid(message: impl Into<String>) -> CoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request_state::StateError;
     use std::time::Duration;
 
     fn sealer() -> Arc<StateSealer> {
@@ -134,12 +172,17 @@ mod tests {
         Arc::new(StateSealer::new(&[key], Duration::from_secs(60)).unwrap())
     }
 
+    fn caller(capabilities: Value) -> Caller {
+        let meta = json!({"_meta": {"io.modelcontextprotocol/clientCapabilities": capabilities}});
+        Caller::stateless(bus_schema::mcp::ProtocolVersion::V2026_07_28, &meta)
+    }
+
     fn request(params: Value) -> Request {
-        let caller = crate::core::Caller::stateless(
-            bus_schema::mcp::ProtocolVersion::V2026_07_28,
-            &json!({}),
-        );
-        Request::parse(&caller, json!(1), "tools/call", params).unwrap()
+        Request::parse(&caller(json!({})), json!(1), "tools/call", params).unwrap()
+    }
+
+    fn accept(s: &Arc<StateSealer>, r: &mut Request, caps: &Value) -> Result<Mrtr, CoreError> {
+        Mrtr::accept(s, &CatalogSnapshot::default(), &caller(caps.clone()), r)
     }
 
     #[test]
@@ -147,7 +190,7 @@ mod tests {
         let s = sealer();
         let caps = json!({"elicitation": {}});
         let mut first = request(json!({"name": "t", "arguments": {}}));
-        let mrtr = Mrtr::accept(&s, &mut first, &caps).unwrap();
+        let mrtr = accept(&s, &mut first, &caps).unwrap();
         let mut result = json!({
             "resultType": "input_required",
             "inputRequests": {"k": {"method": "elicitation/create", "params": {}}},
@@ -160,7 +203,7 @@ mod tests {
             "name": "t", "arguments": {}, "requestState": token,
             "inputResponses": {"k": {"action": "accept"}},
         }));
-        Mrtr::accept(&s, &mut retry, &caps).unwrap();
+        accept(&s, &mut retry, &caps).unwrap();
         assert_eq!(retry.params["requestState"], json!({"answers": {}}));
     }
 
@@ -173,7 +216,7 @@ mod tests {
             json!({"name": "t", "requestState": 7}),
             json!({"name": "t", "requestState": "forged"}),
         ] {
-            let e = Mrtr::accept(&s, &mut request(params.clone()), &json!({})).err();
+            let e = accept(&s, &mut request(params.clone()), &json!({})).err();
             assert!(
                 matches!(
                     e,
@@ -187,7 +230,7 @@ mod tests {
     #[test]
     fn undeclared_capabilities_are_never_asked_for() {
         let s = sealer();
-        let mrtr = Mrtr::accept(
+        let mrtr = accept(
             &s,
             &mut request(json!({"name": "t"})),
             &json!({"sampling": {}}),
@@ -202,5 +245,42 @@ mod tests {
             panic!("{e:?}")
         };
         assert_eq!(required, json!({"elicitation": {}}));
+    }
+
+    #[test]
+    fn a_resource_state_is_bound_to_the_uri_whatever_name_a_retry_adds() {
+        let s = sealer();
+        let caps = json!({"elicitation": {}});
+        let read = |params: Value| {
+            Request::parse(&caller(caps.clone()), json!(1), "resources/read", params).unwrap()
+        };
+        let mrtr = Mrtr::accept(
+            &s,
+            &CatalogSnapshot::default(),
+            &caller(caps.clone()),
+            &mut read(json!({"uri": "test://mine"})),
+        )
+        .unwrap();
+        let mut result = json!({"resultType": "input_required", "inputRequests": {}});
+        mrtr.finish(&mut result).unwrap();
+        let token = result["requestState"].clone();
+        // The old binding took `name` before `uri`: naming the original URI opened the state
+        // for any other resource.
+        let mut trick = read(json!({"uri": "test://other", "name": "test://mine",
+            "requestState": token}));
+        let e = Mrtr::accept(
+            &s,
+            &CatalogSnapshot::default(),
+            &caller(caps.clone()),
+            &mut trick,
+        )
+        .err();
+        assert!(
+            matches!(e, Some(CoreError::RequestState(StateError::OtherRequest))),
+            "{:?}",
+            e.map(|e| e.to_string())
+        );
+        let mut same = read(json!({"uri": "test://mine", "requestState": token}));
+        assert!(Mrtr::accept(&s, &CatalogSnapshot::default(), &caller(caps), &mut same).is_ok());
     }
 }

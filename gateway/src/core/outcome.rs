@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::answer_id::AnswerIds;
 use super::listen::ListenFilter;
 use super::log_level::LogLevel;
 use super::mrtr::Mrtr;
@@ -64,6 +65,8 @@ pub struct CallPlan {
     pub related_task: Option<String>,
     pub cache: Cache,
     pub delivery: Delivery,
+    /// Ids for the call's requests to the client, answerable only by the caller.
+    pub answers: AnswerIds,
 }
 
 /// Whether a call's answer may, must or must not be a stream.

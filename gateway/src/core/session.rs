@@ -17,6 +17,7 @@ use crate::session::{now_ms, SessionId, SessionRecord};
 /// `initialize`: a new session with the negotiated revision.
 pub async fn initialize(
     app: &App,
+    caller: &Caller,
     requested: &str,
     client_info: Value,
     capabilities: Value,
@@ -29,6 +30,7 @@ pub async fn initialize(
         created_ms: now_ms(),
         log_level: None,
         resource_subscriptions: Vec::new(),
+        principal: caller.principal.clone(),
     };
     let session = app.sessions.create(&record).await?;
     tracing::info!(protocol = %negotiated, "session created");

@@ -5,6 +5,7 @@
 use bus_schema::messages::WireError;
 use serde_json::json;
 
+use super::answer_id::AnswerIds;
 use super::caller::Caller;
 use super::error::CoreError;
 use super::outcome::{Cache, CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
@@ -12,7 +13,7 @@ use super::profile::TaskFlavour;
 use super::request::{Request, TaskOp};
 use crate::app::App;
 use crate::stream::StreamError;
-use crate::tasks::{view, Cancelled, TaskError, TaskStatus};
+use crate::tasks::{view, Cancelled, TaskError, TaskOwner, TaskStatus};
 
 pub async fn handle(
     app: &App,
@@ -22,9 +23,12 @@ pub async fn handle(
     op: &TaskOp,
 ) -> Result<Outcome, CoreError> {
     let flavour = caller.profile.tasks;
-    // A task belongs to the session that made it; 2026-07-28 tasks belong to no session,
-    // so neither lane sees the other's.
-    let owner = caller.session_id().map(|s| s.as_str());
+    // A task belongs to the principal and session that made it; 2026-07-28 tasks belong to
+    // no session, so neither lane sees the other's.
+    let owner = TaskOwner {
+        session: caller.session_id().map(|s| s.as_str()),
+        principal: caller.principal.as_ref(),
+    };
     match op {
         TaskOp::Get => {
             let record = app.tasks.get(task_id, owner).await?;
@@ -52,7 +56,7 @@ pub async fn handle(
             }
             Cancelled::AlreadyEnded(_) => Ok(Outcome::task(TaskOutcome::Acknowledged)),
         },
-        TaskOp::Result => result(app, request, task_id, owner).await,
+        TaskOp::Result => result(app, caller, request, task_id, owner).await,
     }
 }
 
@@ -60,9 +64,10 @@ pub async fn handle(
 /// then the response is a stream carrying the worker's questions.
 async fn result(
     app: &App,
+    caller: &Caller,
     request: &Request,
     task_id: &str,
-    owner: Option<&str>,
+    owner: TaskOwner<'_>,
 ) -> Result<Outcome, CoreError> {
     let record = app.tasks.get(task_id, owner).await?;
     match record.status {
@@ -102,6 +107,7 @@ async fn result(
                 related_task: Some(record.task_id),
                 cache: Cache::None,
                 delivery: Delivery::Stream,
+                answers: AnswerIds::for_caller(&app.request_state, caller),
             })))
         }
     }

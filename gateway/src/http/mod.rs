@@ -27,7 +27,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use axum::Router;
+use axum::{Extension, Router};
+use bus_schema::principal::Principal;
 use serde_json::Value;
 
 use crate::app::App;
@@ -62,9 +63,12 @@ async fn metrics() -> Response {
 async fn mcp(
     State(app): State<Arc<App>>,
     method: axum::http::Method,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Set by the auth layer when the gateway checks tokens; absent when it runs without.
+    let principal = principal.map(|Extension(p)| p);
     if let Err(e) = guard::check_host_and_origin(
         &headers,
         &app.config.allowed_hosts,
@@ -73,9 +77,9 @@ async fn mcp(
         return error_response(&Value::Null, &e);
     }
     match method {
-        axum::http::Method::POST => post(app, headers, body).await,
-        axum::http::Method::DELETE => session_lane::delete(&app, &headers).await,
-        axum::http::Method::GET => standalone::get(&app, &headers).await,
+        axum::http::Method::POST => post(app, principal, headers, body).await,
+        axum::http::Method::DELETE => session_lane::delete(&app, principal, &headers).await,
+        axum::http::Method::GET => standalone::get(&app, principal, &headers).await,
         _ => {
             let e = McpError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -90,7 +94,12 @@ async fn mcp(
     }
 }
 
-async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
+async fn post(
+    app: Arc<App>,
+    principal: Option<Principal>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if let Err(e) =
         guard::check_content_type(&headers).and_then(|_| guard::check_post_accept(&headers))
     {
@@ -128,8 +137,8 @@ async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
     };
     match request {
         Some(r) if stateless_lane::claims(r, &headers) => {
-            stateless_lane::handle(&app, &headers, incoming).await
+            stateless_lane::handle(&app, principal, &headers, incoming).await
         }
-        _ => session_lane::handle(&app, &headers, incoming).await,
+        _ => session_lane::handle(&app, principal, &headers, incoming).await,
     }
 }

@@ -85,6 +85,7 @@ impl CallReply {
                 if let Some(task) = &plan.related_task {
                     relate_to_task(&mut params, task);
                 }
+                let id = plan.answers.mint(&id);
                 Some(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             }
             CallUpdate::Done(Ok(mut result)) if result_type::is_input_required(&result) => {

@@ -8,6 +8,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bus_schema::mcp::ProtocolVersion;
+use bus_schema::principal::Principal;
 use serde_json::{json, Value};
 
 use super::headers as header;
@@ -18,7 +19,12 @@ use crate::app::App;
 use crate::core::{self, Caller, CoreError, Request};
 use crate::session::SessionId;
 
-pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
+pub async fn handle(
+    app: &App,
+    principal: Option<Principal>,
+    headers: &HeaderMap,
+    incoming: Incoming,
+) -> Response {
     let id = match &incoming {
         Incoming::Request(r) => r.id.clone(),
         _ => Value::Null,
@@ -27,7 +33,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         if r.method == bus_schema::mcp::Method::Initialize.as_str() {
             return serve(
                 app,
-                &Caller::initializing(),
+                &Caller::initializing().with_principal(principal),
                 r.id.clone(),
                 &r.method,
                 r.params.clone(),
@@ -38,14 +44,14 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
     if let Err(e) = check_version_header(headers) {
         return error_response(&id, &e);
     }
-    let caller = match find_session(app, headers).await {
+    let caller = match find_session(app, principal, headers).await {
         Ok(caller) => caller,
         Err(e) => return error_response(&id, &e),
     };
     match incoming {
         Incoming::Request(r) => serve(app, &caller, r.id, &r.method, r.params).await,
         Incoming::Response(answer) => {
-            core::answer(app, &answer).await;
+            core::answer(app, &caller, &answer).await;
             StatusCode::ACCEPTED.into_response()
         }
         Incoming::Notification(n) => {
@@ -64,8 +70,8 @@ async fn serve(app: &App, caller: &Caller, id: Value, method: &str, params: Valu
 }
 
 /// `DELETE /mcp`: ends the session named by `MCP-Session-Id`.
-pub async fn delete(app: &App, headers: &HeaderMap) -> Response {
-    let caller = match find_session(app, headers).await {
+pub async fn delete(app: &App, principal: Option<Principal>, headers: &HeaderMap) -> Response {
+    let caller = match find_session(app, principal, headers).await {
         Ok(caller) => caller,
         Err(e) => return error_response(&Value::Null, &e),
     };
@@ -92,8 +98,13 @@ pub fn check_version_header(headers: &HeaderMap) -> Result<(), McpError> {
     }
 }
 
-/// The caller of a session-lane request: the live session its `MCP-Session-Id` names.
-pub async fn find_session(app: &App, headers: &HeaderMap) -> Result<Caller, McpError> {
+/// The caller of a session-lane request: the live session its `MCP-Session-Id` names, if
+/// `principal` owns it (a session of someone else's is as unknown as one that never was).
+pub async fn find_session(
+    app: &App,
+    principal: Option<Principal>,
+    headers: &HeaderMap,
+) -> Result<Caller, McpError> {
     let raw = headers
         .get(header::SESSION_ID)
         .ok_or_else(|| {
@@ -111,7 +122,13 @@ pub async fn find_session(app: &App, headers: &HeaderMap) -> Result<Caller, McpE
     };
     let id = SessionId::parse(raw).ok_or_else(not_found)?;
     match app.sessions.get(&id).await {
-        Ok(Some(record)) => Ok(Caller::session(id, record)),
+        Ok(Some(record)) if record.owned_by(principal.as_ref()) => {
+            Ok(Caller::session(id, record).with_principal(principal))
+        }
+        Ok(Some(_)) => {
+            tracing::warn!("a session was presented by a principal that does not own it");
+            Err(not_found())
+        }
         Ok(None) => Err(not_found()),
         Err(e) => Err(from_core(&e.into(), bus_schema::messages::Lane::Session)),
     }

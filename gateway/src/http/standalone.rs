@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use bus_schema::mcp::{code, notification as note};
 use bus_schema::messages::BroadcastKind;
+use bus_schema::principal::Principal;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -20,11 +21,13 @@ use super::session_lane::{check_version_header, find_session};
 use super::sse::{self, Frame};
 use super::wire::McpError;
 use crate::app::App;
-use crate::core::{notification_for, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery};
+use crate::core::{
+    notification_for, AnswerIds, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery,
+};
 use crate::session::{SessionId, SessionStore, StandaloneSlot};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 
-pub async fn get(app: &App, headers: &HeaderMap) -> Response {
+pub async fn get(app: &App, principal: Option<Principal>, headers: &HeaderMap) -> Response {
     if !guard::accepts(headers).sse {
         let e = McpError::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -36,7 +39,7 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
     if let Err(e) = check_version_header(headers) {
         return error_response(&Value::Null, &e);
     }
-    let caller = match find_session(app, headers).await {
+    let caller = match find_session(app, principal, headers).await {
         Ok(caller) => caller,
         Err(e) => return error_response(&Value::Null, &e),
     };
@@ -73,6 +76,7 @@ async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) ->
                 related_task: None,
                 cache: Cache::None,
                 delivery: Delivery::Stream,
+                answers: AnswerIds::for_caller(&app.request_state, caller),
             };
             // Session results carry no caching hints, so no ttl.
             let decoration = Decoration::new(&caller.profile, 0);

@@ -10,6 +10,7 @@ mod signals;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::kv;
+use bus_schema::principal::Principal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,6 +40,18 @@ pub struct SessionRecord {
     /// session's standalone stream.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_subscriptions: Vec<String>,
+    /// Who initialized the session: only they may use it (ADR 0010). `None` when the
+    /// gateway runs without auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<Principal>,
+}
+
+impl SessionRecord {
+    /// Whether `principal` owns this session. Another principal is told the session does not
+    /// exist, so a leaked or guessed session id is worth nothing to anyone else.
+    pub fn owned_by(&self, principal: Option<&Principal>) -> bool {
+        self.principal.as_ref().map(Principal::key) == principal.map(Principal::key)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,6 @@ mod store;
 pub mod view;
 
 pub use error::TaskError;
-pub use record::{TaskRecord, TaskStatus};
+pub use record::{TaskOwner, TaskRecord, TaskStatus};
 pub use service::{Cancelled, NewTask, Tasks};
 pub use store::TaskStore;

@@ -72,4 +72,18 @@ impl TaskRecord {
     pub fn expired(&self, now_ms: u64) -> bool {
         now_ms > self.created_ms.saturating_add(self.ttl_ms)
     }
+
+    /// Whether `owner` may see the task: the same session (or, for 2026-07-28 tasks, none:
+    /// neither lane sees the other's tasks) and the same principal.
+    pub fn owned_by(&self, owner: TaskOwner<'_>) -> bool {
+        self.session.as_deref() == owner.session
+            && self.principal.as_ref().map(Principal::key) == owner.principal.map(Principal::key)
+    }
+}
+
+/// Who asks about a task. A task of anyone else is as unknown as one that never was.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskOwner<'a> {
+    pub session: Option<&'a str>,
+    pub principal: Option<&'a Principal>,
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::error::TaskError;
 use super::machine::is_pending_question;
-use super::record::{TaskRecord, TaskStatus};
+use super::record::{TaskOwner, TaskRecord, TaskStatus};
 use super::store::{Change, TaskStore};
 use crate::catalog::{Catalog, Lookup, ToolRoute};
 use crate::route::{new_call_id, unix_ms, CallSpec, Dispatcher, RouteError};
@@ -135,7 +135,7 @@ impl Tasks {
     }
 
     /// The task as it stands now, if `owner` may see it.
-    pub async fn get(&self, task_id: &str, owner: Option<&str>) -> Result<TaskRecord, TaskError> {
+    pub async fn get(&self, task_id: &str, owner: TaskOwner<'_>) -> Result<TaskRecord, TaskError> {
         Ok(self.store.current(task_id, owner).await?.0)
     }
 
@@ -145,7 +145,7 @@ impl Tasks {
     pub async fn answer(
         &self,
         task_id: &str,
-        owner: Option<&str>,
+        owner: TaskOwner<'_>,
         responses: &Map<String, Value>,
         request_id: Value,
     ) -> Result<(), TaskError> {
@@ -242,7 +242,11 @@ impl Tasks {
     }
 
     /// Cancels a task: the record first, then its round wherever it is.
-    pub async fn cancel(&self, task_id: &str, owner: Option<&str>) -> Result<Cancelled, TaskError> {
+    pub async fn cancel(
+        &self,
+        task_id: &str,
+        owner: TaskOwner<'_>,
+    ) -> Result<Cancelled, TaskError> {
         let (record, cancelled) = self
             .store
             .modify(task_id, owner, |record| {

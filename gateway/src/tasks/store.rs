@@ -6,7 +6,7 @@ use bus_schema::subjects;
 
 use super::error::TaskError;
 use super::machine::advance;
-use super::record::{TaskRecord, TaskStatus};
+use super::record::{TaskOwner, TaskRecord, TaskStatus};
 use crate::route::unix_ms;
 use crate::stream::EventStore;
 
@@ -83,13 +83,13 @@ impl TaskStore {
     pub async fn current(
         &self,
         task_id: &str,
-        owner: Option<&str>,
+        owner: TaskOwner<'_>,
     ) -> Result<(TaskRecord, u64), TaskError> {
         for _ in 0..CAS_ATTEMPTS {
             let unknown = || TaskError::Unknown(task_id.to_owned());
             let (mut record, revision) = self.get(task_id).await?.ok_or_else(unknown)?;
             let now_ms = unix_ms();
-            if record.expired(now_ms) || record.session.as_deref() != owner {
+            if record.expired(now_ms) || !record.owned_by(owner) {
                 return Err(unknown());
             }
             if record.status != TaskStatus::Working {
@@ -121,7 +121,7 @@ impl TaskStore {
     pub async fn modify<T>(
         &self,
         task_id: &str,
-        owner: Option<&str>,
+        owner: TaskOwner<'_>,
         mut change: impl FnMut(&mut TaskRecord) -> Change<T>,
     ) -> Result<(TaskRecord, T), TaskError> {
         for _ in 0..CAS_ATTEMPTS {
