@@ -8,6 +8,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::policy::Policies;
 use crate::request_state::StateSealer;
 use crate::route::Dispatcher;
 use crate::session::{SessionSignals, SessionStore};
@@ -28,6 +29,8 @@ pub struct App {
     pub broadcast: BroadcastHub,
     /// Tasks of both revisions, readable by every gateway.
     pub tasks: Tasks,
+    /// What each principal may see and use (`--auth-policy`); none: everything.
+    pub policy: Policies,
     /// Seals and opens MRTR `requestState` with the cluster's key.
     pub request_state: Arc<StateSealer>,
     /// Set when shutdown starts, so load balancers stop sending new requests.

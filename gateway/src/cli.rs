@@ -72,6 +72,10 @@ struct Cli {
         hide_env_values = true
     )]
     request_state_keys: Vec<String>,
+    /// JSON authorization policy: which tools, resources, prompts and pools each principal
+    /// may see and use (see docs/SECURITY.md). Re-read when it changes; default: no policy.
+    #[arg(long, env = "MCPBUS_AUTH_POLICY")]
+    auth_policy: Option<std::path::PathBuf>,
     /// Seconds a client has to answer an InputRequiredResult.
     #[arg(long, env = "MCPBUS_REQUEST_STATE_TTL_SECS")]
     request_state_ttl_secs: Option<u64>,
@@ -109,6 +113,7 @@ impl Cli {
             nats_url: self.nats_url,
             sse_tool_calls: !self.json_tool_calls,
             request_state_keys: self.request_state_keys,
+            auth_policy: self.auth_policy,
             ..Config::default()
         };
         if let Some(v) = self.allowed_hosts {

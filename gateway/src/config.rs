@@ -65,6 +65,9 @@ pub struct Config {
     /// `mcpbus-cluster` KV bucket. Set them (from a Secret) to rotate: add the new key first,
     /// drop the old one once `request_state_ttl` has passed.
     pub request_state_keys: Vec<String>,
+    /// The authorization policy file (ADR 0011). Default none: every principal that gets in
+    /// sees and uses everything.
+    pub auth_policy: Option<std::path::PathBuf>,
     /// How long a client may take to answer an `InputRequiredResult`. Default 1 h: people
     /// answer elicitations at their own pace, and the spec asks for an expiry.
     pub request_state_ttl: Duration,
@@ -129,6 +132,7 @@ impl Default for Config {
             event_retention: Duration::from_secs(3600),
             js_replicas: 1,
             request_state_keys: Vec::new(),
+            auth_policy: None,
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
             max_open_streams: 10_000,

@@ -9,6 +9,8 @@ pub enum GatewayError {
     #[error(transparent)]
     Connect(#[from] bus_schema::connect::ConnectError),
     #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error(transparent)]
     Topology(#[from] bus_schema::topology::TopologyError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {

@@ -21,6 +21,7 @@ pub mod core;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod policy;
 pub mod request_state;
 pub mod route;
 pub mod server;

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     /// Connections closed by a deadline, by reason: `header_timeout`, `idle_timeout`.
     pub connections_timed_out: IntCounterVec,
+    /// Authorization policy loads by result: `loaded`, `refused` (kept the previous one).
+    pub policy_reloads: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -62,6 +64,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["limit"],
     )
     .expect("valid metric");
+    let policy_reloads = IntCounterVec::new(
+        Opts::new(
+            "policy_reloads_total",
+            "Authorization policy loads by result (refused: the previous policy stays)",
+        ),
+        &["result"],
+    )
+    .expect("valid metric");
     let cut_off = prometheus::IntCounter::new(
         "calls_cut_off_total",
         "Stateless calls stopped because their client did not read the replies",
@@ -76,6 +86,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(cut_off.clone()),
         Box::new(open_connections.clone()),
         Box::new(connections_timed_out.clone()),
+        Box::new(policy_reloads.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -89,6 +100,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cut_off,
         open_connections,
         connections_timed_out,
+        policy_reloads,
     }
 });
 

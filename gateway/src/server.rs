@@ -15,10 +15,11 @@ use crate::app::App;
 use crate::catalog::Catalog;
 use crate::connection::{self, Limits};
 use crate::error::GatewayError;
+use crate::policy::{self, Policies};
 use crate::request_state;
 use crate::route::Dispatcher;
 use crate::session::{SessionSignals, SessionStore};
-use crate::stream::{announce_catalog_changes, BroadcastHub, EventStore};
+use crate::stream::{announce_catalog_changes, announce_policy_changes, BroadcastHub, EventStore};
 use crate::tasks::{TaskStore, Tasks};
 use crate::Config;
 
@@ -69,6 +70,10 @@ pub async fn run(
     );
 
     let stop = CancellationToken::new();
+    let policy = match &config.auth_policy {
+        Some(path) => policy::watch(path.clone(), stop.clone()).await?,
+        None => Policies::none(),
+    };
     let gateway_id = InstanceId::new(format!(
         "gw-{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -96,6 +101,11 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
+    tokio::spawn(announce_policy_changes(
+        policy.subscribe(),
+        broadcast.clone(),
+        stop.clone(),
+    ));
     let signals = SessionSignals::start(nats.clone(), stop.clone())
         .await
         .map_err(|e| GatewayError::Subscribe(e.into()))?;
@@ -119,6 +129,7 @@ pub async fn run(
         broadcast,
         tasks,
         request_state: Arc::new(request_state),
+        policy,
         draining: AtomicBool::new(false),
         release: release.clone(),
     });

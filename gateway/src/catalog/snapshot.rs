@@ -91,7 +91,7 @@ pub struct CatalogSnapshot {
 /// A `tools/list` page.
 #[derive(Debug, PartialEq)]
 pub struct Page<'a> {
-    pub tools: &'a [ToolRoute],
+    pub tools: Vec<&'a ToolRoute>,
     pub next_cursor: Option<String>,
 }
 
@@ -170,15 +170,17 @@ impl CatalogSnapshot {
         }
     }
 
-    /// One page of a list, with the same cursor scheme as tools.
+    /// One page of the items of a list that `visible` keeps, with the same cursor scheme
+    /// as tools.
     pub fn item_page(
         &self,
         kind: ListKind,
+        visible: impl Fn(&ItemRoute) -> bool,
         cursor: Option<&str>,
         size: usize,
-    ) -> Result<(&[ItemRoute], Option<String>), BadCursor> {
+    ) -> Result<(Vec<&ItemRoute>, Option<String>), BadCursor> {
         let (key, _) = kind.fields();
-        page_of(self.items(kind), |i| i.field(key), cursor, size)
+        page_of(self.items(kind), |i| i.field(key), visible, cursor, size)
     }
 
     /// The pool serving a URI: a resource with exactly that URI, else the first template
@@ -246,23 +248,31 @@ impl CatalogSnapshot {
         }))
     }
 
-    /// One page after `cursor`. Cursors name the last tool of the previous page rather than
-    /// an offset, so a page never repeats or skips a tool that stayed while others came/went.
-    pub fn page(&self, cursor: Option<&str>, size: usize) -> Result<Page<'_>, BadCursor> {
-        let (tools, next_cursor) = page_of(&self.tools, |t| t.name(), cursor, size)?;
+    /// One page, after `cursor`, of the tools `visible` keeps (the caller's view). Cursors
+    /// name the last tool of the previous page rather than an offset, so a page never
+    /// repeats or skips a tool that stayed while others came or went.
+    pub fn page(
+        &self,
+        visible: impl Fn(&ToolRoute) -> bool,
+        cursor: Option<&str>,
+        size: usize,
+    ) -> Result<Page<'_>, BadCursor> {
+        let (tools, next_cursor) = page_of(&self.tools, |t| t.name(), visible, cursor, size)?;
         Ok(Page { tools, next_cursor })
     }
 }
 
-/// One page of `items` (sorted by `key`) after `cursor`. Cursors name the last item of the
-/// previous page rather than an offset, so a page never repeats or skips an item that stayed
-/// while others came or went.
+/// One page of the `items` (sorted by `key`) that `visible` keeps, after `cursor`. Cursors
+/// name the last item of the previous page rather than an offset, so a page never repeats or
+/// skips an item that stayed while others came or went, and a cursor reveals nothing the
+/// caller could not see.
 fn page_of<'a, T>(
     items: &'a [T],
     key: impl Fn(&T) -> &str,
+    visible: impl Fn(&T) -> bool,
     cursor: Option<&str>,
     size: usize,
-) -> Result<(&'a [T], Option<String>), BadCursor> {
+) -> Result<(Vec<&'a T>, Option<String>), BadCursor> {
     let start = match cursor {
         None => 0,
         Some(c) => {
@@ -270,11 +280,11 @@ fn page_of<'a, T>(
             items.partition_point(|t| key(t) <= after.as_str())
         }
     };
-    let end = (start + size.max(1)).min(items.len());
-    let page = &items[start..end];
-    let next = (end < items.len())
-        .then(|| page.last().map(|t| encode_cursor(key(t))))
-        .flatten();
+    let mut rest = items[start..].iter().filter(|t| visible(t));
+    let page: Vec<&T> = rest.by_ref().take(size.max(1)).collect();
+    let next = rest
+        .next()
+        .and_then(|_| page.last().map(|t| encode_cursor(key(t))));
     Ok((page, next))
 }
 
@@ -317,18 +327,37 @@ mod tests {
             vec![route("p", "c"), route("p", "a"), route("q", "b")],
             HashMap::new(),
         );
-        let first = snap.page(None, 2).unwrap();
+        let first = snap.page(|_| true, None, 2).unwrap();
         assert_eq!(names(&first), ["a", "b"]);
-        let second = snap.page(first.next_cursor.as_deref(), 2).unwrap();
+        let second = snap
+            .page(|_| true, first.next_cursor.as_deref(), 2)
+            .unwrap();
         assert_eq!(names(&second), ["c"]);
         assert_eq!(second.next_cursor, None);
     }
 
     #[test]
+    fn pages_hold_only_what_the_caller_may_see() {
+        let snap = CatalogSnapshot::new(
+            ["a", "b", "c", "d", "e"].map(|n| route("p", n)).to_vec(),
+            HashMap::new(),
+        );
+        let visible = |t: &ToolRoute| t.name() != "b" && t.name() != "e";
+        let first = snap.page(visible, None, 2).unwrap();
+        assert_eq!(names(&first), ["a", "c"]);
+        let second = snap.page(visible, first.next_cursor.as_deref(), 2).unwrap();
+        assert_eq!(names(&second), ["d"]);
+        assert_eq!(
+            second.next_cursor, None,
+            "no cursor to a page of hidden tools"
+        );
+    }
+
+    #[test]
     fn foreign_cursors_are_rejected() {
         let snap = CatalogSnapshot::new(vec![route("p", "a")], HashMap::new());
-        assert_eq!(snap.page(Some("!!"), 2), Err(BadCursor));
-        assert_eq!(snap.page(Some("Zm9v"), 2), Err(BadCursor));
+        assert_eq!(snap.page(|_| true, Some("!!"), 2), Err(BadCursor));
+        assert_eq!(snap.page(|_| true, Some("Zm9v"), 2), Err(BadCursor));
     }
 
     #[test]

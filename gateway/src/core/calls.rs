@@ -14,6 +14,7 @@ use super::profile::TaskFlavour;
 use super::request::{ReadTarget, Request};
 use crate::app::App;
 use crate::catalog::{ListKind, Lookup, ToolRoute};
+use crate::policy::Item;
 use crate::route::{CallUpdate, RouteError};
 use crate::stream::{RequestStream, StreamOrigin};
 use crate::tasks::{NewTask, Tasks};
@@ -52,7 +53,7 @@ pub async fn call_tool(
     as_task: Option<Option<u64>>,
     mrtr: Option<Mrtr>,
 ) -> Result<Outcome, CoreError> {
-    let route = resolve_tool(app, name)?;
+    let route = resolve_tool(app, caller, name)?;
     let support = TaskSupport::of(&route);
     match caller.profile.tasks {
         TaskFlavour::None => {}
@@ -113,15 +114,22 @@ pub async fn call_tool(
     })))
 }
 
-/// The live route of tool `name`.
-fn resolve_tool(app: &App, name: &str) -> Result<ToolRoute, RouteError> {
+/// The live route of tool `name`. A tool the caller may not use is answered exactly like a
+/// tool that does not exist, so a policy does not leak what it hides.
+fn resolve_tool(app: &App, caller: &Caller, name: &str) -> Result<ToolRoute, RouteError> {
+    let view = app.policy.view(caller.principal.as_ref());
+    let unknown = || RouteError::UnknownTool(name.to_owned());
     match app.catalog.snapshot().lookup(name) {
-        Lookup::Live(route) => Ok(route.clone()),
-        Lookup::Departed(pool) => Err(RouteError::NoWorker {
-            tool: name.to_owned(),
-            pool: pool.clone(),
-        }),
-        Lookup::Unknown => Err(RouteError::UnknownTool(name.to_owned())),
+        Lookup::Live(route) if view.allows(Item::Tool, name, route.pool.as_str()) => {
+            Ok(route.clone())
+        }
+        Lookup::Departed(pool) if view.allows(Item::Tool, name, pool.as_str()) => {
+            Err(RouteError::NoWorker {
+                tool: name.to_owned(),
+                pool: pool.clone(),
+            })
+        }
+        _ => Err(unknown()),
     }
 }
 
@@ -231,15 +239,21 @@ pub async fn read(
         ReadTarget::Resource { .. } => Cache::Private,
         _ => Cache::None,
     };
+    // What the caller may not use is answered like what does not exist.
+    let view = app.policy.view(caller.principal.as_ref());
     let snapshot = app.catalog.snapshot();
     let (pool, key) = match target {
         ReadTarget::Resource { uri } => match snapshot.resource_route(uri) {
-            Some(r) => (r.pool.clone(), uri.clone()),
-            None => return Err(CoreError::ResourceNotFound { uri: uri.clone() }),
+            Some(r) if view.allows(Item::Resource, uri, r.pool.as_str()) => {
+                (r.pool.clone(), uri.clone())
+            }
+            _ => return Err(CoreError::ResourceNotFound { uri: uri.clone() }),
         },
         ReadTarget::Prompt { name } => match snapshot.item(ListKind::Prompts, name) {
-            Some(p) => (p.pool.clone(), name.clone()),
-            None => return Err(CoreError::invalid_params(format!("Unknown prompt: {name}"))),
+            Some(p) if view.allows(Item::Prompt, name, p.pool.as_str()) => {
+                (p.pool.clone(), name.clone())
+            }
+            _ => return Err(CoreError::invalid_params(format!("Unknown prompt: {name}"))),
         },
         ReadTarget::Completion { reference } => {
             let found = match (
@@ -247,10 +261,13 @@ pub async fn read(
                 reference["name"].as_str(),
                 reference["uri"].as_str(),
             ) {
-                (Some("ref/prompt"), Some(name), _) => snapshot.item(ListKind::Prompts, name),
+                (Some("ref/prompt"), Some(name), _) => snapshot
+                    .item(ListKind::Prompts, name)
+                    .filter(|i| view.allows(Item::Prompt, name, i.pool.as_str())),
                 (Some("ref/resource"), _, Some(uri)) => snapshot
                     .item(ListKind::Templates, uri)
-                    .or_else(|| snapshot.item(ListKind::Resources, uri)),
+                    .or_else(|| snapshot.item(ListKind::Resources, uri))
+                    .filter(|i| view.allows(Item::Resource, uri, i.pool.as_str())),
                 _ => None,
             };
             match found {

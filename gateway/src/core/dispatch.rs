@@ -51,14 +51,8 @@ pub async fn dispatch(
             result: discover_result(&caller.profile),
             cache: Cache::Public,
         }),
-        Command::ListTools { cursor } => Ok(Outcome::Done {
-            result: lists::tools(app, cursor.as_deref())?,
-            cache: Cache::Public,
-        }),
-        Command::ListItems { kind, cursor } => Ok(Outcome::Done {
-            result: lists::items(app, kind, cursor.as_deref())?,
-            cache: Cache::Public,
-        }),
+        Command::ListTools { cursor } => lists::tools(app, caller, cursor.as_deref()),
+        Command::ListItems { kind, cursor } => lists::items(app, caller, kind, cursor.as_deref()),
         Command::CallTool { name, as_task } => {
             calls::call_tool(app, caller, request, &name, as_task, mrtr).await
         }

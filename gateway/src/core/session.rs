@@ -12,6 +12,7 @@ use super::log_level::LogLevel;
 use super::outcome::Outcome;
 use super::server_info::initialize_result;
 use crate::app::App;
+use crate::policy::Item;
 use crate::session::{now_ms, SessionId, SessionRecord};
 
 /// `initialize`: a new session with the negotiated revision.
@@ -59,6 +60,24 @@ pub async fn subscribe(
     uri: &str,
     on: bool,
 ) -> Result<Outcome, CoreError> {
+    // A resource the caller may not read is one it cannot follow either.
+    let pool = app
+        .catalog
+        .snapshot()
+        .resource_route(uri)
+        .map(|r| r.pool.clone());
+    let view = app.policy.view(caller.principal.as_ref());
+    if on
+        && !view.allows(
+            Item::Resource,
+            uri,
+            pool.as_ref().map_or("", |p| p.as_str()),
+        )
+    {
+        return Err(CoreError::ResourceNotFound {
+            uri: uri.to_owned(),
+        });
+    }
     if let Some((_, record)) = &caller.session {
         let subscribed = &record.resource_subscriptions;
         if on && !subscribed.iter().any(|u| u == uri) {

@@ -19,6 +19,7 @@ use super::wire::McpError;
 use crate::app::App;
 use crate::catalog::Lookup;
 use crate::core::{self, Caller, Request};
+use crate::policy::Item;
 
 /// Whether a message belongs to this lane: it carries the modern `_meta`, or it names a
 /// modern revision in its header without a session.
@@ -55,7 +56,7 @@ pub async fn handle(
     };
     let caller = Caller::stateless(version, &r.params).with_principal(principal);
     let outcome = match Request::parse(&caller, r.id.clone(), &r.method, r.params) {
-        Ok(request) => match check_param_headers(app, headers, &request) {
+        Ok(request) => match check_param_headers(app, &caller, headers, &request) {
             Ok(()) => core::dispatch(app, &caller, request).await,
             Err(e) => return error_response(&r.id, &e),
         },
@@ -65,13 +66,20 @@ pub async fn handle(
 }
 
 /// `Mcp-Param-*` headers of a `tools/call` against its arguments, for the tool as the
-/// catalogue has it (an unknown tool is reported by the call itself).
-fn check_param_headers(app: &App, headers: &HeaderMap, r: &Request) -> Result<(), McpError> {
+/// catalogue has it (an unknown tool, or one the caller may not use, is reported by the call
+/// itself, so a header mismatch never reveals a hidden tool's schema).
+fn check_param_headers(
+    app: &App,
+    caller: &Caller,
+    headers: &HeaderMap,
+    r: &Request,
+) -> Result<(), McpError> {
     let core::Command::CallTool { name, .. } = &r.command else {
         return Ok(());
     };
+    let view = app.policy.view(caller.principal.as_ref());
     match app.catalog.snapshot().lookup(name) {
-        Lookup::Live(route) => {
+        Lookup::Live(route) if view.allows(Item::Tool, name, route.pool.as_str()) => {
             let arguments = r.params.get("arguments").unwrap_or(&Value::Null);
             param_headers::check(headers, &route.tool, arguments)
         }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{not_found, EventStore, StreamError};
 use crate::catalog::{Catalog, CatalogSnapshot, ListKind};
+use crate::policy::Policy;
 
 /// Events buffered for streams that are momentarily slow; one that falls further behind
 /// re-reads from the store instead of losing anything.
@@ -222,17 +223,50 @@ pub async fn announce_catalog_changes(
                 previous[i],
                 digests[i]
             );
-            for attempt in 1..=5u64 {
-                match hub.publish(kind.clone(), &id).await {
-                    Ok(()) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, attempt, kind = kind.subject_token(), "publishing list_changed failed");
-                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                    }
-                }
-            }
+            publish_with_retries(&hub, kind.clone(), &id).await;
         }
         previous = digests;
+    }
+}
+
+/// Publishes every `list_changed` when the authorization policy changes: any principal's
+/// view of any list may have changed. Every gateway reloads the same file; the id
+/// `policy:<kind>:<old digest>:<new digest>` makes the stream keep one copy per change.
+pub async fn announce_policy_changes(
+    mut policy: tokio::sync::watch::Receiver<Option<Arc<Policy>>>,
+    hub: BroadcastHub,
+    stop: CancellationToken,
+) {
+    let digest = |p: &Option<Arc<Policy>>| p.as_ref().map(|p| p.digest().to_owned());
+    let mut previous = digest(&policy.borrow_and_update());
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = policy.changed() => if changed.is_err() { return },
+        }
+        let current = digest(&policy.borrow_and_update());
+        for kind in LISTS {
+            let id = format!(
+                "policy:{}:{}:{}",
+                kind.subject_token(),
+                previous.as_deref().unwrap_or("-"),
+                current.as_deref().unwrap_or("-")
+            );
+            publish_with_retries(&hub, kind, &id).await;
+        }
+        previous = current;
+    }
+}
+
+async fn publish_with_retries(hub: &BroadcastHub, kind: BroadcastKind, id: &str) {
+    for attempt in 1..=5u64 {
+        match hub.publish(kind.clone(), id).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, kind = kind.subject_token(), "publishing list_changed failed");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+        }
     }
 }
 

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 
-pub use broadcast::{announce_catalog_changes, BroadcastHub, BroadcastItem, Follower};
+pub use broadcast::{
+    announce_catalog_changes, announce_policy_changes, BroadcastHub, BroadcastItem, Follower,
+};
 pub use bus_schema::event_id::EventId;
 pub use request::{RequestStream, StreamError, StreamOrigin};
 
