@@ -443,7 +443,9 @@ mod tests {
             json!({"issuer": "https://issuer.test", "subject": 7}),
             json!({"issuer": "https://issuer.test", "subject": "a", "scopes": "tools:call"}),
             json!({"issuer": "https://issuer.test", "subject": "a", "scopes": [1]}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "scopes": null}),
             json!({"issuer": "https://issuer.test", "subject": "a", "claims": []}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "claims": null}),
         ] {
             assert!(
                 context_of(&call_body(Some(bad.clone()))).is_err(),
