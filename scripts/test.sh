@@ -17,6 +17,8 @@ fi
 # The Python worker SDK (worker/python, on nats-py) into the same venv, reinstalled every run
 # so the tests use this checkout's SDK.
 .venv/bin/pip install --quiet --disable-pip-version-check ./worker/python
+# Its unit tests (the bus stood in for; tests/tests/ runs it against the real one).
+PYTHONPATH=worker/python/src .venv/bin/python -m unittest discover --quiet -s worker/python/tests
 
 # The official MCP conformance suite needs Node >= 22; Node 24 comes from PyPI. The suite
 # itself is installed from npm (with the machine's npm) into .conformance/.

@@ -12,8 +12,9 @@ use std::fmt;
 use std::time::Duration;
 
 use bus_schema::mcp::{self, Method};
-use bus_schema::messages::{CallEvent, Lane, ToolEntry, WireError};
+use bus_schema::messages::{CallEvent, CallRequest, Lane, ToolEntry, WireError};
 use bus_schema::names::{InstanceId, PoolName};
+use bus_schema::principal::Principal;
 use bus_schema::{headers, subjects, topology};
 
 const CONTRACT_PY: &str = "../worker/python/src/mcpbus_worker/contract.py";
@@ -108,6 +109,51 @@ fn reads_idempotent_hint(hint: &Py) -> bool {
     }))
     .unwrap();
     entry.idempotent()
+}
+
+/// A principal with every field set, each to a value found nowhere else in it.
+fn sample_principal() -> Principal {
+    Principal {
+        issuer: "sample-issuer".into(),
+        subject: "sample-subject".into(),
+        scopes: vec!["sample-scope".into()],
+        claims: serde_json::from_value(serde_json::json!({"sample-claim": 1})).unwrap(),
+    }
+}
+
+/// A call carrying the sample principal.
+fn sample_call() -> CallRequest {
+    CallRequest {
+        protocol: bus_schema::PROTOCOL_VERSION,
+        call_id: "c1".into(),
+        method: Method::ToolsCall.as_str().into(),
+        params: serde_json::json!({}),
+        reply_to: "r".into(),
+        deadline_ms: 1,
+        lane: Lane::Stateless,
+        protocol_version: "2026-07-28".into(),
+        client_capabilities: serde_json::json!({}),
+        reply_durable: false,
+        task_id: None,
+        cancel_on: None,
+        principal: Some(sample_principal()),
+    }
+}
+
+/// The name `value` goes by on the wire inside `container`: its one key holding `value`.
+fn key_holding(container: &impl serde::Serialize, value: serde_json::Value) -> Py {
+    let json = serde_json::to_value(container).unwrap();
+    let keys: Vec<_> = json
+        .as_object()
+        .expect("serialized as an object")
+        .iter()
+        .filter(|(_, v)| **v == value)
+        .map(|(k, _)| k.clone())
+        .collect();
+    match keys.as_slice() {
+        [key] => s(key.as_str()),
+        _ => panic!("{json} holds {value} under {keys:?}, not under exactly one key"),
+    }
 }
 
 fn v(value: Py, source: &'static str) -> Expect {
@@ -448,6 +494,45 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             "REASON_WORKER_LOST",
             Documented(|x| format!("`{}`", unquote(x))),
         ),
+        // The caller a call carries.
+        (
+            "CALL_PRINCIPAL",
+            v(
+                key_holding(
+                    &sample_call(),
+                    serde_json::to_value(sample_principal()).unwrap(),
+                ),
+                "messages::CallRequest.principal",
+            ),
+        ),
+        (
+            "PRINCIPAL_ISSUER",
+            v(
+                key_holding(&sample_principal(), "sample-issuer".into()),
+                "principal::Principal.issuer",
+            ),
+        ),
+        (
+            "PRINCIPAL_SUBJECT",
+            v(
+                key_holding(&sample_principal(), "sample-subject".into()),
+                "principal::Principal.subject",
+            ),
+        ),
+        (
+            "PRINCIPAL_SCOPES",
+            v(
+                key_holding(&sample_principal(), serde_json::json!(["sample-scope"])),
+                "principal::Principal.scopes",
+            ),
+        ),
+        (
+            "PRINCIPAL_CLAIMS",
+            v(
+                key_holding(&sample_principal(), serde_json::json!({"sample-claim": 1})),
+                "principal::Principal.claims",
+            ),
+        ),
         // MCP vocabulary.
         (
             "METHOD_TOOLS_CALL",
@@ -668,6 +753,29 @@ fn every_python_constant_equals_its_bus_schema_value() {
         wrong.is_empty(),
         "the Python SDK's contract.py disagrees with bus-schema:\n  {}",
         wrong.join("\n  ")
+    );
+}
+
+#[test]
+fn the_python_mirror_reads_every_field_of_a_principal() {
+    // The Python SDK builds its `Principal` from exactly these names: a field added to
+    // bus-schema's must reach it too (or be knowingly left out here).
+    let python = python_contract();
+    let mirrored: BTreeSet<String> = python
+        .iter()
+        .filter(|(name, _)| name.starts_with("PRINCIPAL_"))
+        .map(|(_, value)| unquote(value).to_owned())
+        .collect();
+    let on_the_wire: BTreeSet<String> = serde_json::to_value(sample_principal())
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        mirrored, on_the_wire,
+        "contract.py's PRINCIPAL_* names and bus-schema's Principal fields differ"
     );
 }
 

@@ -295,6 +295,28 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The project venv's Python, where scripts/test.sh installs the Python worker SDK.
+pub fn venv_python() -> PathBuf {
+    let path = workspace_root().join(".venv/bin/python");
+    assert!(
+        path.exists(),
+        "run scripts/test.sh: it installs worker/python into .venv"
+    );
+    path
+}
+
+/// Starts the Python SDK's example worker (`worker/python/examples/example_worker.py`, pool
+/// `py-example`) on the cluster's NATS; its log is `py-worker.log` in the cluster's dir.
+pub fn start_python_example_worker(c: &Cluster) -> Proc {
+    let mut cmd = std::process::Command::new(venv_python());
+    cmd.arg(workspace_root().join("worker/python/examples/example_worker.py"))
+        .args(["--nats", &c.nats.url()]);
+    Proc::spawn("py-worker", &mut cmd, c.dir.path()).expect("the Python worker starts")
+}
+
+/// The tools the Python SDK's example worker serves.
+pub const PY_EXAMPLE_TOOLS: [&str; 4] = ["py_add", "py_countdown", "py_fail", "py_whoami"];
+
 /// The tools `mcpbus-worker demo` serves.
 pub const DEMO_TOOLS: [&str; 7] = [
     "add",

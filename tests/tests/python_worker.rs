@@ -3,32 +3,13 @@
 //! through both gateways, with progress, logs, tool errors, argument validation,
 //! cancellation from another node, and a graceful stop that takes it out of the catalogue.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use harness::mcp::{stateless, Session};
-use harness::{texts, workspace_root, Cluster, Proc};
+use harness::{start_python_example_worker, texts, Cluster, PY_EXAMPLE_TOOLS};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
-const PY_TOOLS: [&str; 3] = ["py_add", "py_countdown", "py_fail"];
-
-fn python() -> PathBuf {
-    let path = workspace_root().join(".venv/bin/python");
-    assert!(
-        path.exists(),
-        "run scripts/test.sh: it installs worker/python into .venv"
-    );
-    path
-}
-
-fn start_python_worker(c: &Cluster) -> Proc {
-    let mut cmd = Command::new(python());
-    cmd.arg(workspace_root().join("worker/python/examples/example_worker.py"))
-        .args(["--nats", &c.nats.url()]);
-    Proc::spawn("py-worker", &mut cmd, c.dir.path()).unwrap()
-}
 
 fn log_of(c: &Cluster) -> String {
     std::fs::read_to_string(c.dir.path().join("py-worker.log")).unwrap_or_default()
@@ -37,8 +18,8 @@ fn log_of(c: &Cluster) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_worker_serves_through_both_lanes_and_both_gateways() {
     let c = Cluster::start(2, &[]).await.unwrap();
-    let mut worker = start_python_worker(&c);
-    c.wait_for_tools(&PY_TOOLS, WAIT).await.unwrap();
+    let mut worker = start_python_example_worker(&c);
+    c.wait_for_tools(&PY_EXAMPLE_TOOLS, WAIT).await.unwrap();
     let urls = c.gateway_urls();
 
     // Stateless lane, each gateway: structured output, argument validation, tool errors.

@@ -116,12 +116,28 @@ pub fn tools() -> Vec<ToolDef> {
         .description("Waits ms milliseconds, then says which instance waited. Idempotent: a wait interrupted by a crashed worker runs again on another replica.")
         .timeout(WAIT_TIMEOUT)
         .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
-        ToolDef::typed("whoami", |ctx, _a: NoArgs| async move {
-            Ok(ToolOutput::structured(json!({"instance": ctx.instance().as_str()})))
-        })
-        .description("Returns the id of the worker instance that ran the call.")
-        .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
+        whoami(),
     ]
+}
+
+/// `whoami`: which instance ran the call and, when the gateway checks tokens, who called
+/// (`principal`: issuer, subject, scopes and allow-listed claims, as the gateway verified
+/// them). Without auth there is no `principal` field, so the output stays what it was.
+pub fn whoami() -> ToolDef {
+    ToolDef::typed("whoami", |ctx, _a: NoArgs| async move {
+        let mut out = json!({"instance": ctx.instance().as_str()});
+        if let Some(p) = ctx.principal() {
+            out["principal"] = json!({
+                "issuer": p.issuer,
+                "subject": p.subject,
+                "scopes": p.scopes,
+                "claims": p.claims,
+            });
+        }
+        Ok(ToolOutput::structured(out))
+    })
+    .description("Returns the id of the worker instance that ran the call and, when the gateway checks tokens, the caller: issuer, subject, scopes and allow-listed claims.")
+    .annotations(json!({"readOnlyHint": true, "idempotentHint": true}))
 }
 
 /// `echo`: returns `text` unchanged. Also used as the in-process baseline of the benchmark.
@@ -130,4 +146,32 @@ pub fn echo() -> ToolDef {
         .title("Echo")
         .description("Returns the given text unchanged.")
         .annotations(json!({"readOnlyHint": true, "idempotentHint": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpbus_worker_sdk::Principal;
+
+    #[tokio::test]
+    async fn whoami_names_the_caller_when_there_is_one() {
+        let alice = Principal {
+            issuer: "https://issuer.test".into(),
+            subject: "alice".into(),
+            scopes: vec!["tools:call".into()],
+            claims: serde_json::from_value(json!({"groups": ["ops"]})).unwrap(),
+        };
+        let result = whoami().call_in_process_as(Some(alice), json!({})).await;
+        assert_eq!(
+            result["structuredContent"],
+            json!({"instance": "in-process", "principal": {
+                "issuer": "https://issuer.test", "subject": "alice",
+                "scopes": ["tools:call"], "claims": {"groups": ["ops"]}}})
+        );
+        let anonymous = whoami().call_in_process(json!({})).await;
+        assert_eq!(
+            anonymous["structuredContent"],
+            json!({"instance": "in-process"})
+        );
+    }
 }

@@ -1,7 +1,7 @@
 """An example mcpbus worker in Python: `python example_worker.py --nats nats://127.0.0.1:4222`.
 
 Serves `py_add` (structured output, idempotent), `py_countdown` (progress, logs,
-cancellation), `py_fail` (a tool error), the resource `py://motd` and the prompt
+cancellation), `py_fail` (a tool error), `py_whoami` (who is calling), the resource `py://motd` and the prompt
 `py_review`. Stops gracefully on SIGTERM or Ctrl-C.
 """
 
@@ -31,6 +31,21 @@ async def py_countdown(ctx: Context, n: int, interval_ms: int = 100) -> str:
 @worker.tool(description="Always fails with the given message.")
 async def py_fail(message: str = "py_fail always fails") -> str:
     raise ToolError(message)
+
+
+@worker.tool(description="Which instance ran the call and, when the gateway checks tokens, who called.",
+             idempotent=True, read_only=True)
+async def py_whoami(ctx: Context) -> dict:
+    out: dict = {"instance": ctx.instance}
+    caller = ctx.principal()
+    if caller is not None:
+        out["principal"] = {
+            "issuer": caller.issuer,
+            "subject": caller.subject,
+            "scopes": list(caller.scopes),
+            "claims": caller.claims,
+        }
+    return out
 
 
 @worker.resource("py://motd", name="motd", description="Message of the day")

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bus_schema::mcp::capability;
-use bus_schema::messages::{decode, encode, CallEvent, CallReply, ClientAnswer, Lane};
+use bus_schema::mcp::meta;
+use bus_schema::messages::{decode, encode, CallEvent, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::InstanceId;
+use bus_schema::principal::Principal;
 use bus_schema::PROTOCOL_VERSION;
 use bus_schema::{headers, subjects};
 use futures::StreamExt;
@@ -58,9 +60,51 @@ pub struct CallContext {
     /// Set when the call may become a task; `escalated` once it has.
     pub(crate) task_id: Option<String>,
     pub(crate) escalated: Arc<AtomicBool>,
+    /// Who is calling, as the gateway verified it; shared, not copied, when the context is
+    /// cloned (claims can be large).
+    pub(crate) principal: Option<Arc<Principal>>,
 }
 
 impl CallContext {
+    /// The context of a call pulled from the queue: what the handler may know about the
+    /// request, and how it answers. `nats` is `None` only in tests.
+    pub(crate) fn for_call(
+        req: &CallRequest,
+        nats: Option<async_nats::Client>,
+        instance: InstanceId,
+        cancel: CancellationToken,
+        delivery: u64,
+        catalogue: Catalogue,
+    ) -> Self {
+        Self {
+            durable: nats
+                .as_ref()
+                .filter(|_| req.reply_durable)
+                .map(|n| jetstream::new(n.clone())),
+            nats,
+            reply_to: req.reply_to.clone(),
+            call_id: req.call_id.clone(),
+            instance,
+            wants_progress: req
+                .params
+                .get("_meta")
+                .and_then(|m| m.get(meta::PROGRESS_TOKEN))
+                .is_some(),
+            cancel,
+            sent: Default::default(),
+            delivery,
+            asked: Default::default(),
+            client_capabilities: req.client_capabilities.clone(),
+            lane: req.lane,
+            deadline_ms: req.deadline_ms,
+            mrtr: Arc::new(Rounds::from_params(&req.params)),
+            catalogue,
+            task_id: req.task_id.clone(),
+            escalated: Default::default(),
+            principal: req.principal.clone().map(Arc::new),
+        }
+    }
+
     /// A context for running a handler without the bus (tests, benchmarks): replies go
     /// nowhere and the client declared no capabilities.
     pub(crate) fn in_process() -> Self {
@@ -82,7 +126,21 @@ impl CallContext {
             catalogue: Default::default(),
             task_id: None,
             escalated: Default::default(),
+            principal: None,
         }
+    }
+
+    /// Who is calling: the issuer and subject of the client's access token, its scopes, and
+    /// the claims the operator allow-listed, as the gateway verified them.
+    ///
+    /// `None` when the gateway runs without authorization (`--auth none`), and for calls
+    /// run in process without a principal. The token itself is never available: the
+    /// gateway does not pass tokens through (the MCP specification forbids it), so a worker
+    /// that needs upstream credentials holds its own. The principal says who the gateway
+    /// let in; it does not prove that this message came from a gateway (that is the bus's
+    /// own credentials and permissions).
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_deref()
     }
 
     pub fn call_id(&self) -> &str {
@@ -300,5 +358,99 @@ impl CallContext {
             }
         }
         tracing::error!(call_id = %self.call_id, "gave up storing a reply; the client will see a timeout");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A call as a gateway publishes it, with `principal` set to `principal` (left out when
+    /// `None`).
+    fn call_body(principal: Option<Value>) -> Vec<u8> {
+        let mut body = json!({
+            "protocol": PROTOCOL_VERSION,
+            "call_id": "c1",
+            "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}},
+            "reply_to": "mcpbus.v1.reply.gw.c1",
+            "deadline_ms": 1,
+            "lane": "stateless",
+            "protocol_version": "2026-07-28",
+        });
+        if let Some(p) = principal {
+            body["principal"] = p;
+        }
+        serde_json::to_vec(&body).unwrap()
+    }
+
+    /// The context the runner builds for a call read off the bus.
+    fn context_of(body: &[u8]) -> Result<CallContext, bus_schema::messages::MessageError> {
+        let req: CallRequest = decode(body)?;
+        Ok(CallContext::for_call(
+            &req,
+            None,
+            InstanceId::new("w1").unwrap(),
+            CancellationToken::new(),
+            1,
+            Catalogue::default(),
+        ))
+    }
+
+    #[test]
+    fn the_handler_sees_the_principal_the_call_carries() {
+        let ctx = context_of(&call_body(Some(json!({
+            "issuer": "https://issuer.test",
+            "subject": "alice",
+            "scopes": ["tools:read", "tools:call"],
+            "claims": {"groups": ["ops"]},
+        }))))
+        .unwrap();
+        let p = ctx.principal().expect("a principal");
+        assert_eq!(p.issuer, "https://issuer.test");
+        assert_eq!(p.subject, "alice");
+        assert_eq!(p.scopes, ["tools:read", "tools:call"]);
+        assert_eq!(p.claims["groups"], json!(["ops"]));
+        // Clones (one per `ask` round, per spawned task) share it.
+        assert_eq!(ctx.clone().principal(), Some(p));
+    }
+
+    #[test]
+    fn scopes_and_claims_may_be_left_out() {
+        let ctx = context_of(&call_body(Some(
+            json!({"issuer": "https://issuer.test", "subject": "svc"}),
+        )))
+        .unwrap();
+        let p = ctx.principal().unwrap();
+        assert!(p.scopes.is_empty() && p.claims.is_empty());
+    }
+
+    #[test]
+    fn without_auth_there_is_no_principal() {
+        assert!(context_of(&call_body(None)).unwrap().principal().is_none());
+        let null = call_body(Some(Value::Null));
+        assert!(context_of(&null).unwrap().principal().is_none());
+    }
+
+    #[test]
+    fn a_malformed_principal_makes_the_call_unreadable() {
+        // The runner terminates an unreadable call (PROTOCOL 5.2): a handler never runs with
+        // a caller half understood.
+        for bad in [
+            json!("alice"),
+            json!({"subject": "alice"}),
+            json!({"issuer": "https://issuer.test", "subject": 7}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "scopes": "tools:call"}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "scopes": [1]}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "scopes": null}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "claims": []}),
+            json!({"issuer": "https://issuer.test", "subject": "a", "claims": null}),
+        ] {
+            assert!(
+                context_of(&call_body(Some(bad.clone()))).is_err(),
+                "accepted {bad}"
+            );
+        }
     }
 }

@@ -54,6 +54,8 @@ mod tool;
 mod worker;
 
 pub use bus_schema;
+/// The verified caller a handler reads with [`CallContext::principal`].
+pub use bus_schema::principal::Principal;
 pub use call_error::{CallError, InputRequired, ProtocolError, ToolError};
 pub use catalogue::Catalogue;
 pub use config::WorkerConfig;

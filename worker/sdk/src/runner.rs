@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use bus_schema::mcp::code::INTERNAL_ERROR;
-use bus_schema::mcp::meta;
 use bus_schema::messages::{decode, CallEvent, CallRequest};
 use bus_schema::names::InstanceId;
 use bus_schema::topology::POOL_ACK_WAIT;
@@ -25,7 +24,6 @@ use crate::context::CallContext;
 use crate::decide::{decide, wire, Decision};
 use crate::error::WorkerError;
 use crate::job::Job;
-use crate::mrtr::Rounds;
 
 /// How long one pull request waits for calls before it is renewed. Short enough that a
 /// shutdown is noticed promptly, long enough not to churn requests on an idle queue.
@@ -115,29 +113,14 @@ impl Runner {
                 return;
             }
         };
-        let ctx = CallContext {
-            nats: Some(self.nats.clone()),
-            reply_to: req.reply_to.clone(),
-            call_id: req.call_id.clone(),
-            instance: self.instance.clone(),
-            wants_progress: req
-                .params
-                .get("_meta")
-                .and_then(|m| m.get(meta::PROGRESS_TOKEN))
-                .is_some(),
-            cancel: self.cancel_all.child_token(),
-            durable: req.reply_durable.then(|| jetstream::new(self.nats.clone())),
-            sent: Default::default(),
-            delivery: msg.info().map(|i| i.delivered as u64).unwrap_or(1),
-            asked: Default::default(),
-            client_capabilities: req.client_capabilities.clone(),
-            lane: req.lane,
-            deadline_ms: req.deadline_ms,
-            mrtr: Arc::new(Rounds::from_params(&req.params)),
-            catalogue: self.catalogue.clone(),
-            task_id: req.task_id.clone(),
-            escalated: Default::default(),
-        };
+        let ctx = CallContext::for_call(
+            &req,
+            Some(self.nats.clone()),
+            self.instance.clone(),
+            self.cancel_all.child_token(),
+            msg.info().map(|i| i.delivered as u64).unwrap_or(1),
+            self.catalogue.clone(),
+        );
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
         let outcome = decide(&self.catalogue.snapshot(), &req, delivered);
         let event = match outcome {

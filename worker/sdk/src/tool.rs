@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bus_schema::principal::Principal;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
@@ -191,7 +192,19 @@ impl ToolDef {
     /// Runs the handler in this process, without the bus, and returns the MCP
     /// `CallToolResult`. Progress and log messages go nowhere. For tests and benchmarks.
     pub async fn call_in_process(&self, arguments: Value) -> Value {
-        match (self.handler)(CallContext::in_process(), arguments).await {
+        self.call_in_process_as(None, arguments).await
+    }
+
+    /// [`call_in_process`](Self::call_in_process) as if the gateway had verified `principal`
+    /// as the caller ([`CallContext::principal`]), to test handlers that depend on who calls.
+    pub async fn call_in_process_as(
+        &self,
+        principal: Option<Principal>,
+        arguments: Value,
+    ) -> Value {
+        let mut ctx = CallContext::in_process();
+        ctx.principal = principal.map(Arc::new);
+        match (self.handler)(ctx, arguments).await {
             Ok(out) => out.into_result(),
             Err(CallError::Tool(e)) => e.into_result(),
             Err(CallError::Protocol(e)) => ToolError::new(e.message).into_result(),
@@ -271,6 +284,26 @@ mod tests {
         let result = counted.call_in_process(json!({})).await;
         assert_eq!(result["structuredContent"], json!({"count": 2}));
         assert_eq!(result["isError"], false);
+    }
+
+    #[tokio::test]
+    async fn a_handler_tested_in_process_sees_the_principal_it_was_given() {
+        let t = ToolDef::raw("who", |ctx, _a| async move {
+            Ok(match ctx.principal() {
+                Some(p) => format!("{} {}", p.subject, p.scopes.join(",")),
+                None => "nobody".to_owned(),
+            })
+        });
+        let alice = Principal {
+            issuer: "https://issuer.test".into(),
+            subject: "alice".into(),
+            scopes: vec!["tools:read".into(), "tools:call".into()],
+            claims: Map::new(),
+        };
+        let result = t.call_in_process_as(Some(alice), json!({})).await;
+        assert_eq!(result["content"][0]["text"], "alice tools:read,tools:call");
+        let result = t.call_in_process(json!({})).await;
+        assert_eq!(result["content"][0]["text"], "nobody");
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ type hints), then `await worker.run(nats_url)`. The wire protocol is bus-schema/
 
 from .context import Context
 from .declarations import ProtocolError, ToolError
+from .principal import Principal
 from .worker import Worker
 
-__all__ = ["Context", "ProtocolError", "ToolError", "Worker"]
+__all__ = ["Context", "Principal", "ProtocolError", "ToolError", "Worker"]

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, Protocol
 
 from . import contract as c
+from .principal import Principal
 
 
 class _CallView(Protocol):
@@ -14,6 +15,7 @@ class _CallView(Protocol):
 
     request: dict[str, Any]
     instance: str
+    principal: Principal | None
     cancelled: asyncio.Event
 
     @property
@@ -35,6 +37,17 @@ class Context:
     @property
     def instance(self) -> str:
         return self._call.instance
+
+    def principal(self) -> Principal | None:
+        """Who is calling: issuer, subject, scopes and allow-listed claims, as the gateway
+        verified them from the client's access token.
+
+        `None` when the gateway runs without authorization. The token itself is never
+        available: gateways do not pass tokens through (the MCP specification forbids it),
+        so a worker that calls upstream services uses its own credentials. The principal says
+        who the gateway let in; it does not prove the call came from a gateway (that is up
+        to the bus's credentials and permissions)."""
+        return self._call.principal
 
     @property
     def client_capabilities(self) -> dict[str, Any]:

@@ -102,6 +102,18 @@ IDEMPOTENT_HINT = "idempotentHint"
 REASON_DEADLINE_PASSED = "deadline_passed"
 REASON_WORKER_LOST = "worker_lost"
 
+# -- The caller: bus_schema::principal::Principal, as CallRequest carries it --------------
+
+#: `CallRequest.principal`: who is calling, as the gateway verified it. Absent (or null)
+#: when the gateway runs without authorization. Never a token.
+CALL_PRINCIPAL = "principal"
+#: `Principal`'s fields. Issuer and subject are required strings; `scopes` (strings) and
+#: `claims` (an object) are left out when empty.
+PRINCIPAL_ISSUER = "issuer"
+PRINCIPAL_SUBJECT = "subject"
+PRINCIPAL_SCOPES = "scopes"
+PRINCIPAL_CLAIMS = "claims"
+
 # -- MCP vocabulary: bus_schema::mcp -------------------------------------------------------
 
 METHOD_TOOLS_CALL = "tools/call"

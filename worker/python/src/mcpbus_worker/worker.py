@@ -25,6 +25,7 @@ from nats.js.errors import NotFoundError
 from . import contract as c
 from . import protocol as p
 from .context import Context
+from .principal import MalformedPrincipal, Principal, principal_of
 from .declarations import (
     Prompt,
     ProtocolError,
@@ -306,6 +307,7 @@ class _Call:
         self.msg = msg
         self.instance = worker.instance
         self.request: dict[str, Any] = {}
+        self.principal: Principal | None = None
         self.sent = 0
         self.cancelled = asyncio.Event()
 
@@ -334,6 +336,15 @@ class _Call:
     async def run(self) -> None:
         try:
             self.request = json.loads(self.msg.data)
+            if not isinstance(self.request, dict):
+                raise ValueError("a call is a JSON object")
+            self.principal = principal_of(self.request)
+        except MalformedPrincipal as e:
+            # As unreadable as bad JSON (PROTOCOL 5.2): never run a handler with a caller
+            # half understood.
+            log.warning("discarding a call with a malformed principal: %s", e)
+            await self.msg.term()
+            return
         except ValueError:
             log.warning("discarding an unreadable call")
             await self.msg.term()
