@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
 use crate::policy::Policies;
+use crate::quota::Quotas;
 use crate::request_state::StateSealer;
 use crate::route::Dispatcher;
 use crate::session::{SessionSignals, SessionStore};
@@ -31,6 +32,8 @@ pub struct App {
     pub tasks: Tasks,
     /// What each principal may see and use (`--auth-policy`); none: everything.
     pub policy: Policies,
+    /// Per-client quotas on this node (ADR 0012).
+    pub quotas: Arc<Quotas>,
     /// Seals and opens MRTR `requestState` with the cluster's key.
     pub request_state: Arc<StateSealer>,
     /// Set when shutdown starts, so load balancers stop sending new requests.

@@ -90,6 +90,10 @@ struct Cli {
     #[command(flatten)]
     store: StoreArgs,
 
+    // --- Per-client quotas (ADR 0012) ---
+    #[command(flatten)]
+    quotas: crate::quota::QuotaArgs,
+
     // --- Connection bounds (issue 12, slowloris). ---
     /// Seconds a client has to send a complete request head, from its first byte.
     #[arg(long, env = "MCPBUS_HEADER_READ_TIMEOUT_SECS")]
@@ -160,6 +164,7 @@ impl Cli {
         }
         // --- JetStream store limits (ADR 0007) ---
         c.store_limits = self.store.into_limits(c.store_limits);
+        c.quotas = self.quotas.into_config(c.quotas);
 
         // Connection bounds.
         if let Some(v) = self.header_read_timeout_secs {

@@ -87,6 +87,10 @@ pub struct Config {
     /// with a clear error instead of failing every client.
     pub store_limits: crate::store_limits::StoreLimitsConfig,
 
+    /// Per-client quotas (ADR 0012): request rate, sessions per minute, calls and listen
+    /// streams in flight.
+    pub quotas: crate::quota::QuotaConfig,
+
     // --- Connection bounds (issue 12, slowloris): see `connection/`. ---
     /// How long a client has to send a complete request head, from its first byte (or from
     /// connecting). Default 10 s: a head is a few hundred bytes, which any real client sends
@@ -139,6 +143,7 @@ impl Default for Config {
 
             // --- JetStream store limits (ADR 0007) ---
             store_limits: crate::store_limits::StoreLimitsConfig::default(),
+            quotas: crate::quota::QuotaConfig::default(),
 
             // Connection bounds.
             header_read_timeout: Duration::from_secs(10),

@@ -22,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod quota;
 pub mod request_state;
 pub mod route;
 pub mod server;

@@ -16,6 +16,7 @@ use crate::catalog::Catalog;
 use crate::connection::{self, Limits};
 use crate::error::GatewayError;
 use crate::policy::{self, Policies};
+use crate::quota::Quotas;
 use crate::request_state;
 use crate::route::Dispatcher;
 use crate::session::{SessionSignals, SessionStore};
@@ -70,6 +71,8 @@ pub async fn run(
     );
 
     let stop = CancellationToken::new();
+    let quotas = Quotas::new(&config.quotas);
+    quotas.start_sweeping(stop.clone());
     let policy = match &config.auth_policy {
         Some(path) => policy::watch(path.clone(), stop.clone()).await?,
         None => Policies::none(),
@@ -130,6 +133,7 @@ pub async fn run(
         tasks,
         request_state: Arc::new(request_state),
         policy,
+        quotas,
         draining: AtomicBool::new(false),
         release: release.clone(),
     });

@@ -367,6 +367,22 @@ pub const CONFORMANCE_TOOLS: [&str; 35] = [
     "test_trigger_tool_change",
 ];
 
+/// Gateway flags for a test that loads a gateway from its one loopback address (many
+/// clients, or one client with many calls at once): per-client quotas (ADR 0012) out of the
+/// way, since every client here has the same address. `quotas.rs` tests the quotas.
+pub const LOAD_FROM_LOOPBACK: [&str; 10] = [
+    "--max-listen-per-client",
+    "100000",
+    "--sessions-per-minute",
+    "100000",
+    "--rate-limit-burst",
+    "100000",
+    "--max-calls-per-client",
+    "100000",
+    "--max-calls-per-session",
+    "100000",
+];
+
 /// A cluster of `gateways` nodes with one demo worker, ready to serve the demo tools.
 pub async fn demo_cluster(gateways: usize, gateway_args: &[&str]) -> Cluster {
     let mut cluster = Cluster::start(gateways, gateway_args)

@@ -222,7 +222,8 @@ async fn a_standalone_stream_resumes_the_changes_it_missed_on_another_node() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hundreds_of_concurrent_streams_each_get_one_notification() {
-    let mut cluster = demo_cluster(2, &[]).await;
+    // 200 clients, all on loopback.
+    let mut cluster = demo_cluster(2, &harness::LOAD_FROM_LOOPBACK).await;
     let urls = cluster.gateway_urls();
     let mut ls = Vec::new();
     for i in 0..200 {

@@ -58,7 +58,8 @@ async fn an_oversized_initialize_creates_no_session() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_ids_tokens_cursors_and_subscriptions_are_refused() {
-    let cluster = harness::demo_cluster(1, &[]).await;
+    // Hundreds of requests in a burst: faster than the default request rate allows.
+    let cluster = harness::demo_cluster(1, &harness::LOAD_FROM_LOOPBACK).await;
     let url = &cluster.gateway_urls()[0];
     let big = "y".repeat(400 * 1024);
 

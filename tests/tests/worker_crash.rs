@@ -86,7 +86,10 @@ async fn a_crash_mid_call_reruns_idempotent_calls_and_fails_the_others() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pool_grown_from_one_replica_to_three_spreads_the_calls() {
-    let mut c = Cluster::start(1, &[]).await.unwrap();
+    // One session with dozens of calls at once: more than its default quota.
+    let mut c = Cluster::start(1, &harness::LOAD_FROM_LOOPBACK)
+        .await
+        .unwrap();
     c.add_worker(&["demo", "--instance", "r1"]).unwrap();
     c.wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20))
         .await

@@ -13,7 +13,10 @@ use serde_json::json;
 const EXIT_BOUND: Duration = Duration::from_secs(10);
 
 async fn cluster_with_workers(instances: &[&str]) -> Cluster {
-    let mut cluster = Cluster::start(2, &[]).await.unwrap();
+    // One session with many calls at once: more than its default quota.
+    let mut cluster = Cluster::start(2, &harness::LOAD_FROM_LOOPBACK)
+        .await
+        .unwrap();
     for i in instances {
         cluster.add_worker(&["demo", "--instance", i]).unwrap();
     }

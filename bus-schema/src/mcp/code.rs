@@ -13,3 +13,6 @@ pub const HEADER_MISMATCH: i64 = -32020;
 pub const MISSING_CAPABILITY: i64 = -32021;
 /// 2026-07-28 `UnsupportedProtocolVersion`.
 pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+/// mcpbus: a per-client quota refused the request (sent with HTTP 429 and `Retry-After`);
+/// `data.limit` names the quota. In JSON-RPC's implementation-defined server error range.
+pub const QUOTA_EXCEEDED: i64 = -32000;

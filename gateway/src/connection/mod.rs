@@ -86,6 +86,7 @@ pub async fn serve(
         connections.spawn(serve_connection(
             http1.clone(),
             stream,
+            peer,
             router.clone(),
             deadlines,
             draining.clone(),
@@ -103,6 +104,7 @@ pub async fn serve(
 async fn serve_connection(
     http1: hyper::server::conn::http1::Builder,
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     deadlines: Deadlines,
     draining: CancellationToken,
@@ -112,7 +114,10 @@ async fn serve_connection(
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(DeadlineIo::new(stream, activity.clone(), deadlines));
     let router = TowerToHyperService::new(router);
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        // Who is connected, for per-client quotas (`quota::ClientKey`).
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         // Counted before the handler runs and until hyper drops the response body, so an
         // open SSE stream keeps its connection busy (never idle) however quiet it is.
         let in_flight = activity.begin();

@@ -58,6 +58,7 @@ impl AnswerIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Origin;
     use crate::session::{SessionId, SessionRecord};
     use bus_schema::principal::Principal;
     use serde_json::json;
@@ -84,7 +85,10 @@ mod tests {
             scopes: vec![],
             claims: Default::default(),
         });
-        Caller::session(SessionId::parse(session).unwrap(), record).with_principal(principal)
+        Caller::session(SessionId::parse(session).unwrap(), record).with_origin(Origin {
+            principal,
+            client: crate::quota::ClientKey::unknown(),
+        })
     }
 
     #[test]

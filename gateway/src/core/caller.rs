@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::log_level::LogLevel;
 use super::meta::meta_of;
 use super::profile::Profile;
+use crate::quota::ClientKey;
 use crate::session::{SessionId, SessionRecord};
 
 /// The caller of one request.
@@ -21,6 +22,16 @@ pub struct Caller {
     pub min_log: Option<LogLevel>,
     /// Who the access token names; `None` when the gateway runs without auth.
     pub principal: Option<Principal>,
+    /// Whom quotas count this request against: the principal, else the client's address.
+    pub client: ClientKey,
+}
+
+/// Who is at the other end of a request, as the edge established it before the core sees it.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// From the verified access token; `None` without auth.
+    pub principal: Option<Principal>,
+    pub client: ClientKey,
 }
 
 impl Caller {
@@ -41,6 +52,7 @@ impl Caller {
             ),
             session: Some((id, record)),
             principal: None,
+            client: ClientKey::unknown(),
         }
     }
 
@@ -52,6 +64,7 @@ impl Caller {
             session: None,
             min_log: None,
             principal: None,
+            client: ClientKey::unknown(),
         }
     }
 
@@ -80,12 +93,14 @@ impl Caller {
             session: None,
             min_log,
             principal: None,
+            client: ClientKey::unknown(),
         }
     }
 
-    /// The same caller, as the verified `principal` (from the edge's token check).
-    pub fn with_principal(mut self, principal: Option<Principal>) -> Self {
-        self.principal = principal;
+    /// The same caller, as the edge identified it (token check, client address).
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.principal = origin.principal;
+        self.client = origin.client;
         self
     }
 

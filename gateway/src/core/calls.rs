@@ -111,6 +111,8 @@ pub async fn call_tool(
         cache: Cache::None,
         delivery: Delivery::Either,
         answers: AnswerIds::for_caller(&app.request_state, caller),
+        slot: None,
+        finished: false,
     })))
 }
 
@@ -202,6 +204,8 @@ async fn task_on_escalation(
                     cache: Cache::None,
                     delivery: Delivery::Json,
                     answers: AnswerIds::for_caller(&app.request_state, caller),
+                    slot: None,
+                    finished: false,
                 })))
             }
             CallUpdate::Escalate => {
@@ -305,5 +309,7 @@ pub async fn read(
         cache,
         delivery: Delivery::Json,
         answers: AnswerIds::for_caller(&app.request_state, caller),
+        slot: None,
+        finished: false,
     })))
 }

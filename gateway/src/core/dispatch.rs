@@ -53,13 +53,26 @@ pub async fn dispatch(
         }),
         Command::ListTools { cursor } => lists::tools(app, caller, cursor.as_deref()),
         Command::ListItems { kind, cursor } => lists::items(app, caller, kind, cursor.as_deref()),
+        // Calls occupy workers: each holds the caller's quota slots until it ends.
         Command::CallTool { name, as_task } => {
-            calls::call_tool(app, caller, request, &name, as_task, mrtr).await
+            let slot = app.quotas.call(&caller.client, session_of(caller))?;
+            calls::call_tool(app, caller, request, &name, as_task, mrtr)
+                .await
+                .map(|o| o.holding(slot))
         }
-        Command::Read(target) => calls::read(app, caller, request, &target, mrtr).await,
-        Command::Listen(filter) => Ok(Outcome::Listen(filter)),
+        Command::Read(target) => {
+            let slot = app.quotas.call(&caller.client, session_of(caller))?;
+            calls::read(app, caller, request, &target, mrtr)
+                .await
+                .map(|o| o.holding(slot))
+        }
+        Command::Listen(filter) => Ok(Outcome::Listen(filter, app.quotas.listen(&caller.client)?)),
         Command::Task { task_id, op } => tasks::handle(app, caller, &request, &task_id, &op).await,
     }
+}
+
+fn session_of(caller: &Caller) -> Option<&str> {
+    caller.session_id().map(|s| s.as_str())
 }
 
 /// A client notification. Only `notifications/cancelled` does anything: the request may

@@ -9,6 +9,7 @@ use bus_schema::messages::WireError;
 use serde_json::{json, Value};
 
 use super::limits::Limited;
+use crate::quota::QuotaExceeded;
 use crate::request_state::StateError;
 use crate::route::CallError;
 use crate::session::SessionError;
@@ -29,6 +30,9 @@ pub enum CoreError {
     /// version, a retry's broken `inputResponses`): the request itself is refused.
     #[error("{0}")]
     Malformed(String),
+    /// A per-client quota (ADR 0012).
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
     /// Something the cluster would have to store or hold is over its cap.
     #[error("Request too large: {}", .0.describe())]
     TooLarge(Limited),

@@ -33,7 +33,7 @@ mod session;
 mod tasks;
 
 pub use answer_id::AnswerIds;
-pub use caller::Caller;
+pub use caller::{Caller, Origin};
 pub use dispatch::{answer, dispatch, notify};
 pub use error::CoreError;
 pub use limits::Limited;

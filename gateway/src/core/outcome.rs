@@ -7,6 +7,7 @@ use super::answer_id::AnswerIds;
 use super::listen::ListenFilter;
 use super::log_level::LogLevel;
 use super::mrtr::Mrtr;
+use crate::quota::{CallSlot, Slot};
 use crate::route::{CallUpdate, PendingCall};
 use crate::session::SessionId;
 use crate::stream::{EventId, RequestStream};
@@ -22,8 +23,8 @@ pub enum Outcome {
     Call(Box<CallPlan>),
     /// A task, as the request left it.
     Task(Box<TaskOutcome>),
-    /// A `subscriptions/listen` stream with this filter.
-    Listen(ListenFilter),
+    /// A `subscriptions/listen` stream with this filter, holding the client's listen slot.
+    Listen(ListenFilter, Slot),
 }
 
 impl Outcome {
@@ -37,6 +38,15 @@ impl Outcome {
             result,
             cache: Cache::None,
         }
+    }
+
+    /// The outcome of a call that took `slot`: a call in progress holds it until it ends;
+    /// anything else (an answer, a task) gives it back now.
+    pub fn holding(mut self, slot: CallSlot) -> Self {
+        if let Self::Call(plan) = &mut self {
+            plan.slot = Some(slot);
+        }
+        self
     }
 }
 
@@ -67,6 +77,49 @@ pub struct CallPlan {
     pub delivery: Delivery,
     /// Ids for the call's requests to the client, answerable only by the caller.
     pub answers: AnswerIds,
+    /// The caller's quota slots for this call (ADR 0012), held until the call ends.
+    pub slot: Option<CallSlot>,
+    /// Whether the feed gave its final update.
+    pub finished: bool,
+}
+
+impl CallPlan {
+    /// The call's next update.
+    pub async fn next(&mut self) -> Option<(Option<EventId>, CallUpdate)> {
+        let next = self.feed.next().await;
+        if matches!(next, Some((_, CallUpdate::Done(_))) | None) {
+            self.finished = true;
+        }
+        next
+    }
+}
+
+impl Drop for CallPlan {
+    /// A client that leaves a session-lane call before its end does not cancel it (in the
+    /// 2025 revisions disconnection is not cancellation, and the client may resume): the
+    /// call still occupies a worker, so it keeps its quota slots until it ends. A follower
+    /// reads the stored stream to that end (or the call's deadline) and then lets go.
+    fn drop(&mut self) {
+        let Some(slot) = self.slot.take() else { return };
+        if self.finished {
+            return;
+        }
+        let CallFeed::Stored(_) = &self.feed else {
+            return;
+        };
+        let mut feed = std::mem::replace(&mut self.feed, CallFeed::Settled(None));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _slot = slot;
+            while let Some((_, update)) = feed.next().await {
+                if matches!(update, CallUpdate::Done(_)) {
+                    break;
+                }
+            }
+        });
+    }
 }
 
 /// Whether a call's answer may, must or must not be a stream.

@@ -325,6 +325,7 @@ mod tests {
             session: None,
             min_log: None,
             principal: None,
+            client: crate::quota::ClientKey::unknown(),
         };
         Request::parse(&caller, json!(1), method, params).map(|r| r.command)
     }

@@ -23,6 +23,7 @@ pub async fn initialize(
     client_info: Value,
     capabilities: Value,
 ) -> Result<Outcome, CoreError> {
+    app.quotas.new_session(&caller.client)?;
     let negotiated = ProtocolVersion::negotiate_session(requested);
     let record = SessionRecord {
         protocol_version: negotiated.to_string(),

@@ -108,6 +108,8 @@ async fn result(
                 cache: Cache::None,
                 delivery: Delivery::Stream,
                 answers: AnswerIds::for_caller(&app.request_state, caller),
+                slot: None,
+                finished: false,
             })))
         }
     }

@@ -147,7 +147,13 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 pub fn error_response(id: &Value, error: &McpError) -> Response {
-    json_response(error.status, &error_message(id, error))
+    let mut response = json_response(error.status, &error_message(id, error));
+    if let Some(secs) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    response
 }
 
 #[cfg(test)]

@@ -17,9 +17,11 @@ use super::wire::McpError;
 use crate::app::App;
 use crate::core::{notification_for, ListenFilter};
 use crate::metrics::METRICS;
+use crate::quota::Slot;
 use crate::stream::{BroadcastItem, Follower};
 
-pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
+/// Opens a listen stream; `client_slot` is the client's quota slot, held while it is open.
+pub fn open(app: &App, id: Value, filter: ListenFilter, client_slot: Slot) -> Response {
     let slot = match stream_slot(app) {
         Ok(slot) => slot,
         Err(refused) => return *refused,
@@ -57,7 +59,7 @@ pub fn open(app: &App, id: Value, filter: ListenFilter) -> Response {
         "listen",
         app.config.sse_keep_alive,
         futures::stream::once(async move { message(ack) }).chain(live),
-        slot,
+        (slot, client_slot),
     )
 }
 

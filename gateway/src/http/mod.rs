@@ -27,14 +27,21 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
+use bus_schema::messages::Lane;
 use bus_schema::principal::Principal;
 use serde_json::Value;
 
 use crate::app::App;
 use bus_schema::mcp::code;
 use jsonrpc::{error_response, Incoming};
-use wire::McpError;
+use wire::{from_core, McpError};
+
+use crate::core::Origin;
+use crate::quota::ClientKey;
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -64,11 +71,24 @@ async fn mcp(
     State(app): State<Arc<App>>,
     method: axum::http::Method,
     principal: Option<Extension<Principal>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    // Set by the auth layer when the gateway checks tokens; absent when it runs without.
+    // The principal is set by the auth layer when the gateway checks tokens; the peer by
+    // the connection layer.
     let principal = principal.map(|Extension(p)| p);
+    let client = ClientKey::of(
+        principal.as_ref(),
+        peer.map(|Extension(ConnectInfo(p))| p),
+        &headers,
+        app.quotas.trusted_proxies(),
+    );
+    // Every request counts, whatever it is: the cheapest refusal comes first.
+    if let Err(e) = app.quotas.request(&client) {
+        return error_response(&Value::Null, &from_core(&e.into(), Lane::Session));
+    }
+    let origin = Origin { principal, client };
     if let Err(e) = guard::check_host_and_origin(
         &headers,
         &app.config.allowed_hosts,
@@ -77,9 +97,9 @@ async fn mcp(
         return error_response(&Value::Null, &e);
     }
     match method {
-        axum::http::Method::POST => post(app, principal, headers, body).await,
-        axum::http::Method::DELETE => session_lane::delete(&app, principal, &headers).await,
-        axum::http::Method::GET => standalone::get(&app, principal, &headers).await,
+        axum::http::Method::POST => post(app, origin, headers, body).await,
+        axum::http::Method::DELETE => session_lane::delete(&app, origin, &headers).await,
+        axum::http::Method::GET => standalone::get(&app, origin, &headers).await,
         _ => {
             let e = McpError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -94,12 +114,7 @@ async fn mcp(
     }
 }
 
-async fn post(
-    app: Arc<App>,
-    principal: Option<Principal>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn post(app: Arc<App>, origin: Origin, headers: HeaderMap, body: Body) -> Response {
     if let Err(e) =
         guard::check_content_type(&headers).and_then(|_| guard::check_post_accept(&headers))
     {
@@ -137,8 +152,8 @@ async fn post(
     };
     match request {
         Some(r) if stateless_lane::claims(r, &headers) => {
-            stateless_lane::handle(&app, principal, &headers, incoming).await
+            stateless_lane::handle(&app, origin, &headers, incoming).await
         }
-        _ => session_lane::handle(&app, principal, &headers, incoming).await,
+        _ => session_lane::handle(&app, origin, &headers, incoming).await,
     }
 }

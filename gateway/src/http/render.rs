@@ -52,7 +52,7 @@ pub async fn render(
             decoration.apply(&mut result, crate::core::Cache::None);
             ok(id, result)
         }
-        Outcome::Listen(filter) => listen::open(app, id.clone(), filter),
+        Outcome::Listen(filter, slot) => listen::open(app, id.clone(), filter, slot),
     }
 }
 

@@ -139,7 +139,7 @@ impl CallReply {
 
     /// Waits for the outcome and answers with one JSON body.
     pub async fn json(mut self) -> Response {
-        while let Some((_, update)) = self.plan.feed.next().await {
+        while let Some((_, update)) = self.plan.next().await {
             match update {
                 CallUpdate::Done(Ok(result)) => {
                     let body = self.message(CallUpdate::Done(Ok(result)));
@@ -194,7 +194,7 @@ impl CallReply {
             }
             loop {
                 let next = tokio::select! {
-                    n = st.reply.plan.feed.next() => n,
+                    n = st.reply.plan.next() => n,
                     _ = st.release.cancelled(), if st.resumable => {
                         st.done = true;
                         return Some((Frame::Retry(RETRY_AFTER_RELEASE), st));

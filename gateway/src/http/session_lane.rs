@@ -8,7 +8,6 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bus_schema::mcp::ProtocolVersion;
-use bus_schema::principal::Principal;
 use serde_json::{json, Value};
 
 use super::headers as header;
@@ -16,12 +15,12 @@ use super::jsonrpc::{error_response, json_response, Incoming};
 use super::render::{self, render};
 use super::wire::{from_core, McpError};
 use crate::app::App;
-use crate::core::{self, Caller, CoreError, Request};
+use crate::core::{self, Caller, CoreError, Origin, Request};
 use crate::session::SessionId;
 
 pub async fn handle(
     app: &App,
-    principal: Option<Principal>,
+    origin: Origin,
     headers: &HeaderMap,
     incoming: Incoming,
 ) -> Response {
@@ -33,7 +32,7 @@ pub async fn handle(
         if r.method == bus_schema::mcp::Method::Initialize.as_str() {
             return serve(
                 app,
-                &Caller::initializing().with_principal(principal),
+                &Caller::initializing().with_origin(origin),
                 r.id.clone(),
                 &r.method,
                 r.params.clone(),
@@ -44,7 +43,7 @@ pub async fn handle(
     if let Err(e) = check_version_header(headers) {
         return error_response(&id, &e);
     }
-    let caller = match find_session(app, principal, headers).await {
+    let caller = match find_session(app, origin, headers).await {
         Ok(caller) => caller,
         Err(e) => return error_response(&id, &e),
     };
@@ -70,8 +69,8 @@ async fn serve(app: &App, caller: &Caller, id: Value, method: &str, params: Valu
 }
 
 /// `DELETE /mcp`: ends the session named by `MCP-Session-Id`.
-pub async fn delete(app: &App, principal: Option<Principal>, headers: &HeaderMap) -> Response {
-    let caller = match find_session(app, principal, headers).await {
+pub async fn delete(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
+    let caller = match find_session(app, origin, headers).await {
         Ok(caller) => caller,
         Err(e) => return error_response(&Value::Null, &e),
     };
@@ -99,10 +98,10 @@ pub fn check_version_header(headers: &HeaderMap) -> Result<(), McpError> {
 }
 
 /// The caller of a session-lane request: the live session its `MCP-Session-Id` names, if
-/// `principal` owns it (a session of someone else's is as unknown as one that never was).
+/// the caller's principal owns it (a session of someone else's is as unknown as one that never was).
 pub async fn find_session(
     app: &App,
-    principal: Option<Principal>,
+    origin: Origin,
     headers: &HeaderMap,
 ) -> Result<Caller, McpError> {
     let raw = headers
@@ -122,8 +121,8 @@ pub async fn find_session(
     };
     let id = SessionId::parse(raw).ok_or_else(not_found)?;
     match app.sessions.get(&id).await {
-        Ok(Some(record)) if record.owned_by(principal.as_ref()) => {
-            Ok(Caller::session(id, record).with_principal(principal))
+        Ok(Some(record)) if record.owned_by(origin.principal.as_ref()) => {
+            Ok(Caller::session(id, record).with_origin(origin))
         }
         Ok(Some(_)) => {
             tracing::warn!("a session was presented by a principal that does not own it");

@@ -8,7 +8,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use bus_schema::mcp::{code, notification as note};
 use bus_schema::messages::BroadcastKind;
-use bus_schema::principal::Principal;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -22,12 +21,12 @@ use super::sse::{self, Frame};
 use super::wire::McpError;
 use crate::app::App;
 use crate::core::{
-    notification_for, AnswerIds, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery,
+    notification_for, AnswerIds, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery, Origin,
 };
 use crate::session::{SessionId, SessionStore, StandaloneSlot};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 
-pub async fn get(app: &App, principal: Option<Principal>, headers: &HeaderMap) -> Response {
+pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
     if !guard::accepts(headers).sse {
         let e = McpError::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -39,7 +38,7 @@ pub async fn get(app: &App, principal: Option<Principal>, headers: &HeaderMap) -
     if let Err(e) = check_version_header(headers) {
         return error_response(&Value::Null, &e);
     }
-    let caller = match find_session(app, principal, headers).await {
+    let caller = match find_session(app, origin, headers).await {
         Ok(caller) => caller,
         Err(e) => return error_response(&Value::Null, &e),
     };
@@ -77,6 +76,8 @@ async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) ->
                 cache: Cache::None,
                 delivery: Delivery::Stream,
                 answers: AnswerIds::for_caller(&app.request_state, caller),
+                slot: None,
+                finished: false,
             };
             // Session results carry no caching hints, so no ttl.
             let decoration = Decoration::new(&caller.profile, 0);

@@ -8,7 +8,6 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bus_schema::mcp::{code, meta, Method, ProtocolVersion};
-use bus_schema::principal::Principal;
 use serde_json::{json, Value};
 
 use super::headers as header;
@@ -18,7 +17,7 @@ use super::render::render;
 use super::wire::McpError;
 use crate::app::App;
 use crate::catalog::Lookup;
-use crate::core::{self, Caller, Request};
+use crate::core::{self, Caller, Origin, Request};
 use crate::policy::Item;
 
 /// Whether a message belongs to this lane: it carries the modern `_meta`, or it names a
@@ -39,7 +38,7 @@ pub fn claims(r: &jsonrpc::Request, headers: &HeaderMap) -> bool {
 
 pub async fn handle(
     app: &App,
-    principal: Option<Principal>,
+    origin: Origin,
     headers: &HeaderMap,
     incoming: Incoming,
 ) -> Response {
@@ -54,7 +53,7 @@ pub async fn handle(
         Ok(v) => v,
         Err(e) => return error_response(&r.id, &e),
     };
-    let caller = Caller::stateless(version, &r.params).with_principal(principal);
+    let caller = Caller::stateless(version, &r.params).with_origin(origin);
     let outcome = match Request::parse(&caller, r.id.clone(), &r.method, r.params) {
         Ok(request) => match check_param_headers(app, &caller, headers, &request) {
             Ok(()) => core::dispatch(app, &caller, request).await,

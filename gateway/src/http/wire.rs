@@ -23,6 +23,8 @@ pub struct McpError {
     pub code: i64,
     pub message: String,
     pub data: Option<Value>,
+    /// Seconds before trying again can succeed (`Retry-After`), for refusals by a quota.
+    pub retry_after: Option<u64>,
 }
 
 impl McpError {
@@ -32,6 +34,7 @@ impl McpError {
             code,
             message: message.into(),
             data: None,
+            retry_after: None,
         }
     }
 
@@ -85,6 +88,13 @@ pub fn from_core(e: &CoreError, lane: Lane) -> McpError {
             McpError::new(status, code::METHOD_NOT_FOUND, message)
         }
         CoreError::InvalidParams(_) => McpError::new(ok, code::INVALID_PARAMS, message),
+        CoreError::Quota(q) => {
+            let retry_after = q.retry_after_secs();
+            let mut e = McpError::new(StatusCode::TOO_MANY_REQUESTS, code::QUOTA_EXCEEDED, message)
+                .with_data(json!({"limit": q.name(), "retryAfterSecs": retry_after}));
+            e.retry_after = Some(retry_after);
+            e
+        }
         // A request id is part of the message, the rest are params.
         CoreError::TooLarge(what) => {
             let code = match what {

@@ -41,7 +41,10 @@ struct Target {
 
 pub async fn run_all(args: Args) -> Result<()> {
     let mut cluster = Cluster::start(0, &[]).await?;
-    cluster.add_gateway(&["--json-tool-calls"]).await?;
+    // The benchmark is thousands of clients on one address: quotas out of the way.
+    let mut gateway_args = vec!["--json-tool-calls"];
+    gateway_args.extend(harness::LOAD_FROM_LOOPBACK);
+    cluster.add_gateway(&gateway_args).await?;
     cluster.add_worker(&["demo", "--max-in-flight", "64"])?;
     cluster
         .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20))

@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<()> {
-    let mut cluster = Cluster::start(2, &[]).await?;
+    let mut cluster = Cluster::start(2, &harness::LOAD_FROM_LOOPBACK).await?;
     cluster.add_worker(&["demo"])?;
     cluster
         .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(20))
