@@ -102,6 +102,10 @@ struct Cli {
     /// streams are in flight and are not cut).
     #[arg(long, env = "MCPBUS_IDLE_TIMEOUT_SECS")]
     idle_timeout_secs: Option<u64>,
+    /// Seconds a response write may wait for a client that stopped reading; then the
+    /// connection is closed (a session stream resumes with Last-Event-ID).
+    #[arg(long, env = "MCPBUS_WRITE_TIMEOUT_SECS")]
+    write_timeout_secs: Option<u64>,
     /// Open HTTP connections per node at most; more get 503 and are closed.
     #[arg(long, env = "MCPBUS_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
@@ -172,6 +176,9 @@ impl Cli {
         }
         if let Some(v) = self.idle_timeout_secs {
             c.idle_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = self.write_timeout_secs {
+            c.write_timeout = Duration::from_secs(v.max(1));
         }
         if let Some(v) = self.max_connections {
             c.max_connections = v.max(1);

@@ -101,6 +101,11 @@ pub struct Config {
     /// not we, close the connections they pool (no request races a close); as nginx's
     /// `keepalive_timeout`. Open SSE streams are requests in flight and are never cut by it.
     pub idle_timeout: Duration,
+    /// How long a write to a client may wait for the client to read (an SSE stream it
+    /// stopped reading). Default 30 s: far longer than any network hiccup, and the bound on
+    /// how long a stalled stream holds its buffers. A cut-off session stream resumes with
+    /// `Last-Event-ID`.
+    pub write_timeout: Duration,
     /// Open HTTP connections per node at most; more are answered 503 and closed at once.
     /// Default 12 000: above `max_open_streams` (10 000), so that a node holding every stream
     /// it may still takes calls and refuses further streams with its clear 503; an idle
@@ -148,6 +153,7 @@ impl Default for Config {
             // Connection bounds.
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
+            write_timeout: Duration::from_secs(30),
             max_connections: 12_000,
             max_header_bytes: 32 * 1024,
         }

@@ -160,6 +160,7 @@ pub async fn run(
     let limits = Limits {
         header_read_timeout: app.config.header_read_timeout,
         idle_timeout: app.config.idle_timeout,
+        write_timeout: app.config.write_timeout,
         max_connections: app.config.max_connections,
         max_header_bytes: app.config.max_header_bytes,
     };

@@ -9,6 +9,12 @@
 //! header-read deadline, from that moment). When the deadline passes, the next read fails
 //! with `TimedOut`, hyper gives up on the connection and the socket is closed.
 //!
+//! Writes have a deadline of their own, in every phase: a write the client does not make
+//! room for within the write deadline (its socket buffer stays full: it stopped reading)
+//! fails with `TimedOut`, so a client too far behind an SSE stream is cut off and what the
+//! stream holds for it is freed. On the session lane it resumes with `Last-Event-ID` and
+//! loses nothing; a stateless call is cancelled, as a closed stream means.
+//!
 //! Why not hyper's own `header_read_timeout`: hyper starts it whenever it waits for a request
 //! head, including the idle time between keep-alive requests, so it cannot give idle
 //! connections a longer life than half-sent heads. Behind a load balancer that pools
@@ -35,6 +41,7 @@ use crate::metrics::METRICS;
 pub(super) struct Deadlines {
     pub header: Duration,
     pub idle: Duration,
+    pub write: Duration,
 }
 
 /// What the service tells the IO about requests, shared by both.
@@ -138,6 +145,8 @@ pub(super) struct DeadlineIo<T> {
     begun_seen: u64,
     /// Fires at the current phase's deadline; wakes a read waiting on a silent client.
     sleep: Pin<Box<Sleep>>,
+    /// Set while a write waits for the client to make room: fires at the write deadline.
+    write_stall: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> DeadlineIo<T> {
@@ -150,6 +159,38 @@ impl<T> DeadlineIo<T> {
             phase: Phase::Head,
             begun_seen: 0,
             sleep: Box::pin(tokio::time::sleep(deadlines.header)),
+            write_stall: None,
+        }
+    }
+
+    /// What a write's poll means for the write deadline: progress clears it; a write left
+    /// pending starts it (once) and fails when it passes.
+    fn watch_write<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if poll.is_ready() {
+            self.write_stall = None;
+            return poll;
+        }
+        let write = self.deadlines.write;
+        let stall = self
+            .write_stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(write)));
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                METRICS
+                    .connections_timed_out
+                    .with_label_values(&["write_timeout"])
+                    .inc();
+                tracing::debug!("closing a connection: the client stopped reading");
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "write_timeout",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -225,7 +266,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch_write(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -233,7 +276,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.watch_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -241,7 +286,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for DeadlineIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_flush(cx);
+        this.watch_write(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -257,6 +304,7 @@ mod tests {
     const DEADLINES: Deadlines = Deadlines {
         header: Duration::from_secs(10),
         idle: Duration::from_secs(75),
+        write: Duration::from_secs(30),
     };
 
     fn connection() -> (DeadlineIo<DuplexStream>, DuplexStream, Arc<Activity>) {
@@ -339,5 +387,46 @@ mod tests {
         let (took, reason) = time_to_close(&mut io).await;
         assert!(about(took, DEADLINES.header), "{took:?}");
         assert_eq!(reason, "header_timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_cut_off_at_the_write_deadline() {
+        // Busy (a request in flight), so no read deadline applies; only the write one.
+        let (mut io, client, activity) = connection();
+        let _in_flight = activity.begin();
+        let start = Instant::now();
+        let chunk = [b'x'; 256];
+        let failed = loop {
+            if let Err(e) = io.write_all(&chunk).await {
+                break e;
+            }
+        };
+        assert_eq!(failed.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(failed.to_string(), "write_timeout");
+        assert!(
+            about(start.elapsed(), DEADLINES.write),
+            "{:?}",
+            start.elapsed()
+        );
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_that_keeps_up_is_never_cut_off() {
+        let (mut io, mut client, activity) = connection();
+        let _in_flight = activity.begin();
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let mut total = 0;
+            // Reads a little every 20 s: each stall is shorter than the write deadline.
+            while total < 8192 {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                total += client.read(&mut buf).await.unwrap();
+            }
+        });
+        for _ in 0..32 {
+            io.write_all(&[b'y'; 256]).await.unwrap();
+        }
+        reader.await.unwrap();
     }
 }

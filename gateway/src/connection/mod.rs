@@ -35,6 +35,8 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time a connection with no request in flight may sit without sending a byte.
     pub idle_timeout: Duration,
+    /// Time a write may wait for the client to make room (it stopped reading).
+    pub write_timeout: Duration,
     /// Open connections at most; more are answered 503 and closed.
     pub max_connections: usize,
     /// Largest request head; hyper answers a larger one with 431 and closes. hyper checks
@@ -65,6 +67,7 @@ pub async fn serve(
     let deadlines = Deadlines {
         header: limits.header_read_timeout,
         idle: limits.idle_timeout,
+        write: limits.write_timeout,
     };
     let connections = TaskTracker::new();
     let refusals = RefusalLog::default();

@@ -51,7 +51,14 @@ struct SlowCountArgs {
     n: u32,
     /// Pause before each step, in milliseconds.
     interval_ms: u64,
+    /// Bytes of padding added to each progress message (at most 65536), to make a stream
+    /// heavy without making it long: for exercising clients that read slowly.
+    #[serde(default)]
+    pad: usize,
 }
+
+/// Most padding `slow_count` adds to one progress message.
+const MAX_PAD: usize = 64 * 1024;
 
 #[derive(Serialize, JsonSchema)]
 struct SlowCountOutput {
@@ -98,7 +105,8 @@ pub fn tools() -> Vec<ToolDef> {
                     _ = tokio::time::sleep(Duration::from_millis(a.interval_ms)) => {}
                     _ = ctx.cancellation().cancelled() => return Err(ToolError::new("cancelled").into()),
                 }
-                ctx.progress(f64::from(i), Some(f64::from(a.n)), Some(format!("step {i} of {}", a.n))).await;
+                let pad = ".".repeat(a.pad.min(MAX_PAD));
+                ctx.progress(f64::from(i), Some(f64::from(a.n)), Some(format!("step {i} of {}{pad}", a.n))).await;
             }
             Ok(Json(SlowCountOutput { count: a.n }))
         })
