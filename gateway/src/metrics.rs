@@ -28,6 +28,11 @@ pub struct Metrics {
     pub connections_timed_out: IntCounterVec,
     /// Authorization policy loads by result: `loaded`, `refused` (kept the previous one).
     pub policy_reloads: IntCounterVec,
+    /// Bytes and messages held by each store a client can fill, and its byte limit, by
+    /// store: `calls`, `events`, `sessions`, `tasks` (sampled every 15 s).
+    pub store_bytes: IntGaugeVec,
+    pub store_messages: IntGaugeVec,
+    pub store_max_bytes: IntGaugeVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -72,6 +77,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["result"],
     )
     .expect("valid metric");
+    let store_gauge = |name: &str, help: &str| {
+        IntGaugeVec::new(Opts::new(name, help), &["store"]).expect("valid metric")
+    };
+    let store_bytes = store_gauge("store_bytes", "Bytes held by each store a client can fill");
+    let store_messages = store_gauge(
+        "store_messages",
+        "Messages held by each store a client can fill",
+    );
+    let store_max_bytes = store_gauge(
+        "store_max_bytes",
+        "The byte limit of each store a client can fill (ADR 0007)",
+    );
     let cut_off = prometheus::IntCounter::new(
         "calls_cut_off_total",
         "Stateless calls stopped because their client did not read the replies",
@@ -87,6 +104,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(open_connections.clone()),
         Box::new(connections_timed_out.clone()),
         Box::new(policy_reloads.clone()),
+        Box::new(store_bytes.clone()),
+        Box::new(store_messages.clone()),
+        Box::new(store_max_bytes.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -101,6 +121,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         open_connections,
         connections_timed_out,
         policy_reloads,
+        store_bytes,
+        store_messages,
+        store_max_bytes,
     }
 });
 

@@ -104,6 +104,11 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
+    tokio::spawn(crate::store_limits::watch_usage(
+        js.clone(),
+        config.store_limits,
+        stop.clone(),
+    ));
     tokio::spawn(announce_policy_changes(
         policy.subscribe(),
         broadcast.clone(),

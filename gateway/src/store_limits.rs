@@ -130,6 +130,61 @@ impl Store {
     }
 }
 
+/// How often [`watch_usage`] samples the stores.
+pub const USAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Publishes what each store a client can fill holds (`mcpbus_store_bytes`,
+/// `mcpbus_store_messages`), beside its limit (`mcpbus_store_max_bytes`), every
+/// [`USAGE_EVERY`] until `stop`: how close the cluster is to refusing writes.
+pub async fn watch_usage(
+    js: jetstream::Context,
+    limits: StoreLimitsConfig,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let stores = [
+        (Store::Calls, limits.calls),
+        (Store::Events, limits.events),
+        (Store::Sessions, limits.sessions),
+        (Store::Tasks, limits.tasks),
+    ];
+    loop {
+        for (store, limit) in stores {
+            let label = [store.flag()];
+            crate::metrics::METRICS
+                .store_max_bytes
+                .with_label_values(&label)
+                .set(limit.max_bytes);
+            let info = match js.get_stream(store.stream()).await {
+                Ok(mut stream) => stream.info().await.map(|i| i.state.clone()),
+                Err(e) => {
+                    tracing::debug!(error = %e, store = store.flag(), "store usage unavailable");
+                    continue;
+                }
+            };
+            match info {
+                Ok(state) => {
+                    let metrics = &crate::metrics::METRICS;
+                    metrics
+                        .store_bytes
+                        .with_label_values(&label)
+                        .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
+                    metrics
+                        .store_messages
+                        .with_label_values(&label)
+                        .set(i64::try_from(state.messages).unwrap_or(i64::MAX));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, store = store.flag(), "store usage unavailable")
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(USAGE_EVERY) => {}
+        }
+    }
+}
+
 /// A write the store refused for its size limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

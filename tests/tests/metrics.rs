@@ -1,5 +1,5 @@
 //! `/metrics` exposes what a ServiceMonitor scrapes: requests, call outcomes, open streams,
-//! catalogue size, in the Prometheus text format.
+//! catalogue size, store usage, in the Prometheus text format.
 
 use harness::mcp::Session;
 use harness::{demo_cluster, DEMO_TOOLS};
@@ -49,6 +49,17 @@ async fn metrics_count_requests_calls_streams_and_tools() {
         value(&text, "mcpbus_open_streams{kind=\"standalone\"} "),
         1.0
     );
+    // What the stores a client can fill hold, beside their limits (sampled at start and
+    // every 15 s): the session record, at least, is stored.
+    for store in ["calls", "events", "sessions", "tasks"] {
+        assert!(
+            value(
+                &text,
+                &format!("mcpbus_store_max_bytes{{store=\"{store}\"}} ")
+            ) > 0.0
+        );
+    }
+    assert!(value(&text, "mcpbus_store_messages{store=\"sessions\"} ") >= 0.0);
     drop(stream);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let text = scrape(&base).await;
