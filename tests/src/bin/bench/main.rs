@@ -2,6 +2,7 @@
 //! nats-server, gateways and workers (release binaries next to this one) and prints a
 //! Markdown table.
 
+mod abuse;
 mod echo;
 mod fanout;
 mod replay;
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Issue 12's attacks at once beside an honest client: gateway RSS and honest latency.
+    Abuse(abuse::Args),
     /// `echo` latency and throughput, through the bus and in-process.
     Echo(echo::Args),
     /// Delivery latency of one cluster-wide notification to many open streams, and the
@@ -30,6 +33,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Abuse(a) => abuse::run(a).await,
         Command::Echo(a) => echo::run_all(a).await,
         Command::Fanout(a) => fanout::run(a).await,
         Command::Replay(a) => replay::run(a).await,
