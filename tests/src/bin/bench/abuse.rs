@@ -37,16 +37,18 @@ pub struct Args {
     /// Seconds between RSS samples.
     #[arg(long, default_value_t = 5)]
     sample_secs: u64,
+    /// Run only these attacks (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Attack>,
 }
 
 const ATTACKER: &str = "198.51.100.66";
 const HONEST: &str = "198.51.100.7";
 
 pub async fn run(args: Args) -> Result<()> {
-    // One JSON body per call, so the honest client's latency is one request's.
     let mut cluster = Cluster::start(0, &[]).await?;
     cluster
-        .add_gateway(&["--trusted-proxies", "127.0.0.0/8", "--json-tool-calls"])
+        .add_gateway(&["--trusted-proxies", "127.0.0.0/8"])
         .await?;
     cluster.add_worker(&["demo"])?;
     cluster
@@ -65,14 +67,19 @@ pub async fn run(args: Args) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
     let mut attacks = Vec::new();
-    for attack in [
-        Attack::SessionFlood,
-        Attack::Slowloris,
-        Attack::StreamHoarding,
-        Attack::UnreadCalls,
-        Attack::PoolHogging,
-        Attack::RequestFlood,
-    ] {
+    let chosen = if args.only.is_empty() {
+        vec![
+            Attack::SessionFlood,
+            Attack::Slowloris,
+            Attack::StreamHoarding,
+            Attack::UnreadCalls,
+            Attack::PoolHogging,
+            Attack::RequestFlood,
+        ]
+    } else {
+        args.only.clone()
+    };
+    for attack in chosen {
         let (url, stop, counts) = (url.clone(), stop.clone(), counts.clone());
         attacks.push(tokio::spawn(async move {
             attack.run(&url, &stop, &counts).await
@@ -158,7 +165,8 @@ async fn honest_echo(http: &reqwest::Client, url: &str, phase: Duration) -> Resu
     let until = Instant::now() + phase;
     while Instant::now() < until {
         let t0 = Instant::now();
-        let r: Value = http
+        // A tool call's response is an SSE stream; its last event is the result.
+        let text = http
             .post(url)
             .header("content-type", "application/json")
             .header("accept", ACCEPT_BOTH)
@@ -168,8 +176,14 @@ async fn honest_echo(http: &reqwest::Client, url: &str, phase: Duration) -> Resu
             .body(body.clone())
             .send()
             .await?
-            .json()
+            .text()
             .await?;
+        let r: Value = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .next_back()
+            .unwrap_or_else(|| json!({"unparsed": text}));
         anyhow::ensure!(
             r["result"]["content"][0]["text"] == "hello",
             "the honest call failed: {r}"
@@ -228,7 +242,7 @@ impl Counts {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum Attack {
     SessionFlood,
     Slowloris,
@@ -254,20 +268,22 @@ impl Attack {
                     .trim_start_matches("http://")
                     .trim_end_matches("/mcp")
                     .to_owned();
-                let mut held = Vec::new();
+                let mut held: Vec<tokio::net::TcpStream> = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    if held.len() < 500 {
-                        if let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await {
-                            let _ = s.write_all(b"POST /mcp HTTP/1.1\r\nhost: x\r\n").await;
-                            held.push(s);
-                            counts.note(None);
-                        }
-                    } else {
-                        // The gateway closes them at its header deadline; open more.
-                        held.retain(|s| s.peer_addr().is_ok());
-                        held.drain(..held.len().min(50));
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    // Keep 500 half-sent heads open; replace those the gateway closed.
+                    held.retain(|s| {
+                        let mut byte = [0u8; 64];
+                        matches!(s.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                    });
+                    while held.len() < 500 && !stop.load(Ordering::Relaxed) {
+                        let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await else {
+                            break;
+                        };
+                        let _ = s.write_all(b"POST /mcp HTTP/1.1\r\nhost: x\r\n").await;
+                        held.push(s);
+                        counts.note(None);
                     }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
             Attack::StreamHoarding => {
