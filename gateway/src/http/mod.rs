@@ -1,11 +1,15 @@
-//! The HTTP edges: `/mcp` (both MCP lanes), `/healthz`, `/readyz` and `/metrics`.
+//! The HTTP edges: `/mcp` (both MCP lanes), `/healthz`, `/readyz`, the Protected Resource
+//! Metadata (`auth`), and `/metrics` on a listener of its own.
 //!
 //! `POST /mcp` runs the transport checks shared by both lanes (`guard`), reads and parses
 //! one JSON-RPC message (`jsonrpc`), then hands it to the edge of the lane it belongs to
 //! (`session_lane`, `stateless_lane`). An edge checks its own transport rules, builds the
 //! caller and its profile, and passes the request to the core (`crate::core`); `render`
 //! turns the core's answer into a response, and `wire` maps its errors, once for both.
+//! Before any of that, `auth` turns the bearer token into the caller's principal (or a 401
+//! / 403 challenge); the edges put it on the `Caller` they build.
 
+mod auth;
 mod decorate;
 mod guard;
 mod headers;
@@ -32,6 +36,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use bus_schema::mcp::code;
+use bus_schema::principal::Principal;
 use jsonrpc::{error_response, Incoming};
 use wire::McpError;
 
@@ -40,8 +45,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/mcp", any(mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(auth::METADATA_PATH, get(auth::resource_metadata))
+        .route(auth::METADATA_PATH_MCP, get(auth::resource_metadata))
         .with_state(app)
+}
+
+/// `/metrics` alone, for its own listener (`--metrics-listen`): the MCP port serves MCP.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(metrics))
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
@@ -72,10 +83,14 @@ async fn mcp(
     ) {
         return error_response(&Value::Null, &e);
     }
+    let principal = match auth::authenticate(&app, &headers).await {
+        Ok(principal) => principal,
+        Err(challenge) => return challenge,
+    };
     match method {
-        axum::http::Method::POST => post(app, headers, body).await,
-        axum::http::Method::DELETE => session_lane::delete(&app, &headers).await,
-        axum::http::Method::GET => standalone::get(&app, &headers).await,
+        axum::http::Method::POST => post(app, headers, body, principal).await,
+        axum::http::Method::DELETE => session_lane::delete(&app, &headers, principal).await,
+        axum::http::Method::GET => standalone::get(&app, &headers, principal).await,
         _ => {
             let e = McpError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -90,7 +105,12 @@ async fn mcp(
     }
 }
 
-async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
+async fn post(
+    app: Arc<App>,
+    headers: HeaderMap,
+    body: Body,
+    principal: Option<Principal>,
+) -> Response {
     if let Err(e) =
         guard::check_content_type(&headers).and_then(|_| guard::check_post_accept(&headers))
     {
@@ -128,8 +148,8 @@ async fn post(app: Arc<App>, headers: HeaderMap, body: Body) -> Response {
     };
     match request {
         Some(r) if stateless_lane::claims(r, &headers) => {
-            stateless_lane::handle(&app, &headers, incoming).await
+            stateless_lane::handle(&app, &headers, incoming, principal).await
         }
-        _ => session_lane::handle(&app, &headers, incoming).await,
+        _ => session_lane::handle(&app, &headers, incoming, principal).await,
     }
 }

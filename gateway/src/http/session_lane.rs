@@ -8,6 +8,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bus_schema::mcp::ProtocolVersion;
+use bus_schema::principal::Principal;
 use serde_json::{json, Value};
 
 use super::headers as header;
@@ -18,7 +19,12 @@ use crate::app::App;
 use crate::core::{self, Caller, CoreError, Request};
 use crate::session::SessionId;
 
-pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
+pub async fn handle(
+    app: &App,
+    headers: &HeaderMap,
+    incoming: Incoming,
+    principal: Option<Principal>,
+) -> Response {
     let id = match &incoming {
         Incoming::Request(r) => r.id.clone(),
         _ => Value::Null,
@@ -27,7 +33,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         if r.method == bus_schema::mcp::Method::Initialize.as_str() {
             return serve(
                 app,
-                &Caller::initializing(),
+                &Caller::initializing().with_principal(principal),
                 r.id.clone(),
                 &r.method,
                 r.params.clone(),
@@ -39,7 +45,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         return error_response(&id, &e);
     }
     let caller = match find_session(app, headers).await {
-        Ok(caller) => caller,
+        Ok(caller) => caller.with_principal(principal),
         Err(e) => return error_response(&id, &e),
     };
     match incoming {
@@ -64,9 +70,9 @@ async fn serve(app: &App, caller: &Caller, id: Value, method: &str, params: Valu
 }
 
 /// `DELETE /mcp`: ends the session named by `MCP-Session-Id`.
-pub async fn delete(app: &App, headers: &HeaderMap) -> Response {
+pub async fn delete(app: &App, headers: &HeaderMap, principal: Option<Principal>) -> Response {
     let caller = match find_session(app, headers).await {
-        Ok(caller) => caller,
+        Ok(caller) => caller.with_principal(principal),
         Err(e) => return error_response(&Value::Null, &e),
     };
     let session = caller.session_id().expect("found sessions have ids");

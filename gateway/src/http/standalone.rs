@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use bus_schema::mcp::{code, notification as note};
 use bus_schema::messages::BroadcastKind;
+use bus_schema::principal::Principal;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -24,7 +25,7 @@ use crate::core::{notification_for, Cache, CallFeed, CallPlan, Caller, CoreError
 use crate::session::{SessionId, SessionStore, StandaloneSlot};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 
-pub async fn get(app: &App, headers: &HeaderMap) -> Response {
+pub async fn get(app: &App, headers: &HeaderMap, principal: Option<Principal>) -> Response {
     if !guard::accepts(headers).sse {
         let e = McpError::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -37,7 +38,7 @@ pub async fn get(app: &App, headers: &HeaderMap) -> Response {
         return error_response(&Value::Null, &e);
     }
     let caller = match find_session(app, headers).await {
-        Ok(caller) => caller,
+        Ok(caller) => caller.with_principal(principal),
         Err(e) => return error_response(&Value::Null, &e),
     };
     let last = headers.get(header::HeaderName::from_static("last-event-id"));

@@ -8,6 +8,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bus_schema::mcp::{code, meta, Method, ProtocolVersion};
+use bus_schema::principal::Principal;
 use serde_json::{json, Value};
 
 use super::headers as header;
@@ -35,7 +36,12 @@ pub fn claims(r: &jsonrpc::Request, headers: &HeaderMap) -> bool {
         && headers.get(header::SESSION_ID).is_none()
 }
 
-pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Response {
+pub async fn handle(
+    app: &App,
+    headers: &HeaderMap,
+    incoming: Incoming,
+    principal: Option<Principal>,
+) -> Response {
     let r = match incoming {
         Incoming::Request(r) => r,
         // This revision defines no client notifications over HTTP; accept and ignore.
@@ -47,7 +53,7 @@ pub async fn handle(app: &App, headers: &HeaderMap, incoming: Incoming) -> Respo
         Ok(v) => v,
         Err(e) => return error_response(&r.id, &e),
     };
-    let caller = Caller::stateless(version, &r.params);
+    let caller = Caller::stateless(version, &r.params).with_principal(principal);
     let outcome = match Request::parse(&caller, r.id.clone(), &r.method, r.params) {
         Ok(request) => match check_param_headers(app, headers, &request) {
             Ok(()) => core::dispatch(app, &caller, request).await,
