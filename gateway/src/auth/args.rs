@@ -50,6 +50,13 @@ pub struct AuthArgs {
     /// Token claim copied into the principal workers see (e.g. groups); repeatable.
     #[arg(long = "auth-claim", env = "MCPBUS_AUTH_CLAIMS", value_delimiter = ',')]
     pub claims: Vec<String>,
+    /// Seconds of clock skew allowed on exp/nbf [default: 30, at most 300].
+    #[arg(
+        long = "auth-clock-leeway-secs",
+        env = "MCPBUS_AUTH_CLOCK_LEEWAY_SECS",
+        value_parser = clap::value_parser!(u64).range(0..=300)
+    )]
+    pub leeway_secs: Option<u64>,
 }
 
 impl AuthArgs {
@@ -75,6 +82,9 @@ impl AuthArgs {
         s.introspection_client_secret = self.introspection_client_secret;
         s.required_scopes = self.required_scopes;
         s.claims = self.claims;
+        if let Some(v) = self.leeway_secs {
+            s.leeway = std::time::Duration::from_secs(v);
+        }
         s.validate()?;
         Ok(AuthConfig::OAuth(s))
     }
