@@ -23,10 +23,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new() -> Self {
-        // reqwest is built without a default crypto provider (rustls could otherwise pick
-        // aws-lc-rs, also in the build for rmcp); install ring, as the rest of the gateway
-        // uses. `Err` means one is installed already, which is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // TLS is rustls with ring and the system's roots (the workspace's reqwest features).
         let http = Client::builder()
             .connect_timeout(TIMEOUT)
             .timeout(TIMEOUT)
