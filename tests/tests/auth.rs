@@ -374,3 +374,57 @@ async fn a_gateway_beyond_loopback_without_auth_refuses_to_start() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// The real Python SDK (`mcp==2.3.0`) runs the MCP authorization flow by itself with its
+/// client-credentials support, on both lanes. Here the resource URI is the gateway's own URL,
+/// as the SDK asks for a token for the URL it calls and checks the metadata's `resource`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_sdk_gets_a_token_by_itself_and_calls_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = AuthServer::start(dir.path(), "oidc-a", AUDIENCE).expect("provider starts");
+    let issuer = a.issuer();
+    let args = [
+        "--auth-issuer",
+        &issuer,
+        "--auth-audience",
+        "http://127.0.0.1:{port}/mcp",
+        "--auth-required-scope",
+        "mcp:tools",
+    ];
+    let mut cluster = Cluster::start(1, &args).await.expect("cluster starts");
+    cluster.add_worker(&["demo"]).unwrap();
+    let url = cluster.gateway_urls()[0].clone();
+    let token = a.token("mcp-client", &url, "mcp:tools").await.unwrap();
+    loop {
+        let r = stateless(&url, Some(&token), "tools/list", json!({})).await;
+        if r.body.contains("\"echo\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let python = std::env::var("MCPBUS_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| harness::workspace_root().join(".venv/bin/python"));
+    let script = harness::workspace_root().join("tests/clients/py_auth_client.py");
+    for mode in ["auto", "legacy"] {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            tokio::process::Command::new(&python)
+                .arg(&script)
+                .args([url.as_str(), mode, issuer.as_str(), "mcp-client"])
+                .output(),
+        )
+        .await
+        .expect("the python client finished in time")
+        .expect("the python client ran (run scripts/test.sh for the venv)");
+        assert!(
+            out.status.success(),
+            "python ({mode}) failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen: Value = serde_json::from_slice(&out.stdout).expect("JSON from the client");
+        assert_eq!(seen["got_token"], true, "{seen}");
+        assert_eq!(seen["tools"], json!(harness::DEMO_TOOLS), "{seen}");
+        assert_eq!(seen["echo"], json!(["hello with a token"]), "{seen}");
+    }
+}
