@@ -23,6 +23,9 @@ mod jwt;
 mod metadata;
 mod verifier;
 
+#[cfg(test)]
+mod tests;
+
 pub use args::AuthArgs;
 pub use config::{AuthConfig, AuthSettings, ConfigError};
 pub use error::AuthError;
