@@ -1,4 +1,4 @@
-//! Prometheus metrics, served on `/metrics`. Label values come from small fixed sets (lanes,
+//! Prometheus metrics, served on `/metrics` of the metrics listener (`--metrics-listen`). Label values come from small fixed sets (lanes,
 //! known MCP methods, outcome names) so that no client input can blow up cardinality.
 
 use std::sync::LazyLock;
