@@ -141,7 +141,11 @@ pub async fn run(
         release: release.clone(),
         verifier,
     });
-    let auth = if app.verifier.is_some() { "oauth" } else { "none" };
+    let auth = if app.verifier.is_some() {
+        "oauth"
+    } else {
+        "none"
+    };
     tracing::info!(%addr, gateway = %gateway_id, auth, "gateway serving /mcp");
 
     let draining = CancellationToken::new();

@@ -54,7 +54,9 @@ async fn setup(gateways: usize, with_worker: bool) -> Setup {
         "--auth-clock-leeway-secs",
         "1",
     ];
-    let mut cluster = Cluster::start(gateways, &args).await.expect("cluster starts");
+    let mut cluster = Cluster::start(gateways, &args)
+        .await
+        .expect("cluster starts");
     if with_worker {
         cluster.add_worker(&["demo"]).expect("worker starts");
     }
@@ -279,9 +281,15 @@ async fn valid_tokens_call_tools_on_both_lanes_through_both_gateways() {
     let nats = s.cluster.nats.client().await;
     let mut calls = nats.subscribe("mcpbus.v1.call.>").await.unwrap();
     nats.flush().await.unwrap();
-    let rs256 = s.a.token("mcp-client", AUDIENCE, "mcp:tools other").await.unwrap();
+    let rs256 =
+        s.a.token("mcp-client", AUDIENCE, "mcp:tools other")
+            .await
+            .unwrap();
     let es256 = s.a.token("mcp-es256", AUDIENCE, "mcp:tools").await.unwrap();
-    let opaque = s.a.token("mcp-opaque", AUDIENCE, "mcp:tools").await.unwrap();
+    let opaque =
+        s.a.token("mcp-opaque", AUDIENCE, "mcp:tools")
+            .await
+            .unwrap();
     assert!(!opaque.contains('.'), "the opaque client got a JWT");
     let urls = s.cluster.gateway_urls();
 
@@ -296,18 +304,27 @@ async fn valid_tokens_call_tools_on_both_lanes_through_both_gateways() {
         }
         let mut expected = Vec::new();
         for (i, url) in urls.iter().enumerate() {
-            for (token, subject) in [(&rs256, "mcp-client"), (&es256, "mcp-es256"), (&opaque, "mcp-opaque")] {
+            for (token, subject) in [
+                (&rs256, "mcp-client"),
+                (&es256, "mcp-es256"),
+                (&opaque, "mcp-opaque"),
+            ] {
                 let text = format!("stateless {i} {subject}");
-                let r = stateless(url, Some(token), "tools/call",
-                    json!({"name": "echo", "arguments": {"text": text}})).await;
+                let r = stateless(
+                    url,
+                    Some(token),
+                    "tools/call",
+                    json!({"name": "echo", "arguments": {"text": text}}),
+                )
+                .await;
                 assert_eq!(r.status, 200, "{}", r.body);
                 let result = &r.response().unwrap()["result"];
-                assert_eq!(harness::texts(result), [text.clone()], "{result}");
+                assert_eq!(harness::texts(result), [text.as_str()], "{result}");
                 expected.push((text, subject));
 
                 let text = format!("session {i} {subject}");
                 let result = session_call(url, token, "echo", json!({"text": text})).await;
-                assert_eq!(harness::texts(&result), [text.clone()], "{result}");
+                assert_eq!(harness::texts(&result), [text.as_str()], "{result}");
                 expected.push((text, subject));
             }
         }
@@ -318,11 +335,17 @@ async fn valid_tokens_call_tools_on_both_lanes_through_both_gateways() {
             let msg = calls.next().await.expect("call messages");
             let raw = String::from_utf8_lossy(&msg.payload);
             for t in [&rs256, &es256, &opaque] {
-                assert!(!raw.contains(t.as_str()), "a client's token travelled on the bus");
+                assert!(
+                    !raw.contains(t.as_str()),
+                    "a client's token travelled on the bus"
+                );
             }
             let call: bus_schema::messages::CallRequest =
                 bus_schema::messages::decode(&msg.payload).expect("a call request");
-            let text = call.params["arguments"]["text"].as_str().unwrap_or_default().to_owned();
+            let text = call.params["arguments"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let Some((_, subject)) = expected.iter().find(|(t, _)| *t == text) else {
                 continue;
             };
@@ -353,19 +376,40 @@ async fn a_gateway_beyond_loopback_without_auth_refuses_to_start() {
     };
     // The listen address is checked before anything binds: nothing listens on 0.0.0.0.
     let listen = format!("0.0.0.0:{}", free_port());
-    let (ok, stderr) = run(vec!["--listen".into(), listen.clone(), "--metrics-listen".into(), "off".into()]);
+    let (ok, stderr) = run(vec![
+        "--listen".into(),
+        listen.clone(),
+        "--metrics-listen".into(),
+        "off".into(),
+    ]);
     assert!(!ok);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with(&format!("mcpbus-gateway: error: refusing to serve {listen} without authentication")),
+        stderr.starts_with(&format!(
+            "mcpbus-gateway: error: refusing to serve {listen} without authentication"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("--auth none"), "{stderr}");
 
     for (args, says) in [
-        (vec!["--auth", "none", "--auth-issuer", "https://as.example"], "cannot be combined"),
-        (vec!["--auth-issuer", "https://as.example"], "--auth-audience is required"),
-        (vec!["--auth-issuer", "http://as.example", "--auth-audience", AUDIENCE], "must use https"),
+        (
+            vec!["--auth", "none", "--auth-issuer", "https://as.example"],
+            "cannot be combined",
+        ),
+        (
+            vec!["--auth-issuer", "https://as.example"],
+            "--auth-audience is required",
+        ),
+        (
+            vec![
+                "--auth-issuer",
+                "http://as.example",
+                "--auth-audience",
+                AUDIENCE,
+            ],
+            "must use https",
+        ),
         (vec!["--auth", "sometimes"], "is not a mode"),
     ] {
         let (ok, stderr) = run(args.iter().map(|s| s.to_string()).collect());

@@ -14,7 +14,11 @@ pub struct AuthArgs {
     #[arg(long = "auth", env = "MCPBUS_AUTH", value_name = "none|oauth")]
     pub mode: Option<String>,
     /// Authorization server whose tokens are accepted (its exact `iss`); repeatable.
-    #[arg(long = "auth-issuer", env = "MCPBUS_AUTH_ISSUERS", value_delimiter = ',')]
+    #[arg(
+        long = "auth-issuer",
+        env = "MCPBUS_AUTH_ISSUERS",
+        value_delimiter = ','
+    )]
     pub issuers: Vec<String>,
     /// This gateway's resource URI (RFC 8707), e.g. https://mcp.example.com/mcp: the `aud`
     /// every token must carry.
@@ -86,6 +90,6 @@ impl AuthArgs {
             s.leeway = std::time::Duration::from_secs(v);
         }
         s.validate()?;
-        Ok(AuthConfig::OAuth(s))
+        Ok(AuthConfig::OAuth(Box::new(s)))
     }
 }

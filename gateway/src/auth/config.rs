@@ -15,8 +15,9 @@ pub enum AuthConfig {
     /// `--auth none`: the operator chose to run without tokens (a trusted network, a proxy in
     /// front that authenticates).
     Disabled,
-    /// Tokens are required and verified.
-    OAuth(AuthSettings),
+    /// Tokens are required and verified. Boxed: read once at start, not worth its size in
+    /// every `Config`.
+    OAuth(Box<AuthSettings>),
 }
 
 /// The settings of an OAuth resource server.
@@ -108,7 +109,9 @@ impl AuthConfig {
     /// without the operator saying so.
     pub fn check_listen(&self, listen: SocketAddr) -> Result<(), ConfigError> {
         match self {
-            AuthConfig::Unset if !listen.ip().is_loopback() => Err(ConfigError::Unprotected(listen)),
+            AuthConfig::Unset if !listen.ip().is_loopback() => {
+                Err(ConfigError::Unprotected(listen))
+            }
             AuthConfig::OAuth(s) => s.validate(),
             _ => Ok(()),
         }

@@ -28,7 +28,9 @@ pub fn candidates(issuer: &str) -> Vec<Url> {
         u.set_query(None);
         u
     };
-    let mut out = vec![at(&format!("/.well-known/oauth-authorization-server{path}"))];
+    let mut out = vec![at(&format!(
+        "/.well-known/oauth-authorization-server{path}"
+    ))];
     if !path.is_empty() {
         out.push(at(&format!("/.well-known/openid-configuration{path}")));
     }

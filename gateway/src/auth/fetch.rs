@@ -37,7 +37,10 @@ impl Fetcher {
     }
 
     pub async fn get_json(&self, url: &Url) -> Result<Value, FetchError> {
-        let request = self.http.get(url.clone()).header("accept", "application/json");
+        let request = self
+            .http
+            .get(url.clone())
+            .header("accept", "application/json");
         self.json(url, request).await
     }
 

@@ -103,8 +103,7 @@ impl Introspector {
         if exp.is_some_and(|e| e + self.leeway.as_secs() < now) {
             return refuse("the token has expired");
         }
-        if c
-            .get("nbf")
+        if c.get("nbf")
             .and_then(Value::as_u64)
             .is_some_and(|n| n > now + self.leeway.as_secs())
         {
@@ -160,4 +159,3 @@ impl Introspector {
         );
     }
 }
-

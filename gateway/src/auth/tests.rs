@@ -30,9 +30,8 @@ impl SigningKey {
     fn new(kid: &str) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let point = pair.public_key().as_ref();
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
         Self {
@@ -116,7 +115,10 @@ async fn a_valid_token_yields_its_principal_with_only_allow_listed_claims() {
     let iss = issuer(vec![key.jwk.clone()]).await;
     let v = verifier(&iss, Duration::from_secs(10));
     let p = v.verify(&key.sign(&claims(&iss.url))).await.unwrap();
-    assert_eq!((p.issuer.as_str(), p.subject.as_str()), (iss.url.as_str(), "alice"));
+    assert_eq!(
+        (p.issuer.as_str(), p.subject.as_str()),
+        (iss.url.as_str(), "alice")
+    );
     assert_eq!(p.scopes, ["mcp:tools", "other"]);
     assert_eq!(p.claims.keys().collect::<Vec<_>>(), ["groups"]);
 }
@@ -136,7 +138,10 @@ async fn each_bad_claim_is_refused_with_its_reason() {
         (with("aud", json!(["https://a.test", AUDIENCE])), ""),
         (with("exp", json!(now() - 120)), "expired"),
         (with("nbf", json!(now() + 120)), "nbf"),
-        (with("iss", json!("https://evil.example.test")), "not trusted"),
+        (
+            with("iss", json!("https://evil.example.test")),
+            "not trusted",
+        ),
     ];
     for (token, reason) in cases {
         match v.verify(&token).await {

@@ -123,12 +123,16 @@ impl Verifier {
                     // A failed discovery is not remembered: the next opaque token tries again.
                     None => discovery::discover(&self.fetcher, &s.issuers[0])
                         .await
-                        .inspect_err(|e| tracing::warn!(error = %e, "cannot discover introspection"))?
+                        .inspect_err(
+                            |e| tracing::warn!(error = %e, "cannot discover introspection"),
+                        )?
                         .introspection_endpoint
                         .ok_or_else(|| {
                             tracing::warn!("the issuer's metadata names no introspection_endpoint")
                         })
-                        .map_err(|_| super::error::FetchError::Backoff("no introspection_endpoint".into()))?,
+                        .map_err(|_| {
+                            super::error::FetchError::Backoff("no introspection_endpoint".into())
+                        })?,
                 };
                 Ok::<_, super::error::FetchError>(Some(Introspector::new(
                     url,
@@ -138,7 +142,11 @@ impl Verifier {
                     s.issuers.clone(),
                     s.audience.clone(),
                     s.claims.clone(),
-                    (s.leeway, s.introspection_cache_ttl, s.introspection_cache_entries),
+                    (
+                        s.leeway,
+                        s.introspection_cache_ttl,
+                        s.introspection_cache_entries,
+                    ),
                 )))
             })
             .await

@@ -33,7 +33,9 @@ pub async fn run(args: Args) -> Result<()> {
     settings.introspection_client_id = Some("gateway".into());
     settings.introspection_client_secret = Some("gateway-secret".into());
     let verifier = Verifier::new(settings);
-    println!("| Token | Cold first check (ms) | Warm p50 (µs) | Warm p99 (µs) | Checks/s (one core) |");
+    println!(
+        "| Token | Cold first check (ms) | Warm p50 (µs) | Warm p99 (µs) | Checks/s (one core) |"
+    );
     println!("|---|---|---|---|---|");
     for (kind, client) in [
         ("RS256 JWT (2048-bit)", "mcp-client"),
