@@ -269,6 +269,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn start(config: Config) -> Result<(), GatewayError> {
+    // Before binding: an unprotected gateway must not even listen beyond loopback.
+    config.auth.check_listen(config.listen)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| GatewayError::Listen {
