@@ -26,6 +26,9 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     /// Connections closed by a deadline, by reason: `header_timeout`, `idle_timeout`.
     pub connections_timed_out: IntCounterVec,
+    /// `/mcp` requests refused for their access token, by `AuthError::reason` (`missing`,
+    /// `invalid`, `insufficient_scope`, `unavailable`; ADR 0009).
+    pub auth_refused: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -62,6 +65,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         &["limit"],
     )
     .expect("valid metric");
+    let auth_refused = IntCounterVec::new(
+        Opts::new(
+            "auth_refused_total",
+            "Requests refused for their access token, by reason",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
     let cut_off = prometheus::IntCounter::new(
         "calls_cut_off_total",
         "Stateless calls stopped because their client did not read the replies",
@@ -76,6 +87,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(cut_off.clone()),
         Box::new(open_connections.clone()),
         Box::new(connections_timed_out.clone()),
+        Box::new(auth_refused.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -89,6 +101,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         cut_off,
         open_connections,
         connections_timed_out,
+        auth_refused,
     }
 });
 

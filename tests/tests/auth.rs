@@ -235,6 +235,23 @@ async fn each_refusal_has_its_status_and_challenge() {
             )
         );
 
+        // Each refusal is counted by reason on the metrics listener.
+        let metrics = reqwest::get(s.cluster.gateways[0].metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for (reason, at_least) in [("missing", 4), ("invalid", 7), ("insufficient_scope", 1)] {
+            let series = format!("mcpbus_auth_refused_total{{reason=\"{reason}\"}} ");
+            let n: u64 = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{series} missing:\n{metrics}"));
+            assert!(n >= at_least, "{series}{n}");
+        }
+
         // Expired: a token living one second, used after TTL + leeway.
         let short = s.a.token("mcp-short", AUDIENCE, "mcp:tools").await.unwrap();
         tokio::time::sleep(Duration::from_secs(3)).await;

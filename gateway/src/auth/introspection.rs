@@ -159,3 +159,81 @@ impl Introspector {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn introspector(max_entries: usize) -> Introspector {
+        Introspector::new(
+            "http://127.0.0.1:9/introspect".parse().unwrap(),
+            "gateway".into(),
+            None,
+            Fetcher::new(),
+            vec!["https://as.example".into()],
+            "https://mcp.example/mcp".into(),
+            vec![],
+            (
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+                max_entries,
+            ),
+        )
+    }
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[test]
+    fn answers_are_checked_like_jwt_claims() {
+        let i = introspector(10);
+        let ok = json!({"active": true, "client_id": "svc", "scope": "a b",
+            "aud": "https://mcp.example/mcp", "iss": "https://as.example", "exp": now() + 600});
+        let (p, until) = i.judge(&ok);
+        let p = p.unwrap();
+        assert_eq!((p.subject.as_str(), p.scopes.len()), ("svc", 2));
+        // Reused at most the cap (60 s), though the token lives 10 minutes.
+        assert!(until <= Instant::now() + Duration::from_secs(60));
+        for (field, value, why) in [
+            ("active", json!(false), "not active"),
+            ("aud", json!("https://other.example/mcp"), "aud"),
+            ("iss", json!("https://evil.example"), "issuer"),
+            ("exp", json!(now() - 120), "expired"),
+        ] {
+            let mut doc = ok.clone();
+            doc[field] = value;
+            let (answer, until) = i.judge(&doc);
+            assert!(answer.unwrap_err().contains(why), "{field}");
+            assert!(until <= Instant::now() + NEGATIVE_TTL);
+        }
+    }
+
+    #[test]
+    fn the_cache_is_keyed_by_hash_and_bounded() {
+        let i = introspector(2);
+        let p = i.judge(&json!({"active": true, "sub": "u"})).0;
+        let later = Instant::now() + Duration::from_secs(60);
+        for k in 0..5u8 {
+            i.store([k; 32], &p, later);
+        }
+        assert_eq!(
+            i.cache.lock().unwrap().len(),
+            2,
+            "full of live answers: no growth"
+        );
+        assert!(i.cached(&[0; 32]).is_some());
+        assert!(i.cached(&[4; 32]).is_none());
+        // Expired entries make room.
+        i.store([7; 32], &p, Instant::now());
+        let mut cache = i.cache.lock().unwrap();
+        cache.values_mut().for_each(|e| e.until = Instant::now());
+        drop(cache);
+        i.store([9; 32], &p, later);
+        assert!(i.cached(&[9; 32]).is_some());
+    }
+}

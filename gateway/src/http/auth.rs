@@ -34,6 +34,10 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Princ
     };
     result.map(Some).map_err(|e| {
         tracing::debug!(reason = e.reason(), error = %e, "request refused");
+        crate::metrics::METRICS
+            .auth_refused
+            .with_label_values(&[e.reason()])
+            .inc();
         challenge(verifier, &e)
     })
 }
