@@ -231,7 +231,7 @@ async fn each_refusal_has_its_status_and_challenge() {
         assert_eq!(
             challenge(&r),
             format!(
-                r#"Bearer error="insufficient_scope", scope="mcp:tools", resource_metadata="{METADATA_URL}""#
+                r#"Bearer error="insufficient_scope", scope="mcp:tools", resource_metadata="{METADATA_URL}", error_description="insufficient scope: the token lacks mcp:tools""#
             )
         );
 

@@ -91,9 +91,7 @@ impl AuthSettings {
         }
         urls.extend(self.jwks_url.iter().chain(&self.introspection_url).cloned());
         for url in &urls {
-            // Keys or token answers over plain HTTP could be swapped by anyone on the path;
-            // loopback is allowed for development and tests.
-            if url.scheme() != "https" && !(url.scheme() == "http" && is_loopback_host(url)) {
+            if !secure(url) {
                 return Err(ConfigError::Insecure(url.to_string()));
             }
         }
@@ -123,6 +121,12 @@ impl AuthConfig {
             _ => None,
         }
     }
+}
+
+/// Keys or token answers over plain HTTP could be swapped by anyone on the path: https, or
+/// http on loopback for development and tests.
+pub(super) fn secure(url: &Url) -> bool {
+    url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(url))
 }
 
 fn is_loopback_host(url: &Url) -> bool {

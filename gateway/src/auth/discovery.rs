@@ -67,9 +67,12 @@ fn parse(url: &Url, issuer: &str, doc: &Value) -> Result<IssuerMetadata, FetchEr
     let endpoint = |field: &str| -> Result<Option<Url>, FetchError> {
         match doc.get(field).and_then(Value::as_str) {
             None => Ok(None),
-            Some(s) => Url::parse(s)
-                .map(Some)
-                .map_err(|_| bad(format!("{field} is not a URL"))),
+            Some(s) => match Url::parse(s) {
+                // The same rule as for configured URLs (`config::secure`).
+                Ok(u) if super::config::secure(&u) => Ok(Some(u)),
+                Ok(_) => Err(bad(format!("{field} {s:?} must use https"))),
+                Err(_) => Err(bad(format!("{field} is not a URL"))),
+            },
         }
     };
     Ok(IssuerMetadata {

@@ -56,23 +56,27 @@ fn challenge(verifier: &Verifier, e: &AuthError) -> Response {
     let metadata = &verifier.metadata().url;
     let required = verifier.settings().required_scopes.join(" ");
     let mut params = Vec::new();
-    let status = match e {
-        AuthError::Missing => StatusCode::UNAUTHORIZED,
-        AuthError::Invalid(why) => {
-            params.push(r#"error="invalid_token""#.to_owned());
-            params.push(format!(r#"error_description="{}""#, quotable(why)));
-            StatusCode::UNAUTHORIZED
-        }
-        AuthError::InsufficientScope { .. } => {
-            params.push(r#"error="insufficient_scope""#.to_owned());
-            StatusCode::FORBIDDEN
-        }
-        AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    // RFC 6750 §3: no error code when no token was sent; with one, why it failed.
+    let (status, error) = match e {
+        AuthError::Missing => (StatusCode::UNAUTHORIZED, None),
+        AuthError::Invalid(_) => (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+        AuthError::InsufficientScope { .. } => (StatusCode::FORBIDDEN, Some("insufficient_scope")),
+        AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
     };
+    if let Some(error) = error {
+        params.push(format!(r#"error="{error}""#));
+    }
+    // MCP: the scopes the request needs, all in one challenge (2026-07-28 "Scope Selection").
     if !required.is_empty() {
         params.push(format!(r#"scope="{}""#, quotable(&required)));
     }
     params.push(format!(r#"resource_metadata="{}""#, quotable(metadata)));
+    if error.is_some() {
+        params.push(format!(
+            r#"error_description="{}""#,
+            quotable(&e.to_string())
+        ));
+    }
     let message = match e {
         // The reason is for the operator's log, not for the client.
         AuthError::Unavailable(_) => "Service Unavailable: cannot verify access tokens now".into(),
