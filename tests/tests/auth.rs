@@ -22,7 +22,9 @@ const OTHER_RESOURCE: &str = "https://other.example.test/mcp";
 /// Every attack test finishes within this, or fails.
 const BOUND: Duration = Duration::from_secs(120);
 
-/// Two authorization servers (A trusted, B not) and a cluster that trusts A.
+/// Two authorization servers (A trusted, B not) and a cluster that trusts A. The first
+/// gateway is told where A's introspection endpoint is and discovers its keys; the second is
+/// told where the keys are and discovers the introspection endpoint: both paths, for real.
 struct Setup {
     cluster: Cluster,
     a: AuthServer,
@@ -35,15 +37,14 @@ async fn setup(gateways: usize, with_worker: bool) -> Setup {
     let a = AuthServer::start(dir.path(), "oidc-a", AUDIENCE).expect("provider A starts");
     let b = AuthServer::start(dir.path(), "oidc-b", AUDIENCE).expect("provider B starts");
     let (issuer, introspection) = (a.issuer(), a.introspection_url());
-    let args = [
+    let jwks = format!("{issuer}/jwks");
+    let common = [
         "--auth-issuer",
         &issuer,
         "--auth-audience",
         AUDIENCE,
         "--auth-required-scope",
         "mcp:tools",
-        "--auth-introspection-url",
-        &introspection,
         "--auth-introspection-client-id",
         "gateway",
         "--auth-introspection-client-secret",
@@ -54,9 +55,15 @@ async fn setup(gateways: usize, with_worker: bool) -> Setup {
         "--auth-clock-leeway-secs",
         "1",
     ];
-    let mut cluster = Cluster::start(gateways, &args)
-        .await
-        .expect("cluster starts");
+    let first = [&common[..], &["--auth-introspection-url", &introspection]].concat();
+    let mut cluster = Cluster::start(1, &first).await.expect("cluster starts");
+    if gateways > 1 {
+        let second = [&common[..], &["--auth-jwks-url", &jwks]].concat();
+        cluster
+            .add_gateway(&second)
+            .await
+            .expect("second gateway starts");
+    }
     if with_worker {
         cluster.add_worker(&["demo"]).expect("worker starts");
     }
@@ -283,8 +290,8 @@ async fn protected_resource_metadata_is_served_at_both_well_known_paths() {
             json!({
                 "resource": AUDIENCE,
                 "authorization_servers": [s.a.issuer()],
-                "scopes_supported": ["mcp:tools"],
                 "bearer_methods_supported": ["header"],
+                "scopes_supported": ["mcp:tools"],
             }),
             "{path}"
         );

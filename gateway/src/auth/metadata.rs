@@ -30,12 +30,15 @@ impl ResourceMetadata {
             }
             Err(_) => String::new(),
         };
-        let document = json!({
+        let mut document = json!({
             "resource": settings.audience,
             "authorization_servers": settings.issuers,
-            "scopes_supported": settings.required_scopes,
             "bearer_methods_supported": ["header"],
         });
+        // Listed only when known: clients then ask for exactly these (MCP "Scope Selection").
+        if !settings.required_scopes.is_empty() {
+            document["scopes_supported"] = json!(settings.required_scopes);
+        }
         Self { url, document }
     }
 }
@@ -57,6 +60,7 @@ mod tests {
         );
         assert_eq!(m.document["resource"], "https://mcp.example.com/mcp");
         assert_eq!(m.document["bearer_methods_supported"][0], "header");
+        assert!(m.document.get("scopes_supported").is_none());
         let root = AuthSettings::new(vec![], "https://mcp.example.com".into());
         assert_eq!(
             ResourceMetadata::new(&root).url,
