@@ -13,6 +13,9 @@ RUN cargo build --release --locked -p mcpbus-gateway \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/mcpbus-gateway /usr/local/bin/mcpbus-gateway
 USER 65532:65532
-EXPOSE 8080
-ENV MCPBUS_LISTEN=0.0.0.0:8080
+EXPOSE 8080 9464
+# Beyond loopback the gateway needs an auth choice (ADR 0009), which the image does not make:
+# set MCPBUS_AUTH_ISSUERS and MCPBUS_AUTH_AUDIENCE, or MCPBUS_AUTH=none behind something that
+# authenticates (the chart and k8s/ set one). Metrics are on their own port for Prometheus.
+ENV MCPBUS_LISTEN=0.0.0.0:8080 MCPBUS_METRICS_LISTEN=0.0.0.0:9464
 ENTRYPOINT ["/usr/local/bin/mcpbus-gateway"]

@@ -90,13 +90,26 @@ def check_keda_names(name, obj):
             fail(name, f"KEDA consumer {meta.get('consumer')!r} is not mcpbus-pool-{pool}")
 
 
+def auth_choice_required(chart):
+    """The defaults alone must not render: the schema asks for gateway.auth.mode (ADR 0009)."""
+    try:
+        Config(storage_driver="memory").install(chart, "mcpbus", {}, namespace="mcpbus", dry_run="client")
+    except Exception as e:
+        if "mode" not in str(e):
+            fail("helm defaults", f"refused, but not for gateway.auth.mode: {e}")
+        return
+    fail("helm defaults", "rendered without a choice of gateway.auth.mode")
+
+
 def helm(out):
-    cases = [("defaults", {})]
+    # The defaults plus the one choice the schema requires.
+    cases = [("defaults", {"gateway": {"auth": {"mode": "none"}}})]
     for path in sorted(glob.glob(os.path.join(CHART, "ci", "*.yaml"))):
         with open(path) as f:
             cases.append((os.path.basename(path)[:-5], yaml.safe_load(f) or {}))
     total = 0
     chart = Chart.load(CHART)  # keep the reference: the handle is freed with the object
+    auth_choice_required(chart)
     for case, values in cases:
         report = lint(CHART, values, strict=True, with_subcharts=True, kube_version=f"v{KUBE_VERSION}")
         problems = [m for m in report.get("messages", []) if m.get("severity", 0) >= 2] + report.get("errors", [])

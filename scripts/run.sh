@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole mcpbus stack on this machine:
 #   - nats-server with JetStream, data in .mcpbus/nats (port $MCPBUS_NATS_PORT, default 4222)
-#   - one gateway on http://$MCPBUS_LISTEN/mcp (default 127.0.0.1:8080)
+#   - one gateway on http://$MCPBUS_LISTEN/mcp (default 127.0.0.1:8080), its metrics on
+#     http://$MCPBUS_METRICS_LISTEN/metrics (default 127.0.0.1:9464). Without auth flags the
+#     gateway serves loopback only; set MCPBUS_AUTH_ISSUERS and MCPBUS_AUTH_AUDIENCE (README,
+#     "Running with an authorization server"), or MCPBUS_AUTH=none, to listen beyond it.
 #   - the demo worker
 # Ctrl-C stops everything it started.
 set -euo pipefail
@@ -11,13 +14,15 @@ cd "$(dirname "$0")/.."
 NATS_PORT=${MCPBUS_NATS_PORT:-4222}
 LISTEN=${MCPBUS_LISTEN:-127.0.0.1:8080}
 HTTP_PORT=${LISTEN##*:}
+METRICS_LISTEN=${MCPBUS_METRICS_LISTEN:-127.0.0.1:9464}
+METRICS_PORT=${METRICS_LISTEN##*:}
 DATA=.mcpbus
 
 ensure_nats_server
 NATS=${NATS_SERVER_BIN:-nats-server}
-for p in "$NATS_PORT" "$HTTP_PORT"; do
+for p in "$NATS_PORT" "$HTTP_PORT" "$METRICS_PORT"; do
   if port_in_use "$p"; then
-    echo "port $p is already in use; set MCPBUS_NATS_PORT / MCPBUS_LISTEN to free ones" >&2
+    echo "port $p is already in use; set MCPBUS_NATS_PORT / MCPBUS_LISTEN / MCPBUS_METRICS_LISTEN to free ones" >&2
     exit 1
   fi
 done
@@ -43,7 +48,7 @@ wait_for_port "$NATS_PORT" 10 || { echo "nats-server did not start; see $DATA/lo
 NATS_URL="nats://127.0.0.1:$NATS_PORT"
 "$BIN/mcpbus-worker" --nats "$NATS_URL" demo 2> >(tee -a "$DATA/logs/worker.log" >&2) &
 pids+=($!)
-"$BIN/mcpbus-gateway" --nats "$NATS_URL" --listen "$LISTEN" 2> >(tee -a "$DATA/logs/gateway.log" >&2) &
+"$BIN/mcpbus-gateway" --nats "$NATS_URL" --listen "$LISTEN" --metrics-listen "$METRICS_LISTEN" 2> >(tee -a "$DATA/logs/gateway.log" >&2) &
 pids+=($!)
 
 for _ in $(seq 1 100); do
@@ -55,6 +60,7 @@ cat <<TXT
 
 mcpbus is running.
   MCP endpoint:  http://$LISTEN/mcp      (health: /healthz, readiness: /readyz)
+  Metrics:       http://$METRICS_LISTEN/metrics
   NATS:          $NATS_URL               (data in $DATA/nats, logs in $DATA/logs)
 
 Connect with the Python MCP SDK (pip install mcp==2.3.0):

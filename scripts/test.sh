@@ -44,6 +44,13 @@ if [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/client ] \
   npm install --silent --no-audit --no-fund --prefix tests/clients/ts >/dev/null
 fi
 
+# A real authorization server (panva's oidc-provider) for the auth tests, pinned in
+# tests/clients/oidc/package-lock.json.
+if [ ! -d tests/clients/oidc/node_modules/oidc-provider ]; then
+  echo "installing oidc-provider into tests/clients/oidc" >&2
+  npm ci --silent --no-audit --no-fund --prefix tests/clients/oidc >/dev/null
+fi
+
 # Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas), pinned.
 if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
   echo "creating .venv-k8s with helm-python-sdk and kubernetes-validate" >&2

@@ -44,6 +44,8 @@ pub struct App {
     /// Fired when shutdown starts: resumable streams end with `retry:` so their clients
     /// continue on another node, listen streams end gracefully.
     pub release: CancellationToken,
+    /// Verifies access tokens on `/mcp`; `None` when the gateway runs without auth.
+    pub verifier: Option<Arc<crate::auth::Verifier>>,
 }
 
 impl App {

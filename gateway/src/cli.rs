@@ -112,10 +112,17 @@ struct Cli {
     /// Largest request head in bytes (at least 8192); larger gets 431.
     #[arg(long, env = "MCPBUS_MAX_HEADER_BYTES")]
     max_header_bytes: Option<usize>,
+
+    // --- OAuth resource server and metrics (ADR 0009) ---
+    #[command(flatten)]
+    auth: crate::auth::AuthArgs,
+    /// Address of the separate /metrics listener (`off` serves none).
+    #[arg(long, env = "MCPBUS_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
+    metrics_listen: String,
 }
 
 impl Cli {
-    fn into_config(self) -> Config {
+    fn into_config(self) -> Result<Config, String> {
         let mut c = Config {
             listen: self.listen,
             nats_url: self.nats_url,
@@ -186,7 +193,16 @@ impl Cli {
         if let Some(v) = self.max_header_bytes {
             c.max_header_bytes = v.max(crate::connection::MIN_HEADER_BYTES);
         }
-        c
+
+        // OAuth resource server and metrics (ADR 0009).
+        c.auth = self.auth.into_config().map_err(|e| e.to_string())?;
+        c.metrics_listen = match self.metrics_listen.as_str() {
+            "off" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                format!("--metrics-listen {addr:?} is not an address (e.g. 127.0.0.1:9464) or off")
+            })?),
+        };
+        Ok(c)
     }
 }
 
@@ -258,12 +274,20 @@ impl StoreArgs {
 }
 
 pub fn main() -> ExitCode {
-    let config = Cli::parse().into_config();
+    let config = match Cli::parse().into_config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("mcpbus-gateway: error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     bus_schema::process::init_tracing();
     bus_schema::process::run_main("mcpbus-gateway", start(config))
 }
 
 async fn start(config: Config) -> Result<(), GatewayError> {
+    // Before binding: an unprotected gateway must not even listen beyond loopback.
+    config.auth.check_listen(config.listen)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| GatewayError::Listen {

@@ -117,6 +117,16 @@ pub struct Config {
     /// headers, and it bounds what a half-sent head holds: `max_connections` × this at worst
     /// (hyper's own default, ~400 KB, made that ~5 GB).
     pub max_header_bytes: usize,
+
+    // --- OAuth resource server and metrics (ADR 0009) ---
+    /// Whether `/mcp` needs an access token. Default unset: allowed on a loopback `listen`
+    /// only, so a gateway reachable from the network never serves tools to anyone by
+    /// accident (`--auth none` says so on purpose).
+    pub auth: crate::auth::AuthConfig,
+    /// Where `/metrics` is served, apart from `/mcp`. Default `127.0.0.1:9464`: metrics name
+    /// tools and load, which is nobody's business outside the node unless the operator opens
+    /// it (the chart binds it for Prometheus). `None` serves no metrics.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -156,6 +166,10 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             max_connections: 12_000,
             max_header_bytes: 32 * 1024,
+
+            // OAuth resource server and metrics (ADR 0009).
+            auth: crate::auth::AuthConfig::default(),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum GatewayError {
     Subscribe(#[source] async_nats::Error),
     #[error("cannot set up the requestState key: {0}")]
     RequestStateKey(#[from] crate::request_state::KeySetupError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::ConfigError),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }

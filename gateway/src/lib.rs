@@ -10,9 +10,11 @@
 //! (stateless lane) or `stream/` (stored, resumable: session lane and tasks). `session/`
 //! and `tasks/` hold session and task records; `app.rs` is what every handler shares.
 //! `connection/` serves HTTP connections with their caps and deadlines; `store_limits.rs`
-//! puts the size limits on every stream and bucket at start (ADR 0007).
+//! puts the size limits on every stream and bucket at start (ADR 0007); `auth/` verifies
+//! access tokens (ADR 0009).
 
 pub mod app;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;

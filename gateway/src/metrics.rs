@@ -1,4 +1,4 @@
-//! Prometheus metrics, served on `/metrics`. Label values come from small fixed sets (lanes,
+//! Prometheus metrics, served on `/metrics` of the metrics listener (`--metrics-listen`). Label values come from small fixed sets (lanes,
 //! known MCP methods, outcome names) so that no client input can blow up cardinality.
 
 use std::sync::LazyLock;
@@ -33,6 +33,9 @@ pub struct Metrics {
     pub store_bytes: IntGaugeVec,
     pub store_messages: IntGaugeVec,
     pub store_max_bytes: IntGaugeVec,
+    /// `/mcp` requests refused for their access token, by `AuthError::reason` (`missing`,
+    /// `invalid`, `insufficient_scope`, `unavailable`; ADR 0009).
+    pub auth_refused: IntCounterVec,
 }
 
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -89,6 +92,14 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "store_max_bytes",
         "The byte limit of each store a client can fill (ADR 0007)",
     );
+    let auth_refused = IntCounterVec::new(
+        Opts::new(
+            "auth_refused_total",
+            "Requests refused for their access token, by reason",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
     let cut_off = prometheus::IntCounter::new(
         "calls_cut_off_total",
         "Stateless calls stopped because their client did not read the replies",
@@ -107,6 +118,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(store_bytes.clone()),
         Box::new(store_messages.clone()),
         Box::new(store_max_bytes.clone()),
+        Box::new(auth_refused.clone()),
     ] {
         registry.register(c).expect("metrics register once");
     }
@@ -124,6 +136,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         store_bytes,
         store_messages,
         store_max_bytes,
+        auth_refused,
     }
 });
 

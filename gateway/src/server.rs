@@ -30,6 +30,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
+    // The safe default before anything else: no unprotected gateway beyond loopback.
+    let addr = listener.local_addr().map_err(GatewayError::Serve)?;
+    config.auth.check_listen(addr)?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| GatewayError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
     // Size limits on every stream and bucket first (ADR 0007), on a connection of its own.
     crate::store_limits::declare(&config).await?;
     let nats = bus_schema::connect::connect(&config.nats_url, "mcpbus-gateway").await?;
@@ -125,6 +136,13 @@ pub async fn run(
         config.default_tool_timeout,
     );
     let open_streams = Arc::new(tokio::sync::Semaphore::new(config.max_open_streams));
+    let verifier = config
+        .auth
+        .settings()
+        .map(|s| Arc::new(crate::auth::Verifier::new(s.clone())));
+    if let Some(v) = verifier.clone() {
+        tokio::spawn(async move { v.warm_up().await });
+    }
     let app = Arc::new(App {
         open_streams,
         config,
@@ -141,9 +159,14 @@ pub async fn run(
         quotas,
         draining: AtomicBool::new(false),
         release: release.clone(),
+        verifier,
     });
-    let addr = listener.local_addr().map_err(GatewayError::Serve)?;
-    tracing::info!(%addr, gateway = %gateway_id, "gateway serving /mcp");
+    let auth = if app.verifier.is_some() {
+        "oauth"
+    } else {
+        "none"
+    };
+    tracing::info!(%addr, gateway = %gateway_id, auth, "gateway serving /mcp");
 
     let draining = CancellationToken::new();
     let (drain_deadline, delay) = (app.config.drain_timeout, app.config.shutdown_delay);
@@ -169,6 +192,20 @@ pub async fn run(
         max_connections: app.config.max_connections,
         max_header_bytes: app.config.max_header_bytes,
     };
+    if let Some(metrics) = metrics_listener {
+        let addr = metrics.local_addr().map_err(GatewayError::Serve)?;
+        tracing::info!(%addr, "serving /metrics");
+        tokio::spawn(connection::serve(
+            metrics,
+            crate::http::metrics_router(),
+            // Scrapers are few: a small cap keeps this port from holding many sockets.
+            Limits {
+                max_connections: 64,
+                ..limits
+            },
+            draining.clone(),
+        ));
+    }
     let server = connection::serve(
         listener,
         crate::http::router(app.clone()),

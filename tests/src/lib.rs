@@ -9,6 +9,7 @@
 //! another nats-server build.
 
 pub mod mcp;
+pub mod oidc;
 pub mod process;
 pub mod sse;
 
@@ -145,6 +146,8 @@ pub fn wait_for_port(port: u16, within: Duration) -> Result<()> {
 pub struct Gateway {
     pub proc: Proc,
     pub port: u16,
+    /// Where its `/metrics` listener is (`--metrics-listen`), apart from `/mcp`.
+    pub metrics_port: u16,
 }
 
 impl Gateway {
@@ -154,6 +157,10 @@ impl Gateway {
 
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
 }
 
@@ -185,24 +192,32 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Starts a gateway on a free port and waits until it is ready. A free port can be taken
+    /// Starts a gateway on a free port (`{port}` in `args` names it) and waits until it is
+    /// ready. A free port can be taken
     /// by a concurrently starting test before the gateway binds it; then it is tried again on
     /// another port.
     pub async fn add_gateway(&mut self, args: &[&str]) -> Result<&Gateway> {
         let name = format!("gateway-{}", self.gateways.len());
         let mut last = String::new();
         for _ in 0..3 {
-            let port = free_port();
+            let (port, metrics_port) = (free_port(), free_port());
             let mut cmd = std::process::Command::new(bin("mcpbus-gateway"));
             cmd.args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--metrics-listen",
+                &format!("127.0.0.1:{metrics_port}"),
                 "--nats",
                 &self.nats.url(),
             ])
-            .args(args);
+            // `{port}` in an argument is this gateway's port (e.g. its own resource URI).
+            .args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
             let proc = Proc::spawn(&name, &mut cmd, self.dir.path())?;
-            let mut gw = Gateway { proc, port };
+            let mut gw = Gateway {
+                proc,
+                port,
+                metrics_port,
+            };
             match wait_ready(&gw.base_url(), Duration::from_secs(20)).await {
                 Ok(()) => {
                     self.gateways.push(gw);

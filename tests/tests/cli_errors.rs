@@ -27,6 +27,9 @@ fn unreachable_nats_is_one_line() {
             "nats://127.0.0.1:1",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            // Not the default metrics port: another gateway on this machine may hold it.
+            "--metrics-listen",
+            "off",
         ])
         .output()
         .unwrap();
@@ -52,6 +55,14 @@ fn a_taken_port_is_one_line() {
     let addr = taken.local_addr().unwrap().to_string();
     let out = Command::new(bin("mcpbus-gateway"))
         .args(["--listen", &addr, "--nats", "nats://127.0.0.1:1"])
+        .args(["--metrics-listen", "off"])
+        .output()
+        .unwrap();
+    one_error_line(&out, "mcpbus-gateway", &format!("cannot listen on {addr}"));
+    // The metrics listener's port too.
+    let out = Command::new(bin("mcpbus-gateway"))
+        .args(["--nats", "nats://127.0.0.1:1", "--metrics-listen", &addr])
+        .args(["--listen", &format!("127.0.0.1:{}", harness::free_port())])
         .output()
         .unwrap();
     one_error_line(&out, "mcpbus-gateway", &format!("cannot listen on {addr}"));

@@ -111,7 +111,7 @@ async fn half_sent_request_heads_are_closed_by_the_header_deadline() {
     );
     assert!(
         metric(
-            port,
+            cluster.gateways[0].metrics_port,
             "mcpbus_connections_timed_out_total{reason=\"header_timeout\"} "
         )
         .await
@@ -175,7 +175,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_it_served() {
     );
     assert!(
         metric(
-            port,
+            cluster.gateways[0].metrics_port,
             "mcpbus_connections_timed_out_total{reason=\"idle_timeout\"} "
         )
         .await
@@ -259,7 +259,12 @@ async fn connections_over_the_cap_are_refused_while_the_others_are_served() {
     let start = Instant::now();
     loop {
         let mut stream = connect(port).await;
-        if let Ok(text) = get_on(&mut stream, "/metrics").await {
+        let reused = get_on(&mut stream, "/healthz")
+            .await
+            .is_ok_and(|r| r.starts_with("HTTP/1.1 200"));
+        // Metrics are on their own listener (--metrics-listen), outside the MCP port's cap.
+        let mut scrape = connect(cluster.gateways[0].metrics_port).await;
+        if let (true, Ok(text)) = (reused, get_on(&mut scrape, "/metrics").await) {
             if text.starts_with("HTTP/1.1 200") {
                 let refused = text
                     .lines()

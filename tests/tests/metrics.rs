@@ -5,8 +5,8 @@ use harness::mcp::Session;
 use harness::{demo_cluster, DEMO_TOOLS};
 use serde_json::json;
 
-async fn scrape(base: &str) -> String {
-    let r = reqwest::get(format!("{base}/metrics")).await.unwrap();
+async fn scrape(url: &str) -> String {
+    let r = reqwest::get(url).await.unwrap();
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
 }
@@ -20,7 +20,7 @@ fn value(text: &str, series: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_requests_calls_streams_and_tools() {
     let cluster = demo_cluster(1, &[]).await;
-    let base = cluster.gateways[0].base_url();
+    let base = cluster.gateways[0].metrics_url();
     let session = Session::open(&cluster.gateway_urls()[0], "2025-11-25")
         .await
         .unwrap();
@@ -68,4 +68,21 @@ async fn metrics_count_requests_calls_streams_and_tools() {
         0.0,
         "a closed stream is no longer counted"
     );
+}
+
+/// The MCP port serves MCP only: `/metrics` is on its own listener (`--metrics-listen`).
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_served_on_their_own_listener_not_the_mcp_port() {
+    let cluster = harness::Cluster::start(1, &[]).await.unwrap();
+    let gw = &cluster.gateways[0];
+    let on_mcp = reqwest::get(format!("{}/metrics", gw.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(on_mcp.status(), 404, "/metrics answered on the MCP port");
+    let text = scrape(&gw.metrics_url()).await;
+    assert!(text.contains("mcpbus_open_connections"), "{text}");
+    let elsewhere = reqwest::get(format!("http://127.0.0.1:{}/mcp", gw.metrics_port))
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404, "/mcp answered on the metrics port");
 }

@@ -142,7 +142,7 @@ async fn a_session_client_that_stops_reading_is_cut_off_then_resumes_losing_noth
     };
     let until = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
-        let metrics = reqwest::get(format!("{}/metrics", gateway.base_url()))
+        let metrics = reqwest::get(gateway.metrics_url())
             .await
             .unwrap()
             .text()

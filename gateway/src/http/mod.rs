@@ -1,11 +1,15 @@
-//! The HTTP edges: `/mcp` (both MCP lanes), `/healthz`, `/readyz` and `/metrics`.
+//! The HTTP edges: `/mcp` (both MCP lanes), `/healthz`, `/readyz`, the Protected Resource
+//! Metadata (`auth`), and `/metrics` on a listener of its own.
 //!
 //! `POST /mcp` runs the transport checks shared by both lanes (`guard`), reads and parses
 //! one JSON-RPC message (`jsonrpc`), then hands it to the edge of the lane it belongs to
 //! (`session_lane`, `stateless_lane`). An edge checks its own transport rules, builds the
 //! caller and its profile, and passes the request to the core (`crate::core`); `render`
 //! turns the core's answer into a response, and `wire` maps its errors, once for both.
+//! Before any of that, `auth` turns the bearer token into the caller's principal (or a 401
+//! / 403 challenge); the edges put it on the `Caller` they build.
 
+mod auth;
 mod decorate;
 mod guard;
 mod headers;
@@ -20,36 +24,39 @@ mod standalone;
 mod stateless_lane;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use std::net::SocketAddr;
-
-use axum::extract::ConnectInfo;
 use axum::{Extension, Router};
+use bus_schema::mcp::code;
 use bus_schema::messages::Lane;
 use bus_schema::principal::Principal;
 use serde_json::Value;
 
 use crate::app::App;
-use bus_schema::mcp::code;
-use jsonrpc::{error_response, Incoming};
-use wire::{from_core, McpError};
-
 use crate::core::Origin;
 use crate::quota::ClientKey;
+use jsonrpc::{error_response, Incoming};
+use wire::{from_core, McpError};
 
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/mcp", any(mcp))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route(auth::METADATA_PATH, get(auth::resource_metadata))
+        .route(auth::METADATA_PATH_MCP, get(auth::resource_metadata))
         .with_state(app)
+}
+
+/// `/metrics` alone, for its own listener (`--metrics-listen`): the MCP port serves MCP.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(metrics))
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
@@ -70,25 +77,10 @@ async fn metrics() -> Response {
 async fn mcp(
     State(app): State<Arc<App>>,
     method: axum::http::Method,
-    principal: Option<Extension<Principal>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    // The principal is set by the auth layer when the gateway checks tokens; the peer by
-    // the connection layer.
-    let principal = principal.map(|Extension(p)| p);
-    let client = ClientKey::of(
-        principal.as_ref(),
-        peer.map(|Extension(ConnectInfo(p))| p),
-        &headers,
-        app.quotas.trusted_proxies(),
-    );
-    // Every request counts, whatever it is: the cheapest refusal comes first.
-    if let Err(e) = app.quotas.request(&client) {
-        return error_response(&Value::Null, &from_core(&e.into(), Lane::Session));
-    }
-    let origin = Origin { principal, client };
     if let Err(e) = guard::check_host_and_origin(
         &headers,
         &app.config.allowed_hosts,
@@ -96,6 +88,29 @@ async fn mcp(
     ) {
         return error_response(&Value::Null, &e);
     }
+    // The peer is set by the connection layer; behind trusted proxies the client is the
+    // address they name.
+    let peer = peer.map(|Extension(ConnectInfo(p))| p);
+    let client_of = |principal: Option<&Principal>| {
+        ClientKey::of(principal, peer, &headers, app.quotas.trusted_proxies())
+    };
+    let principal = match auth::authenticate(&app, &headers).await {
+        Ok(principal) => principal,
+        // A refused token counts against its address, so a flood of bad tokens is throttled
+        // like any other.
+        Err(challenge) => {
+            return match app.quotas.request(&client_of(None)) {
+                Ok(()) => challenge,
+                Err(e) => error_response(&Value::Null, &from_core(&e.into(), Lane::Session)),
+            }
+        }
+    };
+    // Every request counts against its client (the principal, else the address).
+    let client = client_of(principal.as_ref());
+    if let Err(e) = app.quotas.request(&client) {
+        return error_response(&Value::Null, &from_core(&e.into(), Lane::Session));
+    }
+    let origin = Origin { principal, client };
     match method {
         axum::http::Method::POST => post(app, origin, headers, body).await,
         axum::http::Method::DELETE => session_lane::delete(&app, origin, &headers).await,

@@ -106,7 +106,7 @@ pub async fn run(args: Args) -> Result<()> {
         let _ = tokio::time::timeout(Duration::from_secs(10), a).await;
     }
     let metrics = http
-        .get(format!("{}/metrics", cluster.gateways[0].base_url()))
+        .get(cluster.gateways[0].metrics_url())
         .send()
         .await?
         .text()

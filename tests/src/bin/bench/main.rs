@@ -6,6 +6,7 @@ mod abuse;
 mod echo;
 mod fanout;
 mod replay;
+mod verify;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Fanout(fanout::Args),
     /// Time to replay missed events when a stream is resumed.
     Replay(replay::Args),
+    /// Cost of checking an access token (JWT and introspected), per request.
+    Verify(verify::Args),
 }
 
 #[tokio::main]
@@ -37,5 +40,6 @@ async fn main() -> Result<()> {
         Command::Echo(a) => echo::run_all(a).await,
         Command::Fanout(a) => fanout::run(a).await,
         Command::Replay(a) => replay::run(a).await,
+        Command::Verify(a) => verify::run(a).await,
     }
 }
