@@ -10,7 +10,8 @@
 //   mcp-opaque  opaque access tokens (checked through introspection)
 //   gateway     no grants; authenticates the gateway at the introspection endpoint
 // A token asked for with `resource=<R>` carries `aud` = R, whatever R is, so a test can get
-// a token for another resource.
+// a token for another resource. Tokens carry a `groups` claim: mcp-client is in "eng",
+// mcp-es256 in "ops" (policy tests tell the two principals apart by it).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -38,7 +39,10 @@ const client = (client_id, grant_types = ['client_credentials']) => ({
   scope,
 });
 
+const groups = { 'mcp-client': ['eng'], 'mcp-es256': ['ops'] };
+
 const provider = new Provider(issuer, {
+  extraTokenClaims: (ctx, token) => ({ groups: groups[token.clientId] ?? [] }),
   scopes: ['openid', 'offline_access', 'mcp:tools', 'other'],
   clients: ['mcp-client', 'mcp-es256', 'mcp-short', 'mcp-opaque'].map((c) => client(c)).concat([client('gateway', [])]),
   jwks: {
