@@ -331,7 +331,9 @@ async fn valid_tokens_call_tools_on_both_lanes_through_both_gateways() {
             for (token, subject) in [
                 (&rs256, "mcp-client"),
                 (&es256, "mcp-es256"),
-                (&opaque, "mcp-opaque"),
+                // Introspection names no `sub` for a client-credentials token: the subject is
+                // its client id, prefixed so it cannot pass for a user of that name.
+                (&opaque, "client_id:mcp-opaque"),
             ] {
                 let text = format!("stateless {i} {subject}");
                 let r = stateless(
@@ -377,7 +379,8 @@ async fn valid_tokens_call_tools_on_both_lanes_through_both_gateways() {
             assert_eq!(p.issuer, s.a.issuer());
             assert_eq!(p.subject, *subject);
             assert!(p.has_scope("mcp:tools"), "{p:?}");
-            assert_eq!(p.claims.get("client_id"), Some(&json!(subject)), "{p:?}");
+            let client = subject.trim_start_matches("client_id:");
+            assert_eq!(p.claims.get("client_id"), Some(&json!(client)), "{p:?}");
             assert_eq!(p.claims.len(), 1, "only allow-listed claims travel: {p:?}");
             seen += 1;
         }
@@ -435,6 +438,20 @@ async fn a_gateway_beyond_loopback_without_auth_refuses_to_start() {
             "must use https",
         ),
         (vec!["--auth", "sometimes"], "is not a mode"),
+        // One key set for two issuers would let either sign as the other.
+        (
+            vec![
+                "--auth-issuer",
+                "https://as.example",
+                "--auth-issuer",
+                "https://other.example",
+                "--auth-audience",
+                AUDIENCE,
+                "--auth-jwks-url",
+                "https://as.example/jwks",
+            ],
+            "takes exactly one --auth-issuer",
+        ),
     ] {
         let (ok, stderr) = run(args.iter().map(|s| s.to_string()).collect());
         assert!(!ok, "{args:?} started");

@@ -8,22 +8,30 @@ use super::error::AuthError;
 
 /// Builds the principal. `fallback_subject` names a claim used when `sub` is absent (the
 /// `client_id` of an introspected client-credentials token); JWTs have none, as RFC 9068
-/// requires `sub`.
+/// requires `sub`. A fallback subject is prefixed with `<claim>:`, so a client id can never
+/// be the same principal as a user whose `sub` happens to spell it.
 pub fn principal(
     issuer: &str,
     claims: &Map<String, Value>,
     allowed: &[String],
     fallback_subject: Option<&str>,
 ) -> Result<Principal, AuthError> {
-    let subject = claims
-        .get("sub")
-        .or_else(|| fallback_subject.and_then(|f| claims.get(f)))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AuthError::invalid("the token names no subject"))?;
+    let named = |claim: &str| {
+        claims
+            .get(claim)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let subject = match (named("sub"), fallback_subject) {
+        (Some(sub), _) => sub.to_owned(),
+        (None, Some(f)) => named(f)
+            .map(|v| format!("{f}:{v}"))
+            .ok_or_else(|| AuthError::invalid("the token names no subject"))?,
+        (None, None) => return Err(AuthError::invalid("the token names no subject")),
+    };
     Ok(Principal {
         issuer: issuer.to_owned(),
-        subject: subject.to_owned(),
+        subject,
         scopes: scopes(claims),
         claims: allowed
             .iter()
@@ -86,6 +94,9 @@ mod tests {
         let c = map(json!({"client_id": "svc"}));
         assert!(principal("https://as", &c, &[], None).is_err());
         let p = principal("https://as", &c, &[], Some("client_id")).unwrap();
-        assert_eq!(p.subject, "svc");
+        // Prefixed: a user whose `sub` is "svc" is someone else.
+        assert_eq!(p.subject, "client_id:svc");
+        let user = principal("https://as", &map(json!({"sub": "svc"})), &[], None).unwrap();
+        assert_ne!(user.key(), p.key());
     }
 }

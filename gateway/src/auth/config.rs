@@ -98,6 +98,10 @@ impl AuthSettings {
         if self.introspection_url.is_some() && self.introspection_client_id.is_none() {
             return Err(ConfigError::IntrospectionClient);
         }
+        // One key set for several issuers would let any of them sign as the others.
+        if self.jwks_url.is_some() && self.issuers.len() > 1 {
+            return Err(ConfigError::SharedJwks);
+        }
         Ok(())
     }
 }
@@ -163,4 +167,6 @@ pub enum ConfigError {
     Mode(String),
     #[error("--auth none cannot be combined with --auth-issuer or --auth-audience")]
     Conflict,
+    #[error("--auth-jwks-url names one key set, so it takes exactly one --auth-issuer (with several, each issuer's keys are discovered from its metadata)")]
+    SharedJwks,
 }

@@ -109,10 +109,12 @@ impl Introspector {
         {
             return refuse("the token is not valid yet (nbf)");
         }
-        if let Some(aud) = c.get("aud") {
-            if !claims::audience_matches(aud, &self.audience) {
-                return refuse("the token is not for this resource (aud)");
-            }
+        // RFC 8707: a token must name this resource. One that names none could have been
+        // minted for any resource server of the same authorization server.
+        match c.get("aud") {
+            Some(aud) if claims::audience_matches(aud, &self.audience) => {}
+            Some(_) => return refuse("the token is not for this resource (aud)"),
+            None => return refuse("the token names no audience (aud)"),
         }
         let issuer = match c.get("iss").and_then(Value::as_str) {
             Some(iss) if self.issuers.iter().any(|i| i == iss) => iss.to_owned(),
@@ -196,7 +198,7 @@ mod tests {
             "aud": "https://mcp.example/mcp", "iss": "https://as.example", "exp": now() + 600});
         let (p, until) = i.judge(&ok);
         let p = p.unwrap();
-        assert_eq!((p.subject.as_str(), p.scopes.len()), ("svc", 2));
+        assert_eq!((p.subject.as_str(), p.scopes.len()), ("client_id:svc", 2));
         // Reused at most the cap (60 s), though the token lives 10 minutes.
         assert!(until <= Instant::now() + Duration::from_secs(60));
         for (field, value, why) in [
@@ -211,12 +213,18 @@ mod tests {
             assert!(answer.unwrap_err().contains(why), "{field}");
             assert!(until <= Instant::now() + NEGATIVE_TTL);
         }
+        // A token that names no audience could be for any resource server.
+        let mut no_aud = ok.clone();
+        no_aud.as_object_mut().unwrap().remove("aud");
+        assert!(i.judge(&no_aud).0.unwrap_err().contains("audience"));
     }
 
     #[test]
     fn the_cache_is_keyed_by_hash_and_bounded() {
         let i = introspector(2);
-        let p = i.judge(&json!({"active": true, "sub": "u"})).0;
+        let p = i
+            .judge(&json!({"active": true, "sub": "u", "aud": "https://mcp.example/mcp"}))
+            .0;
         let later = Instant::now() + Duration::from_secs(60);
         for k in 0..5u8 {
             i.store([k; 32], &p, later);
