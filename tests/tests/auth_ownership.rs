@@ -427,6 +427,26 @@ async fn the_policy_shows_each_principal_its_own_tools_and_workers_see_the_calle
         3.0
     );
 
+    // A listen stream follows only resources its principal may read: bob's subscription to a
+    // hidden resource is left out, as one to a resource that does not exist would be.
+    for (token, follows) in [(&s.alice, true), (&s.bob, false)] {
+        let msg = json!({"jsonrpc": "2.0", "id": 5, "method": "subscriptions/listen", "params": {
+            "notifications": {"resourceSubscriptions": ["test://static-text"]},
+            "_meta": mcp::modern_meta()}});
+        let req = reqwest::Client::new()
+            .post(&urls[0])
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT_BOTH)
+            .header("mcp-protocol-version", MODERN)
+            .header("mcp-method", "subscriptions/listen")
+            .header("authorization", bearer(token))
+            .body(msg.to_string());
+        let mut listening = SseStream::open(req).await.unwrap();
+        let ack = listening.next(WAIT).await.unwrap().unwrap().json().unwrap();
+        let subscribed = &ack["params"]["notifications"]["resourceSubscriptions"];
+        assert_eq!(subscribed.is_array(), follows, "{ack}");
+    }
+
     // The worker knows who called, from the gateway: subject, scopes, allow-listed claims.
     for (token, subject, group) in [
         (&s.alice, "mcp-client", "eng"),

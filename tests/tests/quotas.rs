@@ -262,3 +262,34 @@ async fn listen_streams_are_capped_per_client() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn new_tasks_per_minute_are_capped_per_client() {
+    let mut c = Cluster::start(1, &["--tasks-per-minute", "2"])
+        .await
+        .unwrap();
+    c.add_worker(&["conformance"]).unwrap();
+    c.wait_for_tools(&harness::CONFORMANCE_TOOLS, WAIT)
+        .await
+        .unwrap();
+    let url = &c.gateway_urls()[0];
+    let takes_tasks = json!({"io.modelcontextprotocol/clientCapabilities": {
+        "elicitation": {}, "extensions": {"io.modelcontextprotocol/tasks": {}}}});
+    let start = || {
+        harness::mcp::stateless(
+            url,
+            "tools/call",
+            json!({"name": "confirm_delete", "arguments": {"filename": "a.txt"}, "_meta": takes_tasks}),
+        )
+    };
+    for _ in 0..2 {
+        let r = start().await.unwrap();
+        assert_eq!(
+            r.response().unwrap()["result"]["resultType"],
+            "task",
+            "{}",
+            r.body
+        );
+    }
+    assert_refused(&start().await.unwrap(), "tasks_per_minute");
+}

@@ -159,6 +159,8 @@ async fn task_at_once(
     route: &ToolRoute,
     ttl: Option<u64>,
 ) -> Result<Outcome, CoreError> {
+    // A task outlives its request and holds no call slot: its rate is bounded instead.
+    app.quotas.new_task(&caller.client)?;
     let (task_id, round) = first_round(app, caller, request, route).await?;
     let max_ttl = app.config.task_ttl.as_millis() as u64;
     let task = NewTask {
@@ -184,6 +186,9 @@ async fn task_on_escalation(
     route: &ToolRoute,
     mrtr: Option<Mrtr>,
 ) -> Result<Outcome, CoreError> {
+    // Any such call may become a task the moment the worker says so, too late to refuse it
+    // cleanly: it counts as a task when it starts.
+    app.quotas.new_task(&caller.client)?;
     // Later rounds start from the call as first made, without this round's answers.
     let mut params = request.params.clone();
     if let Some(p) = params.as_object_mut() {

@@ -17,6 +17,7 @@ use super::request::{Command, Request};
 use super::server_info::discover_result;
 use super::{calls, lists, session, tasks};
 use crate::app::App;
+use crate::policy::Item;
 
 /// Serves one request.
 pub async fn dispatch(
@@ -66,7 +67,18 @@ pub async fn dispatch(
                 .await
                 .map(|o| o.holding(slot))
         }
-        Command::Listen(filter) => Ok(Outcome::Listen(filter, app.quotas.listen(&caller.client)?)),
+        Command::Listen(mut filter) => {
+            let slot = app.quotas.listen(&caller.client)?;
+            let view = app.policy.view(caller.principal.as_ref());
+            if view.is_filtered() {
+                let catalog = app.catalog.snapshot();
+                filter.retain_resources(|uri| {
+                    let pool = catalog.resource_route(uri).map(|r| r.pool.as_str());
+                    view.allows(Item::Resource, uri, pool.unwrap_or(""))
+                });
+            }
+            Ok(Outcome::Listen(filter, slot))
+        }
         Command::Task { task_id, op } => tasks::handle(app, caller, &request, &task_id, &op).await,
     }
 }

@@ -32,6 +32,13 @@ pub struct ListenFilter {
 }
 
 impl ListenFilter {
+    /// Keeps only the resources `visible` allows: a resource the caller may not read is one it
+    /// cannot follow either, and leaving it out (as for a resource that does not exist)
+    /// reveals nothing.
+    pub fn retain_resources(&mut self, visible: impl Fn(&str) -> bool) {
+        self.resource_subscriptions.retain(|uri| visible(uri));
+    }
+
     pub fn parse(params: &Value) -> Result<Self, CoreError> {
         let n = params.get("notifications").cloned().unwrap_or(json!({}));
         if !n.is_object() {

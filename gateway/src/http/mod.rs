@@ -94,16 +94,16 @@ async fn mcp(
     let client_of = |principal: Option<&Principal>| {
         ClientKey::of(principal, peer, &headers, app.quotas.trusted_proxies())
     };
+    // Before a token costs a signature check or an introspection, its address pays: a flood
+    // of bad tokens is throttled before it costs anything.
+    if app.verifier.is_some() {
+        if let Err(e) = app.quotas.address(&client_of(None)) {
+            return error_response(&Value::Null, &from_core(&e.into(), Lane::Session));
+        }
+    }
     let principal = match auth::authenticate(&app, &headers).await {
         Ok(principal) => principal,
-        // A refused token counts against its address, so a flood of bad tokens is throttled
-        // like any other.
-        Err(challenge) => {
-            return match app.quotas.request(&client_of(None)) {
-                Ok(()) => challenge,
-                Err(e) => error_response(&Value::Null, &from_core(&e.into(), Lane::Session)),
-            }
-        }
+        Err(challenge) => return challenge,
     };
     // Every request counts against its client (the principal, else the address).
     let client = client_of(principal.as_ref());

@@ -26,10 +26,10 @@ impl ClientKey {
             return Self(format!("principal:{}", p.key()));
         }
         match peer {
-            Some(peer) => Self(format!(
-                "address:{}",
-                client_address(peer.ip(), headers, trusted)
-            )),
+            Some(peer) => {
+                let address = network(client_address(peer.ip(), headers, trusted));
+                Self(format!("address:{address}"))
+            }
             None => Self::unknown(),
         }
     }
@@ -41,6 +41,21 @@ impl ClientKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The unit of one client: an IPv4 address, or an IPv6 /64 (one host is routinely given a
+/// whole /64, so per-address quotas would be 2^64 quotas for it).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -82,7 +97,7 @@ mod tests {
             headers.insert("x-forwarded-for", v.parse().unwrap());
         }
         let trusted: Vec<IpNet> = trusted.iter().map(|t| t.parse().unwrap()).collect();
-        let peer: SocketAddr = format!("{peer}:1234").parse().unwrap();
+        let peer = SocketAddr::new(peer.parse().unwrap(), 1234);
         ClientKey::of(None, Some(peer), &headers, &trusted).0
     }
 
@@ -109,6 +124,19 @@ mod tests {
             "address:10.0.0.9"
         );
         assert_eq!(key("10.0.0.5", None, &["10.0.0.0/8"]), "address:10.0.0.5");
+    }
+
+    #[test]
+    fn an_ipv6_host_is_one_client_however_many_addresses_it_uses() {
+        assert_eq!(
+            key("2001:db8:1:2::1", None, &[]),
+            key("2001:db8:1:2:ffff:1:2:3", None, &[])
+        );
+        assert_ne!(
+            key("2001:db8:1:2::1", None, &[]),
+            key("2001:db8:1:3::1", None, &[])
+        );
+        assert_eq!(key("::ffff:192.0.2.1", None, &[]), "address:192.0.2.1");
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct QuotaConfig {
     /// New sessions per minute (and the burst). Default 120: a client reconnecting now and
     /// then needs a few; one creating thousands is filling the sessions bucket.
     pub sessions_per_minute: u32,
+    /// New tasks (and calls that may become tasks) per minute (and the burst). Default 60:
+    /// a task holds no call slot while it runs, so its rate is what bounds it.
+    pub tasks_per_minute: u32,
     /// Calls (tool calls, reads, prompts) in flight. Default 32: twice a worker's default
     /// `max_in_flight`, so one client can keep a pool busy but not hold all of a larger one.
     pub calls_per_client: usize,
@@ -35,6 +38,7 @@ impl Default for QuotaConfig {
             requests_per_second: 100,
             request_burst: 200,
             sessions_per_minute: 120,
+            tasks_per_minute: 60,
             calls_per_client: 32,
             calls_per_session: 16,
             listen_per_client: 16,
@@ -47,14 +51,17 @@ impl Default for QuotaConfig {
 #[derive(Debug, clap::Args)]
 pub struct QuotaArgs {
     /// Requests per second per client and node (token bucket); more get 429 + Retry-After.
-    #[arg(long, env = "MCPBUS_RATE_LIMIT_PER_SECOND")]
+    #[arg(long, env = "MCPBUS_RATE_LIMIT_PER_SECOND", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rate_limit_per_second: Option<u32>,
     /// Requests a client may send at once above that rate.
-    #[arg(long, env = "MCPBUS_RATE_LIMIT_BURST")]
+    #[arg(long, env = "MCPBUS_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     rate_limit_burst: Option<u32>,
     /// New sessions per minute per client and node.
-    #[arg(long, env = "MCPBUS_SESSIONS_PER_MINUTE")]
+    #[arg(long, env = "MCPBUS_SESSIONS_PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     sessions_per_minute: Option<u32>,
+    /// New tasks (and calls that may become tasks) per minute per client and node.
+    #[arg(long, env = "MCPBUS_TASKS_PER_MINUTE", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    tasks_per_minute: Option<u32>,
     /// Calls in flight per client and node.
     #[arg(long, env = "MCPBUS_MAX_CALLS_PER_CLIENT")]
     max_calls_per_client: Option<usize>,
@@ -81,6 +88,7 @@ impl QuotaArgs {
                 .sessions_per_minute
                 .unwrap_or(d.sessions_per_minute)
                 .max(1),
+            tasks_per_minute: self.tasks_per_minute.unwrap_or(d.tasks_per_minute).max(1),
             calls_per_client: self
                 .max_calls_per_client
                 .unwrap_or(d.calls_per_client)

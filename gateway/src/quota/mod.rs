@@ -40,6 +40,11 @@ pub enum QuotaExceeded {
         per_minute: u32,
         retry_after: Duration,
     },
+    #[error("Too Many Requests: this client may start {per_minute} tasks (or calls that may become tasks) per minute on each gateway; retry after {} s", whole_secs(*.retry_after))]
+    Tasks {
+        per_minute: u32,
+        retry_after: Duration,
+    },
     #[error("Too Many Requests: this client already has {limit} calls in flight on this gateway; wait for one to finish")]
     ClientCalls { limit: usize },
     #[error("Too Many Requests: this session already has {limit} calls in flight on this gateway; wait for one to finish")]
@@ -54,6 +59,7 @@ impl QuotaExceeded {
         match self {
             Self::Rate { .. } => "request_rate",
             Self::Sessions { .. } => "sessions_per_minute",
+            Self::Tasks { .. } => "tasks_per_minute",
             Self::ClientCalls { .. } => "calls_per_client",
             Self::SessionCalls { .. } => "calls_per_session",
             Self::ListenStreams { .. } => "listen_streams_per_client",
@@ -63,7 +69,9 @@ impl QuotaExceeded {
     /// When trying again can succeed: whole seconds, at least 1 (`Retry-After`).
     pub fn retry_after_secs(&self) -> u64 {
         let wait = match self {
-            Self::Rate { retry_after, .. } | Self::Sessions { retry_after, .. } => *retry_after,
+            Self::Rate { retry_after, .. }
+            | Self::Sessions { retry_after, .. }
+            | Self::Tasks { retry_after, .. } => *retry_after,
             _ => Duration::from_secs(1),
         };
         whole_secs(wait)
@@ -78,14 +86,22 @@ fn whole_secs(wait: Duration) -> u64 {
 /// This node's quota state.
 pub struct Quotas {
     requests: Buckets,
+    /// Requests per address before their token is checked (auth on): many principals may
+    /// share an address, so it allows [`ADDRESS_SHARE`] times a client's rate.
+    addresses: Buckets,
     sessions: Buckets,
+    tasks: Buckets,
     client_calls: KeyedSlots,
     session_calls: KeyedSlots,
     listen_streams: KeyedSlots,
     trusted_proxies: Vec<IpNet>,
     rate: (u32, u32),
     sessions_per_minute: u32,
+    tasks_per_minute: u32,
 }
+
+/// How many clients' worth of requests one address may send before tokens are checked.
+pub const ADDRESS_SHARE: u32 = 10;
 
 /// The slots one call holds while it runs.
 pub struct CallSlot {
@@ -102,10 +118,20 @@ impl Quotas {
                 Duration::from_secs(1),
                 nz(config.request_burst),
             ),
+            addresses: Buckets::new(
+                nz(config.requests_per_second.saturating_mul(ADDRESS_SHARE)),
+                Duration::from_secs(1),
+                nz(config.request_burst.saturating_mul(ADDRESS_SHARE)),
+            ),
             sessions: Buckets::new(
                 nz(config.sessions_per_minute),
                 Duration::from_secs(60),
                 nz(config.sessions_per_minute),
+            ),
+            tasks: Buckets::new(
+                nz(config.tasks_per_minute),
+                Duration::from_secs(60),
+                nz(config.tasks_per_minute),
             ),
             client_calls: KeyedSlots::new(config.calls_per_client),
             session_calls: KeyedSlots::new(config.calls_per_session),
@@ -113,6 +139,7 @@ impl Quotas {
             trusted_proxies: config.trusted_proxies.clone(),
             rate: (config.requests_per_second, config.request_burst),
             sessions_per_minute: config.sessions_per_minute,
+            tasks_per_minute: config.tasks_per_minute,
         })
     }
 
@@ -125,8 +152,14 @@ impl Quotas {
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(config::SWEEP_EVERY) => {}
                 }
-                quotas.requests.forget_idle();
-                quotas.sessions.forget_idle();
+                for buckets in [
+                    &quotas.requests,
+                    &quotas.addresses,
+                    &quotas.sessions,
+                    &quotas.tasks,
+                ] {
+                    buckets.forget_idle();
+                }
             }
         });
     }
@@ -141,6 +174,29 @@ impl Quotas {
             refused(QuotaExceeded::Rate {
                 per_second: self.rate.0,
                 burst: self.rate.1,
+                retry_after,
+            })
+        })
+    }
+
+    /// One request from `address` (a [`ClientKey`] without principal) before its token is
+    /// checked: token checks cost a signature or an introspection, so a flood of bad tokens
+    /// is throttled before it costs anything.
+    pub fn address(&self, address: &ClientKey) -> Result<(), QuotaExceeded> {
+        self.addresses.take(address).map_err(|retry_after| {
+            refused(QuotaExceeded::Rate {
+                per_second: self.rate.0.saturating_mul(ADDRESS_SHARE),
+                burst: self.rate.1.saturating_mul(ADDRESS_SHARE),
+                retry_after,
+            })
+        })
+    }
+
+    /// One new task of `client`.
+    pub fn new_task(&self, client: &ClientKey) -> Result<(), QuotaExceeded> {
+        self.tasks.take(client).map_err(|retry_after| {
+            refused(QuotaExceeded::Tasks {
+                per_minute: self.tasks_per_minute,
                 retry_after,
             })
         })

@@ -2,7 +2,9 @@
 //!
 //! The map of buckets is keyed by client, so its size is bounded too: buckets that have
 //! refilled are dropped every minute (`retain_recent`), and once [`MAX_TRACKED`] clients are
-//! tracked, further ones share one bucket, which only ever makes the gateway stricter.
+//! tracked, further ones share one bucket, which only ever makes the gateway stricter. (An
+//! IPv6 client counts as its /64, see `client.rs`, so filling the map takes that many
+//! distinct networks, not one host's addresses.)
 
 use std::num::NonZeroU32;
 use std::time::Duration;
