@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::answer_id::AnswerIds;
 use super::caller::Caller;
 use super::error::CoreError;
 use super::mrtr::Mrtr;
@@ -101,19 +100,16 @@ pub async fn call_tool(
         )),
         None => CallFeed::Core(Box::new(app.dispatcher.call(&route, spec, timeout).await?)),
     };
-    Ok(Outcome::Call(Box::new(CallPlan {
-        id: request.id,
+    let plan = CallPlan::new(
+        &app.request_state,
+        caller,
+        request.id,
         feed,
-        progress_token,
-        min_log: caller.min_log,
-        mrtr,
-        related_task: None,
-        cache: Cache::None,
-        delivery: Delivery::Either,
-        answers: AnswerIds::for_caller(&app.request_state, caller),
-        slot: None,
-        finished: false,
-    })))
+        Delivery::Either,
+    )
+    .with_updates(progress_token, caller.min_log)
+    .with_mrtr(mrtr);
+    Ok(Outcome::Call(Box::new(plan)))
 }
 
 /// The live route of tool `name`. A tool the caller may not use is answered exactly like a
@@ -199,19 +195,11 @@ async fn task_on_escalation(
     while let Some((_, update)) = round.next().await {
         match update {
             CallUpdate::Done(outcome) => {
-                return Ok(Outcome::Call(Box::new(CallPlan {
-                    id: request.id,
-                    feed: CallFeed::Settled(Some(CallUpdate::Done(outcome))),
-                    progress_token: None,
-                    min_log: None,
-                    mrtr,
-                    related_task: None,
-                    cache: Cache::None,
-                    delivery: Delivery::Json,
-                    answers: AnswerIds::for_caller(&app.request_state, caller),
-                    slot: None,
-                    finished: false,
-                })))
+                let feed = CallFeed::Settled(Some(CallUpdate::Done(outcome)));
+                let plan =
+                    CallPlan::new(&app.request_state, caller, request.id, feed, Delivery::Json)
+                        .with_mrtr(mrtr);
+                return Ok(Outcome::Call(Box::new(plan)));
             }
             CallUpdate::Escalate => {
                 let task = NewTask {
@@ -304,17 +292,9 @@ pub async fn read(
             app.config.default_tool_timeout,
         )
         .await?;
-    Ok(Outcome::Call(Box::new(CallPlan {
-        id: request.id,
-        feed: CallFeed::Core(Box::new(call)),
-        progress_token: None,
-        min_log: None,
-        mrtr,
-        related_task: None,
-        cache,
-        delivery: Delivery::Json,
-        answers: AnswerIds::for_caller(&app.request_state, caller),
-        slot: None,
-        finished: false,
-    })))
+    let feed = CallFeed::Core(Box::new(call));
+    let plan = CallPlan::new(&app.request_state, caller, request.id, feed, Delivery::Json)
+        .with_mrtr(mrtr)
+        .with_cache(cache);
+    Ok(Outcome::Call(Box::new(plan)))
 }

@@ -32,7 +32,6 @@ mod server_info;
 mod session;
 mod tasks;
 
-pub use answer_id::AnswerIds;
 pub use caller::{Caller, Origin};
 pub use dispatch::{answer, dispatch, notify};
 pub use error::CoreError;

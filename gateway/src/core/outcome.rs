@@ -78,12 +78,58 @@ pub struct CallPlan {
     /// Ids for the call's requests to the client, answerable only by the caller.
     pub answers: AnswerIds,
     /// The caller's quota slots for this call (ADR 0012), held until the call ends.
-    pub slot: Option<CallSlot>,
+    slot: Option<CallSlot>,
     /// Whether the feed gave its final update.
-    pub finished: bool,
+    finished: bool,
 }
 
 impl CallPlan {
+    /// A plan for `caller`'s request `id`, answered from `feed`: no progress, no log
+    /// messages, no MRTR, no task, no caching hints until the builders below say otherwise.
+    pub fn new(
+        sealer: &std::sync::Arc<crate::request_state::StateSealer>,
+        caller: &super::caller::Caller,
+        id: Value,
+        feed: CallFeed,
+        delivery: Delivery,
+    ) -> Self {
+        Self {
+            id,
+            feed,
+            progress_token: None,
+            min_log: None,
+            mrtr: None,
+            related_task: None,
+            cache: Cache::None,
+            delivery,
+            answers: AnswerIds::for_caller(sealer, caller),
+            slot: None,
+            finished: false,
+        }
+    }
+
+    /// Forwards progress for `token` and log messages from `min_log` up.
+    pub fn with_updates(mut self, token: Option<Value>, min_log: Option<LogLevel>) -> Self {
+        self.progress_token = token;
+        self.min_log = min_log;
+        self
+    }
+
+    pub fn with_mrtr(mut self, mrtr: Option<Mrtr>) -> Self {
+        self.mrtr = mrtr;
+        self
+    }
+
+    pub fn with_cache(mut self, cache: Cache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    pub fn related_to(mut self, task: String) -> Self {
+        self.related_task = Some(task);
+        self
+    }
+
     /// The call's next update.
     pub async fn next(&mut self) -> Option<(Option<EventId>, CallUpdate)> {
         let next = self.feed.next().await;

@@ -5,10 +5,9 @@
 use bus_schema::messages::WireError;
 use serde_json::json;
 
-use super::answer_id::AnswerIds;
 use super::caller::Caller;
 use super::error::CoreError;
-use super::outcome::{Cache, CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
+use super::outcome::{CallFeed, CallPlan, Delivery, Outcome, TaskOutcome};
 use super::profile::TaskFlavour;
 use super::request::{Request, TaskOp};
 use crate::app::App;
@@ -98,19 +97,16 @@ async fn result(
                 }
                 e => e.into(),
             })?;
-            Ok(Outcome::Call(Box::new(CallPlan {
-                id: request.id.clone(),
-                feed: CallFeed::Stored(Box::new(stream)),
-                progress_token: None,
-                min_log: None,
-                mrtr: None,
-                related_task: Some(record.task_id),
-                cache: Cache::None,
-                delivery: Delivery::Stream,
-                answers: AnswerIds::for_caller(&app.request_state, caller),
-                slot: None,
-                finished: false,
-            })))
+            let feed = CallFeed::Stored(Box::new(stream));
+            let plan = CallPlan::new(
+                &app.request_state,
+                caller,
+                request.id.clone(),
+                feed,
+                Delivery::Stream,
+            )
+            .related_to(record.task_id);
+            Ok(Outcome::Call(Box::new(plan)))
         }
     }
 }

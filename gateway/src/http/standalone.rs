@@ -20,9 +20,7 @@ use super::session_lane::{check_version_header, find_session};
 use super::sse::{self, Frame};
 use super::wire::McpError;
 use crate::app::App;
-use crate::core::{
-    notification_for, AnswerIds, Cache, CallFeed, CallPlan, Caller, CoreError, Delivery, Origin,
-};
+use crate::core::{notification_for, CallFeed, CallPlan, Caller, CoreError, Delivery, Origin};
 use crate::session::{SessionId, SessionStore, StandaloneSlot};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 
@@ -66,19 +64,10 @@ async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) ->
         .expect("session-lane callers have sessions");
     match RequestStream::resume(&app.events, session.as_str(), stream, after).await {
         Ok(s) => {
-            let plan = CallPlan {
-                id: s.request_id().clone(),
-                progress_token: s.progress_token().cloned(),
-                feed: CallFeed::Stored(Box::new(s)),
-                min_log: caller.min_log,
-                mrtr: None,
-                related_task: None,
-                cache: Cache::None,
-                delivery: Delivery::Stream,
-                answers: AnswerIds::for_caller(&app.request_state, caller),
-                slot: None,
-                finished: false,
-            };
+            let (id, token) = (s.request_id().clone(), s.progress_token().cloned());
+            let feed = CallFeed::Stored(Box::new(s));
+            let plan = CallPlan::new(&app.request_state, caller, id, feed, Delivery::Stream)
+                .with_updates(token, caller.min_log);
             // Session results carry no caching hints, so no ttl.
             let decoration = Decoration::new(&caller.profile, 0);
             CallReply::new(plan, caller.profile.lane, decoration)
