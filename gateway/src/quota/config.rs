@@ -19,10 +19,11 @@ pub struct QuotaConfig {
     /// New tasks (and calls that may become tasks) per minute (and the burst). Default 60:
     /// a task holds no call slot while it runs, so its rate is what bounds it.
     pub tasks_per_minute: u32,
-    /// Calls (tool calls, reads, prompts) in flight. Default 32: twice a worker's default
-    /// `max_in_flight`, so one client can keep a pool busy but not hold all of a larger one.
+    /// Calls (tool calls, reads, prompts) in flight. Default 8: half a worker's default
+    /// `max_in_flight` (16), so one client cannot hold even a single-replica pool, while an
+    /// agent still runs several tools at once (measured: `mcpbus-bench abuse`).
     pub calls_per_client: usize,
-    /// Calls in flight per session. Default 16.
+    /// Calls in flight per session. Default 8.
     pub calls_per_session: usize,
     /// Open `subscriptions/listen` streams. Default 16: a client needs one or two.
     pub listen_per_client: usize,
@@ -39,8 +40,8 @@ impl Default for QuotaConfig {
             request_burst: 200,
             sessions_per_minute: 120,
             tasks_per_minute: 60,
-            calls_per_client: 32,
-            calls_per_session: 16,
+            calls_per_client: 8,
+            calls_per_session: 8,
             listen_per_client: 16,
             trusted_proxies: Vec::new(),
         }
