@@ -399,6 +399,19 @@ pub const LOAD_FROM_LOOPBACK: [&str; 10] = [
     "100000",
 ];
 
+/// A cluster of `gateways` nodes with one conformance worker, ready to serve its fixtures.
+pub async fn conformance_cluster(gateways: usize, gateway_args: &[&str]) -> Cluster {
+    let mut cluster = Cluster::start(gateways, gateway_args)
+        .await
+        .expect("cluster starts");
+    cluster.add_worker(&["conformance"]).expect("worker starts");
+    cluster
+        .wait_for_tools(&CONFORMANCE_TOOLS, Duration::from_secs(20))
+        .await
+        .expect("conformance tools listed");
+    cluster
+}
+
 /// A cluster of `gateways` nodes with one demo worker, ready to serve the demo tools.
 pub async fn demo_cluster(gateways: usize, gateway_args: &[&str]) -> Cluster {
     let mut cluster = Cluster::start(gateways, gateway_args)

@@ -123,9 +123,14 @@ pub struct Session {
 impl Session {
     /// `initialize` (asking for `version`) then `notifications/initialized`.
     pub async fn open(url: &str, version: &str) -> Result<Self> {
+        Self::open_declaring(url, version, json!({})).await
+    }
+
+    /// The same, declaring `capabilities` (e.g. sampling and elicitation).
+    pub async fn open_declaring(url: &str, version: &str, capabilities: Value) -> Result<Self> {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": version,
-            "capabilities": {},
+            "capabilities": capabilities,
             "clientInfo": {"name": "mcpbus-tests", "version": "0"}
         }});
         let resp = post(url, &[], &init).await?;

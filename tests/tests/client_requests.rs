@@ -3,32 +3,22 @@
 
 use std::time::Duration;
 
-use harness::mcp::{post, Session};
+use harness::mcp::Session;
 use harness::{texts, Cluster, CONFORMANCE_TOOLS};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn cluster() -> Cluster {
-    let mut c = Cluster::start(2, &[]).await.unwrap();
-    c.add_worker(&["conformance"]).unwrap();
-    c.wait_for_tools(&CONFORMANCE_TOOLS, WAIT).await.unwrap();
-    c
+    harness::conformance_cluster(2, &[]).await
 }
 
 /// A session that declares sampling and elicitation.
 async fn capable_session(url: &str) -> Session {
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {"sampling": {}, "elicitation": {}},
-        "clientInfo": {"name": "mcpbus-tests", "version": "0"}}});
-    let r = post(url, &[], &init).await.unwrap();
-    let id = r.header("mcp-session-id").unwrap().to_owned();
-    Session {
-        url: url.to_owned(),
-        id,
-        version: "2025-11-25".into(),
-    }
+    let capabilities = json!({"sampling": {}, "elicitation": {}});
+    Session::open_declaring(url, "2025-11-25", capabilities)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
