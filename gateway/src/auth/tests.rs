@@ -15,6 +15,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 
+use super::error::FetchError;
 use super::{AuthError, AuthSettings, Verifier};
 
 const AUDIENCE: &str = "https://mcp.example.test/mcp";
@@ -229,4 +230,25 @@ async fn an_unreachable_issuer_is_unavailable_not_invalid() {
         v.verify(&key.sign(&claims(&url))).await,
         Err(AuthError::Unavailable(_))
     ));
+}
+
+#[tokio::test]
+async fn an_undiscoverable_introspection_endpoint_is_unavailable_and_not_retried_at_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut s = AuthSettings::new(vec![url], AUDIENCE.into());
+    s.introspection_client_id = Some("gateway".into());
+    s.refresh_min_interval = Duration::from_secs(60);
+    let v = Verifier::new(s);
+    // An opaque token while the issuer cannot be asked where to introspect: the server is
+    // unavailable (503), the token is not invalid (401, which makes clients drop it).
+    let first = v.verify("opaque-token").await;
+    assert!(matches!(first, Err(AuthError::Unavailable(_))), "{first:?}");
+    // The next one does not ask again within the interval.
+    let second = v.verify("another-opaque-token").await;
+    assert!(
+        matches!(second, Err(AuthError::Unavailable(FetchError::Backoff(_)))),
+        "{second:?}"
+    );
 }

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 use super::claims;
 use super::config::AuthSettings;
 use super::discovery;
-use super::error::AuthError;
+use super::error::{AuthError, FetchError};
 use super::fetch::Fetcher;
 use super::introspection::Introspector;
 use super::jwks::IssuerKeys;
@@ -23,6 +23,9 @@ pub struct Verifier {
     issuers: HashMap<String, Arc<IssuerKeys>>,
     /// Set up on the first opaque token (its endpoint may have to be discovered).
     introspector: OnceCell<Option<Introspector>>,
+    /// When discovering the introspection endpoint last failed: retried at most once per
+    /// `refresh_min_interval`, so a stream of opaque tokens does not hammer the issuer.
+    discovery_failed: std::sync::Mutex<Option<std::time::Instant>>,
     fetcher: Fetcher,
     metadata: ResourceMetadata,
 }
@@ -48,6 +51,7 @@ impl Verifier {
             settings,
             issuers,
             introspector: OnceCell::new(),
+            discovery_failed: std::sync::Mutex::new(None),
             fetcher,
         }
     }
@@ -73,7 +77,7 @@ impl Verifier {
         let principal = if jwt::looks_like_jwt(token) {
             self.verify_jwt(token).await?
         } else {
-            match self.introspector().await {
+            match self.introspector().await? {
                 Some(i) => i.introspect(token).await?,
                 None => {
                     return Err(AuthError::invalid(
@@ -111,30 +115,35 @@ impl Verifier {
 
     /// The introspection endpoint: configured, else the first issuer's metadata names it.
     /// Only with client credentials for it (RFC 7662 requires the caller to authenticate).
-    async fn introspector(&self) -> Option<&Introspector> {
+    /// A failed discovery is the authorization server being unavailable (503), not the
+    /// token being invalid, and is retried at most once per `refresh_min_interval`.
+    async fn introspector(&self) -> Result<Option<&Introspector>, FetchError> {
         let s = &self.settings;
-        self.introspector
+        let recently_failed = self
+            .discovery_failed
+            .lock()
+            .expect("discovery lock")
+            .is_some_and(|at| at.elapsed() < s.refresh_min_interval);
+        if recently_failed && self.introspector.get().is_none() {
+            return Err(FetchError::Backoff(s.issuers[0].clone()));
+        }
+        let found = self
+            .introspector
             .get_or_try_init(|| async {
                 let Some(client_id) = s.introspection_client_id.clone() else {
                     return Ok(None);
                 };
                 let url = match &s.introspection_url {
                     Some(url) => url.clone(),
-                    // A failed discovery is not remembered: the next opaque token tries again.
                     None => discovery::discover(&self.fetcher, &s.issuers[0])
-                        .await
-                        .inspect_err(
-                            |e| tracing::warn!(error = %e, "cannot discover introspection"),
-                        )?
+                        .await?
                         .introspection_endpoint
-                        .ok_or_else(|| {
-                            tracing::warn!("the issuer's metadata names no introspection_endpoint")
-                        })
-                        .map_err(|_| {
-                            super::error::FetchError::Backoff("no introspection_endpoint".into())
+                        .ok_or_else(|| FetchError::Document {
+                            url: s.issuers[0].clone(),
+                            why: "the issuer's metadata names no introspection_endpoint".into(),
                         })?,
                 };
-                Ok::<_, super::error::FetchError>(Some(Introspector::new(
+                Ok::<_, FetchError>(Some(Introspector::new(
                     url,
                     client_id,
                     s.introspection_client_secret.clone(),
@@ -149,8 +158,15 @@ impl Verifier {
                     ),
                 )))
             })
-            .await
-            .ok()
-            .and_then(Option::as_ref)
+            .await;
+        match found {
+            Ok(introspector) => Ok(introspector.as_ref()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot discover the introspection endpoint");
+                *self.discovery_failed.lock().expect("discovery lock") =
+                    Some(std::time::Instant::now());
+                Err(e)
+            }
+        }
     }
 }
