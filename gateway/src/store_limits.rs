@@ -130,6 +130,31 @@ impl Store {
     }
 }
 
+/// What JetStream stores for a KV record besides its value (subject, headers, framing),
+/// rounded up.
+const RECORD_OVERHEAD: u64 = 128;
+
+/// Room kept for this many records of the size being written, for creates racing this one.
+const ROOM_MARGIN: u64 = 4;
+
+/// Whether the bucket behind `kv` has room for a new record of `record_bytes`.
+///
+/// nats-server 2.9 evicts a KV bucket's oldest records at its `max_bytes` instead of refusing
+/// the write (ADR 0007, "Known gap"): without this check, a flood of new sessions or tasks
+/// would silently end live ones. It costs one stream-info request per new record (an
+/// `initialize`, a task), not per request; creates racing each other may overshoot by a few
+/// records, which [`ROOM_MARGIN`] absorbs.
+pub async fn has_room(
+    kv: &async_nats::jetstream::kv::Store,
+    record_bytes: usize,
+) -> Result<bool, async_nats::Error> {
+    let mut stream = kv.stream.clone();
+    let info = stream.info().await?;
+    let max = info.config.max_bytes;
+    let needed = (record_bytes as u64 + RECORD_OVERHEAD) * ROOM_MARGIN;
+    Ok(max <= 0 || info.state.bytes + needed <= max as u64)
+}
+
 /// How often [`watch_usage`] samples the stores.
 pub const USAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 

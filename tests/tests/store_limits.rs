@@ -154,10 +154,9 @@ async fn writes_too_large_for_a_store_are_refused_with_413() {
     );
 }
 
-// Fails on nats-server 2.9.10: a KV stream with discard-new at its max_bytes evicts its
-// oldest entries instead of refusing (state after 500 sessions: 41 kept, first sequence 460).
-// See ADR 0007, "Known gap"; run with --ignored once the refusal is enforced.
-#[ignore = "nats-server 2.9.10 evicts instead of refusing at a KV bucket's max_bytes (ADR 0007)"]
+// nats-server 2.9.10 evicts a KV bucket's oldest entries at its max_bytes instead of refusing
+// (ADR 0007, "Known gap"); the gateway checks the room before creating a session, so the
+// refusal holds there too.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_sessions_bucket_refuses_initialize_with_503_quickly() {
     // About 40 sessions' worth of records.
@@ -167,6 +166,7 @@ async fn a_full_sessions_bucket_refuses_initialize_with_503_quickly() {
     let url = &cluster.gateway_urls()[0];
     let started = Instant::now();
     let mut opened = 0;
+    let mut first_session = None;
     let js = jetstream::new(cluster.nats.client().await);
     let refused = loop {
         if opened >= 500 {
@@ -186,6 +186,7 @@ async fn a_full_sessions_bucket_refuses_initialize_with_503_quickly() {
         .unwrap();
         if r.status == 200 {
             opened += 1;
+            first_session = first_session.or(r.header("mcp-session-id").map(str::to_owned));
             continue;
         }
         break r;
@@ -207,4 +208,18 @@ async fn a_full_sessions_bucket_refuses_initialize_with_503_quickly() {
         json!({"reason": "store_full", "store": "KV_mcpbus-sessions"})
     );
     assert!(started.elapsed() < Duration::from_secs(30));
+    // Refusing new sessions kept the live ones: the first is still there.
+    let first = first_session.unwrap();
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let r = post(
+        url,
+        &[
+            ("mcp-session-id", &first),
+            ("mcp-protocol-version", "2025-11-25"),
+        ],
+        &list,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "the oldest session was evicted: {}", r.body);
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 pub use id::SessionId;
 pub use signals::{SessionSignals, StandaloneSlot};
 
-use crate::store_limits::{Store, StoreRefused};
+use crate::store_limits::{has_room, Store, StoreRefused};
 
 /// Re-put a used session once its record is this old, so an active session never reaches the
 /// bucket's age limit while an idle one does. Bounded write load: one put per hour per session.
@@ -88,6 +88,12 @@ impl SessionStore {
     pub async fn create(&self, record: &SessionRecord) -> Result<SessionId, SessionError> {
         let id = SessionId::generate();
         let value = serde_json::to_vec(record)?;
+        if !has_room(&self.kv, value.len())
+            .await
+            .map_err(SessionError::Store)?
+        {
+            return Err(SessionError::Refused(StoreRefused::Full(Store::Sessions)));
+        }
         self.kv
             .create(id.as_str(), value.into())
             .await

@@ -8,6 +8,7 @@ use super::error::TaskError;
 use super::machine::advance;
 use super::record::{TaskOwner, TaskRecord, TaskStatus};
 use crate::route::unix_ms;
+use crate::store_limits::{has_room, Store, StoreRefused};
 use crate::stream::EventStore;
 
 /// How often a compare-and-set is retried before the caller is told to try again.
@@ -40,6 +41,12 @@ impl TaskStore {
     /// Stores a new task; it is readable by every gateway once this returns.
     pub async fn create(&self, record: &TaskRecord) -> Result<(), TaskError> {
         let bytes = serde_json::to_vec(record).expect("records encode");
+        let room = has_room(&self.kv, bytes.len())
+            .await
+            .map_err(|e| TaskError::Store(e.to_string()))?;
+        if !room {
+            return Err(StoreRefused::Full(Store::Tasks).into());
+        }
         self.kv
             .create(&record.task_id, bytes.into())
             .await
@@ -168,7 +175,6 @@ fn valid_task_id(id: &str) -> bool {
 
 /// A failed write: the bucket's size limits by their JetStream code, or the store.
 fn write_error<E: std::error::Error + 'static>(e: E) -> TaskError {
-    use crate::store_limits::{Store, StoreRefused};
     match StoreRefused::classify(Store::Tasks, &e) {
         Some(refused) => TaskError::Refused(refused),
         None => TaskError::Store(e.to_string()),
