@@ -200,6 +200,9 @@ async fn a_gateway_with_a_broken_policy_does_not_start() {
             &c.nats.url(),
             "--auth-policy",
             path.to_str().unwrap(),
+            // No metrics listener: the default port may be taken by another gateway here.
+            "--metrics-listen",
+            "off",
         ]);
         let mut gw = Proc::spawn(name, &mut cmd, c.dir.path()).unwrap();
         let status = gw.wait_exit(WAIT).expect("the gateway exits");
