@@ -323,3 +323,10 @@ pub async fn list_tool_names_stateless(url: &str) -> Result<Vec<String>> {
     names.sort();
     Ok(names)
 }
+
+/// The client's answer to a worker's `sampling/createMessage` request `id`: a text sample.
+pub fn sampled(id: &Value, text: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": {
+        "role": "assistant", "content": {"type": "text", "text": text},
+        "model": "test-model", "stopReason": "endTurn"}})
+}

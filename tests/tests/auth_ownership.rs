@@ -207,12 +207,6 @@ async fn session_verb(
         .unwrap()
 }
 
-fn sampled(id: &Value, text: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": {
-        "role": "assistant", "content": {"type": "text", "text": text},
-        "model": "test-model", "stopReason": "endTurn"}})
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_its_streams_and_its_questions_belong_to_their_principal() {
     let s = setup().await;
@@ -243,7 +237,13 @@ async fn a_session_its_streams_and_its_questions_belong_to_their_principal() {
     for url in &urls {
         let listed = in_session(url, &s.bob, &sid, &request("tools/list", json!({}))).await;
         assert_eq!(listed.status, 404, "{}", listed.body);
-        let answered = in_session(url, &s.bob, &sid, &sampled(&question["id"], "from bob")).await;
+        let answered = in_session(
+            url,
+            &s.bob,
+            &sid,
+            &mcp::sampled(&question["id"], "from bob"),
+        )
+        .await;
         assert_eq!(answered.status, 404, "{}", answered.body);
         for last in [None, Some(first_id.as_str())] {
             let get = session_verb(url, &s.bob, &sid, reqwest::Method::GET, last).await;
@@ -258,7 +258,7 @@ async fn a_session_its_streams_and_its_questions_belong_to_their_principal() {
         &urls[1],
         &s.bob,
         &bobs,
-        &sampled(&question["id"], "from bob"),
+        &mcp::sampled(&question["id"], "from bob"),
     )
     .await;
     assert_eq!(r.status, 202);
@@ -268,7 +268,7 @@ async fn a_session_its_streams_and_its_questions_belong_to_their_principal() {
         &urls[1],
         &s.alice,
         &sid,
-        &sampled(&question["id"], "from alice"),
+        &mcp::sampled(&question["id"], "from alice"),
     )
     .await;
     assert_eq!(r.status, 202);

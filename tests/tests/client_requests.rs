@@ -44,9 +44,7 @@ async fn the_answer_to_a_sampling_request_may_arrive_at_another_node() {
     assert_eq!(request["params"]["messages"][0]["content"]["text"], "hi");
     assert_eq!(request["params"]["maxTokens"], 100);
     // Answer through the other gateway.
-    let answer = json!({"jsonrpc": "2.0", "id": request["id"], "result": {
-        "role": "assistant", "content": {"type": "text", "text": "from the model"},
-        "model": "test-model", "stopReason": "endTurn"}});
+    let answer = harness::mcp::sampled(&request["id"], "from the model");
     let r = session.via(&urls[1]).post(&answer).await.unwrap();
     assert_eq!(r.status, 202);
     let rest = stream.collect(WAIT).await.unwrap();

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use harness::mcp::{stateless, Session};
+use harness::mcp::{sampled, stateless, Session};
 use harness::{texts, Cluster};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -21,12 +21,6 @@ async fn session(url: &str) -> Session {
     Session::open_declaring(url, "2025-11-25", capabilities)
         .await
         .unwrap()
-}
-
-fn sampled(id: &Value, text: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": {
-        "role": "assistant", "content": {"type": "text", "text": text},
-        "model": "test-model", "stopReason": "endTurn"}})
 }
 
 #[tokio::test(flavor = "multi_thread")]

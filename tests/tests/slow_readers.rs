@@ -64,24 +64,7 @@ async fn a_session_client_that_pauses_loses_nothing() {
     // live copies are dropped depends on how much the kernel's socket buffers absorb first;
     // either way nothing may be lost.)
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let mut expected = 1;
-    loop {
-        let e = stream
-            .next(Duration::from_secs(30))
-            .await
-            .unwrap()
-            .expect("the stream ends with the result");
-        let Some(msg) = e.json() else { continue };
-        if msg["method"] == "notifications/progress" {
-            let progress = msg["params"]["progress"].as_f64().unwrap();
-            assert_eq!(progress, f64::from(expected), "in order, none missing");
-            expected += 1;
-        } else if msg.get("result").is_some() {
-            assert_eq!(msg["result"]["structuredContent"]["count"], json!(n));
-            break;
-        }
-    }
-    assert_eq!(expected, n + 1, "every progress event arrived");
+    every_step_then_the_count(&mut stream, n).await;
 }
 
 /// A session client that stops reading altogether is cut off at the write deadline, which
@@ -160,13 +143,19 @@ async fn a_session_client_that_stops_reading_is_cut_off_then_resumes_losing_noth
     drop(silent);
 
     let mut rest = session.get_stream(Some(&priming)).await.unwrap();
+    every_step_then_the_count(&mut rest, n).await;
+}
+
+/// Reads a `slow_count` stream to its result: progress 1..=n in order, none missing, then the
+/// count.
+async fn every_step_then_the_count(stream: &mut harness::sse::SseStream, n: u32) {
     let mut expected = 1;
     loop {
-        let e = rest
+        let e = stream
             .next(Duration::from_secs(60))
             .await
             .unwrap()
-            .expect("the resumed stream ends with the result");
+            .expect("the stream ends with the result");
         let Some(msg) = e.json() else { continue };
         if msg["method"] == "notifications/progress" {
             let progress = msg["params"]["progress"].as_f64().unwrap();

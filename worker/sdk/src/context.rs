@@ -374,7 +374,10 @@ mod tests {
             "call_id": "c1",
             "method": "tools/call",
             "params": {"name": "whoami", "arguments": {}},
-            "reply_to": "mcpbus.v1.reply.gw.c1",
+            "reply_to": bus_schema::subjects::call_reply(
+                &bus_schema::names::InstanceId::new("gw").unwrap(),
+                "c1",
+            ),
             "deadline_ms": 1,
             "lane": "stateless",
             "protocol_version": "2026-07-28",

@@ -23,6 +23,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use harness::mcp::{modern_meta, ACCEPT_BOTH, MODERN};
 use harness::{Cluster, DEMO_TOOLS};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
@@ -168,11 +169,7 @@ async fn honest_echo(http: &reqwest::Client, url: &str, phase: Duration) -> Resu
         // A tool call's response is an SSE stream; its last event is the result.
         let text = http
             .post(url)
-            .header("content-type", "application/json")
-            .header("accept", ACCEPT_BOTH)
-            .header("mcp-session-id", &session)
-            .header("mcp-protocol-version", "2025-11-25")
-            .header("x-forwarded-for", HONEST)
+            .headers(in_session(HONEST, &session))
             .body(body.clone())
             .send()
             .await?
@@ -207,9 +204,7 @@ async fn initialize(
         "clientInfo": {"name": "mcpbus-bench", "version": "0"}}});
     let r = http
         .post(url)
-        .header("content-type", "application/json")
-        .header("accept", ACCEPT_BOTH)
-        .header("x-forwarded-for", client)
+        .headers(posting(client))
         .body(init.to_string())
         .send()
         .await?;
@@ -217,6 +212,37 @@ async fn initialize(
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned))
+}
+
+/// The headers of a POST by `client` (as the ingress names it) in a 2025-11-25 session.
+fn in_session(client: &str, session: &str) -> HeaderMap {
+    let mut h = posting(client);
+    h.insert("mcp-session-id", header(session));
+    h.insert("mcp-protocol-version", header("2025-11-25"));
+    h
+}
+
+/// The headers of a 2026-07-28 POST of `method` (and `name`) by `client`.
+fn modern(client: &str, method: &str, name: Option<&str>) -> HeaderMap {
+    let mut h = posting(client);
+    h.insert("mcp-protocol-version", header(MODERN));
+    h.insert("mcp-method", header(method));
+    if let Some(n) = name {
+        h.insert("mcp-name", header(n));
+    }
+    h
+}
+
+fn posting(client: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", header("application/json"));
+    h.insert("accept", header(ACCEPT_BOTH));
+    h.insert("x-forwarded-for", header(client));
+    h
+}
+
+fn header(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).expect("a valid header value")
 }
 
 #[derive(Default)]
@@ -301,11 +327,7 @@ impl Attack {
                         .send();
                     let listen = http
                         .post(url)
-                        .header("content-type", "application/json")
-                        .header("accept", ACCEPT_BOTH)
-                        .header("mcp-protocol-version", MODERN)
-                        .header("mcp-method", "subscriptions/listen")
-                        .header("x-forwarded-for", ATTACKER)
+                        .headers(modern(ATTACKER, "subscriptions/listen", None))
                         .body(
                             json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen",
                                 "params": {"notifications": {"toolsListChanged": true},
@@ -337,21 +359,12 @@ impl Attack {
                 while !stop.load(Ordering::Relaxed) {
                     let session_call = http
                         .post(url)
-                        .header("content-type", "application/json")
-                        .header("accept", ACCEPT_BOTH)
-                        .header("mcp-session-id", &session)
-                        .header("mcp-protocol-version", "2025-11-25")
-                        .header("x-forwarded-for", ATTACKER)
+                        .headers(in_session(ATTACKER, &session))
                         .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": count}).to_string())
                         .send();
                     let stateless_call = http
                         .post(url)
-                        .header("content-type", "application/json")
-                        .header("accept", ACCEPT_BOTH)
-                        .header("mcp-protocol-version", MODERN)
-                        .header("mcp-method", "tools/call")
-                        .header("mcp-name", "slow_count")
-                        .header("x-forwarded-for", ATTACKER)
+                        .headers(modern(ATTACKER, "tools/call", Some("slow_count")))
                         .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": stateless}).to_string())
                         .send();
                     for r in [session_call.await, stateless_call.await] {
@@ -377,11 +390,7 @@ impl Attack {
                 while !stop.load(Ordering::Relaxed) {
                     let r = http
                         .post(url)
-                        .header("content-type", "application/json")
-                        .header("accept", ACCEPT_BOTH)
-                        .header("mcp-session-id", &session)
-                        .header("mcp-protocol-version", "2025-11-25")
-                        .header("x-forwarded-for", ATTACKER)
+                        .headers(in_session(ATTACKER, &session))
                         .body(wait.clone())
                         .send()
                         .await;
@@ -404,11 +413,7 @@ impl Attack {
                 while !stop.load(Ordering::Relaxed) {
                     let r = http
                         .post(url)
-                        .header("content-type", "application/json")
-                        .header("accept", ACCEPT_BOTH)
-                        .header("mcp-protocol-version", MODERN)
-                        .header("mcp-method", "server/discover")
-                        .header("x-forwarded-for", ATTACKER)
+                        .headers(modern(ATTACKER, "server/discover", None))
                         .body(body.clone())
                         .send()
                         .await;
