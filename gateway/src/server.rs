@@ -64,15 +64,22 @@ pub async fn run(
         crate::stream::LIVE_BUFFER,
     )
     .await?;
+    let events_stream = topology::ensure_stream(
+        &js,
+        topology::events_stream(replicas, config.event_retention),
+    )
+    .await?;
+    let live_events = topology::ensure_stream(
+        &jetstream::new(live.clone()),
+        topology::events_stream(replicas, config.event_retention),
+    )
+    .await?;
     let events = EventStore::new(
         nats.clone(),
         live,
         js.clone(),
-        topology::ensure_stream(
-            &js,
-            topology::events_stream(replicas, config.event_retention),
-        )
-        .await?,
+        events_stream,
+        live_events,
         topology::ensure_stream(
             &js,
             topology::broadcast_stream(replicas, config.broadcast_retention),

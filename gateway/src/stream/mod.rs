@@ -11,7 +11,6 @@ mod request;
 
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 
@@ -40,6 +39,13 @@ pub struct Handles {
     pub live: async_nats::Client,
     pub js: jetstream::Context,
     pub events: Stream,
+    /// The events stream over the live connection. NATS orders commands per connection
+    /// only: the answer to a request sent here after a live subscription shows the server
+    /// holds that subscription. A stream's first store request goes this way, so no reply
+    /// can be published before its subscription exists, at no extra round trip.
+    pub live_events: Stream,
+    /// JetStream over the live connection, for the same reason as `live_events`.
+    pub live_js: jetstream::Context,
     pub broadcast: Stream,
     /// The calls work queue, to take back a call that is cancelled before it runs.
     pub calls: Stream,
@@ -51,14 +57,18 @@ impl EventStore {
         live: async_nats::Client,
         js: jetstream::Context,
         events: Stream,
+        live_events: Stream,
         broadcast: Stream,
         calls: Stream,
     ) -> Self {
+        let live_js = jetstream::new(live.clone());
         Self(Arc::new(Handles {
             nats,
             live,
             js,
             events,
+            live_events,
+            live_js,
             broadcast,
             calls,
         }))
@@ -73,32 +83,6 @@ impl EventStore {
         }
         if let Err(e) = self.nats.publish(subject, bytes::Bytes::new()).await {
             tracing::warn!(error = %e, "could not publish a cancellation");
-        }
-    }
-
-    /// Returns once the server has processed every subscription made so far on the live
-    /// connection. NATS orders commands per connection only, and `flush` only writes them
-    /// out; a message this connection sends itself comes back after the server has
-    /// processed what was sent before it.
-    pub async fn live_subscribed(&self) -> Result<(), StreamError> {
-        let store = |e: &dyn std::fmt::Display| StreamError::Store(e.to_string());
-        let inbox = self.live.new_inbox();
-        let mut probe = self
-            .live
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| store(&e))?;
-        self.live
-            .publish(inbox, bytes::Bytes::new())
-            .await
-            .map_err(|e| store(&e))?;
-        match tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut probe))
-            .await
-        {
-            Ok(Some(_)) => Ok(()),
-            _ => Err(StreamError::Store(
-                "the live connection did not answer".into(),
-            )),
         }
     }
 

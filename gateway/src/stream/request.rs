@@ -102,12 +102,6 @@ impl RequestStream {
             .subscribe(subjects::session_events_live(session, &key))
             .await
             .map_err(|e| RouteError::Publish(e.to_string()))?;
-        // The subscription is on its own connection: wait until the server has it, or a
-        // reply published before it would be missed with nothing after it to show the gap.
-        store
-            .live_subscribed()
-            .await
-            .map_err(|e| RouteError::Publish(e.to_string()))?;
         let cancelled = match &cancel_on {
             Some(subject) => Some(
                 store
@@ -159,13 +153,10 @@ impl RequestStream {
             .subscribe(subjects::session_events_live(session, key))
             .await
             .map_err(|e| StreamError::Store(e.to_string()))?;
-        // As in `start`: the server must have the subscription before the store is read.
-        store
-            .live_subscribed()
-            .await
-            .map_err(|e| StreamError::Store(e.to_string()))?;
+        // Read over the live connection: its answer shows the server holds the subscription
+        // before anything is read from the store, so no event falls between the two.
         let first = match store
-            .events
+            .live_events
             .direct_get_first_for_subject(subject.clone())
             .await
         {
@@ -383,8 +374,11 @@ async fn store_open(
 ) -> Result<u64, RouteError> {
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
+    // Over the live connection, after the stream's live subscription: its ack shows the
+    // server holds that subscription before the call is queued, or a reply published before
+    // it would be missed with nothing after it to show the gap.
     let ack = store
-        .js
+        .live_js
         .publish_with_headers(subject.to_owned(), hdrs, encode(open))
         .await
         .map_err(open_error)?;
