@@ -17,13 +17,14 @@ pub mod limits;
 pub mod mcp;
 pub mod messages;
 pub mod names;
+pub mod permissions;
 pub mod principal;
 pub mod process;
 pub mod subjects;
 pub mod topology;
 pub mod uri_template;
 
-/// Version of the worker protocol carried in every message body (`"protocol": 1`) and in the
+/// Version of the worker protocol carried in every message body (`"protocol": 2`) and in the
 /// [`headers::PROTOCOL`] header. A receiver rejects a message whose major version it does not
 /// know, rather than guessing; additive changes (new optional fields) keep the number.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

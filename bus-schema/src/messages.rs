@@ -145,7 +145,7 @@ pub enum Lane {
     Stateless,
 }
 
-/// A call, published by a gateway to `mcpbus.v1.call.<pool>` (the calls work-queue stream).
+/// A call, published by a gateway to `mcpbus.v2.call.<pool>` (the calls work-queue stream).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRequest {
     #[serde(default = "protocol_version")]
@@ -179,7 +179,7 @@ pub struct CallRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_id: Option<String>,
     /// Where a cancellation of this call is published, when not [`crate::subjects::cancel`]
-    /// of `call_id` (session-lane calls: [`crate::subjects::cancel_request`]).
+    /// of the pool and `call_id` (session-lane calls: [`crate::subjects::cancel_request`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_on: Option<String>,
     /// The verified caller, when the gateway checks tokens. Never the token itself.
@@ -188,11 +188,11 @@ pub struct CallRequest {
 }
 
 impl CallRequest {
-    /// The subject a worker listens on for this call's cancellation.
-    pub fn cancel_subject(&self) -> String {
+    /// The subject a worker of `pool` listens on for this call's cancellation.
+    pub fn cancel_subject(&self, pool: &crate::names::PoolName) -> String {
         self.cancel_on
             .clone()
-            .unwrap_or_else(|| crate::subjects::cancel(&self.call_id))
+            .unwrap_or_else(|| crate::subjects::cancel(pool, &self.call_id))
     }
 }
 
@@ -232,7 +232,7 @@ pub enum CallEvent {
     },
     /// A request to the client (`sampling/createMessage`, `elicitation/create`,
     /// `roots/list`), sent on the call's stream. `seq` numbers this call's requests; the
-    /// answer comes back on [`crate::subjects::client_answer`]`(call_id, seq)`.
+    /// answer comes back on [`crate::subjects::client_answer`]`(pool, call_id, seq)`.
     Request {
         seq: u32,
         method: String,
@@ -359,7 +359,7 @@ mod tests {
     #[test]
     fn reply_wire_shape_is_flat() {
         let reply = CallReply {
-            protocol: 1,
+            protocol: 2,
             call_id: "c1".into(),
             instance: InstanceId::new("w1").unwrap(),
             event: CallEvent::Progress {
@@ -371,7 +371,7 @@ mod tests {
         let v = serde_json::to_value(&reply).unwrap();
         assert_eq!(
             v,
-            json!({"protocol":1,"call_id":"c1","instance":"w1","type":"progress","progress":1.0,"total":3.0})
+            json!({"protocol":2,"call_id":"c1","instance":"w1","type":"progress","progress":1.0,"total":3.0})
         );
         let back: CallReply = decode(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(back, reply);
@@ -387,9 +387,11 @@ mod tests {
 
     #[test]
     fn unknown_protocol_versions_are_refused() {
-        let body = json!({"protocol":2,"call_id":"c","instance":"w","type":"accepted"});
-        let err = decode::<CallReply>(&serde_json::to_vec(&body).unwrap()).unwrap_err();
-        assert!(matches!(err, MessageError::UnsupportedProtocol(2)));
+        for other in [1, PROTOCOL_VERSION + 1] {
+            let body = json!({"protocol":other,"call_id":"c","instance":"w","type":"accepted"});
+            let err = decode::<CallReply>(&serde_json::to_vec(&body).unwrap()).unwrap_err();
+            assert!(matches!(err, MessageError::UnsupportedProtocol(v) if v == other));
+        }
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! Every NATS subject mcpbus uses. Nothing outside this crate formats a subject.
 //!
-//! All subjects start with `mcpbus.v1.`: the `v1` token is the wire protocol's major
+//! All subjects start with `mcpbus.v2.`: the `v2` token is the wire protocol's major
 //! version, so a future incompatible protocol can run side by side on the same server.
+//!
+//! Version 2 shapes every subject a worker touches so that a NATS permission can confine a
+//! worker of pool `P` to its own calls (ADR 0013): the pool is the token right after the
+//! kind (`call.P`, `reply.P.…`, `evt.P.…`, `cancel.P.…`, `answer.P.…`), and no subject a
+//! worker sees names a session: sessions and tasks appear only as a one-way [`scope_token`].
+//! [`crate::permissions`] derives each role's allow-lists from the functions here.
 
 use crate::names::{InstanceId, PoolName};
 
 /// Prefix shared by every mcpbus subject.
-pub const ROOT: &str = "mcpbus.v1";
+pub const ROOT: &str = "mcpbus.v2";
 
 /// Subjects captured by the calls work-queue stream ([`crate::topology::CALLS_STREAM`]).
-pub const CALLS_WILDCARD: &str = "mcpbus.v1.call.>";
+pub const CALLS_WILDCARD: &str = "mcpbus.v2.call.>";
 
 /// Where gateways publish calls for one worker pool. Captured by the calls stream; the pool's
 /// durable consumer filters on exactly this subject.
@@ -19,66 +25,96 @@ pub fn call(pool: &PoolName) -> String {
 
 /// The reply inbox of one call: workers publish progress, log and the final outcome here.
 /// The gateway holding the client's HTTP request listens on [`gateway_replies`].
-pub fn call_reply(gateway: &InstanceId, call_id: &str) -> String {
-    format!("{ROOT}.reply.{gateway}.{call_id}")
+pub fn call_reply(pool: &PoolName, gateway: &InstanceId, call_id: &str) -> String {
+    format!("{ROOT}.reply.{pool}.{gateway}.{call_id}")
 }
 
-/// The wildcard one gateway subscribes to for the replies of all its in-flight calls.
+/// The wildcard one gateway subscribes to for the replies of all its in-flight calls, from
+/// any pool.
 pub fn gateway_replies(gateway: &InstanceId) -> String {
-    format!("{ROOT}.reply.{gateway}.>")
+    format!("{ROOT}.reply.*.{gateway}.>")
 }
 
-/// Recovers the call id from a subject made by [`call_reply`].
-pub fn call_id_from_reply(subject: &str) -> Option<&str> {
+/// The pool and call id of a subject made by [`call_reply`]. The gateway checks the pool
+/// against the call's: a worker may only answer calls routed to its own pool.
+pub fn parse_reply(subject: &str) -> Option<(&str, &str)> {
     let rest = subject.strip_prefix(ROOT)?.strip_prefix(".reply.")?;
-    let (_gateway, call_id) = rest.split_once('.')?;
-    (!call_id.is_empty() && !call_id.contains('.')).then_some(call_id)
+    let mut tokens = rest.split('.');
+    let (pool, _gateway, call_id) = (tokens.next()?, tokens.next()?, tokens.next()?);
+    let valid = tokens.next().is_none() && !pool.is_empty() && !call_id.is_empty();
+    valid.then_some((pool, call_id))
 }
 
 /// Subjects captured by the session events stream ([`crate::topology::EVENTS_STREAM`]).
-pub const EVENTS_WILDCARD: &str = "mcpbus.v1.evt.>";
+pub const EVENTS_WILDCARD: &str = "mcpbus.v2.evt.>";
 
 /// Where the events stream republishes what it stored, with `Nats-Sequence`.
-pub const EVENTS_LIVE_WILDCARD: &str = "mcpbus.v1.live.>";
+pub const EVENTS_LIVE_WILDCARD: &str = "mcpbus.v2.live.>";
 
-/// The stored events of one stream of one session (a request's SSE stream).
-pub fn session_events(session: &str, stream: &str) -> String {
-    format!("{ROOT}.evt.{session}.{stream}")
+/// The subject token that stands for a session (or a task's scope) in the events subjects:
+/// SHA-256 of it, truncated to 128 bits. Workers publish to these subjects, so they must
+/// not learn the session id itself, which would let them use the session (ADR 0013); the
+/// token is one-way, and as unguessable as the session id it hides.
+pub fn scope_token(scope: &str) -> String {
+    let hash = ring::digest::digest(&ring::digest::SHA256, scope.as_bytes());
+    hash.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The stored events of one stream (a request's SSE stream, or a task's call) of `scope`,
+/// whose call runs in `pool`.
+pub fn session_events(pool: &PoolName, scope: &str, stream: &str) -> String {
+    format!("{ROOT}.evt.{pool}.{}.{stream}", scope_token(scope))
+}
+
+/// Like [`session_events`] when the pool is not known yet (a resumed stream, before its
+/// first record is read): matches the stream whatever pool runs it.
+pub fn session_events_any_pool(scope: &str, stream: &str) -> String {
+    format!("{ROOT}.evt.*.{}.{stream}", scope_token(scope))
 }
 
 /// Every stored event of one session, for purging it when the session ends.
-pub fn session_events_all(session: &str) -> String {
-    format!("{ROOT}.evt.{session}.>")
+pub fn session_events_all(scope: &str) -> String {
+    format!("{ROOT}.evt.*.{}.>", scope_token(scope))
 }
 
-/// Live copies of [`session_events`], republished by the stream with their sequence.
-pub fn session_events_live(session: &str, stream: &str) -> String {
-    format!("{ROOT}.live.{session}.{stream}")
+/// Live copies of the events of one stream, republished by the stream with their sequence,
+/// whatever pool runs it.
+pub fn session_events_live(scope: &str, stream: &str) -> String {
+    format!("{ROOT}.live.*.{}.{stream}", scope_token(scope))
 }
 
 /// Subjects captured by the broadcast stream ([`crate::topology::BROADCAST_STREAM`]).
-pub const BROADCAST_WILDCARD: &str = "mcpbus.v1.bcast.>";
+pub const BROADCAST_WILDCARD: &str = "mcpbus.v2.bcast.>";
 
 /// Where the broadcast stream republishes what it stored. Each gateway subscribes once.
-pub const BROADCAST_LIVE_WILDCARD: &str = "mcpbus.v1.bcastlive.>";
+pub const BROADCAST_LIVE_WILDCARD: &str = "mcpbus.v2.bcastlive.>";
 
 /// Where a cluster-wide event of one kind is published.
 pub fn broadcast(kind: &str) -> String {
     format!("{ROOT}.bcast.{kind}")
 }
 
-/// Cancels a call wherever it runs: the worker running `call_id` listens here (unless the
-/// call names another subject in `cancel_on`); a gateway publishes an empty message.
-pub fn cancel(call_id: &str) -> String {
-    format!("{ROOT}.cancel.{call_id}")
+/// Cancels a call of `pool` wherever it runs: the worker running `call_id` listens here
+/// (unless the call names another subject in `cancel_on`); a gateway publishes an empty
+/// message.
+pub fn cancel(pool: &PoolName, call_id: &str) -> String {
+    format!("{ROOT}.cancel.{pool}.{call_id}")
 }
 
-/// Cancels the session-lane request `request_id` (its JSON-RPC id) of `session`: any gateway
-/// that receives the client's `notifications/cancelled` can name it without knowing the call.
-pub fn cancel_request(session: &str, request_id: &serde_json::Value) -> String {
-    let id = crate::digest::digest([request_id.to_string()]);
-    format!("{ROOT}.cancel.{session}.{id}")
+/// Cancels the session-lane request `request_id` (its JSON-RPC id) of `session`, if it runs
+/// in `pool`: any gateway that receives the client's `notifications/cancelled` can name it
+/// without knowing the call. It publishes to every pool, since it does not know which one
+/// runs the request; the token hides the session from the workers.
+pub fn cancel_request(pool: &PoolName, session: &str, request_id: &serde_json::Value) -> String {
+    let token = scope_token(&format!("{session} {request_id}"));
+    format!("{ROOT}.cancel.{pool}.{token}")
 }
+
+/// Every cancellation of every pool: each gateway's own streams watch the ones they name.
+pub const CANCEL_WILDCARD: &str = "mcpbus.v2.cancel.>";
 
 /// Where a session's signals go ([`crate::messages::SessionSignal`]): stream replacement,
 /// subscription changes, the session's end. Session ids are subject-safe by construction.
@@ -87,7 +123,7 @@ pub fn session_signal(session: &str) -> String {
 }
 
 /// Every session's signals: each gateway subscribes once.
-pub const SESSION_SIGNALS_WILDCARD: &str = "mcpbus.v1.ssig.>";
+pub const SESSION_SIGNALS_WILDCARD: &str = "mcpbus.v2.ssig.>";
 
 /// The session a signal subject names.
 pub fn session_from_signal(subject: &str) -> Option<&str> {
@@ -113,10 +149,29 @@ pub fn service_ping(pool: &PoolName) -> String {
 }
 
 /// Where the client's answer to a worker's request (sampling, elicitation, roots) goes:
-/// the worker that asked listens here; any gateway that receives the answer publishes it.
-pub fn client_answer(call_id: &str, seq: u32) -> String {
-    format!("{ROOT}.answer.{call_id}.{seq}")
+/// the worker of `pool` that asked listens here; any gateway that receives the answer
+/// publishes it.
+pub fn client_answer(pool: &PoolName, call_id: &str, seq: u32) -> String {
+    format!("{ROOT}.answer.{pool}.{call_id}.{seq}")
 }
+
+/// Every client answer: gateways publish these, and only a pool's workers subscribe.
+pub const ANSWER_WILDCARD: &str = "mcpbus.v2.answer.>";
+
+/// Every reply of every call: gateways subscribe to theirs under it.
+pub const REPLY_WILDCARD: &str = "mcpbus.v2.reply.>";
+
+/// The inbox prefix of gateways' connections (request replies, JetStream acks, KV watches).
+/// Each role has its own, so that no role may read another's replies (ADR 0013).
+pub const GATEWAY_INBOX_PREFIX: &str = "_INBOX.gw";
+
+/// The inbox prefix of the workers of `pool`.
+pub fn worker_inbox_prefix(pool: &PoolName) -> String {
+    format!("_INBOX.pool.{pool}")
+}
+
+/// The inbox prefix of the operator's tools (`mcpbusctl`).
+pub const ADMIN_INBOX_PREFIX: &str = "_INBOX.admin";
 
 /// KV key of one worker instance in the workers bucket.
 pub fn worker_key(pool: &PoolName, instance: &InstanceId) -> String {
@@ -136,16 +191,45 @@ mod tests {
     #[test]
     fn reply_subject_round_trips() {
         let gw = InstanceId::new("gw1").unwrap();
-        let s = call_reply(&gw, "abc123");
-        assert_eq!(call_id_from_reply(&s), Some("abc123"));
-        assert_eq!(call_id_from_reply("mcpbus.v1.reply.gw1"), None);
-        assert_eq!(call_id_from_reply("other.v1.reply.gw1.x"), None);
-        assert!(gateway_replies(&gw).ends_with(".>"));
+        let pool = PoolName::new("demo").unwrap();
+        let s = call_reply(&pool, &gw, "abc123");
+        assert_eq!(parse_reply(&s), Some(("demo", "abc123")));
+        assert_eq!(parse_reply("mcpbus.v2.reply.demo.gw1"), None);
+        assert_eq!(parse_reply("mcpbus.v2.reply.demo.gw1.a.b"), None);
+        assert_eq!(parse_reply("other.v2.reply.demo.gw1.x"), None);
+        assert_eq!(gateway_replies(&gw), "mcpbus.v2.reply.*.gw1.>");
     }
 
     #[test]
     fn call_subject_is_inside_the_stream_wildcard() {
         let s = call(&PoolName::new("demo").unwrap());
         assert!(s.starts_with(CALLS_WILDCARD.trim_end_matches('>')));
+    }
+
+    #[test]
+    fn worker_facing_subjects_name_the_pool_and_hide_the_session() {
+        let pool = PoolName::new("demo").unwrap();
+        let session = "5f0c2a0e9d3b4c1e8a7f6b5d4c3b2a19";
+        for s in [
+            session_events(&pool, session, "call1"),
+            cancel_request(&pool, session, &serde_json::json!(7)),
+        ] {
+            assert!(!s.contains(session), "{s}");
+            assert_eq!(s.split('.').nth(3), Some("demo"), "{s}");
+        }
+        let token = scope_token(session);
+        assert_eq!(token.len(), 32);
+        assert_eq!(token, scope_token(session), "stable across calls");
+        assert_ne!(token, scope_token("another"));
+        assert_eq!(
+            session_events_any_pool(session, "call1").replace('*', "demo"),
+            session_events(&pool, session, "call1")
+        );
+        assert_eq!(
+            cancel(&pool, "c1").split('.').nth(3),
+            Some("demo"),
+            "cancel names the pool"
+        );
+        assert_eq!(client_answer(&pool, "c1", 2), "mcpbus.v2.answer.demo.c1.2");
     }
 }

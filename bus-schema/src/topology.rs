@@ -268,14 +268,15 @@ pub async fn ensure_calls_stream(
     ensure_stream(js, calls_stream(replicas)).await
 }
 
-/// Creates a pool's shared consumer if it is missing, and opens it.
+/// Opens the calls stream and creates the pool's shared consumer if it is missing. A worker
+/// never creates a stream (its permissions do not allow it, ADR 0013): it waits for a
+/// gateway to declare the stream.
 pub async fn ensure_pool_consumer(
     js: &jetstream::Context,
     pool: &PoolName,
     max_ack_pending: i64,
-    replicas: usize,
 ) -> Result<consumer::Consumer<consumer::pull::Config>, TopologyError> {
-    let stream = ensure_calls_stream(js, replicas).await?;
+    let stream = open_stream_waiting(js, CALLS_STREAM).await?;
     let name = pool_consumer_name(pool);
     stream
         .get_or_create_consumer(&name, pool_consumer(pool, max_ack_pending))
@@ -331,6 +332,57 @@ pub async fn ensure_kv(
     js.get_key_value(spec.bucket)
         .await
         .map_err(|e| err(e.into()))
+}
+
+/// Opens KV bucket `spec`, waiting for a gateway to declare it (see [`open_stream_waiting`]).
+pub async fn open_kv_waiting(
+    js: &jetstream::Context,
+    spec: KvSpec,
+) -> Result<kv::Store, TopologyError> {
+    open_stream_waiting(js, &format!("KV_{}", spec.bucket)).await?;
+    js.get_key_value(spec.bucket)
+        .await
+        .map_err(|e| TopologyError::Stream {
+            name: format!("KV_{}", spec.bucket),
+            source: e.into(),
+        })
+}
+
+/// How often a worker looks again for topology no gateway has declared yet.
+const TOPOLOGY_POLL: Duration = Duration::from_secs(1);
+
+/// Opens stream `name`, waiting while it does not exist: gateways declare the topology
+/// with its limits, and a worker that starts first waits for them rather than creating
+/// streams itself. Any other failure (the bus refusing, a permission missing) is returned.
+pub async fn open_stream_waiting(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<stream::Stream, TopologyError> {
+    let mut told = false;
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if stream_missing(&e.kind()) => {
+                if !told {
+                    tracing::info!(stream = name, "waiting for a gateway to declare the stream");
+                    told = true;
+                }
+                tokio::time::sleep(TOPOLOGY_POLL).await;
+            }
+            Err(e) => {
+                return Err(TopologyError::Stream {
+                    name: name.to_owned(),
+                    source: e.into(),
+                })
+            }
+        }
+    }
+}
+
+fn stream_missing(kind: &jetstream::context::GetStreamErrorKind) -> bool {
+    use jetstream::context::GetStreamErrorKind;
+    matches!(kind, GetStreamErrorKind::JetStream(e)
+        if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
 }
 
 /// What declaring a stream with limits did to it.

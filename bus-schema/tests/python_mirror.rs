@@ -220,7 +220,17 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ),
         (
             "CANCEL_SUBJECT_PREFIX",
-            v(prefix_of(&subjects::cancel("c1"), "c1"), "subjects::cancel"),
+            v(
+                prefix_of(&subjects::cancel(&pool, "c1"), "sample-pool.c1"),
+                "subjects::cancel",
+            ),
+        ),
+        (
+            "WORKER_INBOX_PREFIX",
+            v(
+                prefix_of(&subjects::worker_inbox_prefix(&pool), "sample-pool"),
+                "subjects::worker_inbox_prefix",
+            ),
         ),
         (
             "SERVICE_NAME_PREFIX",

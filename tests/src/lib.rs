@@ -9,6 +9,7 @@
 //! another nats-server build.
 
 pub mod mcp;
+pub mod nats;
 pub mod oidc;
 pub mod process;
 pub mod sse;
@@ -17,7 +18,8 @@ pub mod token_proxy;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+pub use nats::Nats;
 pub use process::Proc;
 use serde_json::Value;
 
@@ -51,84 +53,6 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A real nats-server with JetStream.
-pub struct Nats {
-    pub proc: Proc,
-    pub port: u16,
-    pub store: PathBuf,
-}
-
-impl Nats {
-    pub fn start(dir: &std::path::Path) -> Result<Self> {
-        let store = dir.join("nats-store");
-        std::fs::create_dir_all(&store)?;
-        let port = free_port();
-        let proc = Self::spawn(dir, port, &store)?;
-        Ok(Self { proc, port, store })
-    }
-
-    fn spawn(dir: &std::path::Path, port: u16, store: &std::path::Path) -> Result<Proc> {
-        let bin = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
-        let proc = Proc::spawn(
-            "nats-server",
-            std::process::Command::new(&bin).args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-js",
-                "-sd",
-                store.to_str().expect("utf-8 temp path"),
-            ]),
-            dir,
-        )
-        .with_context(|| format!("starting {bin} (install it: apt-get install -y nats-server)"))?;
-        wait_for_port(port, Duration::from_secs(10))?;
-        Ok(proc)
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// `kill -9` the server, then start it again on the same port and store: what a crash
-    /// and a pod restart look like to clients.
-    pub fn crash_and_restart(&mut self, down_for: Duration) -> Result<()> {
-        self.proc.kill9();
-        std::thread::sleep(down_for);
-        let dir = self
-            .store
-            .parent()
-            .expect("store is inside the cluster dir")
-            .to_path_buf();
-        self.proc = Self::spawn(&dir, self.port, &self.store)?;
-        Ok(())
-    }
-
-    /// Stores a cluster-wide event in the broadcast stream, as a gateway or any publisher
-    /// would (resources have no publisher of their own yet).
-    pub async fn publish_broadcast(&self, kind: bus_schema::messages::BroadcastKind) {
-        let js = async_nats::jetstream::new(self.client().await);
-        let subject = bus_schema::subjects::broadcast(kind.subject_token());
-        let body = bus_schema::messages::encode(&bus_schema::messages::BroadcastEvent {
-            protocol: 1,
-            kind,
-        });
-        js.publish(subject, body)
-            .await
-            .expect("publishing to the broadcast stream")
-            .await
-            .expect("the broadcast stream stored the event");
-    }
-
-    /// Connects a client, for tests that inspect the bus directly.
-    pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url())
-            .await
-            .expect("connecting to the test nats-server")
-    }
 }
 
 /// Blocks until something listens on `port`.
@@ -209,7 +133,7 @@ impl Cluster {
                 "--metrics-listen",
                 &format!("127.0.0.1:{metrics_port}"),
                 "--nats",
-                &self.nats.url(),
+                &self.nats.gateway_url(),
             ])
             // `{port}` in an argument is this gateway's port (e.g. its own resource URI).
             .args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
@@ -236,10 +160,12 @@ impl Cluster {
         bail!("{name} did not start: {last}")
     }
 
-    /// Starts `mcpbus-worker --nats URL <args>` and returns its index in `workers`.
+    /// Starts `mcpbus-worker --nats URL <args>`, connected as its pool's user, and returns
+    /// its index in `workers`.
     pub fn add_worker(&mut self, args: &[&str]) -> Result<usize> {
         let mut cmd = std::process::Command::new(bin("mcpbus-worker"));
-        cmd.args(["--nats", &self.nats.url()]).args(args);
+        cmd.args(["--nats", &self.nats.worker_url(worker_pool(args))])
+            .args(args);
         let name = format!("worker-{}", self.workers.len());
         self.workers
             .push(Proc::spawn(&name, &mut cmd, self.dir.path())?);
@@ -321,12 +247,25 @@ pub fn venv_python() -> PathBuf {
     path
 }
 
+/// The pool `mcpbus-worker <args>` serves: `--pool`, else its command's default.
+pub fn worker_pool<'a>(args: &[&'a str]) -> &'a str {
+    if let Some(i) = args.iter().position(|a| *a == "--pool") {
+        return args.get(i + 1).copied().expect("--pool has a value");
+    }
+    let command = args.iter().find(|a| !a.starts_with('-'));
+    match command.copied() {
+        Some("conformance") => "conformance",
+        Some("bridge") => "bridge",
+        _ => "demo",
+    }
+}
+
 /// Starts the Python SDK's example worker (`worker/python/examples/example_worker.py`, pool
 /// `py-example`) on the cluster's NATS; its log is `py-worker.log` in the cluster's dir.
 pub fn start_python_example_worker(c: &Cluster) -> Proc {
     let mut cmd = std::process::Command::new(venv_python());
     cmd.arg(workspace_root().join("worker/python/examples/example_worker.py"))
-        .args(["--nats", &c.nats.url()]);
+        .args(["--nats", &c.nats.worker_url("py-example")]);
     Proc::spawn("py-worker", &mut cmd, c.dir.path()).expect("the Python worker starts")
 }
 

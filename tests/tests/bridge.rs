@@ -71,7 +71,7 @@ async fn bridged_servers_sit_beside_native_workers_and_come_back_after_a_crash()
     c.add_worker(&["demo"]).unwrap();
     let mut py = Command::new(python());
     py.arg(workspace_root().join("worker/python/examples/example_worker.py"))
-        .args(["--nats", &c.nats.url()]);
+        .args(["--nats", &c.nats.worker_url("py-example")]);
     let _py_worker = Proc::spawn("py-worker", &mut py, c.dir.path()).unwrap();
     let (node, everything) = (node(), everything());
     bridge(

@@ -17,7 +17,7 @@ async fn a_republished_call_runs_once() {
     let js = jetstream::new(nats.clone());
     let me = InstanceId::new("test-gateway").unwrap();
     let call_id = "dedup0000000001";
-    let reply_to = subjects::call_reply(&me, call_id);
+    let reply_to = subjects::call_reply(&PoolName::new("demo").unwrap(), &me, call_id);
     let mut replies = nats.subscribe(reply_to.clone()).await.unwrap();
     let request = CallRequest {
         protocol: PROTOCOL_VERSION,

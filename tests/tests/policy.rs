@@ -197,7 +197,7 @@ async fn a_gateway_with_a_broken_policy_does_not_start() {
             "--listen",
             &format!("127.0.0.1:{}", harness::free_port()),
             "--nats",
-            &c.nats.url(),
+            &c.nats.gateway_url(),
             "--auth-policy",
             path.to_str().unwrap(),
             // No metrics listener: the default port may be taken by another gateway here.

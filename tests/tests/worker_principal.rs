@@ -42,7 +42,11 @@ async fn call(
     within: Duration,
 ) -> Option<Value> {
     let call_id = uuid_like();
-    let reply_to = subjects::call_reply(&InstanceId::new("test-gateway").unwrap(), &call_id);
+    let reply_to = subjects::call_reply(
+        &PoolName::new(pool).unwrap(),
+        &InstanceId::new("test-gateway").unwrap(),
+        &call_id,
+    );
     let mut replies = nats.subscribe(reply_to.clone()).await.unwrap();
     let request = CallRequest {
         protocol: PROTOCOL_VERSION,

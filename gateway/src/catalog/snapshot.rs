@@ -212,6 +212,24 @@ impl CatalogSnapshot {
         }
     }
 
+    /// Every pool serving something in this snapshot, once each.
+    pub fn pools(&self) -> Vec<PoolName> {
+        let mut pools: Vec<PoolName> = self
+            .tools
+            .iter()
+            .map(|t| t.pool.clone())
+            .chain(
+                [&self.resources, &self.templates, &self.prompts]
+                    .into_iter()
+                    .flatten()
+                    .map(|i| i.pool.clone()),
+            )
+            .collect();
+        pools.sort();
+        pools.dedup();
+        pools
+    }
+
     pub fn tools(&self) -> &[ToolRoute] {
         &self.tools
     }

@@ -89,8 +89,10 @@ fn session_of(caller: &Caller) -> Option<&str> {
 
 /// A client notification. Only `notifications/cancelled` does anything: the request may
 /// run anywhere and its stream be held by any node, so the cancel subject is derived from
-/// the session and the request id, and no lookup is needed. (2026-07-28 cancels by closing
-/// the response stream; it has no session to derive a subject from.)
+/// the session and the request id, and no lookup is needed. The pool running it is not
+/// known either, so every pool serving now is told: a worker only hears its own pool's
+/// cancellations (ADR 0013). (2026-07-28 cancels by closing the response stream; it has no
+/// session to derive a subject from.)
 pub async fn notify(app: &App, caller: &Caller, method: &str, params: &Value) {
     if Method::parse(method) != Some(Method::NotificationsCancelled) {
         return;
@@ -98,8 +100,10 @@ pub async fn notify(app: &App, caller: &Caller, method: &str, params: &Value) {
     let (Some(session), Some(request_id)) = (caller.session_id(), params.get("requestId")) else {
         return;
     };
-    let subject = subjects::cancel_request(session.as_str(), request_id);
-    app.events.cancel_call(subject, 0).await;
+    for pool in app.catalog.snapshot().pools() {
+        let subject = subjects::cancel_request(&pool, session.as_str(), request_id);
+        app.events.cancel_call(subject, 0).await;
+    }
 }
 
 /// The client's answer to a request a worker sent it (sampling, elicitation, roots), handed
@@ -108,7 +112,7 @@ pub async fn notify(app: &App, caller: &Caller, method: &str, params: &Value) {
 pub async fn answer(app: &App, caller: &Caller, message: &Value) {
     let ids = AnswerIds::for_caller(&app.request_state, caller);
     let base = message["id"].as_str().and_then(|id| ids.open(id));
-    let Some((call, seq)) = base.and_then(client_request_id::parse) else {
+    let Some((pool, call, seq)) = base.and_then(client_request_id::parse) else {
         tracing::debug!(id = %message["id"], "ignoring a response to an id we did not issue to this caller");
         return;
     };
@@ -124,5 +128,5 @@ pub async fn answer(app: &App, caller: &Caller, message: &Value) {
         result: message.get("result").cloned(),
         error,
     };
-    app.dispatcher.forward_answer(call, seq, &body).await;
+    app.dispatcher.forward_answer(&pool, call, seq, &body).await;
 }

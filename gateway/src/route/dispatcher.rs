@@ -10,7 +10,7 @@ use async_nats::jetstream::{
 };
 use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
-use bus_schema::names::InstanceId;
+use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::principal::Principal;
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
 use dashmap::DashMap;
@@ -41,6 +41,8 @@ pub const CALL_BUFFER_BYTES: usize = 1024 * 1024;
 struct Route {
     tx: mpsc::UnboundedSender<(CallReply, usize)>,
     buffered: Arc<AtomicUsize>,
+    /// The pool the call went to: only its workers may answer it (ADR 0013).
+    pool: PoolName,
 }
 
 type Pending = DashMap<String, Route>;
@@ -92,7 +94,7 @@ impl Dispatcher {
                     _ = stop.cancelled() => return,
                     m = replies.next() => match m { Some(m) => m, None => return },
                 };
-                let Some(call_id) = subjects::call_id_from_reply(&msg.subject) else {
+                let Some((pool, call_id)) = subjects::parse_reply(&msg.subject) else {
                     continue;
                 };
                 match decode::<CallReply>(&msg.payload) {
@@ -101,6 +103,12 @@ impl Dispatcher {
                     Ok(reply) => {
                         let size = msg.payload.len();
                         let overflow = match routes.get(call_id) {
+                            // Only the pool the call went to may answer it: permissions let
+                            // a pool's workers publish replies under their own pool only.
+                            Some(route) if route.pool.as_str() != pool => {
+                                tracing::warn!(%call_id, %pool, expected = %route.pool, "ignoring a reply from another pool");
+                                false
+                            }
                             Some(route) => {
                                 let before = route.buffered.fetch_add(size, Ordering::Relaxed);
                                 let over = before > 0 && before + size > CALL_BUFFER_BYTES;
@@ -114,11 +122,16 @@ impl Dispatcher {
                         if overflow {
                             // Dropping the sender ends the call for its reader; the worker
                             // stops on the cancel.
-                            routes.remove(call_id);
+                            let Some((_, route)) = routes.remove(call_id) else {
+                                continue;
+                            };
                             tracing::info!(%call_id, "client not reading a call's replies; cut off");
                             crate::metrics::METRICS.cut_off.inc();
                             let _ = cutoff
-                                .publish(subjects::cancel(call_id), bytes::Bytes::new())
+                                .publish(
+                                    subjects::cancel(&route.pool, call_id),
+                                    bytes::Bytes::new(),
+                                )
                                 .await;
                         }
                     }
@@ -143,7 +156,7 @@ impl Dispatcher {
         default_timeout: Duration,
     ) -> Result<PendingCall, RouteError> {
         let call_id = new_call_id();
-        let reply_to = subjects::call_reply(&self.gateway, &call_id);
+        let reply_to = subjects::call_reply(&route.pool, &self.gateway, &call_id);
         let (request, tracker) = prepare(
             route,
             spec,
@@ -157,6 +170,7 @@ impl Dispatcher {
         let route_back = Route {
             tx,
             buffered: buffered.clone(),
+            pool: route.pool.clone(),
         };
         self.pending.insert(call_id.clone(), route_back);
         let mut pending = PendingCall {
@@ -174,16 +188,23 @@ impl Dispatcher {
         pending.abandon = Some(Abandon {
             nats: self.nats.clone(),
             calls: self.calls.clone(),
-            subject: request.cancel_subject(),
+            subject: request.cancel_subject(&route.pool),
             queued_at,
         });
         Ok(pending)
     }
 
-    /// Hands the client's answer to request `seq` of call `call_id` to the worker waiting
-    /// for it, wherever it runs. Core NATS: the worker is waiting, or the answer is moot.
-    pub async fn forward_answer(&self, call_id: &str, seq: u32, answer: &ClientAnswer) {
-        let subject = subjects::client_answer(call_id, seq);
+    /// Hands the client's answer to request `seq` of call `call_id` to the worker of `pool`
+    /// waiting for it, wherever it runs. Core NATS: the worker is waiting, or the answer is
+    /// moot.
+    pub async fn forward_answer(
+        &self,
+        pool: &PoolName,
+        call_id: &str,
+        seq: u32,
+        answer: &ClientAnswer,
+    ) {
+        let subject = subjects::client_answer(pool, call_id, seq);
         if let Err(e) = self.nats.publish(subject, encode(answer)).await {
             tracing::warn!(error = %e, "could not forward the client's answer");
         }

@@ -100,7 +100,7 @@ impl CallTracker {
                 method,
                 params,
             } => Some(CallUpdate::ClientRequest {
-                id: bus_schema::client_request_id::format(&reply.call_id, seq),
+                id: bus_schema::client_request_id::format(&self.pool, &reply.call_id, seq),
                 method,
                 params,
             }),

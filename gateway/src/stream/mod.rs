@@ -113,12 +113,13 @@ impl EventStore {
     /// its sequence, if any is left.
     pub async fn last_event(
         &self,
+        pool: &bus_schema::names::PoolName,
         scope: &str,
         key: &str,
     ) -> Result<Option<(u64, Vec<u8>)>, StreamError> {
         match self
             .events
-            .direct_get_last_for_subject(bus_schema::subjects::session_events(scope, key))
+            .direct_get_last_for_subject(bus_schema::subjects::session_events(pool, scope, key))
             .await
         {
             Ok(m) => Ok(Some((m.sequence, m.payload.to_vec()))),

@@ -81,13 +81,13 @@ impl RequestStream {
             call_id,
         } = origin;
         let key = call_id.unwrap_or_else(new_call_id);
-        let subject = subjects::session_events(session, &key);
+        let subject = subjects::session_events(&route.pool, session, &key);
         // A session's request is cancelled by its JSON-RPC id (any node can name that); a
         // task's round by its call id.
         let cancel_on = spec
             .task_id
             .is_none()
-            .then(|| subjects::cancel_request(session, &request_id));
+            .then(|| subjects::cancel_request(&route.pool, session, &request_id));
         let (mut request, tracker) = prepare(
             route,
             spec,
@@ -147,7 +147,6 @@ impl RequestStream {
         key: &str,
         after: u64,
     ) -> Result<Self, StreamError> {
-        let subject = subjects::session_events(session, key);
         let live = store
             .live
             .subscribe(subjects::session_events_live(session, key))
@@ -155,9 +154,10 @@ impl RequestStream {
             .map_err(|e| StreamError::Store(e.to_string()))?;
         // Read over the live connection: its answer shows the server holds the subscription
         // before anything is read from the store, so no event falls between the two.
+        // The pool running the call is in its first record: until then, any pool's.
         let first = match store
             .live_events
-            .direct_get_first_for_subject(subject.clone())
+            .direct_get_first_for_subject(subjects::session_events_any_pool(session, key))
             .await
         {
             Ok(m) => m,
@@ -165,9 +165,18 @@ impl RequestStream {
             Err(e) => return Err(StreamError::Store(e.to_string())),
         };
         let open: StreamOpen = decode(&first.payload).map_err(|_| StreamError::Expired)?;
+        // Only a gateway writes a stream's first record under the pool it names.
+        let subject = subjects::session_events(&open.pool, session, key);
+        if first.subject.as_str() != subject {
+            return Err(StreamError::Expired);
+        }
         let cancelled = store
             .nats
-            .subscribe(subjects::cancel_request(session, &open.request_id))
+            .subscribe(subjects::cancel_request(
+                &open.pool,
+                session,
+                &open.request_id,
+            ))
             .await
             .ok();
         // The cursor event must still be there (and be ours): retention removes the oldest

@@ -292,7 +292,7 @@ impl Tasks {
         let scope = subjects::task_scope(&record.task_id);
         self.store
             .events()
-            .last_event(&scope, &record.call_id)
+            .last_event(&record.pool, &scope, &record.call_id)
             .await
     }
 }

@@ -104,7 +104,11 @@ impl TaskStore {
             }
             let last = self
                 .events
-                .last_event(&subjects::task_scope(task_id), &record.call_id)
+                .last_event(
+                    &record.pool,
+                    &subjects::task_scope(task_id),
+                    &record.call_id,
+                )
                 .await
                 .map_err(|e| TaskError::Store(e.to_string()))?;
             if !advance(
@@ -162,7 +166,10 @@ impl TaskStore {
     /// yet, and a cancel signal to the worker running it.
     pub async fn stop_round(&self, record: &TaskRecord) {
         self.events
-            .cancel_call(subjects::cancel(&record.call_id), record.call_seq)
+            .cancel_call(
+                subjects::cancel(&record.pool, &record.call_id),
+                record.call_seq,
+            )
             .await;
     }
 }

@@ -170,7 +170,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.heartbeat = Duration::from_millis(cli.heartbeat_ms);
     config.ttl = Duration::from_millis(cli.ttl_ms);
     config.drain_timeout = Duration::from_millis(cli.drain_ms);
-    let nats = bus_schema::connect::connect(&cli.nats, "mcpbus-worker").await?;
+    let nats = bus_schema::connect::connect(
+        &cli.nats,
+        "mcpbus-worker",
+        &bus_schema::subjects::worker_inbox_prefix(&pool),
+    )
+    .await?;
     let mut worker = Worker::new(pool.as_str()).config(config).tools(tools);
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop_bridge = stop.clone().drop_guard();

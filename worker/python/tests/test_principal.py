@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from mcpbus_worker import Context, Principal, Worker
+from mcpbus_worker import contract as c
 from mcpbus_worker.principal import MalformedPrincipal, principal_of
 from mcpbus_worker.worker import _Call
 
@@ -30,11 +31,11 @@ ALICE = {
 def call(principal: Any = None, *, name: str = "who") -> dict[str, Any]:
     """A `tools/call` as a gateway publishes it; `principal` left out when None."""
     request = {
-        "protocol": 1,
+        "protocol": c.PROTOCOL_VERSION,
         "call_id": "c1",
         "method": "tools/call",
         "params": {"name": name, "arguments": {}},
-        "reply_to": "mcpbus.v1.reply.gw.c1",
+        "reply_to": "mcpbus.v2.reply.demo.gw.c1",
         "deadline_ms": int(time.time() * 1000) + 30_000,
         "lane": "stateless",
         "protocol_version": "2026-07-28",

@@ -20,9 +20,6 @@ pub struct WorkerConfig {
     pub max_in_flight: u32,
     /// How long a shutdown waits for running calls before cancelling them. Default 30 s.
     pub drain_timeout: Duration,
-    /// JetStream replicas for streams and buckets this worker creates if they are missing.
-    /// Default 1; use 3 on a clustered NATS.
-    pub js_replicas: usize,
 }
 
 impl Default for WorkerConfig {
@@ -33,7 +30,6 @@ impl Default for WorkerConfig {
             ttl: Duration::from_secs(6),
             max_in_flight: 16,
             drain_timeout: Duration::from_secs(30),
-            js_replicas: 1,
         }
     }
 }

@@ -8,7 +8,7 @@ use async_nats::jetstream;
 use bus_schema::mcp::capability;
 use bus_schema::mcp::meta;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, CallRequest, ClientAnswer, Lane};
-use bus_schema::names::InstanceId;
+use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::principal::Principal;
 use bus_schema::PROTOCOL_VERSION;
 use bus_schema::{headers, subjects};
@@ -32,6 +32,8 @@ pub struct CallContext {
     /// Subject of the gateway waiting for this call.
     pub(crate) reply_to: String,
     pub(crate) call_id: String,
+    /// The pool this worker serves: its subjects for answers and cancellations.
+    pub(crate) pool: PoolName,
     pub(crate) instance: InstanceId,
     /// Progress is only forwarded when the client asked for it with a `progressToken`;
     /// without one we do not even publish it.
@@ -71,6 +73,7 @@ impl CallContext {
     pub(crate) fn for_call(
         req: &CallRequest,
         nats: Option<async_nats::Client>,
+        pool: PoolName,
         instance: InstanceId,
         cancel: CancellationToken,
         delivery: u64,
@@ -84,6 +87,7 @@ impl CallContext {
             nats,
             reply_to: req.reply_to.clone(),
             call_id: req.call_id.clone(),
+            pool,
             instance,
             wants_progress: req
                 .params
@@ -112,6 +116,7 @@ impl CallContext {
             nats: None,
             reply_to: String::new(),
             call_id: "in-process".into(),
+            pool: PoolName::new("in-process").expect("valid name"),
             instance: InstanceId::new("in-process").expect("valid id"),
             wants_progress: false,
             cancel: Default::default(),
@@ -289,7 +294,7 @@ impl CallContext {
         };
         let seq = self.asked.fetch_add(1, Ordering::Relaxed);
         let mut answers = nats
-            .subscribe(subjects::client_answer(&self.call_id, seq))
+            .subscribe(subjects::client_answer(&self.pool, &self.call_id, seq))
             .await
             .map_err(|e| ToolError::new(format!("cannot wait for the client's answer: {e}")))?;
         self.send(CallEvent::Request {
@@ -375,6 +380,7 @@ mod tests {
             "method": "tools/call",
             "params": {"name": "whoami", "arguments": {}},
             "reply_to": bus_schema::subjects::call_reply(
+                &PoolName::new("demo").unwrap(),
                 &bus_schema::names::InstanceId::new("gw").unwrap(),
                 "c1",
             ),
@@ -394,6 +400,7 @@ mod tests {
         Ok(CallContext::for_call(
             &req,
             None,
+            PoolName::new("demo").unwrap(),
             InstanceId::new("w1").unwrap(),
             CancellationToken::new(),
             1,

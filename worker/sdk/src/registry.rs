@@ -38,8 +38,8 @@ impl Registration {
         served: &Contents,
         config: &WorkerConfig,
     ) -> Result<Self, WorkerError> {
-        let workers = topology::ensure_kv(js, WORKERS_KV, config.js_replicas).await?;
-        let catalog = topology::ensure_kv(js, CATALOG_KV, config.js_replicas).await?;
+        let workers = topology::open_kv_waiting(js, WORKERS_KV).await?;
+        let catalog = topology::open_kv_waiting(js, CATALOG_KV).await?;
         let catalog_record = catalog_record(pool, served);
         Ok(Self {
             workers,

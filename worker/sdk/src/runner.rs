@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, AckKind};
 use bus_schema::mcp::code::INTERNAL_ERROR;
 use bus_schema::messages::{decode, CallEvent, CallRequest};
-use bus_schema::names::InstanceId;
+use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::topology::POOL_ACK_WAIT;
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -31,6 +31,7 @@ const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
 pub(crate) struct Runner {
     pub(crate) nats: async_nats::Client,
+    pub(crate) pool: PoolName,
     pub(crate) instance: InstanceId,
     /// What is served; each call decides against the snapshot current when it arrives.
     pub(crate) catalogue: Catalogue,
@@ -116,6 +117,7 @@ impl Runner {
         let ctx = CallContext::for_call(
             &req,
             Some(self.nats.clone()),
+            self.pool.clone(),
             self.instance.clone(),
             self.cancel_all.child_token(),
             msg.info().map(|i| i.delivered as u64).unwrap_or(1),
@@ -158,7 +160,7 @@ impl Runner {
         });
         let is_tool = matches!(job, Job::Tool(_));
         // Subscribed before the job starts, so a cancellation is never missed.
-        let cancel = self.nats.subscribe(req.cancel_subject()).await;
+        let cancel = self.nats.subscribe(req.cancel_subject(&self.pool)).await;
         let cancelled = async {
             match cancel {
                 Ok(mut sub) => {

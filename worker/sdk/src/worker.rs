@@ -104,13 +104,7 @@ impl Worker {
                 .expect("hex is a valid instance id"),
         };
         let js = jetstream::new(nats.clone());
-        let consumer = topology::ensure_pool_consumer(
-            &js,
-            &pool,
-            POOL_MAX_ACK_PENDING,
-            self.config.js_replicas,
-        )
-        .await?;
+        let consumer = topology::ensure_pool_consumer(&js, &pool, POOL_MAX_ACK_PENDING).await?;
         let mut registration =
             Registration::open(&js, &pool, &instance, &served, &self.config).await?;
         registration.register().await?;
@@ -121,6 +115,7 @@ impl Worker {
 
         let runner = Arc::new(Runner {
             nats,
+            pool: pool.clone(),
             instance,
             catalogue: self.catalogue.clone(),
             slots: Arc::new(Semaphore::new(self.config.max_in_flight.max(1) as usize)),

@@ -84,7 +84,7 @@ pub async fn run(args: Args) -> Result<()> {
                 format!("bench:{n}:{round}:{}", std::process::id()).as_str(),
             );
             let body = encode(&BroadcastEvent {
-                protocol: 1,
+                protocol: bus_schema::PROTOCOL_VERSION,
                 kind: BroadcastKind::ToolsListChanged,
             });
             let t0 = Instant::now();

@@ -12,17 +12,20 @@ file spells a subject, stream, bucket, header, code or limit of the bus.
 
 # -- Version: bus_schema::PROTOCOL_VERSION ----------------------------------------------
 
-#: Carried in every body (`"protocol": 1`).
-PROTOCOL_VERSION = 1
+#: Carried in every body (`"protocol": 2`).
+PROTOCOL_VERSION = 2
 
 # -- Subjects: bus_schema::subjects --------------------------------------------------------
 
 #: `subjects::call(pool)` is this plus the pool.
-CALL_SUBJECT_PREFIX = "mcpbus.v1.call."
+CALL_SUBJECT_PREFIX = "mcpbus.v2.call."
 #: `subjects::CALLS_WILDCARD`: what the calls stream captures.
-CALLS_WILDCARD = "mcpbus.v1.call.>"
-#: `subjects::cancel(call_id)` is this plus the call id.
-CANCEL_SUBJECT_PREFIX = "mcpbus.v1.cancel."
+CALLS_WILDCARD = "mcpbus.v2.call.>"
+#: `subjects::cancel(pool, call_id)` is this plus the pool, a dot and the call id.
+CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel."
+#: `subjects::worker_inbox_prefix(pool)` is this plus the pool: the only inboxes a pool's
+#: workers may subscribe to when the bus enforces permissions (ADR 0013).
+WORKER_INBOX_PREFIX = "_INBOX.pool."
 #: `subjects::service_name(pool)` (NATS service API) is this plus the pool.
 SERVICE_NAME_PREFIX = "mcpbus-"
 #: Between pool and instance (`subjects::worker_key`) or pool and digest (`catalog_key`).

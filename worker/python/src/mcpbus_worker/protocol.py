@@ -48,9 +48,9 @@ def kv_subjects(bucket: str) -> str:
     return f"{c.KV_SUBJECT_PREFIX}{bucket}{c.KV_SUBJECT_SUFFIX}"
 
 
-def cancel_subject(request: dict[str, Any]) -> str:
+def cancel_subject(request: dict[str, Any], pool: str) -> str:
     """Where this call's cancellation arrives (PROTOCOL 5.6)."""
-    return request.get("cancel_on") or f"{c.CANCEL_SUBJECT_PREFIX}{request['call_id']}"
+    return request.get("cancel_on") or f"{c.CANCEL_SUBJECT_PREFIX}{pool}{c.KV_KEY_SEPARATOR}{request['call_id']}"
 
 
 def durable_reply_id(call_id: str, delivery: int, n: int) -> str:

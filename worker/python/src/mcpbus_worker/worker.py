@@ -172,7 +172,11 @@ class Worker:
         if not (self.tools or self.resources or self.prompts):
             raise ValueError("a worker needs at least one tool, resource or prompt")
         stop = stop or _stop_on_signals()
-        nc = await nats.connect(nats_url, name=f"mcpbus-worker-py/{self.pool}")
+        nc = await nats.connect(
+            nats_url,
+            name=f"mcpbus-worker-py/{self.pool}",
+            inbox_prefix=f"{c.WORKER_INBOX_PREFIX}{self.pool}".encode(),
+        )
         js = nc.jetstream()
         await _ensure_calls(js, self.pool)
         workers = await _ensure_kv(
@@ -355,7 +359,7 @@ class _Call:
             await self.send(refusal)
             return
         await self.send({"type": c.REPLY_ACCEPTED})
-        cancel = await self.nc.subscribe(p.cancel_subject(self.request))
+        cancel = await self.nc.subscribe(p.cancel_subject(self.request, self.worker.pool))
         lease = asyncio.create_task(self._keep_lease())
         work = asyncio.create_task(self._work())
         cancelled = asyncio.create_task(cancel.next_msg(timeout=None))
@@ -464,7 +468,10 @@ async def _ensure_calls(js: Any, pool: str) -> None:
     except NotFoundError:
         await js.add_consumer(
             c.CALLS_STREAM,
+            # Named as well as durable: the server is then asked on the subject that names
+            # the consumer and its filter, which a pool's NATS permissions allow (ADR 0013).
             api.ConsumerConfig(
+                name=p.pool_consumer(pool),
                 durable_name=p.pool_consumer(pool),
                 description=p.pool_consumer_description(pool),
                 filter_subject=p.call_subject(pool),

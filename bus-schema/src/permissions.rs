@@ -1,0 +1,281 @@
+//! The NATS permissions of each role, derived from the subjects and topology of this crate so
+//! that they never drift from what the code uses (ADR 0013). `mcpbusctl nats-permissions`
+//! prints them; the test harness runs its nats-server with them.
+//!
+//! Everything is an allow-list: what is not listed is refused by the server.
+
+use std::fmt::Write as _;
+
+use crate::names::PoolName;
+use crate::subjects::{self, ROOT};
+use crate::topology::{
+    self, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM,
+    SESSIONS_KV, TASKS_KV, WORKERS_KV,
+};
+
+/// Which process a set of permissions is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// A gateway: owns the topology and every client-facing record.
+    Gateway,
+    /// A worker of one pool: its own calls, nothing else.
+    Worker(PoolName),
+}
+
+/// What one role may publish and subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+    /// May answer requests sent to it (the NATS service API's `$SRV` pings) on their reply
+    /// subjects, and nothing more: the server allows one reply per request.
+    pub allow_responses: bool,
+}
+
+impl Permissions {
+    /// The permissions of `role`.
+    pub fn of(role: &Role) -> Self {
+        match role {
+            Role::Gateway => gateway(),
+            Role::Worker(pool) => worker(pool),
+        }
+    }
+
+    /// The `permissions` block of a nats-server user, in the server's configuration syntax.
+    pub fn to_server_config(&self) -> String {
+        let list = |items: &[String]| {
+            items
+                .iter()
+                .map(|s| format!("      \"{s}\""))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut out = String::from("permissions: {\n");
+        let _ = writeln!(
+            out,
+            "  publish: {{\n    allow: [\n{}\n    ]\n  }}",
+            list(&self.publish)
+        );
+        let _ = writeln!(
+            out,
+            "  subscribe: {{\n    allow: [\n{}\n    ]\n  }}",
+            list(&self.subscribe)
+        );
+        if self.allow_responses {
+            out.push_str("  allow_responses: true\n");
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// Every stream the gateways own: the three of their own and the KV buckets' streams.
+fn kv_buckets() -> [KvSpec; 5] {
+    [WORKERS_KV, CATALOG_KV, SESSIONS_KV, TASKS_KV, CLUSTER_KV]
+}
+
+fn kv_stream_name(spec: KvSpec) -> String {
+    format!("KV_{}", spec.bucket)
+}
+
+fn gateway() -> Permissions {
+    let mut streams = vec![
+        CALLS_STREAM.to_owned(),
+        EVENTS_STREAM.to_owned(),
+        BROADCAST_STREAM.to_owned(),
+    ];
+    streams.extend(kv_buckets().map(kv_stream_name));
+    let mut publish = vec![
+        // What a gateway sends on the bus: calls, stream records, broadcasts, cancels,
+        // client answers and session signals.
+        subjects::CALLS_WILDCARD.to_owned(),
+        subjects::EVENTS_WILDCARD.to_owned(),
+        subjects::BROADCAST_WILDCARD.to_owned(),
+        subjects::CANCEL_WILDCARD.to_owned(),
+        subjects::ANSWER_WILDCARD.to_owned(),
+        subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
+        "$JS.API.INFO".to_owned(),
+        // Flow control of the ordered consumers behind KV watches.
+        "$JS.FC.>".to_owned(),
+    ];
+    for stream in &streams {
+        for api in [
+            "STREAM.CREATE",
+            "STREAM.UPDATE",
+            "STREAM.INFO",
+            "STREAM.MSG.GET",
+        ] {
+            publish.push(format!("$JS.API.{api}.{stream}"));
+        }
+        publish.push(format!("$JS.API.DIRECT.GET.{stream}"));
+        publish.push(format!("$JS.API.DIRECT.GET.{stream}.>"));
+    }
+    // Taking back a call whose client left before it ran; purging an ended session.
+    publish.push(format!("$JS.API.STREAM.MSG.DELETE.{CALLS_STREAM}"));
+    publish.push(format!("$JS.API.STREAM.PURGE.{EVENTS_STREAM}"));
+    // Watches on the buckets (ordered consumers), never a consumer on the calls queue.
+    for spec in kv_buckets() {
+        let stream = kv_stream_name(spec);
+        publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}"));
+        publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}.>"));
+        publish.push(format!("$JS.API.CONSUMER.DELETE.{stream}.>"));
+        publish.push(format!("$JS.API.CONSUMER.INFO.{stream}.>"));
+    }
+    publish.push(format!("$JS.API.CONSUMER.INFO.{CALLS_STREAM}.>"));
+    // The gateways' own records; the worker and catalogue buckets are only read.
+    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV] {
+        publish.push(format!("$KV.{}.>", spec.bucket));
+    }
+    Permissions {
+        publish,
+        subscribe: vec![
+            format!("{}.>", subjects::GATEWAY_INBOX_PREFIX),
+            subjects::REPLY_WILDCARD.to_owned(),
+            subjects::EVENTS_LIVE_WILDCARD.to_owned(),
+            subjects::BROADCAST_LIVE_WILDCARD.to_owned(),
+            subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
+            subjects::CANCEL_WILDCARD.to_owned(),
+        ],
+        allow_responses: false,
+    }
+}
+
+fn worker(pool: &PoolName) -> Permissions {
+    let consumer = topology::pool_consumer_name(pool);
+    let service = subjects::service_name(pool);
+    Permissions {
+        publish: vec![
+            // Opening the calls stream and its buckets; never creating one (gateways do).
+            format!("$JS.API.STREAM.INFO.{CALLS_STREAM}"),
+            format!("$JS.API.STREAM.INFO.{}", kv_stream_name(WORKERS_KV)),
+            format!("$JS.API.STREAM.INFO.{}", kv_stream_name(CATALOG_KV)),
+            // Its pool's consumer, created only with its own filter: the server checks the
+            // filter in the subject against the configuration.
+            format!("$JS.API.CONSUMER.INFO.{CALLS_STREAM}.{consumer}"),
+            format!(
+                "$JS.API.CONSUMER.CREATE.{CALLS_STREAM}.{consumer}.{}",
+                subjects::call(pool)
+            ),
+            format!("$JS.API.CONSUMER.MSG.NEXT.{CALLS_STREAM}.{consumer}"),
+            format!("$JS.ACK.{CALLS_STREAM}.{consumer}.>"),
+            // Registering under its own pool only.
+            format!("$KV.{}.{pool}.*", WORKERS_KV.bucket),
+            format!("$KV.{}.{pool}.*", CATALOG_KV.bucket),
+            // Answering calls of its pool: replies, and stored replies of session streams.
+            format!("{ROOT}.reply.{pool}.>"),
+            format!("{ROOT}.evt.{pool}.>"),
+        ],
+        subscribe: vec![
+            format!("{}.>", subjects::worker_inbox_prefix(pool)),
+            format!("{ROOT}.cancel.{pool}.>"),
+            format!("{ROOT}.answer.{pool}.>"),
+            // The NATS service API: discovery pings for everyone, and its own name.
+            "$SRV.*".to_owned(),
+            format!("$SRV.*.{service}"),
+            format!("$SRV.*.{service}.*"),
+        ],
+        allow_responses: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether NATS subject pattern `pattern` matches the concrete subject `subject`.
+    fn matches(pattern: &str, subject: &str) -> bool {
+        let mut p = pattern.split('.');
+        let mut s = subject.split('.');
+        loop {
+            match (p.next(), s.next()) {
+                (Some(">"), Some(_)) => return true,
+                (Some("*"), Some(_)) => {}
+                (Some(a), Some(b)) if a == b => {}
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
+    }
+
+    fn allowed(list: &[String], subject: &str) -> bool {
+        list.iter().any(|p| matches(p, subject))
+    }
+
+    #[test]
+    fn a_worker_reaches_only_its_own_pool() {
+        let demo = PoolName::new("demo").unwrap();
+        let other = PoolName::new("other").unwrap();
+        let gw = crate::names::InstanceId::new("gw-1").unwrap();
+        let w = Permissions::of(&Role::Worker(demo.clone()));
+        // Its own calls.
+        assert!(allowed(&w.publish, &subjects::call_reply(&demo, &gw, "c1")));
+        assert!(allowed(
+            &w.publish,
+            &subjects::session_events(&demo, "s1", "c1")
+        ));
+        assert!(allowed(&w.subscribe, &subjects::cancel(&demo, "c1")));
+        assert!(allowed(
+            &w.subscribe,
+            &subjects::client_answer(&demo, "c1", 0)
+        ));
+        assert!(allowed(
+            &w.publish,
+            &format!("$KV.mcpbus-workers.{}", subjects::worker_key(&demo, &gw))
+        ));
+        // Nothing of another pool's, and nothing of the gateways'.
+        for subject in [
+            subjects::call_reply(&other, &gw, "c1"),
+            subjects::session_events(&other, "s1", "c1"),
+            subjects::call(&demo),
+            subjects::broadcast("tools"),
+            subjects::session_signal("s1"),
+            format!("$KV.mcpbus-workers.{}", subjects::worker_key(&other, &gw)),
+            format!("$KV.mcpbus-catalog.{}", subjects::catalog_key(&other, "d")),
+            "$KV.mcpbus-sessions.s1".to_owned(),
+            "$JS.API.STREAM.CREATE.MCPBUS_CALLS".to_owned(),
+            "$JS.API.CONSUMER.CREATE.MCPBUS_CALLS.mcpbus-pool-demo.mcpbus.v2.call.other".to_owned(),
+            "$JS.API.CONSUMER.DURABLE.CREATE.MCPBUS_CALLS.mcpbus-pool-demo".to_owned(),
+            "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-other".to_owned(),
+            "$JS.API.DIRECT.GET.KV_mcpbus-cluster.$KV.mcpbus-cluster.request-state-key".to_owned(),
+            "$JS.API.STREAM.MSG.GET.KV_mcpbus-sessions".to_owned(),
+        ] {
+            assert!(!allowed(&w.publish, &subject), "may publish {subject}");
+        }
+        for subject in [
+            subjects::cancel(&other, "c1"),
+            subjects::client_answer(&other, "c1", 0),
+            subjects::session_events_live("s1", "c1").replace('*', "demo"),
+            subjects::call_reply(&demo, &gw, "c1"),
+            subjects::BROADCAST_LIVE_WILDCARD.to_owned(),
+            "_INBOX.gw.x".to_owned(),
+            format!("{}.x", subjects::worker_inbox_prefix(&other)),
+            "mcpbus.v2.call.demo".to_owned(),
+        ] {
+            assert!(!allowed(&w.subscribe, &subject), "may subscribe {subject}");
+        }
+    }
+
+    #[test]
+    fn a_gateway_cannot_take_calls_or_register_workers() {
+        let g = Permissions::of(&Role::Gateway);
+        let demo = PoolName::new("demo").unwrap();
+        assert!(allowed(&g.publish, &subjects::call(&demo)));
+        assert!(!allowed(
+            &g.publish,
+            "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo"
+        ));
+        assert!(!allowed(&g.publish, "$KV.mcpbus-workers.demo.w1"));
+        assert!(!allowed(&g.subscribe, &subjects::call(&demo)));
+        assert!(!allowed(&g.subscribe, "_INBOX.pool.demo.x"));
+    }
+
+    #[test]
+    fn the_server_config_lists_every_subject_quoted() {
+        let text =
+            Permissions::of(&Role::Worker(PoolName::new("demo").unwrap())).to_server_config();
+        assert!(text.starts_with("permissions: {"));
+        assert!(text.contains("\"mcpbus.v2.reply.demo.>\""));
+        assert!(text.contains("allow_responses: true"));
+        assert!(text.ends_with('}'));
+    }
+}

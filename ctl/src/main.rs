@@ -1,0 +1,25 @@
+//! `mcpbusctl`: the operator's command line for an mcpbus cluster.
+
+mod permissions;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mcpbusctl", version, about = "Operate an mcpbus cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the nats-server `permissions` block one role needs (ADR 0013), generated from
+    /// the wire contract so that it never drifts from what gateways and workers use.
+    NatsPermissions(permissions::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::NatsPermissions(args) => permissions::run(&args, &mut std::io::stdout()),
+    }
+}
