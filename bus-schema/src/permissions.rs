@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use crate::names::PoolName;
-use crate::subjects::{self, ROOT};
+use crate::subjects;
 use crate::topology::{
     self, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM,
     SESSIONS_KV, TASKS_KV, WORKERS_KV,
@@ -162,13 +162,13 @@ fn worker(pool: &PoolName) -> Permissions {
             format!("$KV.{}.{pool}.*", WORKERS_KV.bucket),
             format!("$KV.{}.{pool}.*", CATALOG_KV.bucket),
             // Answering calls of its pool: replies, and stored replies of session streams.
-            format!("{ROOT}.reply.{pool}.>"),
-            format!("{ROOT}.evt.{pool}.>"),
+            subjects::pool_replies(pool),
+            subjects::pool_events(pool),
         ],
         subscribe: vec![
             format!("{}.>", subjects::worker_inbox_prefix(pool)),
-            format!("{ROOT}.cancel.{pool}.>"),
-            format!("{ROOT}.answer.{pool}.>"),
+            subjects::pool_cancels(pool),
+            subjects::pool_answers(pool),
             // The NATS service API: discovery pings for everyone, and its own name.
             "$SRV.*".to_owned(),
             format!("$SRV.*.{service}"),

@@ -155,6 +155,26 @@ pub fn client_answer(pool: &PoolName, call_id: &str, seq: u32) -> String {
     format!("{ROOT}.answer.{pool}.{call_id}.{seq}")
 }
 
+/// Every subject a worker of `pool` may publish replies on (ADR 0013).
+pub fn pool_replies(pool: &PoolName) -> String {
+    format!("{ROOT}.reply.{pool}.>")
+}
+
+/// Every stored-event subject a worker of `pool` may publish on.
+pub fn pool_events(pool: &PoolName) -> String {
+    format!("{ROOT}.evt.{pool}.>")
+}
+
+/// Every cancellation of `pool`'s calls.
+pub fn pool_cancels(pool: &PoolName) -> String {
+    format!("{ROOT}.cancel.{pool}.>")
+}
+
+/// Every client answer for `pool`'s calls.
+pub fn pool_answers(pool: &PoolName) -> String {
+    format!("{ROOT}.answer.{pool}.>")
+}
+
 /// Every client answer: gateways publish these, and only a pool's workers subscribe.
 pub const ANSWER_WILDCARD: &str = "mcpbus.v2.answer.>";
 

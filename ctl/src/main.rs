@@ -1,5 +1,6 @@
 //! `mcpbusctl`: the operator's command line for an mcpbus cluster.
 
+mod config;
 mod permissions;
 
 use clap::{Parser, Subcommand};
@@ -16,10 +17,14 @@ enum Command {
     /// Print the nats-server `permissions` block one role needs (ADR 0013), generated from
     /// the wire contract so that it never drifts from what gateways and workers use.
     NatsPermissions(permissions::Args),
+    /// Print a complete nats-server configuration: a JetStream account with one gateway
+    /// user and one user per worker pool, each with its permissions.
+    NatsConfig(config::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::NatsPermissions(args) => permissions::run(&args, &mut std::io::stdout()),
+        Command::NatsConfig(args) => config::run(&args, &mut std::io::stdout()),
     }
 }

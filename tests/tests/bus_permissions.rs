@@ -129,17 +129,23 @@ async fn a_workers_credentials_cannot_register_or_consume_for_another_pool() {
     let next = "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo";
     unanswered(&evil, next, r#"{"batch":1}"#).await;
     refused(&c, next).await;
-    let own_name_other_filter =
-        "$JS.API.CONSUMER.CREATE.MCPBUS_CALLS.mcpbus-pool-evil.mcpbus.v2.call.demo";
-    unanswered(&evil, own_name_other_filter, "{}").await;
-    refused(&c, own_name_other_filter).await;
+    let (demo, evil_pool) = (PoolName::new("demo").unwrap(), PoolName::new("evil").unwrap());
+    let create = |filter: &PoolName| {
+        format!(
+            "$JS.API.CONSUMER.CREATE.MCPBUS_CALLS.mcpbus-pool-evil.{}",
+            subjects::call(filter)
+        )
+    };
+    let own_name_other_filter = create(&demo);
+    unanswered(&evil, &own_name_other_filter, "{}").await;
+    refused(&c, &own_name_other_filter).await;
     // The allowed subject with another filter inside: the server checks them against
     // each other.
-    let allowed = "$JS.API.CONSUMER.CREATE.MCPBUS_CALLS.mcpbus-pool-evil.mcpbus.v2.call.evil";
+    let allowed = create(&evil_pool);
     let config = json!({"stream_name": "MCPBUS_CALLS", "config": {
         "durable_name": "mcpbus-pool-evil", "name": "mcpbus-pool-evil",
-        "filter_subject": "mcpbus.v2.call.demo", "ack_policy": "explicit"}});
-    let answer = answered(&evil, allowed, &config.to_string()).await;
+        "filter_subject": subjects::call(&demo), "ack_policy": "explicit"}});
+    let answer = answered(&evil, &allowed, &config.to_string()).await;
     assert!(answer.contains("\"error\""), "consumer created: {answer}");
     // A worker of pool `evil` that claims pool `aaa` cannot start serving it.
     let mut cmd = std::process::Command::new(harness::bin("mcpbus-worker"));
@@ -170,18 +176,19 @@ async fn a_workers_credentials_cannot_forge_or_read_other_pools_traffic() {
     let evil = c.nats.worker_client("evil").await;
     // Reading: other calls' replies and live events, broadcasts, session signals, other
     // pools' cancellations and answers, the gateways' inboxes.
+    let demo = PoolName::new("demo").unwrap();
     for subject in [
-        subjects::REPLY_WILDCARD,
-        subjects::EVENTS_LIVE_WILDCARD,
-        subjects::BROADCAST_LIVE_WILDCARD,
-        subjects::SESSION_SIGNALS_WILDCARD,
-        "mcpbus.v2.cancel.demo.>",
-        "mcpbus.v2.answer.demo.>",
-        "mcpbus.v2.call.demo",
-        "_INBOX.gw.>",
+        subjects::REPLY_WILDCARD.to_owned(),
+        subjects::EVENTS_LIVE_WILDCARD.to_owned(),
+        subjects::BROADCAST_LIVE_WILDCARD.to_owned(),
+        subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
+        subjects::pool_cancels(&demo),
+        subjects::pool_answers(&demo),
+        subjects::call(&demo),
+        format!("{}.>", subjects::GATEWAY_INBOX_PREFIX),
     ] {
-        let _sub = evil.subscribe(subject.to_owned()).await.unwrap();
-        refused(&c, subject).await;
+        let _sub = evil.subscribe(subject.clone()).await.unwrap();
+        refused(&c, &subject).await;
     }
     // Faking traffic: list_changed and resources/updated broadcasts, session signals.
     for subject in [
@@ -196,10 +203,7 @@ async fn a_workers_credentials_cannot_forge_or_read_other_pools_traffic() {
 
     // Forged replies: a call to the demo pool is in flight; the attacker knows its reply
     // subject (here from the unrestricted user, the strongest case) and answers first.
-    let mut calls = admin
-        .subscribe(subjects::call(&PoolName::new("demo").unwrap()))
-        .await
-        .unwrap();
+    let mut calls = admin.subscribe(subjects::call(&demo)).await.unwrap();
     let url = c.gateway_urls()[0].clone();
     let call = tokio::spawn(async move {
         stateless(

@@ -1,6 +1,6 @@
 //! Session signals: what every gateway holding a stream of a session must act on, wherever
 //! the request that caused it landed. One core-NATS subscription per gateway
-//! (`mcpbus.v1.ssig.>`) feeds an in-process map from session to its open standalone
+//! (`subjects::SESSION_SIGNALS_WILDCARD`) feeds an in-process map from session to its open standalone
 //! streams here:
 //!
 //! - a new standalone stream replaces every other one of its session, on any node, so one
