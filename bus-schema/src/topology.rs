@@ -362,7 +362,9 @@ pub async fn open_stream_waiting(
     loop {
         match js.get_stream(name).await {
             Ok(stream) => return Ok(stream),
-            Err(e) if stream_missing(&e.kind()) => {
+            // JetStream itself not answering yet (a server starting, or reloading its
+            // configuration as it does when an operator adds a pool's user) is also waited out.
+            Err(e) if stream_missing(&e.kind()) || no_responders(&e) => {
                 if !told {
                     tracing::info!(stream = name, "waiting for a gateway to declare the stream");
                     told = true;
@@ -377,6 +379,13 @@ pub async fn open_stream_waiting(
             }
         }
     }
+}
+
+fn no_responders(e: &jetstream::context::GetStreamError) -> bool {
+    use jetstream::context::{RequestError, RequestErrorKind};
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<RequestError>())
+        .is_some_and(|r| r.kind() == RequestErrorKind::NoResponders)
 }
 
 fn stream_missing(kind: &jetstream::context::GetStreamErrorKind) -> bool {

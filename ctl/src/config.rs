@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_the_generated_one() {
-        let pools = [PoolName::new("demo").unwrap(), PoolName::new("files").unwrap()];
+        let pools = [
+            PoolName::new("demo").unwrap(),
+            PoolName::new("files").unwrap(),
+        ];
         let shipped = include_str!("../../deploy/nats/nats-server.conf");
         assert_eq!(
             shipped,

@@ -303,7 +303,10 @@ async fn valid_tokens_call_tools_on_both_lanes_through_both_gateways() {
     let s = setup(2, true).await;
     // Every call the gateways queue, as a worker would receive it.
     let nats = s.cluster.nats.client().await;
-    let mut calls = nats.subscribe(bus_schema::subjects::CALLS_WILDCARD).await.unwrap();
+    let mut calls = nats
+        .subscribe(bus_schema::subjects::CALLS_WILDCARD)
+        .await
+        .unwrap();
     nats.flush().await.unwrap();
     let rs256 =
         s.a.token("mcp-client", AUDIENCE, "mcp:tools other")

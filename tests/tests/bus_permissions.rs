@@ -129,7 +129,10 @@ async fn a_workers_credentials_cannot_register_or_consume_for_another_pool() {
     let next = "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo";
     unanswered(&evil, next, r#"{"batch":1}"#).await;
     refused(&c, next).await;
-    let (demo, evil_pool) = (PoolName::new("demo").unwrap(), PoolName::new("evil").unwrap());
+    let (demo, evil_pool) = (
+        PoolName::new("demo").unwrap(),
+        PoolName::new("evil").unwrap(),
+    );
     let create = |filter: &PoolName| {
         format!(
             "$JS.API.CONSUMER.CREATE.MCPBUS_CALLS.mcpbus-pool-evil.{}",
@@ -253,4 +256,92 @@ async fn a_workers_credentials_cannot_forge_or_read_other_pools_traffic() {
         "the real result arrives: {answer}"
     );
     honest_echo_works(&c).await;
+}
+
+/// `deploy/nats/nats-server.conf`, as shipped, runs a cluster: the gateway and a `demo`
+/// worker with their own users serve a call, and the `files` pool's user cannot pass for
+/// the `demo` pool.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_example_server_configuration_runs_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = harness::free_port();
+    // As shipped, but for where JetStream stores (the flag would clash with the file's).
+    let shipped = harness::workspace_root().join("deploy/nats/nats-server.conf");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    let store = dir.path().join("js");
+    assert!(text.contains("/data/jetstream"));
+    let config = dir.path().join("nats-server.conf");
+    std::fs::write(
+        &config,
+        text.replace("/data/jetstream", store.to_str().unwrap()),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(
+        std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into()),
+    );
+    cmd.args(["-c", config.to_str().unwrap(), "-a", "127.0.0.1"])
+        .args(["-p", &port.to_string()])
+        .envs([
+            ("GATEWAY_PASSWORD", "gw-secret"),
+            ("POOL_DEMO_PASSWORD", "demo-secret"),
+            ("POOL_FILES_PASSWORD", "files-secret"),
+            ("SYS_PASSWORD", "sys-secret"),
+        ]);
+    let _nats = harness::Proc::spawn("nats-server", &mut cmd, dir.path()).unwrap();
+    harness::wait_for_port(port, Duration::from_secs(10)).unwrap();
+    let url = |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{port}");
+
+    let listen = harness::free_port();
+    let mut gateway = std::process::Command::new(harness::bin("mcpbus-gateway"));
+    gateway
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{listen}"),
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--nats", &url("gateway", "gw-secret")]);
+    let _gateway = harness::Proc::spawn("gateway", &mut gateway, dir.path()).unwrap();
+    let base = format!("http://127.0.0.1:{listen}");
+    harness::wait_ready(&base, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut worker = std::process::Command::new(harness::bin("mcpbus-worker"));
+    worker.args(["--nats", &url("pool-demo", "demo-secret"), "demo"]);
+    let _worker = harness::Proc::spawn("worker", &mut worker, dir.path()).unwrap();
+
+    let mcp = format!("{base}/mcp");
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let names = harness::mcp::list_tool_names_stateless(&mcp).await.unwrap();
+        if names.iter().any(|n| n == "echo") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "echo never listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = stateless(
+        &mcp,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "least privilege"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(texts(&r.response().unwrap()["result"]), ["least privilege"]);
+
+    let mut impostor = std::process::Command::new(harness::bin("mcpbus-worker"));
+    impostor.args([
+        "--nats",
+        &url("pool-files", "files-secret"),
+        "--pool",
+        "demo",
+        "demo",
+    ]);
+    let mut impostor = harness::Proc::spawn("impostor", &mut impostor, dir.path()).unwrap();
+    let status = impostor.wait_exit(Duration::from_secs(30));
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "the files pool's user served the demo pool: {}",
+        impostor.log_text()
+    );
 }

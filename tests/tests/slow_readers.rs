@@ -20,7 +20,10 @@ async fn a_stateless_client_that_never_reads_is_cut_off() {
         .trim_end_matches("/mcp")
         .to_owned();
     let nats = cluster.nats.client().await;
-    let mut cancels = nats.subscribe(bus_schema::subjects::CANCEL_WILDCARD).await.unwrap();
+    let mut cancels = nats
+        .subscribe(bus_schema::subjects::CANCEL_WILDCARD)
+        .await
+        .unwrap();
     nats.flush().await.unwrap();
 
     // Far more progress than socket buffers hold, on a connection nobody reads.
