@@ -218,7 +218,7 @@ mod tests {
 
     fn worker(pool: &str, inst: &str, digest: &str) -> WorkerRecord {
         WorkerRecord {
-            protocol: 1,
+            protocol: bus_schema::PROTOCOL_VERSION,
             pool: PoolName::new(pool).unwrap(),
             instance: InstanceId::new(inst).unwrap(),
             catalog_digest: digest.into(),
@@ -231,7 +231,7 @@ mod tests {
 
     fn catalog(pool: &str, digest: &str, tools: &[&str]) -> CatalogRecord {
         CatalogRecord {
-            protocol: 1,
+            protocol: bus_schema::PROTOCOL_VERSION,
             pool: PoolName::new(pool).unwrap(),
             digest: digest.into(),
             tools: tools

@@ -99,7 +99,7 @@ mod tests {
 
     fn reply(event: CallEvent) -> Vec<u8> {
         encode(&CallReply {
-            protocol: 1,
+            protocol: bus_schema::PROTOCOL_VERSION,
             call_id: "c1".into(),
             instance: InstanceId::new("w").unwrap(),
             event,
