@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
+use bus_schema::connect::Setting;
 use bus_schema::mcp::{self, Method};
 use bus_schema::messages::{CallEvent, CallRequest, Lane, ToolEntry, WireError};
 use bus_schema::names::{InstanceId, PoolName};
@@ -158,6 +159,11 @@ fn key_holding(container: &impl serde::Serialize, value: serde_json::Value) -> P
 
 fn v(value: Py, source: &'static str) -> Expect {
     Expect::Value(value, source)
+}
+
+/// The environment variable of a connection setting, under its Python name.
+fn env(setting: Setting, name: &'static str) -> (&'static str, Expect) {
+    (name, v(s(setting.env()), "connect::Setting::env"))
 }
 
 fn pool() -> PoolName {
@@ -598,6 +604,19 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
                 "mcp::code::RESOURCE_NOT_FOUND",
             ),
         ),
+        // Connection settings: the same variables as the Rust binaries.
+        env(Setting::Servers, "ENV_NATS_URL"),
+        env(Setting::Creds, "ENV_NATS_CREDS"),
+        env(Setting::Nkey, "ENV_NATS_NKEY"),
+        env(Setting::User, "ENV_NATS_USER"),
+        env(Setting::Password, "ENV_NATS_PASSWORD"),
+        env(Setting::PasswordFile, "ENV_NATS_PASSWORD_FILE"),
+        env(Setting::Token, "ENV_NATS_TOKEN"),
+        env(Setting::TokenFile, "ENV_NATS_TOKEN_FILE"),
+        env(Setting::TlsCa, "ENV_NATS_TLS_CA"),
+        env(Setting::TlsCert, "ENV_NATS_TLS_CERT"),
+        env(Setting::TlsKey, "ENV_NATS_TLS_KEY"),
+        env(Setting::TlsFirst, "ENV_NATS_TLS_FIRST"),
         // Liveness defaults, which PROTOCOL.md states in its example record.
         (
             "DEFAULT_HEARTBEAT_SECONDS",

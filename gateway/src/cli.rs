@@ -19,13 +19,9 @@ struct Cli {
     /// HTTP listen address.
     #[arg(long, env = "MCPBUS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// NATS server URL.
-    #[arg(
-        long = "nats",
-        env = "MCPBUS_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    nats_url: String,
+    // --- NATS: seed servers, credentials, TLS (issue 13) ---
+    #[command(flatten)]
+    nats: bus_schema::connect::NatsArgs,
     /// Allowed Host header names, comma-separated; `*` allows any (default: loopback).
     #[arg(long, env = "MCPBUS_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Option<Vec<String>>,
@@ -125,7 +121,12 @@ impl Cli {
     fn into_config(self) -> Result<Config, String> {
         let mut c = Config {
             listen: self.listen,
-            nats_url: self.nats_url,
+            // Under NATS permissions a gateway may read only its role's inboxes (ADR 0013).
+            nats: self
+                .nats
+                .into_options()
+                .map_err(|e| e.to_string())?
+                .with_inbox_prefix(bus_schema::subjects::GATEWAY_INBOX_PREFIX),
             sse_tool_calls: !self.json_tool_calls,
             request_state_keys: self.request_state_keys,
             auth_policy: self.auth_policy,

@@ -10,8 +10,9 @@ pub struct Config {
     /// Address of the HTTP listener. Default `127.0.0.1:8080`: loopback unless deployed, so a
     /// development gateway is never reachable from the network by accident.
     pub listen: SocketAddr,
-    /// NATS server URL. Default `nats://127.0.0.1:4222`.
-    pub nats_url: String,
+    /// How to reach NATS: seed servers, credentials, TLS (`bus_schema::connect`). Default a
+    /// local server without credentials. Its `Debug` shows no secret.
+    pub nats: bus_schema::connect::NatsOptions,
     /// `Host` header values accepted (host part, any port). Default loopback names only:
     /// together with the Origin check this defeats DNS rebinding. `*` accepts any host.
     pub allowed_hosts: Vec<String>,
@@ -133,7 +134,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            nats_url: "nats://127.0.0.1:4222".into(),
+            nats: bus_schema::connect::NatsOptions::default(),
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             allowed_origins: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
             max_body_bytes: 4 * 1024 * 1024,

@@ -43,12 +43,7 @@ pub async fn run(
     };
     // Size limits on every stream and bucket first (ADR 0007), on a connection of its own.
     crate::store_limits::declare(&config).await?;
-    let nats = bus_schema::connect::connect(
-        &config.nats_url,
-        "mcpbus-gateway",
-        bus_schema::subjects::GATEWAY_INBOX_PREFIX,
-    )
-    .await?;
+    let nats = bus_schema::connect::connect(&config.nats, "mcpbus-gateway").await?;
     let js = jetstream::new(nats.clone());
     let replicas = config.js_replicas;
     let calls = topology::ensure_calls_stream(&js, replicas).await?;
@@ -64,9 +59,8 @@ pub async fn run(
     )
     .await?;
     let live = bus_schema::connect::connect_bounded(
-        &config.nats_url,
+        &config.nats,
         "mcpbus-gateway-live",
-        bus_schema::subjects::GATEWAY_INBOX_PREFIX,
         crate::stream::LIVE_BUFFER,
     )
     .await?;

@@ -45,12 +45,7 @@ impl Default for StoreLimitsConfig {
 /// the configured values (other settings are left as found: see
 /// [`topology::ensure_limits`]). Runs before the gateway opens them, on its own connection.
 pub async fn declare(config: &Config) -> Result<(), GatewayError> {
-    let nats = bus_schema::connect::connect(
-        &config.nats_url,
-        "mcpbus-gateway-limits",
-        bus_schema::subjects::GATEWAY_INBOX_PREFIX,
-    )
-    .await?;
+    let nats = bus_schema::connect::connect(&config.nats, "mcpbus-gateway-limits").await?;
     let js = jetstream::new(nats);
     let r = config.js_replicas;
     let l = config.store_limits;

@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod nats;
 pub mod oidc;
 pub mod process;
+pub mod secure_nats;
 pub mod sse;
 pub mod token_proxy;
 
@@ -122,6 +123,16 @@ impl Cluster {
     /// by a concurrently starting test before the gateway binds it; then it is tried again on
     /// another port.
     pub async fn add_gateway(&mut self, args: &[&str]) -> Result<&Gateway> {
+        let access = secure_nats::Access::servers(&self.nats.gateway_url());
+        self.add_gateway_with(&access, args).await
+    }
+
+    /// Like [`Cluster::add_gateway`], connecting to NATS with `access` (flags, environment).
+    pub async fn add_gateway_with(
+        &mut self,
+        access: &secure_nats::Access,
+        args: &[&str],
+    ) -> Result<&Gateway> {
         let name = format!("gateway-{}", self.gateways.len());
         let mut last = String::new();
         for _ in 0..3 {
@@ -132,11 +143,11 @@ impl Cluster {
                 &format!("127.0.0.1:{port}"),
                 "--metrics-listen",
                 &format!("127.0.0.1:{metrics_port}"),
-                "--nats",
-                &self.nats.gateway_url(),
-            ])
-            // `{port}` in an argument is this gateway's port (e.g. its own resource URI).
-            .args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
+            ]);
+            access.apply(&mut cmd);
+            cmd
+                // `{port}` in an argument is this gateway's port (e.g. its own resource URI).
+                .args(args.iter().map(|a| a.replace("{port}", &port.to_string())));
             let proc = Proc::spawn(&name, &mut cmd, self.dir.path())?;
             let mut gw = Gateway {
                 proc,
@@ -163,13 +174,8 @@ impl Cluster {
     /// Starts `mcpbus-worker --nats URL <args>`, connected as its pool's user, and returns
     /// its index in `workers`.
     pub fn add_worker(&mut self, args: &[&str]) -> Result<usize> {
-        let mut cmd = std::process::Command::new(bin("mcpbus-worker"));
-        cmd.args(["--nats", &self.nats.worker_url(worker_pool(args))])
-            .args(args);
-        let name = format!("worker-{}", self.workers.len());
-        self.workers
-            .push(Proc::spawn(&name, &mut cmd, self.dir.path())?);
-        Ok(self.workers.len() - 1)
+        let access = secure_nats::Access::servers(&self.nats.worker_url(worker_pool(args)));
+        self.add_worker_with(&access, args)
     }
 
     pub fn gateway_urls(&self) -> Vec<String> {
@@ -263,10 +269,10 @@ pub fn worker_pool<'a>(args: &[&'a str]) -> &'a str {
 /// Starts the Python SDK's example worker (`worker/python/examples/example_worker.py`, pool
 /// `py-example`) on the cluster's NATS; its log is `py-worker.log` in the cluster's dir.
 pub fn start_python_example_worker(c: &Cluster) -> Proc {
-    let mut cmd = std::process::Command::new(venv_python());
-    cmd.arg(workspace_root().join("worker/python/examples/example_worker.py"))
-        .args(["--nats", &c.nats.worker_url("py-example")]);
-    Proc::spawn("py-worker", &mut cmd, c.dir.path()).expect("the Python worker starts")
+    c.start_python_worker_with(&secure_nats::Access::servers(
+        &c.nats.worker_url("py-example"),
+    ))
+    .expect("the Python worker starts")
 }
 
 /// The tools the Python SDK's example worker serves.

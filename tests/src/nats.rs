@@ -84,6 +84,19 @@ impl Nats {
         })
     }
 
+    /// A server another part of the harness started from its own configuration (TLS, nkeys:
+    /// `secure_nats.rs`), without the role users: its URL carries no credentials.
+    pub(crate) fn from_own_config(proc: Proc, port: u16, store: PathBuf, config: PathBuf) -> Self {
+        Self {
+            proc,
+            port,
+            store,
+            config,
+            users: Mutex::new(BTreeMap::new()),
+            password: String::new(),
+        }
+    }
+
     fn write_config(&self) -> Result<()> {
         let users = self.users.lock().expect("not poisoned");
         write_config(&self.config, self.port, &self.store, &users, &self.password)
@@ -108,6 +121,10 @@ impl Nats {
     /// The user of `pool`'s workers, created on first use.
     fn user_for(&self, pool: &str) -> String {
         let user = pool_user(pool);
+        if self.password.is_empty() {
+            // A server with its own configuration: its users are its own business.
+            return user;
+        }
         let added = {
             let mut users = self.users.lock().expect("not poisoned");
             let pool = PoolName::new(pool).expect("a valid pool name");
@@ -124,6 +141,9 @@ impl Nats {
     }
 
     fn url_as(&self, user: &str) -> String {
+        if self.password.is_empty() {
+            return self.address();
+        }
         format!("nats://{user}:{}@127.0.0.1:{}", self.password, self.port)
     }
 

@@ -241,6 +241,10 @@ async fn start(
             let (program, args) = command.split_first().ok_or("no command to run")?;
             let mut cmd = tokio::process::Command::new(program);
             cmd.args(args);
+            // The bridged server is not ours to trust with the bus's password or token.
+            for name in bus_schema::connect::SECRET_ENV {
+                cmd.env_remove(name);
+            }
             let transport = TokioChildProcess::new(cmd).map_err(|e| e.to_string())?;
             handler.serve(transport).await.map_err(|e| e.to_string())?
         }

@@ -18,14 +18,9 @@ use crate::demo;
     about = "Serve MCP tools to an mcpbus cluster over NATS"
 )]
 struct Cli {
-    /// NATS server URL.
-    #[arg(
-        long,
-        env = "MCPBUS_NATS_URL",
-        default_value = "nats://127.0.0.1:4222",
-        global = true
-    )]
-    nats: String,
+    /// NATS: seed servers, credentials, TLS (the same flags as mcpbus-gateway).
+    #[command(flatten)]
+    nats: bus_schema::connect::NatsArgs,
     /// Pool name; replicas with the same pool share the calls. Defaults to the command name.
     #[arg(long, env = "MCPBUS_POOL", global = true)]
     pool: Option<String>,
@@ -100,6 +95,8 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Checked before anything starts, so a bad setting is the one error shown.
+    let nats = cli.nats.into_options()?;
     let (mut resources, mut prompts) = (Vec::new(), Vec::new());
     let mut bridged = None;
     let (default_pool, tools) = match cli.command {
@@ -170,12 +167,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.heartbeat = Duration::from_millis(cli.heartbeat_ms);
     config.ttl = Duration::from_millis(cli.ttl_ms);
     config.drain_timeout = Duration::from_millis(cli.drain_ms);
-    let nats = bus_schema::connect::connect(
-        &cli.nats,
-        "mcpbus-worker",
-        &bus_schema::subjects::worker_inbox_prefix(&pool),
-    )
-    .await?;
+    // Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
+    let nats = nats.with_inbox_prefix(bus_schema::subjects::worker_inbox_prefix(&pool));
+    let nats = bus_schema::connect::connect(&nats, "mcpbus-worker").await?;
     let mut worker = Worker::new(pool.as_str()).config(config).tools(tools);
     let stop = tokio_util::sync::CancellationToken::new();
     let _stop_bridge = stop.clone().drop_guard();

@@ -1,5 +1,9 @@
 """An example mcpbus worker in Python: `python example_worker.py --nats nats://127.0.0.1:4222`.
 
+Connection flags as mcpbus-worker's (`--nats-nkey FILE`, `--nats-tls-ca FILE`, ...), each also
+from its MCPBUS_NATS_* variable; the password and token only from MCPBUS_NATS_PASSWORD /
+MCPBUS_NATS_TOKEN or a file.
+
 Serves `py_add` (structured output, idempotent), `py_countdown` (progress, logs,
 cancellation), `py_fail` (a tool error), `py_whoami` (who is calling), the resource `py://motd` and the prompt
 `py_review`. Stops gracefully on SIGTERM or Ctrl-C.
@@ -8,8 +12,10 @@ cancellation), `py_fail` (a tool error), `py_whoami` (who is calling), the resou
 import argparse
 import asyncio
 import logging
+import sys
 
 from mcpbus_worker import Context, ToolError, Worker
+from mcpbus_worker.connection import NatsOptionsError, add_arguments, from_arguments
 
 worker = Worker("py-example")
 
@@ -59,16 +65,20 @@ async def py_review(code: str, language: str = "python") -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nats", default="nats://127.0.0.1:4222")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pool", default="py-example")
     parser.add_argument("--instance")
+    add_arguments(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        nats = from_arguments(args)
+    except NatsOptionsError as e:
+        sys.exit(f"example_worker: error: {e}")
     worker.pool = args.pool
     if args.instance:
         worker.instance = args.instance
-    asyncio.run(worker.run(args.nats))
+    asyncio.run(worker.run(nats))
 
 
 if __name__ == "__main__":

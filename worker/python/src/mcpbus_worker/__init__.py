@@ -1,12 +1,14 @@
 """Python SDK for mcpbus tool workers.
 
 Declare tools, resources and prompts on a `Worker` with decorators (JSON Schema comes from
-type hints), then `await worker.run(nats_url)`. The wire protocol is bus-schema/PROTOCOL.md.
+type hints), then `await worker.run(nats)` (seed URLs, or `NatsOptions` with credentials and
+TLS; default from the MCPBUS_NATS_* environment). The wire protocol is bus-schema/PROTOCOL.md.
 """
 
+from .connection import NatsOptions, NatsOptionsError
 from .context import Context
 from .declarations import ProtocolError, ToolError
 from .principal import Principal
 from .worker import Worker
 
-__all__ = ["Context", "Principal", "ProtocolError", "ToolError", "Worker"]
+__all__ = ["Context", "NatsOptions", "NatsOptionsError", "Principal", "ProtocolError", "ToolError", "Worker"]

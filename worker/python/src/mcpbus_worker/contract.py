@@ -137,3 +137,23 @@ RESOURCE_NOT_FOUND = -32002
 DEFAULT_HEARTBEAT_SECONDS = 2.0
 #: How long gateways keep routing to an instance after its last put (`ttl_ms`).
 DEFAULT_TTL_SECONDS = 6.0
+
+# -- Connection settings: bus_schema::connect::Setting (environment variables) -------------
+
+#: Seed server URLs, comma-separated.
+ENV_NATS_URL = "MCPBUS_NATS_URL"
+#: Path of a NATS .creds file.
+ENV_NATS_CREDS = "MCPBUS_NATS_CREDS"
+#: Path of a file holding a user nkey seed.
+ENV_NATS_NKEY = "MCPBUS_NATS_NKEY"
+ENV_NATS_USER = "MCPBUS_NATS_USER"
+#: The password itself (no flag takes it).
+ENV_NATS_PASSWORD = "MCPBUS_NATS_PASSWORD"
+ENV_NATS_PASSWORD_FILE = "MCPBUS_NATS_PASSWORD_FILE"
+#: The token itself (no flag takes it).
+ENV_NATS_TOKEN = "MCPBUS_NATS_TOKEN"
+ENV_NATS_TOKEN_FILE = "MCPBUS_NATS_TOKEN_FILE"
+ENV_NATS_TLS_CA = "MCPBUS_NATS_TLS_CA"
+ENV_NATS_TLS_CERT = "MCPBUS_NATS_TLS_CERT"
+ENV_NATS_TLS_KEY = "MCPBUS_NATS_TLS_KEY"
+ENV_NATS_TLS_FIRST = "MCPBUS_NATS_TLS_FIRST"

@@ -17,13 +17,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-import nats
+import nats as _nats
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
 from nats.js.errors import NotFoundError
 
 from . import contract as c
 from . import protocol as p
+from .connection import NatsOptions, redact_url
 from .context import Context
 from .principal import MalformedPrincipal, Principal, principal_of
 from .declarations import (
@@ -166,17 +167,26 @@ class Worker:
 
     # -- running ------------------------------------------------------------------------
 
-    async def run(self, nats_url: str, *, stop: asyncio.Event | None = None) -> None:
-        """Registers, serves calls until `stop` is set (or SIGTERM/SIGINT), then drains:
-        stops pulling, lets running calls finish up to `drain_timeout`, deregisters."""
+    async def run(self, nats: str | NatsOptions | None = None, *, stop: asyncio.Event | None = None) -> None:
+        """Connects (`nats`: seed URLs, comma-separated, or `NatsOptions`; default: from the
+        MCPBUS_NATS_* environment), registers, serves calls until `stop` is set (or
+        SIGTERM/SIGINT), then drains: stops pulling, lets running calls finish up to
+        `drain_timeout`, deregisters."""
         if not (self.tools or self.resources or self.prompts):
             raise ValueError("a worker needs at least one tool, resource or prompt")
+        if isinstance(nats, NatsOptions):
+            nats.validate()
+            options = nats
+        else:
+            options = NatsOptions.from_settings(servers=nats) if nats else NatsOptions.from_env()
         stop = stop or _stop_on_signals()
-        nc = await nats.connect(
-            nats_url,
-            name=f"mcpbus-worker-py/{self.pool}",
-            inbox_prefix=f"{c.WORKER_INBOX_PREFIX}{self.pool}".encode(),
-        )
+        log.info("connecting to NATS at %s", ", ".join(redact_url(s) for s in options.servers))
+        # Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
+        if options.inbox_prefix is None:
+            options = options.with_inbox_prefix(f"{c.WORKER_INBOX_PREFIX}{self.pool}")
+        nc = await _nats.connect(**options.connect_kwargs(), name=f"mcpbus-worker-py/{self.pool}")
+        # nats-py keeps the server's INFO only privately; without it there is nothing to check.
+        options.check_connection(getattr(nc, "_server_info", None) or {"tls_required": True})
         js = nc.jetstream()
         await _ensure_calls(js, self.pool)
         workers = await _ensure_kv(
