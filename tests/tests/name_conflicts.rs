@@ -1,8 +1,9 @@
 //! Nobody takes a name another pool serves (issue 13, ADR 0014): when a second pool
 //! registers the demo tools under the same names, and a name that sorts first, calls keep
 //! going to the pool that registered them first, on every gateway (one of them started after
-//! both pools, from the KV state alone); the conflict is on `/metrics`; and when the first
-//! pool stops, the second gets the names.
+//! both pools, from the KV state alone); the conflict is on `/metrics`; when the first pool
+//! stops, the second gets the names; a rolling upgrade of the first pool does not hand them
+//! over; and a prefix serves both.
 
 use std::time::Duration;
 
@@ -137,4 +138,42 @@ async fn a_prefix_serves_both_pools_without_a_conflict() {
     c.wait_for_tools(&all, WAIT).await.unwrap();
     wait_conflicts(&c, 0.0).await;
     assert_eq!(whoami(&c.gateway_urls()[0]).await, "first-1");
+}
+
+/// A pool replaced replica by replica (a rolling upgrade) keeps its names: a new replica
+/// dates from its pool's earliest live instance, not from its own start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_upgrade_keeps_the_pools_names() {
+    let mut c = Cluster::start(1, &[]).await.unwrap();
+    let old = c
+        .add_worker(&["--pool", "demo", "--instance", "old-1", "demo"])
+        .unwrap();
+    c.wait_for_tools(&DEMO_TOOLS, WAIT).await.unwrap();
+    c.add_worker(&["--pool", "aaa", "--instance", "late-1", "demo"])
+        .unwrap();
+    wait_conflicts(&c, DEMO_TOOLS.len() as f64).await;
+
+    // The new replica starts after `aaa`, while the old one still serves; then the old stops.
+    c.add_worker(&["--pool", "demo", "--instance", "new-1", "demo"])
+        .unwrap();
+    // Both demo replicas are live once calls reach the new one too.
+    let url = c.gateway_urls()[0].clone();
+    let until = tokio::time::Instant::now() + WAIT;
+    while whoami(&url).await != "new-1" {
+        assert!(tokio::time::Instant::now() < until, "new-1 never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.workers[old].terminate();
+    c.workers[old]
+        .wait_exit(WAIT)
+        .expect("the old replica stops");
+    wait_served_by(&c, "new-1").await;
+    for _ in 0..5 {
+        assert_eq!(
+            whoami(&url).await,
+            "new-1",
+            "the upgrade gave the names away"
+        );
+    }
+    wait_conflicts(&c, DEMO_TOOLS.len() as f64).await;
 }
