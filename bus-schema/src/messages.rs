@@ -86,6 +86,14 @@ pub struct WorkerRecord {
     /// Free-form name and version of the SDK, for operators.
     #[serde(default)]
     pub sdk: String,
+    /// Unix time in milliseconds since when this instance's pool has served, as the instance
+    /// knows it: the earliest `registered_ms` of the pool's live instances when it started,
+    /// else its own start. It never changes while the instance runs. When several pools
+    /// register one name, gateways give it to the pool with the earliest time among its live
+    /// instances, then the first pool name (ADR 0015). Absent (workers from before it): after
+    /// every stated time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_ms: Option<u64>,
 }
 
 /// What a pool serves, in the catalogue bucket under `<pool>.<digest>`. Content-addressed:

@@ -161,6 +161,17 @@ fn worker(pool: &PoolName) -> Permissions {
             // Registering under its own pool only.
             format!("$KV.{}.{pool}.*", WORKERS_KV.bucket),
             format!("$KV.{}.{pool}.*", CATALOG_KV.bucket),
+            // Reading its own pool's liveness records, so that a new replica keeps the pool's
+            // registration time (ADR 0015). Listing the bucket's keys takes a consumer the
+            // server cannot confine to one pool: a worker sees which instances of other pools
+            // are alive (liveness only: no catalogue, session or secret).
+            format!("$JS.API.CONSUMER.CREATE.{}", kv_stream_name(WORKERS_KV)),
+            format!("$JS.API.CONSUMER.DELETE.{}.>", kv_stream_name(WORKERS_KV)),
+            format!(
+                "$JS.API.DIRECT.GET.{}.$KV.{}.{pool}.*",
+                kv_stream_name(WORKERS_KV),
+                WORKERS_KV.bucket
+            ),
             // Answering calls of its pool: replies, and stored replies of session streams.
             subjects::pool_replies(pool),
             subjects::pool_events(pool),

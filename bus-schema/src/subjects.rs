@@ -198,6 +198,11 @@ pub fn worker_key(pool: &PoolName, instance: &InstanceId) -> String {
     format!("{pool}.{instance}")
 }
 
+/// What every key [`worker_key`] makes for `pool` starts with.
+pub fn worker_keys_prefix(pool: &PoolName) -> String {
+    format!("{pool}.")
+}
+
 /// KV key of one catalogue in the catalogue bucket. Catalogues are content-addressed, so two
 /// replicas publishing the same catalogue write the same key.
 pub fn catalog_key(pool: &PoolName, digest: &str) -> String {

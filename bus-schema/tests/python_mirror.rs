@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bus_schema::connect::Setting;
 use bus_schema::mcp::{self, Method};
-use bus_schema::messages::{CallEvent, CallRequest, Lane, ToolEntry, WireError};
+use bus_schema::messages::{CallEvent, CallRequest, Lane, ToolEntry, WireError, WorkerRecord};
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::principal::Principal;
 use bus_schema::{headers, subjects, topology};
@@ -138,6 +138,21 @@ fn sample_call() -> CallRequest {
         task_id: None,
         cancel_on: None,
         principal: Some(sample_principal()),
+    }
+}
+
+/// A worker record stating when its pool began serving, a value found nowhere else in it.
+fn sample_worker() -> WorkerRecord {
+    WorkerRecord {
+        protocol: bus_schema::PROTOCOL_VERSION,
+        pool: pool(),
+        instance: InstanceId::new("sample-instance").unwrap(),
+        catalog_digest: "d".into(),
+        heartbeat_ms: 2000,
+        ttl_ms: 6000,
+        max_in_flight: 16,
+        sdk: String::new(),
+        registered_ms: Some(1_700_000_000_123),
     }
 }
 
@@ -519,6 +534,14 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
                     serde_json::to_value(sample_principal()).unwrap(),
                 ),
                 "messages::CallRequest.principal",
+            ),
+        ),
+        // The time a pool's names date from.
+        (
+            "WORKER_REGISTERED_MS",
+            v(
+                key_holding(&sample_worker(), serde_json::json!(1_700_000_000_123u64)),
+                "messages::WorkerRecord.registered_ms",
             ),
         ),
         (

@@ -1,6 +1,7 @@
 //! `mcpbusctl`: the operator's command line for an mcpbus cluster.
 
 mod config;
+mod conflicts;
 mod permissions;
 
 use clap::{Parser, Subcommand};
@@ -20,11 +21,16 @@ enum Command {
     /// Print a complete nats-server configuration: a JetStream account with one gateway
     /// user and one user per worker pool, each with its permissions.
     NatsConfig(config::Args),
+    /// List the names two pools register, and which pool keeps each (ADR 0015), read from
+    /// the registry on NATS with the gateways' own rule.
+    Conflicts(conflicts::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::NatsPermissions(args) => permissions::run(&args, &mut std::io::stdout()),
         Command::NatsConfig(args) => config::run(&args, &mut std::io::stdout()),
+        Command::Conflicts(args) => conflicts::run(args, &mut std::io::stdout()).await,
     }
 }

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub open_streams: IntGaugeVec,
     /// Tools in this gateway's catalogue.
     pub catalog_tools: IntGauge,
+    /// Names a pool registered but is refused because another pool registered them first,
+    /// by kind: `tool`, `prompt`, `resource`, `resource_template` (ADR 0015).
+    pub catalog_conflicts: IntGaugeVec,
     /// Requests refused by a limit, by the limit's name (`core::Limited::name`,
     /// `open_streams`, `max_connections` for connections refused at the cap).
     pub refused: IntCounterVec,
@@ -57,6 +60,18 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     .expect("valid metric");
     let catalog_tools =
         IntGauge::new("catalog_tools", "Tools in the catalogue").expect("valid metric");
+    let catalog_conflicts = IntGaugeVec::new(
+        Opts::new(
+            "catalog_conflicts",
+            "Names refused to a pool because another pool registered them first, by kind",
+        ),
+        &["kind"],
+    )
+    .expect("valid metric");
+    // Present from the start, so that a scrape shows 0 rather than nothing.
+    for kind in crate::catalog::NameKind::ALL {
+        catalog_conflicts.with_label_values(&[kind.as_str()]).set(0);
+    }
     let open_connections =
         IntGauge::new("open_connections", "Open HTTP connections").expect("valid metric");
     let connections_timed_out = IntCounterVec::new(
@@ -110,6 +125,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         Box::new(tool_calls.clone()),
         Box::new(open_streams.clone()),
         Box::new(catalog_tools.clone()),
+        Box::new(catalog_conflicts.clone()),
         Box::new(refused.clone()),
         Box::new(cut_off.clone()),
         Box::new(open_connections.clone()),
@@ -128,6 +144,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         tool_calls,
         open_streams,
         catalog_tools,
+        catalog_conflicts,
         refused,
         cut_off,
         open_connections,

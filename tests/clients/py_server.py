@@ -2,10 +2,12 @@
 with `--http PORT` (then it also requires `Authorization: Bearer test-token`).
 
 Tools: `py_server_shout` (text), `py_server_count` (progress while it counts),
-`py_server_crash` (exits the process, to test the bridge's restart).
+`py_server_crash` (exits the process, to test the bridge's restart), `py_server_env` (the
+process's environment and user, to test what the bridge isolates).
 """
 
 import asyncio
+import json
 import os
 
 from mcp.server import MCPServer
@@ -25,6 +27,11 @@ async def py_server_count(n: int, ctx: Context) -> str:
         await ctx.report_progress(i, n)
         await asyncio.sleep(0.05)
     return f"counted to {n}"
+
+
+@server.tool(description="The server process's environment variables, user and group, as JSON.")
+async def py_server_env() -> str:
+    return json.dumps({"env": dict(os.environ), "uid": os.getuid(), "gid": os.getgid()})
 
 
 @server.tool(description="Exits the server process at once.")

@@ -27,7 +27,7 @@ const ADMIN: &str = "admin";
 /// Pools the tests use, whose users exist from the start. Reloading the server to add a
 /// user raced with a worker connecting meanwhile (nats-server 2.9 refused it once in a full
 /// suite run), so a reload is only the fallback for a pool not listed here.
-const KNOWN_POOLS: [&str; 13] = [
+const KNOWN_POOLS: [&str; 14] = [
     "aaa",
     "bridge",
     "conformance",
@@ -37,6 +37,7 @@ const KNOWN_POOLS: [&str; 13] = [
     "extra",
     "files",
     "first",
+    "isolated",
     "py-example",
     "pyserver",
     "remote",
@@ -138,6 +139,12 @@ impl Nats {
             self.reload_until_known(&user);
         }
         user
+    }
+
+    /// How a worker of `pool` logs in without credentials in its URL: the server's address,
+    /// its user, and the password to give in `MCPBUS_NATS_PASSWORD`.
+    pub fn worker_login(&self, pool: &str) -> (String, String, String) {
+        (self.address(), self.user_for(pool), self.password.clone())
     }
 
     fn url_as(&self, user: &str) -> String {

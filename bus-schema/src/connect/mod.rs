@@ -28,10 +28,6 @@ pub use settings::NatsSettings;
 /// The server a process connects to when told none: a local one.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
-/// Environment variables holding a secret itself. A process that starts others (a bridged
-/// stdio MCP server) removes them from the child's environment.
-pub const SECRET_ENV: [&str; 2] = [Setting::Password.env(), Setting::Token.env()];
-
 /// Connects once, failing fast with a readable error if the servers are unreachable or
 /// refuse the credentials at start. After the first success the client reconnects forever
 /// on its own: a NATS restart must not take gateways or workers down.

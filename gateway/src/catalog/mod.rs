@@ -5,6 +5,7 @@
 //! snapshot without locks; the same inputs give the same snapshot on every node, which is why
 //! `tools/list` agrees across gateways.
 
+mod claims;
 mod header_params;
 mod registry;
 mod snapshot;
@@ -19,6 +20,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+pub use claims::{conflicts, resolve, Claims, Conflict, NameKind, PoolClaim};
 pub use header_params::{header_params, HeaderParam};
 pub use registry::Registry;
 pub use snapshot::{BadCursor, CatalogSnapshot, ItemRoute, ListKind, Lookup, Page, ToolRoute};
@@ -70,6 +72,28 @@ impl Catalog {
 
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Relaxed)
+    }
+}
+
+/// Logs the conflicts that appeared or ended since `before` (once per change, on every
+/// gateway alike), and counts the current ones by kind on `/metrics`.
+fn report_conflicts(before: &[Conflict], now: &[Conflict]) {
+    for c in now.iter().filter(|c| !before.contains(c)) {
+        tracing::warn!(kind = c.kind.as_str(), name = %c.name, kept_by = %c.kept_by,
+            refused = %c.refused,
+            "a pool registered a name another pool registered first; it is refused that name \
+             (ADR 0015: give one of them a prefix)");
+    }
+    for c in before.iter().filter(|c| !now.contains(c)) {
+        tracing::info!(kind = c.kind.as_str(), name = %c.name, kept_by = %c.kept_by,
+            refused = %c.refused, "a name conflict ended");
+    }
+    for kind in NameKind::ALL {
+        let count = now.iter().filter(|c| c.kind == kind).count();
+        crate::metrics::METRICS
+            .catalog_conflicts
+            .with_label_values(&[kind.as_str()])
+            .set(count as i64);
     }
 }
 
@@ -149,6 +173,7 @@ impl Watcher {
                 crate::metrics::METRICS
                     .catalog_tools
                     .set(snap.tools().len() as i64);
+                report_conflicts(self.tx.borrow().conflicts(), snap.conflicts());
                 self.tx.send_replace(Arc::new(snap));
             }
         }

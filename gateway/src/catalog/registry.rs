@@ -12,6 +12,7 @@ use bus_schema::messages::{CatalogRecord, WorkerRecord};
 use bus_schema::names::PoolName;
 use bus_schema::subjects;
 
+use super::claims::{self, NameKind, PoolClaim};
 use super::snapshot::{CatalogSnapshot, ItemRoute, ListKind, ToolRoute};
 
 /// How long a departed pool's tool names are remembered for a clearer error.
@@ -32,6 +33,9 @@ struct Instance {
     /// Registration order: the newest instance's catalogue is the pool's catalogue, so a
     /// rolling upgrade switches over as soon as the first new replica is up.
     order: u64,
+    /// Since when the instance says its pool has served (`WorkerRecord::registered_ms`):
+    /// which pool keeps a name several register (`claims.rs`).
+    registered_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -62,7 +66,10 @@ impl Registry {
             Some(i) if i.digest == record.catalog_digest => {
                 i.last_seen = i.last_seen.max(seen);
                 i.ttl = ttl;
-                false
+                // Constant while an instance runs; a change can move a contested name.
+                let moved = i.registered_ms != record.registered_ms;
+                i.registered_ms = record.registered_ms;
+                moved
             }
             existing => {
                 let previous_digest = existing.map(|i| i.digest.clone());
@@ -76,6 +83,7 @@ impl Registry {
                         last_seen: seen,
                         ttl,
                         order: self.next_order,
+                        registered_ms: record.registered_ms,
                     },
                 );
                 true
@@ -132,10 +140,13 @@ impl Registry {
     }
 
     /// The catalogue as of now: for each pool with a live instance, the tools of its newest
-    /// instance whose catalogue we hold.
+    /// instance whose catalogue we hold, less the names another pool registered first.
     pub fn snapshot(&self, default_timeout: Duration) -> CatalogSnapshot {
         let mut newest: HashMap<&PoolName, (&Instance, &Arc<CatalogRecord>)> = HashMap::new();
+        let mut since: HashMap<&PoolName, Option<u64>> = HashMap::new();
         for inst in self.instances.values() {
+            let pool_since = since.entry(&inst.pool).or_insert(inst.registered_ms);
+            *pool_since = claims::earliest(*pool_since, inst.registered_ms);
             let known = |digest: &str| {
                 self.catalogs
                     .get(&subjects::catalog_key(&inst.pool, digest))
@@ -150,9 +161,19 @@ impl Registry {
                 *slot = (inst, cat);
             }
         }
+        let pools: Vec<PoolClaim<'_>> = newest
+            .iter()
+            .map(|(pool, (_, cat))| PoolClaim {
+                pool,
+                registered_ms: since.get(pool).copied().flatten(),
+                catalog: cat,
+            })
+            .collect();
+        let claims = claims::resolve(&pools);
         let mut routes = Vec::new();
         let mut items: HashMap<ListKind, Vec<ItemRoute>> = HashMap::new();
-        for (pool, (_, cat)) in newest {
+        for (pool, (_, cat)) in &newest {
+            let pool = *pool;
             for (kind, list) in [
                 (ListKind::Resources, &cat.resources),
                 (ListKind::Templates, &cat.resource_templates),
@@ -160,9 +181,9 @@ impl Registry {
             ] {
                 let (key, _) = kind.fields();
                 let valid = list.iter().filter(|i| {
-                    i.get(key)
-                        .and_then(|v| v.as_str())
-                        .is_some_and(|k| !k.is_empty())
+                    i.get(key).and_then(|v| v.as_str()).is_some_and(|k| {
+                        !k.is_empty() && claims.keeps(NameKind::of_list(kind), k, pool)
+                    })
                 });
                 items
                     .entry(kind)
@@ -173,6 +194,10 @@ impl Registry {
                     }));
             }
             for entry in &cat.tools {
+                let name = entry.name().unwrap_or_default();
+                if !claims.keeps(NameKind::Tool, name, pool) {
+                    continue;
+                }
                 if !valid_tool(&entry.tool) {
                     tracing::warn!(%pool, tool = ?entry.tool.get("name"), "ignoring malformed tool");
                     continue;
@@ -194,7 +219,9 @@ impl Registry {
             .iter()
             .map(|(name, (pool, _))| (name.clone(), pool.clone()))
             .collect();
-        CatalogSnapshot::new(routes, departed).with_items(items)
+        CatalogSnapshot::new(routes, departed)
+            .with_items(items)
+            .with_conflicts(claims.into_conflicts())
     }
 }
 
@@ -226,6 +253,7 @@ mod tests {
             ttl_ms: 3000,
             max_in_flight: 1,
             sdk: String::new(),
+            registered_ms: Some(1),
         }
     }
 
@@ -301,6 +329,30 @@ mod tests {
         let snap = r.snapshot(DEFAULT);
         assert!(matches!(snap.lookup("new"), Lookup::Live(_)));
         assert_eq!(snap.tools().len(), 1);
+    }
+
+    #[test]
+    fn a_name_stays_with_the_pool_registered_first_until_it_leaves() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("demo.d1", catalog("demo", "d1", &["echo", "add"]));
+        r.put_catalog("aaa.d2", catalog("aaa", "d2", &["echo", "steal"]));
+        let (mut first, mut late) = (worker("demo", "i1", "d1"), worker("aaa", "i2", "d2"));
+        first.registered_ms = Some(1_000);
+        late.registered_ms = Some(2_000);
+        r.put_worker("demo.i1", first, t0);
+        r.put_worker("aaa.i2", late, t0);
+        let snap = r.snapshot(DEFAULT);
+        assert!(matches!(snap.lookup("echo"), Lookup::Live(t) if t.pool.as_str() == "demo"));
+        assert!(matches!(snap.lookup("steal"), Lookup::Live(t) if t.pool.as_str() == "aaa"));
+        assert_eq!(snap.tools().len(), 3);
+        assert_eq!(snap.conflicts().len(), 1);
+        assert_eq!(snap.conflicts()[0].refused.as_str(), "aaa");
+
+        assert!(r.remove_worker("demo.i1", t0));
+        let snap = r.snapshot(DEFAULT);
+        assert!(matches!(snap.lookup("echo"), Lookup::Live(t) if t.pool.as_str() == "aaa"));
+        assert!(snap.conflicts().is_empty());
     }
 
     #[test]

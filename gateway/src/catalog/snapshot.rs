@@ -9,6 +9,8 @@ use base64::Engine;
 use bus_schema::names::PoolName;
 use serde_json::{Map, Value};
 
+use super::claims::Conflict;
+
 /// Where a tool call goes and how long to wait for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolRoute {
@@ -86,6 +88,8 @@ pub struct CatalogSnapshot {
     templates: Vec<ItemRoute>,
     prompts: Vec<ItemRoute>,
     generation: String,
+    /// Names refused to a pool because another registered them first (`claims.rs`).
+    conflicts: Arc<Vec<Conflict>>,
 }
 
 /// A `tools/list` page.
@@ -101,8 +105,9 @@ pub struct Page<'a> {
 pub struct BadCursor;
 
 impl CatalogSnapshot {
-    /// Builds a snapshot; `tools` need not be sorted. On duplicate names the first one in
-    /// pool order wins (name prefixing comes with multi-pool conflicts, see the ADR list).
+    /// Builds a snapshot; `tools` need not be sorted. The registry has already given each
+    /// name to one pool (`claims.rs`, ADR 0015); duplicates left (a pool listing a name
+    /// twice) keep one route.
     pub fn new(mut tools: Vec<ToolRoute>, departed: HashMap<String, PoolName>) -> Self {
         // Clients must drop a tool with invalid `x-mcp-header` annotations; do it for them.
         tools.retain(|t| {
@@ -119,8 +124,8 @@ impl CatalogSnapshot {
         tools.dedup_by(|later, first| {
             let dup = later.name() == first.name();
             if dup {
-                tracing::warn!(tool = later.name(), kept = %first.pool, dropped = %later.pool,
-                    "two pools serve the same tool name; keeping one");
+                tracing::warn!(tool = later.name(), pool = %first.pool,
+                    "a pool lists a tool name twice; keeping one");
             }
             dup
         });
@@ -137,8 +142,8 @@ impl CatalogSnapshot {
         }
     }
 
-    /// Adds the resources, templates and prompts, each sorted by its key; on duplicate keys
-    /// the first pool in name order wins, as for tools.
+    /// Adds the resources, templates and prompts, each sorted by its key; duplicate keys
+    /// keep one item, as for tools.
     pub fn with_items(mut self, mut items: HashMap<ListKind, Vec<ItemRoute>>) -> Self {
         for kind in [ListKind::Resources, ListKind::Templates, ListKind::Prompts] {
             let (key, _) = kind.fields();
@@ -253,6 +258,16 @@ impl CatalogSnapshot {
 
     pub fn with_generation(mut self, generation: String) -> Self {
         self.generation = generation;
+        self
+    }
+
+    /// The names refused to pools because another pool registered them first.
+    pub fn conflicts(&self) -> &[Conflict] {
+        &self.conflicts
+    }
+
+    pub fn with_conflicts(mut self, conflicts: Vec<Conflict>) -> Self {
+        self.conflicts = Arc::new(conflicts);
         self
     }
 

@@ -29,6 +29,8 @@ use mcpbus_worker_sdk::{
     CallContext, CallError, Catalogue, PromptDef, ResourceDef, ToolDef, ToolError, ToolOutput,
 };
 
+use crate::stdio_server::StdioServer;
+
 /// First and longest wait before starting a server that exited.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -111,8 +113,9 @@ impl ClientHandler for Handler {
 /// The server behind a bridge.
 #[derive(Debug, Clone)]
 pub enum Backend {
-    /// A command line to spawn; the server speaks MCP on its stdin and stdout.
-    Stdio(Vec<String>),
+    /// A command to spawn, with its environment and user; the server speaks MCP on its
+    /// stdin and stdout.
+    Stdio(StdioServer),
     /// A Streamable HTTP endpoint, with extra headers and an optional bearer token.
     Http {
         url: String,
@@ -124,7 +127,7 @@ pub enum Backend {
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Backend::Stdio(command) => write!(f, "{}", command.join(" ")),
+            Backend::Stdio(server) => write!(f, "{}", server.command.join(" ")),
             Backend::Http { url, .. } => write!(f, "{url}"),
         }
     }
@@ -237,15 +240,9 @@ async fn start(
 ) -> Result<RunningService<RoleClient, Handler>, String> {
     let handler = Handler(shared.clone());
     let service = match backend {
-        Backend::Stdio(command) => {
-            let (program, args) = command.split_first().ok_or("no command to run")?;
-            let mut cmd = tokio::process::Command::new(program);
-            cmd.args(args);
-            // The bridged server is not ours to trust with the bus's password or token.
-            for name in bus_schema::connect::SECRET_ENV {
-                cmd.env_remove(name);
-            }
-            let transport = TokioChildProcess::new(cmd).map_err(|e| e.to_string())?;
+        Backend::Stdio(server) => {
+            let transport =
+                TokioChildProcess::new(server.command()?).map_err(|e| server.spawn_error(&e))?;
             handler.serve(transport).await.map_err(|e| e.to_string())?
         }
         Backend::Http {

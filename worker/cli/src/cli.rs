@@ -10,6 +10,7 @@ use mcpbus_worker_sdk::{Worker, WorkerConfig};
 
 use crate::bridge::Backend;
 use crate::demo;
+use crate::stdio_server::{EnvRule, StdioServer};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,11 +64,30 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum Bridge {
     /// Spawn a stdio MCP server (restarted with backoff when it exits).
+    ///
+    /// The server is third-party code: it starts with an empty environment plus `PATH` and
+    /// `HOME` and what `--env` allows, never the worker's own variables (its NATS URL and
+    /// password, tokens), and with `--uid`/`--gid` as another user.
     Stdio {
         /// Prefix for every bridged tool name, e.g. `everything__`: keeps two servers' tools
         /// of the same name apart in the catalogue.
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Allow one environment variable into the server: `NAME` passes the worker's value
+        /// (if it has one), `NAME=value` sets it. Repeatable. Nothing else is passed but
+        /// `PATH` and `HOME`.
+        #[arg(long = "env", value_name = "NAME[=VALUE]")]
+        env: Vec<EnvRule>,
+        /// Do not pass `PATH` and `HOME` either (give the command as an absolute path, or
+        /// set them with `--env PATH=...`).
+        #[arg(long)]
+        no_default_env: bool,
+        /// Run the server as this user id (the worker needs root or CAP_SETUID).
+        #[arg(long)]
+        uid: Option<u32>,
+        /// Run the server as this group id (the worker needs root or CAP_SETGID).
+        #[arg(long)]
+        gid: Option<u32>,
         /// The server's command line.
         #[arg(required = true, last = true)]
         command: Vec<String>,
@@ -102,7 +122,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let (default_pool, tools) = match cli.command {
         Command::Bridge { transport } => {
             let (backend, prefix) = match transport {
-                Bridge::Stdio { command, prefix } => (Backend::Stdio(command), prefix),
+                Bridge::Stdio {
+                    command,
+                    prefix,
+                    env,
+                    no_default_env,
+                    uid,
+                    gid,
+                } => {
+                    let mut server = StdioServer::new(command, &env, !no_default_env, |name| {
+                        std::env::var_os(name)
+                    });
+                    (server.uid, server.gid) = (uid, gid);
+                    (Backend::Stdio(server), prefix)
+                }
                 Bridge::Http {
                     url,
                     prefix,

@@ -7,5 +7,6 @@ mod bridge;
 mod cli;
 pub mod conformance;
 pub mod demo;
+mod stdio_server;
 
 pub use cli::main;

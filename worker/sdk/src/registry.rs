@@ -12,6 +12,7 @@ use bus_schema::messages::{encode, CatalogRecord, ToolEntry, WorkerRecord};
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::topology::{self, CATALOG_KV, CATALOG_REFRESH, WORKERS_KV};
 use bus_schema::{subjects, PROTOCOL_VERSION};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::{Catalogue, Contents};
@@ -41,6 +42,7 @@ impl Registration {
         let workers = topology::open_kv_waiting(js, WORKERS_KV).await?;
         let catalog = topology::open_kv_waiting(js, CATALOG_KV).await?;
         let catalog_record = catalog_record(pool, served);
+        let registered_ms = pool_registered_ms(&workers, pool).await;
         Ok(Self {
             workers,
             catalog,
@@ -55,6 +57,7 @@ impl Registration {
                 ttl_ms: config.ttl.as_millis() as u64,
                 max_in_flight: config.max_in_flight,
                 sdk: concat!("mcpbus-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
+                registered_ms: Some(registered_ms),
             },
             catalog_record,
             heartbeat: config.heartbeat,
@@ -141,6 +144,41 @@ impl Registration {
             tracing::warn!(error = %e, "deregistration failed; gateways will expire this worker");
         }
     }
+}
+
+/// Since when `pool` has served: the earliest `registered_ms` among its live instances (a
+/// record younger than its own TTL), else now. A new replica inherits it, so that a pool
+/// replaced replica by replica (a rolling upgrade) keeps the names it registered first
+/// (ADR 0015). Best effort: a bucket that cannot be read means now.
+async fn pool_registered_ms(workers: &kv::Store, pool: &PoolName) -> u64 {
+    let now = crate::clock::now_ms();
+    let Ok(keys) = workers.keys().await else {
+        return now;
+    };
+    // Only this pool's records: a worker may read no other (ADR 0013).
+    let own = subjects::worker_keys_prefix(pool);
+    let keys: Vec<String> = keys
+        .filter_map(|k| async { k.ok().filter(|k| k.starts_with(&own)) })
+        .collect()
+        .await;
+    let mut earliest = now;
+    for key in keys {
+        let Ok(Some(entry)) = workers.entry(&key).await else {
+            continue;
+        };
+        if entry.operation != kv::Operation::Put {
+            continue;
+        }
+        let Ok(record) = bus_schema::messages::decode::<WorkerRecord>(&entry.value) else {
+            continue;
+        };
+        let written_ms = (entry.created.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+        let live = written_ms.saturating_add(record.ttl_ms) >= now;
+        if record.pool == *pool && live {
+            earliest = earliest.min(record.registered_ms.unwrap_or(now));
+        }
+    }
+    earliest
 }
 
 /// The catalogue record of `served`, with its content digest.

@@ -110,6 +110,10 @@ REASON_WORKER_LOST = "worker_lost"
 #: `CallRequest.principal`: who is calling, as the gateway verified it. Absent (or null)
 #: when the gateway runs without authorization. Never a token.
 CALL_PRINCIPAL = "principal"
+#: `WorkerRecord.registered_ms`: Unix ms since when the instance's pool has served (the
+#: earliest of its live instances' when it started, else its start). When pools register one
+#: name, gateways give it to the pool with the earliest time (ADR 0015).
+WORKER_REGISTERED_MS = "registered_ms"
 #: `Principal`'s fields. Issuer and subject are required strings; `scopes` (strings) and
 #: `claims` (an object) are left out when empty.
 PRINCIPAL_ISSUER = "issuer"

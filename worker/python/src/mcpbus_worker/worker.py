@@ -206,6 +206,7 @@ class Worker:
             c.CATALOG_MAX_MSG_SIZE,
         )
         catalog = self.catalog_record()
+        registered_ms = await _pool_registered_ms(workers, self.pool)
         record = {
             "protocol": c.PROTOCOL_VERSION,
             "pool": self.pool,
@@ -215,6 +216,7 @@ class Worker:
             "ttl_ms": int(self.ttl * 1000),
             "max_in_flight": self.max_in_flight,
             "sdk": SDK,
+            c.WORKER_REGISTERED_MS: registered_ms,
         }
         # The catalogue first: gateways list an instance once they have both.
         await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
@@ -518,6 +520,36 @@ async def _ensure_kv(
             )
         )
     return await js.key_value(bucket)
+
+
+async def _pool_registered_ms(workers: Any, pool: str) -> int:
+    """Since when `pool` has served: the earliest `registered_ms` among its live instances (a
+    record younger than its own `ttl_ms`), else now (PROTOCOL section 4). A new replica
+    inherits it, so that a rolling upgrade keeps the names the pool registered first. Best
+    effort: a bucket that cannot be read means now."""
+    now = int(time.time() * 1000)
+    earliest = now
+    try:
+        watcher = await workers.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None:  # the current values are all read
+                    break
+                if entry.operation is not None or not entry.value:
+                    continue  # a deleted key
+                try:
+                    record = json.loads(entry.value)
+                    written_ms = int(entry.created.timestamp() * 1000)
+                    live = written_ms + int(record.get("ttl_ms", 0)) >= now
+                    if record.get("pool") == pool and live:
+                        earliest = min(earliest, int(record.get(c.WORKER_REGISTERED_MS, now)))
+                except (ValueError, TypeError, AttributeError):
+                    continue
+        finally:
+            await watcher.stop()
+    except Exception as e:
+        log.warning("cannot read the pool's registration time; using now: %s", e)
+    return earliest
 
 
 def _stop_on_signals() -> asyncio.Event:
