@@ -1,5 +1,5 @@
 //! Issue 13: gateways and workers (Rust and Python) reach a NATS server that wants TLS client
-//! certificates, an nkey, or a user and password, with the same connection flags and
+//! certificates, an nkey, a user and password or a token, with the same connection flags and
 //! environment; several seed URLs survive a dead first one; a refused or mistaken setting
 //! is one clear line that never shows the secret.
 
@@ -187,6 +187,39 @@ async fn user_and_password_from_a_file_and_from_the_environment() {
             .env("MCPBUS_NATS_PASSWORD_FILE", &file);
         c.add_gateway_with(&all_env, &[]).await.unwrap();
         calls_go_through(&c, false).await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_a_file_and_from_the_environment() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let token = "a-token-of-some-length";
+        let file = dir.path().join("nats-token");
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        let mut c = secure_cluster(dir, &format!("authorization {{ token: {token:?} }}")).unwrap();
+        let url = c.nats.url();
+        let from_file = Access::servers(&url).flag("--nats-token-file", &file);
+        c.add_gateway_with(&from_file, &[]).await.unwrap();
+        c.add_worker_with(
+            &Access::servers(&url).env("MCPBUS_NATS_TOKEN", token),
+            &["demo"],
+        )
+        .unwrap();
+        let _py = c.start_python_worker_with(&from_file).unwrap();
+        c.wait_for_tools(&demo_and_python_tools(), WAIT)
+            .await
+            .unwrap();
+        calls_go_through(&c, true).await;
+        let wrong = Access::servers(&url).env("MCPBUS_NATS_TOKEN", "not-the-token-9321");
+        refused(
+            "mcpbus-worker",
+            &wrong,
+            &["demo"],
+            "the server refused a token",
+            "not-the-token-9321",
+        );
     })
     .await
 }
