@@ -27,9 +27,6 @@ pub enum Role {
 pub struct Permissions {
     pub publish: Vec<String>,
     pub subscribe: Vec<String>,
-    /// May answer requests sent to it (the NATS service API's `$SRV` pings) on their reply
-    /// subjects, and nothing more: the server allows one reply per request.
-    pub allow_responses: bool,
 }
 
 impl Permissions {
@@ -61,9 +58,6 @@ impl Permissions {
             "  subscribe: {{\n    allow: [\n{}\n    ]\n  }}",
             list(&self.subscribe)
         );
-        if self.allow_responses {
-            out.push_str("  allow_responses: true\n");
-        }
         out.push('}');
         out
     }
@@ -136,7 +130,6 @@ fn gateway() -> Permissions {
             subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
             subjects::CANCEL_WILDCARD.to_owned(),
         ],
-        allow_responses: false,
     }
 }
 
@@ -175,6 +168,13 @@ fn worker(pool: &PoolName) -> Permissions {
             // Answering calls of its pool: replies, and stored replies of session streams.
             subjects::pool_replies(pool),
             subjects::pool_events(pool),
+            // Answers to NATS service-API pings, under the one prefix operators' tools use
+            // for them. Not `allow_responses`: on nats-server 2.9 it made every worker
+            // publish several times slower (docs/PERFORMANCE.md), and a worker may answer
+            // nothing else.
+            format!("{}.>", subjects::SERVICE_REPLY_PREFIX),
+            // Flow control of the consumer that lists the workers bucket.
+            format!("$JS.FC.{}.>", kv_stream_name(WORKERS_KV)),
         ],
         subscribe: vec![
             format!("{}.>", subjects::worker_inbox_prefix(pool)),
@@ -185,7 +185,6 @@ fn worker(pool: &PoolName) -> Permissions {
             format!("$SRV.*.{service}"),
             format!("$SRV.*.{service}.*"),
         ],
-        allow_responses: true,
     }
 }
 
@@ -286,7 +285,6 @@ mod tests {
             Permissions::of(&Role::Worker(PoolName::new("demo").unwrap())).to_server_config();
         assert!(text.starts_with("permissions: {"));
         assert!(text.contains("\"mcpbus.v2.reply.demo.>\""));
-        assert!(text.contains("allow_responses: true"));
         assert!(text.ends_with('}'));
     }
 }

@@ -190,6 +190,11 @@ pub fn worker_inbox_prefix(pool: &PoolName) -> String {
     format!("_INBOX.pool.{pool}")
 }
 
+/// Where NATS service-API pings (`$SRV.PING.mcpbus-<pool>`) must ask for their answers:
+/// the only subjects a worker may answer on besides its own pool's (ADR 0013). Operators
+/// give it to their tools: `nats --inbox-prefix _INBOX.srv micro ls`.
+pub const SERVICE_REPLY_PREFIX: &str = "_INBOX.srv";
+
 /// The inbox prefix of the operator's tools (`mcpbusctl`).
 pub const ADMIN_INBOX_PREFIX: &str = "_INBOX.admin";
 

@@ -34,7 +34,6 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
             let value = serde_json::json!({
                 "publish": {"allow": permissions.publish},
                 "subscribe": {"allow": permissions.subscribe},
-                "allow_responses": permissions.allow_responses,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         }

@@ -72,7 +72,14 @@ impl Nats {
             users.insert(pool_user(pool), Some(role));
         }
         let config = dir.join("nats-server.conf");
-        let password = format!("pw{}", free_port());
+        // `MCPBUS_TEST_OPEN_BUS=1`: no users at all, to measure what permissions cost.
+        let open = std::env::var("MCPBUS_TEST_OPEN_BUS").is_ok_and(|v| v == "1");
+        let password = if open {
+            users.clear();
+            String::new()
+        } else {
+            format!("pw{}", free_port())
+        };
         write_config(&config, port, &store, &users, &password)?;
         let proc = spawn(dir, &config, port)?;
         Ok(Self {
@@ -284,9 +291,13 @@ fn write_config(
             password
         ));
     }
+    let authorization = if users.is_empty() {
+        String::new()
+    } else {
+        format!("authorization {{\n  users = [\n{entries}  ]\n}}\n")
+    };
     let text = format!(
-        "listen: \"127.0.0.1:{}\"\njetstream {{ store_dir: \"{}\" }}\n\
-         authorization {{\n  users = [\n{entries}  ]\n}}\n",
+        "listen: \"127.0.0.1:{}\"\njetstream {{ store_dir: \"{}\" }}\n{authorization}",
         port,
         store.display()
     );

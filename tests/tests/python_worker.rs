@@ -137,10 +137,20 @@ async fn a_python_worker_serves_through_both_lanes_and_both_gateways() {
     // Visible to NATS service tooling as mcpbus-<pool>.
     let client = c.nats.client().await;
     let pool = bus_schema::names::PoolName::new("py-example").unwrap();
-    let ping = client
-        .request(bus_schema::subjects::service_ping(&pool), "".into())
+    // Workers may answer pings only under the service-reply prefix (ADR 0013).
+    let inbox = format!("{}.py", bus_schema::subjects::SERVICE_REPLY_PREFIX);
+    let mut answers = client.subscribe(inbox.clone()).await.unwrap();
+    client
+        .publish_with_reply(bus_schema::subjects::service_ping(&pool), inbox, "".into())
         .await
         .unwrap();
+    let ping = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut answers),
+    )
+    .await
+    .expect("the Python worker answers a ping")
+    .unwrap();
     let ping: serde_json::Value = serde_json::from_slice(&ping.payload).unwrap();
     assert_eq!(ping["name"], "mcpbus-py-example", "{ping}");
     assert_eq!(ping["metadata"]["pool"], "py-example", "{ping}");

@@ -137,7 +137,12 @@ async fn a_stopping_worker_finishes_its_running_calls_first() {
 async fn ping_instances(cluster: &Cluster) -> Vec<String> {
     use futures::StreamExt;
     let client = cluster.nats.client().await;
-    let inbox = client.new_inbox();
+    // Workers may answer pings only under the service-reply prefix (ADR 0013).
+    let inbox = format!(
+        "{}.{}",
+        bus_schema::subjects::SERVICE_REPLY_PREFIX,
+        client.new_inbox().replace('.', "-")
+    );
     let mut replies = client.subscribe(inbox.clone()).await.unwrap();
     let pool = bus_schema::names::PoolName::new("demo").unwrap();
     client
