@@ -42,7 +42,13 @@ impl Registration {
         let workers = topology::open_kv_waiting(js, WORKERS_KV).await?;
         let catalog = topology::open_kv_waiting(js, CATALOG_KV).await?;
         let catalog_record = catalog_record(pool, served);
-        let registered_ms = pool_registered_ms(&workers, pool).await;
+        // Best effort, and bounded: reading the bucket must never keep a worker from starting.
+        let registered_ms = tokio::time::timeout(REGISTRY_READ, pool_registered_ms(&workers, pool))
+            .await
+            .unwrap_or_else(|_| {
+                tracing::warn!("reading the pool's registration time took too long; using now");
+                crate::clock::now_ms()
+            });
         Ok(Self {
             workers,
             catalog,
@@ -145,6 +151,9 @@ impl Registration {
         }
     }
 }
+
+/// How long a starting worker reads its pool's registration time before giving up on it.
+const REGISTRY_READ: Duration = Duration::from_secs(3);
 
 /// Since when `pool` has served: the earliest `registered_ms` among its live instances (a
 /// record younger than its own TTL), else now. A new replica inherits it, so that a pool
