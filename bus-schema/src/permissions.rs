@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use crate::names::PoolName;
 use crate::subjects;
 use crate::topology::{
-    self, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM,
-    SESSIONS_KV, TASKS_KV, WORKERS_KV,
+    self, kv_stream_name, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV,
+    EVENTS_STREAM, SESSIONS_KV, TASKS_KV, WORKERS_KV,
 };
 
 /// Which process a set of permissions is for.
@@ -66,10 +66,6 @@ impl Permissions {
 /// Every stream the gateways own: the three of their own and the KV buckets' streams.
 fn kv_buckets() -> [KvSpec; 5] {
     [WORKERS_KV, CATALOG_KV, SESSIONS_KV, TASKS_KV, CLUSTER_KV]
-}
-
-fn kv_stream_name(spec: KvSpec) -> String {
-    format!("KV_{}", spec.bucket)
 }
 
 fn gateway() -> Permissions {
@@ -154,16 +150,14 @@ fn worker(pool: &PoolName) -> Permissions {
             // Registering under its own pool only.
             format!("$KV.{}.{pool}.*", WORKERS_KV.bucket),
             format!("$KV.{}.{pool}.*", CATALOG_KV.bucket),
-            // Reading its own pool's liveness records, so that a new replica keeps the pool's
-            // registration time (ADR 0015). Listing the bucket's keys takes a consumer the
-            // server cannot confine to one pool: a worker sees which instances of other pools
-            // are alive (liveness only: no catalogue, session or secret).
-            format!("$JS.API.CONSUMER.CREATE.{}", kv_stream_name(WORKERS_KV)),
-            format!("$JS.API.CONSUMER.DELETE.{}.>", kv_stream_name(WORKERS_KV)),
+            // Reading the last of its own pool's liveness records, so that a new replica
+            // keeps the pool's registration time (ADR 0015). By direct get only: a worker may
+            // create no consumer on that bucket, since a consumer's deliver subject is not
+            // checked against its creator's permissions, and the values are the workers' own.
             format!(
-                "$JS.API.DIRECT.GET.{}.$KV.{}.{pool}.*",
+                "$JS.API.DIRECT.GET.{}.{}",
                 kv_stream_name(WORKERS_KV),
-                WORKERS_KV.bucket
+                topology::pool_worker_records(pool)
             ),
             // Answering calls of its pool: replies, and stored replies of session streams.
             subjects::pool_replies(pool),
@@ -173,8 +167,6 @@ fn worker(pool: &PoolName) -> Permissions {
             // publish several times slower (docs/PERFORMANCE.md), and a worker may answer
             // nothing else.
             format!("{}.>", subjects::SERVICE_REPLY_PREFIX),
-            // Flow control of the consumer that lists the workers bucket.
-            format!("$JS.FC.{}.>", kv_stream_name(WORKERS_KV)),
         ],
         subscribe: vec![
             format!("{}.>", subjects::worker_inbox_prefix(pool)),
@@ -248,6 +240,8 @@ mod tests {
             "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-other".to_owned(),
             "$JS.API.DIRECT.GET.KV_mcpbus-cluster.$KV.mcpbus-cluster.request-state-key".to_owned(),
             "$JS.API.STREAM.MSG.GET.KV_mcpbus-sessions".to_owned(),
+            "$JS.API.CONSUMER.CREATE.KV_mcpbus-workers".to_owned(),
+            "$JS.API.DIRECT.GET.KV_mcpbus-workers.$KV.mcpbus-workers.other.*".to_owned(),
         ] {
             assert!(!allowed(&w.publish, &subject), "may publish {subject}");
         }

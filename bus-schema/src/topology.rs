@@ -293,7 +293,7 @@ pub async fn ensure_pool_consumer(
 /// copy of these settings to it.
 pub fn kv_stream(spec: KvSpec, replicas: usize) -> stream::Config {
     stream::Config {
-        name: format!("KV_{}", spec.bucket),
+        name: kv_stream_name(spec),
         description: Some(spec.description.to_owned()),
         subjects: vec![format!("$KV.{}.>", spec.bucket)],
         max_messages_per_subject: spec.history,
@@ -334,16 +334,31 @@ pub async fn ensure_kv(
         .map_err(|e| err(e.into()))
 }
 
+/// The stream behind KV bucket `spec`.
+pub fn kv_stream_name(spec: KvSpec) -> String {
+    format!("KV_{}", spec.bucket)
+}
+
+/// The subjects of every worker record of `pool` in [`WORKERS_KV`]: what a worker may read
+/// (the last of them, by direct get) to learn since when its pool serves (ADR 0015).
+pub fn pool_worker_records(pool: &PoolName) -> String {
+    format!(
+        "$KV.{}.{}*",
+        WORKERS_KV.bucket,
+        subjects::worker_keys_prefix(pool)
+    )
+}
+
 /// Opens KV bucket `spec`, waiting for a gateway to declare it (see [`open_stream_waiting`]).
 pub async fn open_kv_waiting(
     js: &jetstream::Context,
     spec: KvSpec,
 ) -> Result<kv::Store, TopologyError> {
-    open_stream_waiting(js, &format!("KV_{}", spec.bucket)).await?;
+    open_stream_waiting(js, &kv_stream_name(spec)).await?;
     js.get_key_value(spec.bucket)
         .await
         .map_err(|e| TopologyError::Stream {
-            name: format!("KV_{}", spec.bucket),
+            name: kv_stream_name(spec),
             source: e.into(),
         })
 }

@@ -150,6 +150,13 @@ async fn a_workers_credentials_cannot_register_or_consume_for_another_pool() {
         "filter_subject": subjects::call(&demo), "ack_policy": "explicit"}});
     let answer = answered(&evil, &allowed, &config.to_string()).await;
     assert!(answer.contains("\"error\""), "consumer created: {answer}");
+    // A consumer on the workers bucket, whose values workers write, delivering them into
+    // the demo pool's queue as forged calls: no worker may create one.
+    let relay = "$JS.API.CONSUMER.CREATE.KV_mcpbus-workers";
+    let config = json!({"stream_name": "KV_mcpbus-workers", "config": {
+        "deliver_subject": subjects::call(&demo), "ack_policy": "none"}});
+    unanswered(&evil, relay, &config.to_string()).await;
+    refused(&c, relay).await;
     // A worker of pool `evil` that claims pool `aaa` cannot start serving it.
     let mut cmd = std::process::Command::new(harness::bin("mcpbus-worker"));
     cmd.args([

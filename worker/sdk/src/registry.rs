@@ -12,7 +12,6 @@ use bus_schema::messages::{encode, CatalogRecord, ToolEntry, WorkerRecord};
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::topology::{self, CATALOG_KV, CATALOG_REFRESH, WORKERS_KV};
 use bus_schema::{subjects, PROTOCOL_VERSION};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalogue::{Catalogue, Contents};
@@ -43,7 +42,7 @@ impl Registration {
         let catalog = topology::open_kv_waiting(js, CATALOG_KV).await?;
         let catalog_record = catalog_record(pool, served);
         // Best effort, and bounded: reading the bucket must never keep a worker from starting.
-        let registered_ms = tokio::time::timeout(REGISTRY_READ, pool_registered_ms(&workers, pool))
+        let registered_ms = tokio::time::timeout(REGISTRY_READ, pool_registered_ms(js, pool))
             .await
             .unwrap_or_else(|_| {
                 tracing::warn!("reading the pool's registration time took too long; using now");
@@ -155,39 +154,32 @@ impl Registration {
 /// How long a starting worker reads its pool's registration time before giving up on it.
 const REGISTRY_READ: Duration = Duration::from_secs(3);
 
-/// Since when `pool` has served: the earliest `registered_ms` among its live instances (a
-/// record younger than its own TTL), else now. A new replica inherits it, so that a pool
-/// replaced replica by replica (a rolling upgrade) keeps the names it registered first
-/// (ADR 0015). Best effort: a bucket that cannot be read means now.
-async fn pool_registered_ms(workers: &kv::Store, pool: &PoolName) -> u64 {
+/// Since when `pool` has served: the `registered_ms` of its most recently written live
+/// record, else now. A new replica inherits it, so every replica of a pool states the same
+/// time, and a pool replaced replica by replica (a rolling upgrade) keeps the names it
+/// registered first (ADR 0015). Read by one direct get, the only way a worker may read the
+/// bucket (ADR 0013). Best effort: a record that cannot be read means now.
+async fn pool_registered_ms(js: &jetstream::Context, pool: &PoolName) -> u64 {
     let now = crate::clock::now_ms();
-    let Ok(keys) = workers.keys().await else {
+    let Ok(stream) = js.get_stream(topology::kv_stream_name(WORKERS_KV)).await else {
         return now;
     };
-    // Only this pool's records: a worker may read no other (ADR 0013).
-    let own = subjects::worker_keys_prefix(pool);
-    let keys: Vec<String> = keys
-        .filter_map(|k| async { k.ok().filter(|k| k.starts_with(&own)) })
-        .collect()
-        .await;
-    let mut earliest = now;
-    for key in keys {
-        let Ok(Some(entry)) = workers.entry(&key).await else {
-            continue;
-        };
-        if entry.operation != kv::Operation::Put {
-            continue;
-        }
-        let Ok(record) = bus_schema::messages::decode::<WorkerRecord>(&entry.value) else {
-            continue;
-        };
-        let written_ms = (entry.created.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
-        let live = written_ms.saturating_add(record.ttl_ms) >= now;
-        if record.pool == *pool && live {
-            earliest = earliest.min(record.registered_ms.unwrap_or(now));
-        }
+    let Ok(last) = stream
+        .direct_get_last_for_subject(topology::pool_worker_records(pool))
+        .await
+    else {
+        return now;
+    };
+    // A deleted key's marker has an empty body and does not decode.
+    let Ok(record) = bus_schema::messages::decode::<WorkerRecord>(&last.payload) else {
+        return now;
+    };
+    let written_ms = (last.time.unix_timestamp_nanos() / 1_000_000).max(0) as u64;
+    let live = written_ms.saturating_add(record.ttl_ms) >= now;
+    match record.registered_ms {
+        Some(since) if record.pool == *pool && live => since.min(now),
+        _ => now,
     }
-    earliest
 }
 
 /// The catalogue record of `served`, with its content digest.

@@ -9,6 +9,7 @@ final reply. Every name and limit of the bus comes from `contract.py`.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 import signal
@@ -206,7 +207,7 @@ class Worker:
             c.CATALOG_MAX_MSG_SIZE,
         )
         catalog = self.catalog_record()
-        registered_ms = await _pool_registered_ms(workers, self.pool)
+        registered_ms = await _pool_registered_ms(js, self.pool)
         record = {
             "protocol": c.PROTOCOL_VERSION,
             "pool": self.pool,
@@ -522,34 +523,38 @@ async def _ensure_kv(
     return await js.key_value(bucket)
 
 
-async def _pool_registered_ms(workers: Any, pool: str) -> int:
-    """Since when `pool` has served: the earliest `registered_ms` among its live instances (a
-    record younger than its own `ttl_ms`), else now (PROTOCOL section 4). A new replica
-    inherits it, so that a rolling upgrade keeps the names the pool registered first. Best
-    effort: a bucket that cannot be read means now."""
+async def _pool_registered_ms(js: Any, pool: str) -> int:
+    """Since when `pool` has served: the `registered_ms` of its most recently written live
+    record, else now (PROTOCOL section 4). A new replica inherits it, so every replica states
+    the same time and a rolling upgrade keeps the names the pool registered first. Read by
+    one direct get of the pool's records, the only way a worker may read the bucket (PROTOCOL
+    section 9). Best effort: a record that cannot be read means now."""
     now = int(time.time() * 1000)
-    earliest = now
+    records = f"{c.KV_SUBJECT_PREFIX}{c.WORKERS_BUCKET}.{pool}{c.KV_KEY_SEPARATOR}*"
     try:
-        watcher = await workers.watchall()
-        try:
-            async for entry in watcher:
-                if entry is None:  # the current values are all read
-                    break
-                if entry.operation is not None or not entry.value:
-                    continue  # a deleted key
-                try:
-                    record = json.loads(entry.value)
-                    written_ms = int(entry.created.timestamp() * 1000)
-                    live = written_ms + int(record.get("ttl_ms", 0)) >= now
-                    if record.get("pool") == pool and live:
-                        earliest = min(earliest, int(record.get(c.WORKER_REGISTERED_MS, now)))
-                except (ValueError, TypeError, AttributeError):
-                    continue
-        finally:
-            await watcher.stop()
+        last = await js.get_msg(f"{c.KV_STREAM_PREFIX}{c.WORKERS_BUCKET}", subject=records, direct=True)
+        record = json.loads(last.data or b"")  # a deleted key's marker has no body
+        written = last.time or _header_time(last.headers or {})
+        if written is None:
+            return now
+        live = int(written.timestamp() * 1000) + int(record.get("ttl_ms", 0)) >= now
+        since = record.get(c.WORKER_REGISTERED_MS)
+        if record.get("pool") == pool and live and since is not None:
+            return min(int(since), now)
     except Exception as e:
-        log.warning("cannot read the pool's registration time; using now: %s", e)
-    return earliest
+        log.info("no live record of the pool to inherit its registration time from: %s", e)
+    return now
+
+
+def _header_time(headers: dict[str, Any]) -> Any:
+    """The `Nats-Time-Stamp` of a direct-get answer, if any."""
+    stamp = headers.get("Nats-Time-Stamp")
+    if not stamp:
+        return None
+    # RFC 3339 with nanoseconds; Python parses microseconds.
+    head, _, rest = stamp.partition(".")
+    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
+    return datetime.datetime.fromisoformat(f"{head}.{fraction or '0'}+00:00")
 
 
 def _stop_on_signals() -> asyncio.Event:
