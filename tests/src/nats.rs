@@ -27,7 +27,7 @@ const ADMIN: &str = "admin";
 /// Pools the tests use, whose users exist from the start. Reloading the server to add a
 /// user raced with a worker connecting meanwhile (nats-server 2.9 refused it once in a full
 /// suite run), so a reload is only the fallback for a pool not listed here.
-const KNOWN_POOLS: [&str; 14] = [
+const KNOWN_POOLS: [&str; 22] = [
     "aaa",
     "bridge",
     "conformance",
@@ -38,10 +38,18 @@ const KNOWN_POOLS: [&str; 14] = [
     "files",
     "first",
     "isolated",
+    "kit",
+    "kit-bad",
+    "kit-python",
+    "kit-rust",
+    "kit-ts",
     "py-example",
     "pyserver",
+    "pysdk",
     "remote",
     "second",
+    "ts-example",
+    "typescript",
 ];
 
 fn pool_user(pool: &str) -> String {
