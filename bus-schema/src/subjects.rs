@@ -86,6 +86,13 @@ pub fn session_events_live(scope: &str, stream: &str) -> String {
     format!("{ROOT}.live.*.{}.{stream}", scope_token(scope))
 }
 
+/// Live copies of every stream of `scope`, whatever pool runs them: what the worker kit
+/// (`mcpbusctl worker-check`, ADR 0018) watches for the durable replies of the calls it
+/// sends under one made-up session.
+pub fn session_events_live_all(scope: &str) -> String {
+    format!("{ROOT}.live.*.{}.>", scope_token(scope))
+}
+
 /// Subjects captured by the broadcast stream ([`crate::topology::BROADCAST_STREAM`]).
 pub const BROADCAST_WILDCARD: &str = "mcpbus.v2.bcast.>";
 
@@ -181,6 +188,18 @@ pub const ANSWER_WILDCARD: &str = "mcpbus.v2.answer.>";
 /// Every reply of every call: gateways subscribe to theirs under it.
 pub const REPLY_WILDCARD: &str = "mcpbus.v2.reply.>";
 
+/// Every acknowledgement (`+ACK`, `-NAK`, `+TERM`, `+WPI`) of the calls of `pool`:
+/// JetStream's ack subjects of the pool's consumer, which the pool's workers publish to
+/// (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…`). The worker kit watches them
+/// to see how a worker settled each call (ADR 0018).
+pub fn pool_acks(pool: &PoolName) -> String {
+    format!(
+        "$JS.ACK.{}.{}.>",
+        crate::topology::CALLS_STREAM,
+        crate::topology::pool_consumer_name(pool)
+    )
+}
+
 /// The inbox prefix of gateways' connections (request replies, JetStream acks, KV watches).
 /// Each role has its own, so that no role may read another's replies (ADR 0013).
 pub const GATEWAY_INBOX_PREFIX: &str = "_INBOX.gw";
@@ -261,5 +280,14 @@ mod tests {
             "cancel names the pool"
         );
         assert_eq!(client_answer(&pool, "c1", 2), "mcpbus.v2.answer.demo.c1.2");
+    }
+
+    #[test]
+    fn kit_watch_subjects_cover_what_workers_send() {
+        let pool = PoolName::new("demo").unwrap();
+        assert_eq!(pool_acks(&pool), "$JS.ACK.MCPBUS_CALLS.mcpbus-pool-demo.>");
+        let live = session_events_live_all("s1");
+        let one = session_events_live("s1", "call1").replace('*', "demo");
+        assert!(one.starts_with(live.trim_end_matches('>').replace('*', "demo").as_str()));
     }
 }

@@ -3,6 +3,7 @@
 mod config;
 mod conflicts;
 mod permissions;
+mod worker_check;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,9 @@ enum Command {
     /// List the names two pools register, and which pool keeps each (ADR 0015), read from
     /// the registry on NATS with the gateways' own rule.
     Conflicts(conflicts::Args),
+    /// The worker conformance kit: start a worker command and check it against every rule
+    /// of the worker protocol (ADR 0018). One line per check; exits 1 when a check fails.
+    WorkerCheck(worker_check::Args),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -32,5 +36,11 @@ async fn main() -> anyhow::Result<()> {
         Command::NatsPermissions(args) => permissions::run(&args, &mut std::io::stdout()),
         Command::NatsConfig(args) => config::run(&args, &mut std::io::stdout()),
         Command::Conflicts(args) => conflicts::run(args, &mut std::io::stdout()).await,
+        Command::WorkerCheck(args) => {
+            if !worker_check::run(args, &mut std::io::stdout()).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

@@ -54,6 +54,9 @@ enum Command {
         #[arg(long, default_value = "")]
         prefix: String,
     },
+    /// The kit tools `mcpbusctl worker-check` calls (kit_echo, kit_once, kit_progress,
+    /// kit_slow, kit_fail, kit_ask): the Rust SDK under the worker conformance kit.
+    Kit,
     /// Serve an existing MCP server's tools: `bridge stdio -- npx -y some-server`.
     Bridge {
         #[command(subcommand)]
@@ -174,6 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             prompts = crate::conformance::prompts();
             ("conformance", crate::conformance::tools())
         }
+        Command::Kit => ("kit", crate::kit::tools()),
         Command::Demo { prefix } => (
             "demo",
             demo::tools()

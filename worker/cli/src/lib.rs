@@ -7,6 +7,7 @@ mod bridge;
 mod cli;
 pub mod conformance;
 pub mod demo;
+pub mod kit;
 mod stdio_server;
 
 pub use cli::main;

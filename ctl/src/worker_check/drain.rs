@@ -1,0 +1,49 @@
+//! Drain (KIT-CONTRACT.md E): SIGTERM while a call runs. The call completes with its result
+//! and is ACKed (never NAKed: a NAK turns a non-idempotent call into `worker_lost`), the
+//! worker record is deleted, and the process exits 0.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::call::CallSpec;
+use super::expect::{self, Check};
+use super::kit::{Kit, REPLY_WITHIN};
+use super::launch::WorkerProcess;
+use super::observe::AckKind;
+use super::registration::RecordWatch;
+
+const SLOW_MS: u64 = 2000;
+
+/// How long after its last call a draining worker may take to exit: its open pull request
+/// ends by itself within 5 s (contract E.1), then it deregisters and closes.
+const EXIT_WITHIN: Duration = Duration::from_secs(12);
+
+pub async fn drain(kit: &Kit, worker: &mut WorkerProcess, records: &RecordWatch) -> Check {
+    let sent = kit.send(&CallSpec::tool("kit_slow", json!({"ms": SLOW_MS}))).await?;
+    kit.until_accepted(&sent, REPLY_WITHIN).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.terminate();
+    let t = kit.finish(&sent, Duration::from_millis(SLOW_MS) + REPLY_WITHIN).await;
+    let mut problems = Vec::new();
+    let call = expect::all([
+        expect::ran(&t),
+        expect::tool_result(&t, Some(&format!("slept {SLOW_MS}")), false),
+        expect::settled(&t, AckKind::Ack, 1),
+    ]);
+    if let Err(e) = call {
+        problems.push(format!("the call running at SIGTERM: {e}"));
+    }
+    match worker.wait(EXIT_WITHIN).await {
+        None => problems.push(format!("the worker did not exit within {EXIT_WITHIN:?} of its last call")),
+        Some(status) if !status.success() => problems.push(format!("the worker exited with {status}, want 0")),
+        Some(_) => {}
+    }
+    if !records.deleted(Duration::from_secs(1)).await {
+        problems.push("the worker record was not deleted".to_owned());
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems.join("; ")),
+    }
+}
