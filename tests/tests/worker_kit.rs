@@ -39,7 +39,10 @@ impl KitReport {
     }
 
     fn failures(&self) -> Vec<&str> {
-        self.stdout.lines().filter(|l| l.starts_with("FAIL ")).collect()
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .collect()
     }
 
     /// Everything, for a failing assertion.
@@ -155,7 +158,12 @@ fn a_worker_written_from_the_protocol_passes_the_kit() {
     let report = run_kit("kit", &as_strs(&raw_worker(None)));
     assert!(report.status.success(), "{}", report.shown());
     // It offers neither optional feature: skipped, not failed.
-    for optional in ["service_ping", "ask_session", "ask_stateless", "ask_missing_capability"] {
+    for optional in [
+        "service_ping",
+        "ask_session",
+        "ask_stateless",
+        "ask_missing_capability",
+    ] {
         assert!(
             report.line(optional).is_some_and(|l| l.starts_with("SKIP")),
             "{optional}\n{}",
@@ -169,11 +177,17 @@ fn a_worker_written_from_the_protocol_passes_the_kit() {
 fn caught(bug: &str, check: &str, reason: &str) {
     let report = run_kit("kit-bad", &as_strs(&raw_worker(Some(bug))));
     assert!(!report.status.success(), "{bug} passed\n{}", report.shown());
-    assert!(report.failed(check), "{bug}: {check} did not fail\n{}", report.shown());
+    assert!(
+        report.failed(check),
+        "{bug}: {check} did not fail\n{}",
+        report.shown()
+    );
     let line = report.line(check).expect("the check's line");
     assert!(line.contains(reason), "{bug}: {line}\n{}", report.shown());
     assert!(
-        report.line("registration").is_some_and(|l| l.starts_with("PASS")),
+        report
+            .line("registration")
+            .is_some_and(|l| l.starts_with("PASS")),
         "{bug}: the worker otherwise works\n{}",
         report.shown()
     );

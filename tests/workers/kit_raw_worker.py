@@ -261,7 +261,10 @@ class Worker:
         await call.send({"type": "accepted"})
         cancelled = asyncio.Event()
         cancel_subject = body.get("cancel_on") or f"mcpbus.v2.cancel.{self.pool}.{call.call_id}"
-        sub = await self.nc.subscribe(cancel_subject, cb=lambda _: cancelled.set())
+        async def on_cancel(_msg):
+            cancelled.set()
+
+        sub = await self.nc.subscribe(cancel_subject, cb=on_cancel)
         args = call.params.get("arguments") if isinstance(call.params.get("arguments"), dict) else {}
         work = asyncio.create_task(handler(call, args))
         self.running[call.call_id] = (work, call.msg)

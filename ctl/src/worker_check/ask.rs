@@ -36,7 +36,11 @@ fn ask_call() -> CallSpec {
 
 /// `Skip` unless the worker declared `kit_ask`.
 pub fn skip_unless_declared(kit: &Kit) -> Option<Outcome> {
-    let declared = kit.registered.as_ref().and_then(|r| r.tool("kit_ask")).is_some();
+    let declared = kit
+        .registered
+        .as_ref()
+        .and_then(|r| r.tool("kit_ask"))
+        .is_some();
     (!declared).then(|| Outcome::Skip("kit_ask is not declared (optional)".to_owned()))
 }
 
@@ -58,16 +62,25 @@ pub async fn session(kit: &Kit) -> Check {
     let sent = kit.send(&ask_call().durable()).await?;
     let (t, asked) = kit
         .recorder
-        .wait(&sent, REPLY_WITHIN, |t| t.replies.iter().any(|r| r.kind() == "request"))
+        .wait(&sent, REPLY_WITHIN, |t| {
+            t.replies.iter().any(|r| r.kind() == "request")
+        })
         .await;
     if !asked {
-        return Err(format!("no request reply within {REPLY_WITHIN:?} ({})", t.kinds()));
+        return Err(format!(
+            "no request reply within {REPLY_WITHIN:?} ({})",
+            t.kinds()
+        ));
     }
     let (seq, method, params) = t
         .replies
         .iter()
         .find_map(|r| match r.event() {
-            Some(CallEvent::Request { seq, method, params }) => Some((*seq, method.clone(), params.clone())),
+            Some(CallEvent::Request {
+                seq,
+                method,
+                params,
+            }) => Some((*seq, method.clone(), params.clone())),
             _ => None,
         })
         .expect("waited for it");
@@ -90,7 +103,9 @@ pub async fn session(kit: &Kit) -> Check {
     ])?;
     match seq {
         1 => Ok(()),
-        other => Err(format!("the request has seq {other}; the contract numbers it 1")),
+        other => Err(format!(
+            "the request has seq {other}; the contract numbers it 1"
+        )),
     }
 }
 
@@ -102,7 +117,9 @@ pub async fn stateless(kit: &Kit) -> Check {
         .map_err(|e| format!("first round: {e}"))?;
     let first = expect::result(&t)?;
     if !result_type::is_input_required(first) {
-        return Err(format!("first round: want an InputRequiredResult, got {first}"));
+        return Err(format!(
+            "first round: want an InputRequiredResult, got {first}"
+        ));
     }
     let request = &first["inputRequests"]["answer"];
     elicitation_rules(
@@ -133,6 +150,9 @@ pub async fn missing_capability(kit: &Kit) -> Check {
         Some(CallEvent::Error { error }) if error.code == MISSING_CAPABILITY => {
             expect::settled(&t, AckKind::Ack, 1)
         }
-        _ => Err(format!("want error {MISSING_CAPABILITY}, got: {}", t.kinds())),
+        _ => Err(format!(
+            "want error {MISSING_CAPABILITY}, got: {}",
+            t.kinds()
+        )),
     }
 }

@@ -24,7 +24,10 @@ const SUBSCRIBE_GRACE: Duration = Duration::from_millis(300);
 
 fn stopped_quietly(t: &Trace) -> Check {
     if t.replies.iter().any(|r| r.kind() != "accepted") {
-        return Err(format!("nothing may follow `accepted` once stopped, got: {}", t.kinds()));
+        return Err(format!(
+            "nothing may follow `accepted` once stopped, got: {}",
+            t.kinds()
+        ));
     }
     match t.settled() {
         None => Err(format!("not settled within {SETTLE_WITHIN:?} of stopping")),
@@ -53,7 +56,10 @@ pub async fn cancel(kit: &Kit) -> Check {
 pub async fn cancel_on(kit: &Kit) -> Check {
     let spec = slow().durable().with_cancel_on();
     cancel_through(kit, spec, |s| {
-        s.request.cancel_on.clone().expect("a session call with cancel_on")
+        s.request
+            .cancel_on
+            .clone()
+            .expect("a session call with cancel_on")
     })
     .await
 }

@@ -20,7 +20,10 @@ pub fn not_accepted(t: &Trace) -> Check {
 /// The call ran: `accepted` first, exactly one final reply, last.
 pub fn ran(t: &Trace) -> Check {
     if t.replies.first().map(|r| r.kind()) != Some("accepted") {
-        return Err(format!("the first reply must be `accepted`, got: {}", t.kinds()));
+        return Err(format!(
+            "the first reply must be `accepted`, got: {}",
+            t.kinds()
+        ));
     }
     one_final_last(t)
 }
@@ -28,14 +31,20 @@ pub fn ran(t: &Trace) -> Check {
 /// Exactly one `result` or `error`, and nothing after it.
 pub fn one_final_last(t: &Trace) -> Check {
     if let Some(bad) = t.replies.iter().find(|r| r.body.is_err()) {
-        return Err(format!("unreadable reply: {}", bad.body.as_ref().unwrap_err()));
+        return Err(format!(
+            "unreadable reply: {}",
+            bad.body.as_ref().unwrap_err()
+        ));
     }
     let finals = t.replies.iter().filter(|r| r.is_final()).count();
     match (finals, t.replies.last().is_some_and(|r| r.is_final())) {
         (0, _) => Err(format!("no result or error reply ({})", t.kinds())),
         (1, true) => Ok(()),
         (1, false) => Err(format!("replies after the final one: {}", t.kinds())),
-        (n, _) => Err(format!("{n} final replies, want exactly one: {}", t.kinds())),
+        (n, _) => Err(format!(
+            "{n} final replies, want exactly one: {}",
+            t.kinds()
+        )),
     }
 }
 
@@ -43,7 +52,10 @@ pub fn one_final_last(t: &Trace) -> Check {
 pub fn error<'t>(t: &'t Trace, code: i64, reason: &str) -> Result<&'t WireError, String> {
     one_final_last(t)?;
     let Some(CallEvent::Error { error }) = t.final_reply().and_then(|r| r.event()) else {
-        return Err(format!("want an error {code} ({reason}), got: {}", t.kinds()));
+        return Err(format!(
+            "want an error {code} ({reason}), got: {}",
+            t.kinds()
+        ));
     };
     let got = error.data.as_ref().and_then(|d| d.get("reason"));
     if error.code != code || got.and_then(Value::as_str) != Some(reason) {
@@ -82,16 +94,19 @@ pub fn result(t: &Trace) -> Result<&Value, String> {
 /// The final reply is a tool result whose text is `text` and whose `isError` is `is_error`.
 pub fn tool_result(t: &Trace, text: Option<&str>, is_error: bool) -> Check {
     let result = result(t)?;
-    let got_error = result.get("isError").and_then(Value::as_bool).unwrap_or(false);
+    let got_error = result
+        .get("isError")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if got_error != is_error {
         return Err(format!("want isError {is_error}, got result {result}"));
     }
     let got = texts(result);
     match text {
         Some(want) if got != [want] => Err(format!("want text {want:?}, got {got:?}")),
-        None if got.iter().all(String::is_empty) => {
-            Err(format!("want a text block naming the problem, got {result}"))
-        }
+        None if got.iter().all(String::is_empty) => Err(format!(
+            "want a text block naming the problem, got {result}"
+        )),
         _ => Ok(()),
     }
 }
@@ -113,7 +128,10 @@ pub fn texts(result: &Value) -> Vec<String> {
 pub fn settled(t: &Trace, want: AckKind, delivery: u64) -> Check {
     match t.settled() {
         None => Err(format!("the message was never settled (want {want:?})")),
-        Some(a) if a.kind != want => Err(format!("the message was settled with {:?}, want {want:?}", a.kind)),
+        Some(a) if a.kind != want => Err(format!(
+            "the message was settled with {:?}, want {want:?}",
+            a.kind
+        )),
         Some(a) if a.delivered != delivery => Err(format!(
             "settled delivery {}, want delivery {delivery}",
             a.delivered

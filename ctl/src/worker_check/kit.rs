@@ -94,11 +94,16 @@ impl Kit {
     pub async fn until_accepted(&self, sent: &Sent, within: Duration) -> Result<(), String> {
         let (trace, ok) = self
             .recorder
-            .wait(sent, within, |t| t.replies.iter().any(|r| r.kind() == "accepted"))
+            .wait(sent, within, |t| {
+                t.replies.iter().any(|r| r.kind() == "accepted")
+            })
             .await;
         match ok {
             true => Ok(()),
-            false => Err(format!("not accepted within {within:?} ({})", trace.kinds())),
+            false => Err(format!(
+                "not accepted within {within:?} ({})",
+                trace.kinds()
+            )),
         }
     }
 

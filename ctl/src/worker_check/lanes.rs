@@ -11,7 +11,9 @@ use super::observe::AckKind;
 
 /// `kit_once` on the stateless lane: accepted, the text back, ACK.
 pub async fn call_stateless(kit: &Kit) -> Check {
-    let (sent, t) = kit.run(&CallSpec::tool("kit_once", json!({"text": "hello kit"}))).await?;
+    let (sent, t) = kit
+        .run(&CallSpec::tool("kit_once", json!({"text": "hello kit"})))
+        .await?;
     expect::all([
         expect::ran(&t),
         expect::tool_result(&t, Some("hello kit"), false),
@@ -41,15 +43,22 @@ fn progress_call() -> CallSpec {
 /// `kit_progress` with a progressToken on the session lane: progress 1..=steps increasing,
 /// with the total, then the log line, then `done <steps>`; ids 0..=steps+2.
 pub async fn progress(kit: &Kit) -> Check {
-    let spec = progress_call().progress_token(json!("kit-progress")).durable();
+    let spec = progress_call()
+        .progress_token(json!("kit-progress"))
+        .durable();
     let (sent, t) = kit.run(&spec).await?;
     expect::ran(&t)?;
     let mut last = 0.0;
     let mut seen = 0;
     for reply in &t.replies {
-        if let Some(CallEvent::Progress { progress, total, .. }) = reply.event() {
+        if let Some(CallEvent::Progress {
+            progress, total, ..
+        }) = reply.event()
+        {
             if *progress <= last {
-                return Err(format!("progress {progress} after {last}: it must increase"));
+                return Err(format!(
+                    "progress {progress} after {last}: it must increase"
+                ));
             }
             if *total != Some(STEPS as f64) {
                 return Err(format!("progress total {total:?}, want {STEPS}"));
@@ -58,7 +67,10 @@ pub async fn progress(kit: &Kit) -> Check {
         }
     }
     if seen != STEPS {
-        return Err(format!("{seen} progress replies, want {STEPS} ({})", t.kinds()));
+        return Err(format!(
+            "{seen} progress replies, want {STEPS} ({})",
+            t.kinds()
+        ));
     }
     expect::all([
         expect::tool_result(&t, Some(&format!("done {STEPS}")), false),
@@ -73,13 +85,20 @@ pub async fn log(kit: &Kit) -> Check {
     let (_, t) = kit.run(&progress_call()).await?;
     expect::ran(&t)?;
     if t.replies.iter().any(|r| r.kind() == "progress") {
-        return Err(format!("progress sent without a progressToken: {}", t.kinds()));
+        return Err(format!(
+            "progress sent without a progressToken: {}",
+            t.kinds()
+        ));
     }
     let logs: Vec<_> = t
         .replies
         .iter()
         .filter_map(|r| match r.event() {
-            Some(CallEvent::Log { level, logger, data }) => Some((level, logger, data)),
+            Some(CallEvent::Log {
+                level,
+                logger,
+                data,
+            }) => Some((level, logger, data)),
             _ => None,
         })
         .collect();
@@ -87,7 +106,10 @@ pub async fn log(kit: &Kit) -> Check {
         return Err(format!("want one log reply, got: {}", t.kinds()));
     };
     // `logger` is optional in the protocol; when present it must be the contract's.
-    if level != "info" || *data != json!("progress done") || logger.as_deref().is_some_and(|l| l != "kit") {
+    if level != "info"
+        || *data != json!("progress done")
+        || logger.as_deref().is_some_and(|l| l != "kit")
+    {
         return Err(format!(
             "want log level info, logger kit, data \"progress done\"; got {level}, {logger:?}, {data}"
         ));
@@ -127,7 +149,11 @@ pub async fn invalid_arguments(kit: &Kit) -> Check {
         ])
         .map_err(|e| format!("{} lane: {e}", route.name()))?;
         if t.replies.len() != 2 {
-            return Err(format!("{} lane: want accepted then the result, got: {}", route.name(), t.kinds()));
+            return Err(format!(
+                "{} lane: want accepted then the result, got: {}",
+                route.name(),
+                t.kinds()
+            ));
         }
     }
     Ok(())

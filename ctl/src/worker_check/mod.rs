@@ -123,32 +123,93 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     step.record("registration", started, check.into(), &mut worker);
     let catalog = registration::catalog_rules(kit.registered.as_ref());
     step.record("catalog", Instant::now(), catalog.into(), &mut worker);
-    step.run("service_ping", &mut worker, async { ping::service_ping(&kit).await })
+    step.run("service_ping", &mut worker, async {
+        ping::service_ping(&kit).await
+    })
+    .await;
+    step.check(
+        "redelivery_idempotent",
+        &mut worker,
+        redelivery::idempotent(&kit, &prepared),
+    )
+    .await;
+    step.check(
+        "redelivery_not_idempotent",
+        &mut worker,
+        redelivery::not_idempotent(&kit, &prepared),
+    )
+    .await;
+    step.check("call_stateless", &mut worker, lanes::call_stateless(&kit))
         .await;
-    step.check("redelivery_idempotent", &mut worker, redelivery::idempotent(&kit, &prepared))
+    step.check("call_session", &mut worker, lanes::call_session(&kit))
         .await;
-    step.check("redelivery_not_idempotent", &mut worker, redelivery::not_idempotent(&kit, &prepared))
+    step.check("progress", &mut worker, lanes::progress(&kit))
         .await;
-    step.check("call_stateless", &mut worker, lanes::call_stateless(&kit)).await;
-    step.check("call_session", &mut worker, lanes::call_session(&kit)).await;
-    step.check("progress", &mut worker, lanes::progress(&kit)).await;
     step.check("log", &mut worker, lanes::log(&kit)).await;
-    step.check("tool_error", &mut worker, lanes::tool_error(&kit)).await;
-    step.check("invalid_arguments", &mut worker, lanes::invalid_arguments(&kit)).await;
-    step.check("unknown_tool", &mut worker, refusals::unknown_tool(&kit)).await;
-    step.check("unknown_method", &mut worker, refusals::unknown_method(&kit)).await;
-    step.check("unknown_prompt", &mut worker, refusals::unknown_prompt(&kit)).await;
-    step.check("unknown_resource", &mut worker, refusals::unknown_resource(&kit)).await;
-    step.check("unknown_protocol", &mut worker, refusals::unknown_protocol(&kit)).await;
-    step.check("malformed_call", &mut worker, refusals::malformed_call(&kit)).await;
-    step.check("deadline_before_start", &mut worker, refusals::deadline_before_start(&kit))
+    step.check("tool_error", &mut worker, lanes::tool_error(&kit))
         .await;
-    step.check("unreadable_message", &mut worker, refusals::unreadable_message(&kit)).await;
-    step.check("cancel", &mut worker, cancel::cancel(&kit)).await;
-    step.check("cancel_on", &mut worker, cancel::cancel_on(&kit)).await;
-    step.check("deadline_during_call", &mut worker, cancel::deadline_during_call(&kit))
+    step.check(
+        "invalid_arguments",
+        &mut worker,
+        lanes::invalid_arguments(&kit),
+    )
+    .await;
+    step.check("unknown_tool", &mut worker, refusals::unknown_tool(&kit))
         .await;
-    step.check("full_worker", &mut worker, capacity::full_worker(&kit)).await;
+    step.check(
+        "unknown_method",
+        &mut worker,
+        refusals::unknown_method(&kit),
+    )
+    .await;
+    step.check(
+        "unknown_prompt",
+        &mut worker,
+        refusals::unknown_prompt(&kit),
+    )
+    .await;
+    step.check(
+        "unknown_resource",
+        &mut worker,
+        refusals::unknown_resource(&kit),
+    )
+    .await;
+    step.check(
+        "unknown_protocol",
+        &mut worker,
+        refusals::unknown_protocol(&kit),
+    )
+    .await;
+    step.check(
+        "malformed_call",
+        &mut worker,
+        refusals::malformed_call(&kit),
+    )
+    .await;
+    step.check(
+        "deadline_before_start",
+        &mut worker,
+        refusals::deadline_before_start(&kit),
+    )
+    .await;
+    step.check(
+        "unreadable_message",
+        &mut worker,
+        refusals::unreadable_message(&kit),
+    )
+    .await;
+    step.check("cancel", &mut worker, cancel::cancel(&kit))
+        .await;
+    step.check("cancel_on", &mut worker, cancel::cancel_on(&kit))
+        .await;
+    step.check(
+        "deadline_during_call",
+        &mut worker,
+        cancel::deadline_during_call(&kit),
+    )
+    .await;
+    step.check("full_worker", &mut worker, capacity::full_worker(&kit))
+        .await;
     for (name, which) in [
         ("ask_session", 0),
         ("ask_stateless", 1),
@@ -177,7 +238,9 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     .await;
     let drain_started = Instant::now();
     let drained = match worker.exited() {
-        Some(status) => Outcome::Fail(format!("the worker exited before the drain check ({status})")),
+        Some(status) => Outcome::Fail(format!(
+            "the worker exited before the drain check ({status})"
+        )),
         None => drain::drain(&kit, &mut worker, &records).await.into(),
     };
     step.record("drain", drain_started, drained, &mut worker);
@@ -200,13 +263,31 @@ struct Stepper<'a, W: Write> {
 }
 
 impl<W: Write> Stepper<'_, W> {
-    fn record(&mut self, name: &'static str, started: Instant, outcome: Outcome, _worker: &mut WorkerProcess) {
+    fn record(
+        &mut self,
+        name: &'static str,
+        started: Instant,
+        outcome: Outcome,
+        _worker: &mut WorkerProcess,
+    ) {
         let took = started.elapsed();
-        self.report.record(CheckResult { name, outcome, took }, self.out);
+        self.report.record(
+            CheckResult {
+                name,
+                outcome,
+                took,
+            },
+            self.out,
+        );
     }
 
     /// Runs `check` unless the worker has exited, within [`CHECK_LIMIT`].
-    async fn run(&mut self, name: &'static str, worker: &mut WorkerProcess, check: impl Future<Output = Outcome>) {
+    async fn run(
+        &mut self,
+        name: &'static str,
+        worker: &mut WorkerProcess,
+        check: impl Future<Output = Outcome>,
+    ) {
         let started = Instant::now();
         let outcome = match worker.exited() {
             Some(status) => Outcome::Fail(format!("the worker exited ({status})")),
@@ -215,10 +296,22 @@ impl<W: Write> Stepper<'_, W> {
                 .unwrap_or_else(|_| Outcome::Fail(format!("no verdict within {CHECK_LIMIT:?}"))),
         };
         let took = started.elapsed();
-        self.report.record(CheckResult { name, outcome, took }, self.out);
+        self.report.record(
+            CheckResult {
+                name,
+                outcome,
+                took,
+            },
+            self.out,
+        );
     }
 
-    async fn check(&mut self, name: &'static str, worker: &mut WorkerProcess, check: impl Future<Output = expect::Check>) {
+    async fn check(
+        &mut self,
+        name: &'static str,
+        worker: &mut WorkerProcess,
+        check: impl Future<Output = expect::Check>,
+    ) {
         self.run(name, worker, async { check.await.into() }).await;
     }
 }
@@ -244,7 +337,10 @@ fn worker_env(args: &Args, pool: &PoolName, instance: &InstanceId) -> Result<Wor
     if let Some(file) = &args.worker_password_file {
         let password = std::fs::read_to_string(file)
             .with_context(|| format!("reading --worker-password-file {}", file.display()))?;
-        env.push(("MCPBUS_NATS_PASSWORD", password.trim_end_matches(['\r', '\n']).to_owned()));
+        env.push((
+            "MCPBUS_NATS_PASSWORD",
+            password.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
     }
     if let Some(creds) = &args.worker_creds {
         env.push(("MCPBUS_NATS_CREDS", creds.display().to_string()));
@@ -255,7 +351,11 @@ fn worker_env(args: &Args, pool: &PoolName, instance: &InstanceId) -> Result<Wor
 /// The kit needs the pool to itself: another live worker would take its calls.
 async fn refuse_live_workers(bus: &Bus) -> Result<()> {
     let prefix = subjects::worker_keys_prefix(&bus.pool);
-    let mut keys = bus.workers.keys().await.context("listing the workers bucket")?;
+    let mut keys = bus
+        .workers
+        .keys()
+        .await
+        .context("listing the workers bucket")?;
     let mut live = Vec::new();
     while let Some(key) = keys.next().await {
         let key = key?;
@@ -273,7 +373,9 @@ async fn refuse_live_workers(bus: &Bus) -> Result<()> {
         };
         let written = SystemTime::UNIX_EPOCH
             + Duration::from_nanos(entry.created.unix_timestamp_nanos().max(0) as u64);
-        let age = SystemTime::now().duration_since(written).unwrap_or_default();
+        let age = SystemTime::now()
+            .duration_since(written)
+            .unwrap_or_default();
         if age < Duration::from_millis(record.ttl_ms) {
             live.push(key);
         }

@@ -163,10 +163,22 @@ impl Recorder {
                         if r.call_id == call_id {
                             Ok(r)
                         } else {
-                            Err(format!("reply names call {} on the subject of {call_id}", r.call_id))
+                            Err(format!(
+                                "reply names call {} on the subject of {call_id}",
+                                r.call_id
+                            ))
                         }
                     });
-                push_reply(&l, &c, call_id, Reply { body, msg_id: None, at: 0 });
+                push_reply(
+                    &l,
+                    &c,
+                    call_id,
+                    Reply {
+                        body,
+                        msg_id: None,
+                        at: 0,
+                    },
+                );
             }
         });
         let (l, c) = (log.clone(), changed.clone());
@@ -180,7 +192,16 @@ impl Recorder {
                     .and_then(|h| h.get(headers::MSG_ID))
                     .map(|v| v.as_str().to_owned());
                 let call_id = reply.call_id.clone();
-                push_reply(&l, &c, call_id, Reply { body: Ok(reply), msg_id, at: 0 });
+                push_reply(
+                    &l,
+                    &c,
+                    call_id,
+                    Reply {
+                        body: Ok(reply),
+                        msg_id,
+                        at: 0,
+                    },
+                );
             }
         });
         let (l, c) = (log.clone(), changed.clone());
@@ -193,7 +214,12 @@ impl Recorder {
                     kind: AckKind::parse(&msg.payload),
                     delivered,
                 };
-                l.lock().expect("not poisoned").acks.entry(seq).or_default().push(ack);
+                l.lock()
+                    .expect("not poisoned")
+                    .acks
+                    .entry(seq)
+                    .or_default()
+                    .push(ack);
                 c.send_modify(|n| *n += 1);
             }
         });
@@ -224,7 +250,11 @@ impl Recorder {
             .unwrap_or(u64::MAX);
         traces
             .iter()
-            .filter(|t| t.replies.iter().any(|r| r.kind() == "accepted" && r.at < first_final))
+            .filter(|t| {
+                t.replies
+                    .iter()
+                    .any(|r| r.kind() == "accepted" && r.at < first_final)
+            })
             .count()
     }
 

@@ -31,7 +31,11 @@ const PULL_WITHIN: Duration = Duration::from_secs(3);
 /// Queues a `kit_echo` and a `kit_once` on the session lane and bounces them once.
 pub async fn prepare(bus: &Bus) -> Prepared {
     // The worker starts after this; the deadline leaves it time to.
-    let spec = |tool: &str| CallSpec::tool(tool, json!({"text": "again"})).durable().deadline_in_ms(60_000);
+    let spec = |tool: &str| {
+        CallSpec::tool(tool, json!({"text": "again"}))
+            .durable()
+            .deadline_in_ms(60_000)
+    };
     let idempotent = Sent::queue(bus, &spec("kit_echo")).await;
     let once = Sent::queue(bus, &spec("kit_once")).await;
     if let Err(e) = bounce(bus, 2).await {
@@ -63,7 +67,9 @@ async fn bounce(bus: &Bus, n: usize) -> Result<(), String> {
         };
         serde_json::from_slice::<CallRequest>(&msg.payload)
             .map_err(|e| format!("the queue held something else than the kit's calls: {e}"))?;
-        msg.ack_with(Settle::Nak(None)).await.map_err(|e| e.to_string())?;
+        msg.ack_with(Settle::Nak(None))
+            .await
+            .map_err(|e| e.to_string())?;
         bounced += 1;
     }
     bus.client.flush().await.map_err(|e| e.to_string())

@@ -27,11 +27,18 @@ fn refusal_rules(sent: &Sent, t: &Trace, want: &Refusal) -> Check {
     for (field, value) in &want.data {
         expect::data_field(error, field, value)?;
     }
-    expect::all([expect::msg_ids(t, sent, 1), expect::settled(t, AckKind::Term, 1)])
+    expect::all([
+        expect::msg_ids(t, sent, 1),
+        expect::settled(t, AckKind::Term, 1),
+    ])
 }
 
 /// Sends `spec` on both lanes; each must be refused as `want(route)` says.
-async fn refused_on_both(kit: &Kit, spec: CallSpec, want: impl Fn(Route) -> Refusal<'static>) -> Check {
+async fn refused_on_both(
+    kit: &Kit,
+    spec: CallSpec,
+    want: impl Fn(Route) -> Refusal<'static>,
+) -> Check {
     refused_either(kit, spec, |route| vec![want(route)]).await
 }
 
@@ -73,26 +80,35 @@ fn method_not_served(method: Method) -> Refusal<'static> {
 }
 
 pub async fn unknown_tool(kit: &Kit) -> Check {
-    refused_on_both(kit, CallSpec::tool("kit_no_such_tool", json!({})), |_| Refusal {
-        code: INVALID_PARAMS,
-        reason: "unknown_tool",
-        data: vec![("tool", json!("kit_no_such_tool"))],
+    refused_on_both(kit, CallSpec::tool("kit_no_such_tool", json!({})), |_| {
+        Refusal {
+            code: INVALID_PARAMS,
+            reason: "unknown_tool",
+            data: vec![("tool", json!("kit_no_such_tool"))],
+        }
     })
     .await
 }
 
 pub async fn unknown_method(kit: &Kit) -> Check {
-    refused_on_both(kit, CallSpec::method("kit/no_such_method", json!({})), |_| Refusal {
-        code: METHOD_NOT_FOUND,
-        reason: "unknown_method",
-        data: vec![("method", json!("kit/no_such_method"))],
-    })
+    refused_on_both(
+        kit,
+        CallSpec::method("kit/no_such_method", json!({})),
+        |_| Refusal {
+            code: METHOD_NOT_FOUND,
+            reason: "unknown_method",
+            data: vec![("method", json!("kit/no_such_method"))],
+        },
+    )
     .await
 }
 
 /// -32602 `unknown_prompt`; a worker serving no prompts may answer "unknown method".
 pub async fn unknown_prompt(kit: &Kit) -> Check {
-    let spec = CallSpec::method(Method::PromptsGet.as_str(), json!({"name": "kit_no_such_prompt"}));
+    let spec = CallSpec::method(
+        Method::PromptsGet.as_str(),
+        json!({"name": "kit_no_such_prompt"}),
+    );
     refused_either(kit, spec, |_| {
         vec![
             Refusal {
@@ -138,7 +154,11 @@ pub async fn deadline_before_start(kit: &Kit) -> Check {
 }
 
 /// A call body changed by `edit` after it was built, queued as it is.
-async fn run_edited(kit: &Kit, spec: &CallSpec, edit: impl Fn(&mut Value)) -> Result<(Sent, Trace), String> {
+async fn run_edited(
+    kit: &Kit,
+    spec: &CallSpec,
+    edit: impl Fn(&mut Value),
+) -> Result<(Sent, Trace), String> {
     let request = spec.request(&kit.bus);
     let mut body = serde_json::to_value(&request).expect("a request is JSON");
     edit(&mut body);
@@ -175,7 +195,9 @@ pub async fn unknown_protocol(kit: &Kit) -> Check {
 /// malformed principal.
 pub async fn malformed_call(kit: &Kit) -> Check {
     let cases: [(&str, fn(&mut Value)); 3] = [
-        ("deadline_ms is a string", |b| b["deadline_ms"] = json!("soon")),
+        ("deadline_ms is a string", |b| {
+            b["deadline_ms"] = json!("soon")
+        }),
         ("method is missing", |b| {
             b.as_object_mut().map(|o| o.remove("method"));
         }),
@@ -190,7 +212,8 @@ pub async fn malformed_call(kit: &Kit) -> Check {
                 reason: "malformed_call",
                 data: vec![],
             };
-            refusal_rules(&sent, &t, &want).map_err(|e| format!("{case}, {} lane: {e}", route.name()))?;
+            refusal_rules(&sent, &t, &want)
+                .map_err(|e| format!("{case}, {} lane: {e}", route.name()))?;
         }
     }
     Ok(())
@@ -204,13 +227,19 @@ pub async fn unreadable_message(kit: &Kit) -> Check {
         ("a body that is not JSON", b"kit: this is not JSON".to_vec()),
         (
             "a body without call_id",
-            serde_json::to_vec(&json!({"protocol": 2, "method": "tools/call", "reply_to": reply_to,
-                "params": {"name": "kit_echo", "arguments": {"text": "x"}}})).expect("JSON"),
+            serde_json::to_vec(
+                &json!({"protocol": 2, "method": "tools/call", "reply_to": reply_to,
+                "params": {"name": "kit_echo", "arguments": {"text": "x"}}}),
+            )
+            .expect("JSON"),
         ),
         (
             "a body whose reply_to is not a string",
-            serde_json::to_vec(&json!({"protocol": 2, "call_id": orphan, "method": "tools/call", "reply_to": 7,
-                "params": {"name": "kit_echo", "arguments": {"text": "x"}}})).expect("JSON"),
+            serde_json::to_vec(
+                &json!({"protocol": 2, "call_id": orphan, "method": "tools/call", "reply_to": 7,
+                "params": {"name": "kit_echo", "arguments": {"text": "x"}}}),
+            )
+            .expect("JSON"),
         ),
     ];
     for (case, body) in cases {
@@ -228,10 +257,15 @@ pub async fn unreadable_message(kit: &Kit) -> Check {
         let t = kit.until_settled(&sent, REPLY_WITHIN).await;
         expect::settled(&t, AckKind::Term, 1).map_err(|e| format!("{case}: {e}"))?;
         if !t.replies.is_empty() {
-            return Err(format!("{case}: nobody can be answered, yet the worker replied: {}", t.kinds()));
+            return Err(format!(
+                "{case}: nobody can be answered, yet the worker replied: {}",
+                t.kinds()
+            ));
         }
     }
-    let (_, t) = kit.run(&CallSpec::tool("kit_echo", json!({"text": "still here"}))).await?;
+    let (_, t) = kit
+        .run(&CallSpec::tool("kit_echo", json!({"text": "still here"})))
+        .await?;
     expect::all([
         expect::ran(&t),
         expect::tool_result(&t, Some("still here"), false),

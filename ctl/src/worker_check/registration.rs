@@ -89,18 +89,33 @@ impl RecordWatch {
         instance: &InstanceId,
         within: Duration,
     ) -> (Option<Registered>, Check) {
-        let writes = self.wait(within, |w| w.iter().any(|w| w.value.is_some())).await;
+        let writes = self
+            .wait(within, |w| w.iter().any(|w| w.value.is_some()))
+            .await;
         let Some(value) = writes.iter().find_map(|w| w.value.clone()) else {
-            return (None, Err(format!("no worker record under the instance's key within {within:?}")));
+            return (
+                None,
+                Err(format!(
+                    "no worker record under the instance's key within {within:?}"
+                )),
+            );
         };
         let record: WorkerRecord = match decode(&value) {
             Ok(r) => r,
-            Err(e) => return (None, Err(format!("the worker record is not a WorkerRecord: {e}"))),
+            Err(e) => {
+                return (
+                    None,
+                    Err(format!("the worker record is not a WorkerRecord: {e}")),
+                )
+            }
         };
         let catalog_key = subjects::catalog_key(&bus.pool, &record.catalog_digest);
         let catalog = match bus.catalogs.get(&catalog_key).await {
-            Ok(Some(bytes)) => decode::<CatalogRecord>(&bytes).map_err(|e| format!("catalogue {catalog_key} is not a CatalogRecord: {e}")),
-            Ok(None) => Err(format!("no catalogue under {catalog_key} when the worker record named it")),
+            Ok(Some(bytes)) => decode::<CatalogRecord>(&bytes)
+                .map_err(|e| format!("catalogue {catalog_key} is not a CatalogRecord: {e}")),
+            Ok(None) => Err(format!(
+                "no catalogue under {catalog_key} when the worker record named it"
+            )),
             Err(e) => Err(format!("reading catalogue {catalog_key}: {e}")),
         };
         let check = record_rules(&record, &bus.pool, instance).and_then(|()| {
@@ -126,12 +141,12 @@ impl RecordWatch {
         let bound = Duration::from_millis(heartbeat_ms * 3 / 2) + BEAT_SLACK;
         let puts = |w: &[Write]| w.iter().filter(|w| w.value.is_some()).count();
         let late = |w: &[Write]| w.last().is_some_and(|l| l.seen.elapsed() > bound);
-        let writes = self
-            .wait(bound * 3, |w| puts(w) >= 3 || late(w))
-            .await;
+        let writes = self.wait(bound * 3, |w| puts(w) >= 3 || late(w)).await;
         let puts: Vec<&Write> = writes.iter().filter(|w| w.value.is_some()).collect();
         if let Some(deleted) = writes.iter().position(|w| w.value.is_none()) {
-            return Err(format!("the record was deleted while the worker ran (write {deleted})"));
+            return Err(format!(
+                "the record was deleted while the worker ran (write {deleted})"
+            ));
         }
         for (i, pair) in puts.windows(2).enumerate() {
             let gap = Duration::from_nanos((pair[1].created_ns - pair[0].created_ns).max(0) as u64);
@@ -170,13 +185,22 @@ fn record_rules(r: &WorkerRecord, pool: &PoolName, instance: &InstanceId) -> Che
         ));
     }
     if r.heartbeat_ms == 0 || r.heartbeat_ms > MAX_HEARTBEAT_MS {
-        return Err(format!("heartbeat_ms {} is not in 1..={MAX_HEARTBEAT_MS}", r.heartbeat_ms));
+        return Err(format!(
+            "heartbeat_ms {} is not in 1..={MAX_HEARTBEAT_MS}",
+            r.heartbeat_ms
+        ));
     }
     if r.ttl_ms < 2 * r.heartbeat_ms {
-        return Err(format!("ttl_ms {} is less than 2 × heartbeat_ms {}", r.ttl_ms, r.heartbeat_ms));
+        return Err(format!(
+            "ttl_ms {} is less than 2 × heartbeat_ms {}",
+            r.ttl_ms, r.heartbeat_ms
+        ));
     }
     if !(2..=16).contains(&r.max_in_flight) {
-        return Err(format!("max_in_flight {} is not in 2..=16", r.max_in_flight));
+        return Err(format!(
+            "max_in_flight {} is not in 2..=16",
+            r.max_in_flight
+        ));
     }
     Ok(())
 }
@@ -206,16 +230,25 @@ pub fn catalog_rules(registered: Option<&Registered>) -> Check {
         };
         let schema = entry.tool.get("inputSchema");
         if schema.and_then(|s| s.get("type")).and_then(Value::as_str) != Some("object") {
-            return Err(format!("{name}: inputSchema must be an object schema, got {schema:?}"));
+            return Err(format!(
+                "{name}: inputSchema must be an object schema, got {schema:?}"
+            ));
         }
         let properties = schema.and_then(|s| s.get("properties"));
-        if let Some(missing) = args.iter().find(|a| properties.and_then(|p| p.get(**a)).is_none()) {
+        if let Some(missing) = args
+            .iter()
+            .find(|a| properties.and_then(|p| p.get(**a)).is_none())
+        {
             return Err(format!("{name}: inputSchema has no property {missing:?}"));
         }
         if idempotent.is_some_and(|want| entry.idempotent() != want) {
             return Err(format!(
                 "{name}: annotations.idempotentHint must be {}",
-                if entry.idempotent() { "false or absent" } else { "true" }
+                if entry.idempotent() {
+                    "false or absent"
+                } else {
+                    "true"
+                }
             ));
         }
     }

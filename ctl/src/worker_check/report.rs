@@ -122,7 +122,14 @@ mod tests {
             ("c", Outcome::Skip("not declared".into())),
         ] {
             let took = Duration::ZERO;
-            report.record(CheckResult { name, outcome, took }, &mut out);
+            report.record(
+                CheckResult {
+                    name,
+                    outcome,
+                    took,
+                },
+                &mut out,
+            );
         }
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, "PASS a\nFAIL b: no reply\nSKIP c: not declared\n");
