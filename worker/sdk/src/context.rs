@@ -120,9 +120,7 @@ impl CallContext {
         delivery: u64,
     ) -> Self {
         Self {
-            durable: envelope
-                .reply_durable
-                .then(|| jetstream::new(nats.clone())),
+            durable: envelope.reply_durable.then(|| jetstream::new(nats.clone())),
             nats: Some(nats),
             reply_to: envelope.reply_to.clone(),
             call_id: envelope.call_id.clone(),
