@@ -177,8 +177,9 @@ pub struct CallRequest {
     #[serde(default)]
     pub client_capabilities: Value,
     /// `reply_to` is captured by the session events stream: publish replies with JetStream
-    /// (wait for the acknowledgement, retry with `Nats-Msg-Id = <call_id>:<n>`) so that they
-    /// survive a gateway crash. When false, a plain publish is enough.
+    /// (wait for the acknowledgement, retry with `Nats-Msg-Id = <call_id>:<delivery>:<n>`,
+    /// PROTOCOL.md §5.2) so that they survive a gateway crash. When false, a plain publish is
+    /// enough.
     #[serde(default)]
     pub reply_durable: bool,
     /// Set when the call may become a task (2026-07-28 tasks extension): the client can
