@@ -49,8 +49,10 @@ pub struct CallContext {
     /// reply's `Nats-Msg-Id`, so a redelivered call's replies are not taken for duplicates
     /// of those the crashed attempt stored.
     pub(crate) delivery: u64,
-    /// Numbers this call's requests to the client.
+    /// Numbers this call's questions, for their `inputRequests` keys.
     pub(crate) asked: Arc<AtomicU32>,
+    /// Numbers this call's `request` replies from 1 (`seq`, PROTOCOL §5.2).
+    pub(crate) requests: Arc<AtomicU32>,
     /// What the client declared it can do; a worker never asks for anything else.
     pub(crate) client_capabilities: Value,
     pub(crate) lane: Lane,
@@ -99,6 +101,7 @@ impl CallContext {
             sent: Default::default(),
             delivery,
             asked: Default::default(),
+            requests: Default::default(),
             client_capabilities: req.client_capabilities.clone(),
             lane: req.lane,
             deadline_ms: req.deadline_ms,
@@ -148,6 +151,7 @@ impl CallContext {
             sent: Default::default(),
             delivery: 1,
             asked: Default::default(),
+            requests: Default::default(),
             client_capabilities: Value::Null,
             lane: Lane::Session,
             deadline_ms: 0,
@@ -316,7 +320,7 @@ impl CallContext {
         let Some(nats) = &self.nats else {
             return Err(ToolError::new("not connected to the bus"));
         };
-        let seq = self.asked.fetch_add(1, Ordering::Relaxed);
+        let seq = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let mut answers = nats
             .subscribe(subjects::client_answer(&self.pool, &self.call_id, seq))
             .await
