@@ -4,10 +4,17 @@
 use std::fmt;
 
 /// Where an event sits, and in which stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EventId {
-    /// An event of a request's stream: `r:<call id>:<events stream sequence>`.
-    Request { stream: String, seq: u64 },
+    /// An event of a request's stream: `r:<call id>:<events stream sequence>`, then
+    /// `:<progress>` once the stream has carried progress: the highest progress value the
+    /// client was sent, below which a resumed stream sends none (MCP progress only
+    /// increases, even across a rerun after a worker crash; ADR 0016).
+    Request {
+        stream: String,
+        seq: u64,
+        progress: Option<f64>,
+    },
     /// An event of the standalone GET stream: `g:<broadcast stream sequence>`.
     Standalone { seq: u64 },
 }
@@ -24,9 +31,14 @@ impl EventId {
                 if !valid {
                     return None;
                 }
+                let progress = match parts.next() {
+                    None => None,
+                    Some(p) => Some(p.parse::<f64>().ok().filter(|p| p.is_finite())?),
+                };
                 EventId::Request {
                     stream: stream.to_owned(),
                     seq: seq.parse().ok()?,
+                    progress,
                 }
             }
             ("g", Some(seq), None) => EventId::Standalone {
@@ -41,7 +53,16 @@ impl EventId {
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EventId::Request { stream, seq } => write!(f, "r:{stream}:{seq}"),
+            EventId::Request {
+                stream,
+                seq,
+                progress: None,
+            } => write!(f, "r:{stream}:{seq}"),
+            EventId::Request {
+                stream,
+                seq,
+                progress: Some(p),
+            } => write!(f, "r:{stream}:{seq}:{p}"),
             EventId::Standalone { seq } => write!(f, "g:{seq}"),
         }
     }
@@ -57,6 +78,17 @@ mod tests {
             EventId::Request {
                 stream: "abc123".into(),
                 seq: 42,
+                progress: None,
+            },
+            EventId::Request {
+                stream: "abc123".into(),
+                seq: 43,
+                progress: Some(9.5),
+            },
+            EventId::Request {
+                stream: "abc123".into(),
+                seq: 44,
+                progress: Some(1e21),
             },
             EventId::Standalone { seq: 7 },
         ] {
@@ -75,7 +107,10 @@ mod tests {
             "g:",
             "g:1:2",
             "x:1",
-            "r:abc:1:2",
+            "r:abc:1:x",
+            "r:abc:1:NaN",
+            "r:abc:1:inf",
+            "r:abc:1:2:3",
             "r::1",
         ] {
             assert_eq!(EventId::parse(bad), None, "{bad:?}");

@@ -20,6 +20,8 @@ pub mod names;
 pub mod permissions;
 pub mod principal;
 pub mod process;
+pub mod refusal;
+pub mod schema;
 pub mod subjects;
 pub mod topology;
 pub mod uri_template;

@@ -68,7 +68,7 @@ versioned!(
 /// A worker instance's liveness record, in the workers KV bucket under
 /// `<pool>.<instance>`. The worker re-puts it every `heartbeat_ms`; gateways treat the
 /// instance as gone `ttl_ms` after the last put, or at once when the key is deleted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WorkerRecord {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -98,7 +98,7 @@ pub struct WorkerRecord {
 
 /// What a pool serves, in the catalogue bucket under `<pool>.<digest>`. Content-addressed:
 /// replicas with the same catalogue write the same key, and a new version writes a new one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CatalogRecord {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -119,7 +119,7 @@ pub struct CatalogRecord {
 }
 
 /// One tool as a worker registers it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ToolEntry {
     /// The MCP `Tool` object exactly as `tools/list` shows it: `name`, `title`,
     /// `description`, `inputSchema`, `outputSchema`, `annotations`, `_meta`.
@@ -146,7 +146,7 @@ impl ToolEntry {
 
 /// Which MCP lane a call arrived on. Workers normally ignore it; it matters for how input
 /// requests and results are shaped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Lane {
     Session,
@@ -154,7 +154,7 @@ pub enum Lane {
 }
 
 /// A call, published by a gateway to `mcpbus.v2.call.<pool>` (the calls work-queue stream).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CallRequest {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -177,8 +177,9 @@ pub struct CallRequest {
     #[serde(default)]
     pub client_capabilities: Value,
     /// `reply_to` is captured by the session events stream: publish replies with JetStream
-    /// (wait for the acknowledgement, retry with `Nats-Msg-Id = <call_id>:<n>`) so that they
-    /// survive a gateway crash. When false, a plain publish is enough.
+    /// (wait for the acknowledgement, retry with `Nats-Msg-Id = <call_id>:<delivery>:<n>`,
+    /// PROTOCOL.md §5.2) so that they survive a gateway crash. When false, a plain publish is
+    /// enough.
     #[serde(default)]
     pub reply_durable: bool,
     /// Set when the call may become a task (2026-07-28 tasks extension): the client can
@@ -205,7 +206,7 @@ impl CallRequest {
 }
 
 /// What a worker tells the waiting gateway about a call, on the call's `reply_to` subject.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CallReply {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -218,7 +219,7 @@ pub struct CallReply {
 
 /// The kinds of [`CallReply`]. A call sees `accepted`, then any number of `progress` and
 /// `log`, then exactly one `result` or `error`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CallEvent {
     /// A worker took the call off the queue and started it.
@@ -263,7 +264,7 @@ pub enum CallEvent {
 /// The first record of a request stream in the session events stream, written by the
 /// gateway that accepted the request. Any gateway resuming the stream reads it to know how
 /// to finish it. Workers never write it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StreamOpen {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -287,7 +288,7 @@ impl StreamOpen {
 }
 
 /// A cluster-wide notification, stored once in the broadcast stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BroadcastEvent {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -295,7 +296,7 @@ pub struct BroadcastEvent {
     pub kind: BroadcastKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BroadcastKind {
     ToolsListChanged,
@@ -318,7 +319,7 @@ impl BroadcastKind {
 
 /// Something every gateway holding a stream of one session must act on, published on
 /// [`crate::subjects::session_signal`] (core NATS: only streams open now care).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionSignal {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -326,7 +327,7 @@ pub struct SessionSignal {
     pub event: SessionEvent,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionEvent {
     /// A standalone stream `stream` opened for the session at `opened_us` (Unix microseconds): it
@@ -340,7 +341,7 @@ pub enum SessionEvent {
 }
 
 /// The client's answer to a [`CallEvent::Request`], published by the gateway that received it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientAnswer {
     #[serde(default = "protocol_version")]
     pub protocol: u32,
@@ -351,7 +352,7 @@ pub struct ClientAnswer {
 }
 
 /// A JSON-RPC error as a worker reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WireError {
     pub code: i64,
     pub message: String,

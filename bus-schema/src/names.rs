@@ -9,6 +9,9 @@ use std::fmt;
 /// server's limits even with our prefixes.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// What `check` accepts, as a JSON Schema pattern (with `MAX_NAME_LEN`).
+const NAME_PATTERN: &str = "^[A-Za-z0-9_-]+$";
+
 /// Why a pool or instance name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -66,6 +69,21 @@ macro_rules! name_type {
         impl From<$t> for String {
             fn from(n: $t) -> String {
                 n.0
+            }
+        }
+
+        impl schemars::JsonSchema for $t {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($t).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "pattern": NAME_PATTERN,
+                    "minLength": 1,
+                    "maxLength": MAX_NAME_LEN,
+                })
             }
         }
 

@@ -1,7 +1,7 @@
 //! What happens to calls when a worker dies mid-call (kill -9), and when a pool grows: an
 //! idempotent call runs again on another replica and its client gets the answer; any other
 //! call fails with `worker_lost` rather than running twice or hanging; replicas added to a
-//! pool take a share of the calls at once.
+//! pool take a share of the calls at once. Progress never goes down across the rerun.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +13,27 @@ use serde_json::json;
 /// JetStream redelivers an unacknowledged call after the pool's ack wait (30 s, PROTOCOL.md
 /// section 3); the answer must come within that plus slack.
 const AFTER_REDELIVERY: Duration = Duration::from_secs(60);
+
+/// The stream's final message, and the progress values it carried before it.
+async fn final_message_after_progress(
+    stream: &mut harness::sse::SseStream,
+) -> (serde_json::Value, Vec<f64>) {
+    let mut progress = Vec::new();
+    loop {
+        let e = stream
+            .next(AFTER_REDELIVERY)
+            .await
+            .unwrap()
+            .expect("the stream stays open until the answer");
+        let Some(m) = e.json() else { continue };
+        if m.get("result").is_some() || m.get("error").is_some() {
+            return (m, progress);
+        }
+        if m["method"] == "notifications/progress" {
+            progress.push(m["params"]["progress"].as_f64().unwrap());
+        }
+    }
+}
 
 async fn final_message(stream: &mut harness::sse::SseStream) -> serde_json::Value {
     loop {
@@ -42,7 +63,8 @@ async fn a_crash_mid_call_reruns_idempotent_calls_and_fails_the_others() {
     let mut idempotent = session
         .stream_request(
             "tools/call",
-            json!({"name": "wait", "arguments": {"ms": 4000}}),
+            json!({"name": "wait", "arguments": {"ms": 4000, "steps": 20},
+                   "_meta": {"progressToken": "w"}}),
         )
         .await
         .unwrap();
@@ -66,7 +88,15 @@ async fn a_crash_mid_call_reruns_idempotent_calls_and_fails_the_others() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     c.workers[first].kill9();
 
-    let done = final_message(&mut idempotent).await;
+    let (done, progress) = final_message_after_progress(&mut idempotent).await;
+    // The crashed attempt sent about ten steps, the rerun counted from 1 again: the client
+    // sees only steps above the highest it already had (MCP progress only increases).
+    assert!(
+        progress.windows(2).all(|w| w[0] < w[1]),
+        "progress went down: {progress:?}"
+    );
+    assert!(progress.len() >= 3, "{progress:?}");
+    assert_eq!(progress.last(), Some(&20.0), "{progress:?}");
     assert_eq!(
         done["result"]["structuredContent"],
         json!({"waited_ms": 4000, "instance": "second"}),

@@ -45,7 +45,11 @@ pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
         return standalone(app, &caller, Follower::live(&app.broadcast), false).await;
     };
     match raw.to_str().ok().and_then(EventId::parse) {
-        Some(EventId::Request { stream, seq }) => resume_request(app, &caller, &stream, seq).await,
+        Some(EventId::Request {
+            stream,
+            seq,
+            progress,
+        }) => resume_request(app, &caller, &stream, seq, progress).await,
         Some(EventId::Standalone { seq }) => {
             let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
             standalone(app, &caller, follower, replayed.is_err()).await
@@ -57,13 +61,21 @@ pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
     }
 }
 
-/// A request's stream, from after `after`, on whichever node the client came back to.
-async fn resume_request(app: &App, caller: &Caller, stream: &str, after: u64) -> Response {
+/// A request's stream, from after `after`, on whichever node the client came back to, sending
+/// no progress at or below `progress`, the highest the client was sent.
+async fn resume_request(
+    app: &App,
+    caller: &Caller,
+    stream: &str,
+    after: u64,
+    progress: Option<f64>,
+) -> Response {
     let session = caller
         .session_id()
         .expect("session-lane callers have sessions");
     match RequestStream::resume(&app.events, session.as_str(), stream, after).await {
         Ok(s) => {
+            let s = s.with_progress_floor(progress);
             let (id, token) = (s.request_id().clone(), s.progress_token().cloned());
             let feed = CallFeed::Stored(Box::new(s));
             let plan = CallPlan::new(&app.request_state, caller, id, feed, Delivery::Stream)

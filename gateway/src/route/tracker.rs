@@ -48,6 +48,10 @@ pub struct CallTracker {
     deadline: Instant,
     /// Set once a worker reports it started the call, for a precise timeout message.
     running_on: Option<InstanceId>,
+    /// The highest progress the client was sent: MCP progress only increases, so anything
+    /// at or below it is dropped. That is what makes a rerun after a worker crash, which
+    /// starts its progress again from the bottom, look monotonic (ADR 0016).
+    progress: Option<f64>,
     done: bool,
 }
 
@@ -59,6 +63,7 @@ impl CallTracker {
             timeout,
             deadline,
             running_on: None,
+            progress: None,
             done: false,
         }
     }
@@ -69,6 +74,16 @@ impl CallTracker {
 
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// The highest progress the client was sent, if any.
+    pub fn progress(&self) -> Option<f64> {
+        self.progress
+    }
+
+    /// The client was already sent progress up to `floor` (a resumed stream).
+    pub fn raise_progress(&mut self, floor: f64) {
+        self.progress = Some(self.progress.map_or(floor, |p| p.max(floor)));
     }
 
     /// The final update was already delivered (a resume after the stream's last event).
@@ -90,11 +105,17 @@ impl CallTracker {
                 progress,
                 total,
                 message,
-            } => Some(CallUpdate::Progress {
-                progress,
-                total,
-                message,
-            }),
+            } => {
+                if !progress.is_finite() || self.progress.is_some_and(|p| progress <= p) {
+                    return None;
+                }
+                self.progress = Some(progress);
+                Some(CallUpdate::Progress {
+                    progress,
+                    total,
+                    message,
+                })
+            }
             CallEvent::Request {
                 seq,
                 method,
@@ -149,5 +170,55 @@ impl CallTracker {
             },
         };
         CallUpdate::Done(Err(error.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(value: f64) -> CallReply {
+        CallReply {
+            protocol: bus_schema::PROTOCOL_VERSION,
+            call_id: "c".into(),
+            instance: InstanceId::new("w").unwrap(),
+            event: CallEvent::Progress {
+                progress: value,
+                total: None,
+                message: None,
+            },
+        }
+    }
+
+    fn forwarded(tracker: &mut CallTracker, values: &[f64]) -> Vec<f64> {
+        values
+            .iter()
+            .filter_map(|v| match tracker.observe(progress(*v)) {
+                Some(CallUpdate::Progress { progress, .. }) => Some(progress),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tracker() -> CallTracker {
+        let pool = PoolName::new("p").unwrap();
+        CallTracker::new("t".into(), pool, Duration::from_secs(1), Instant::now())
+    }
+
+    #[test]
+    fn a_rerun_sends_progress_only_above_what_the_client_saw() {
+        let mut t = tracker();
+        // The first attempt reaches 3, the rerun starts again from 1.
+        let sent = forwarded(&mut t, &[1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(sent, [1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(t.progress(), Some(5.0));
+        assert_eq!(forwarded(&mut t, &[f64::NAN, 5.0, 6.0]), [6.0]);
+    }
+
+    #[test]
+    fn a_resumed_stream_starts_above_the_clients_last_progress() {
+        let mut t = tracker();
+        t.raise_progress(9.0);
+        assert_eq!(forwarded(&mut t, &[1.0, 9.0, 10.0]), [10.0]);
     }
 }

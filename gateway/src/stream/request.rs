@@ -221,6 +221,14 @@ impl RequestStream {
         })
     }
 
+    /// The client was already sent progress up to `floor` (from its `Last-Event-ID`).
+    pub fn with_progress_floor(mut self, floor: Option<f64>) -> Self {
+        if let Some(floor) = floor {
+            self.tracker.raise_progress(floor);
+        }
+        self
+    }
+
     /// The call's id.
     pub fn call_id(&self) -> &str {
         &self.key
@@ -250,6 +258,7 @@ impl RequestStream {
         EventId::Request {
             stream: self.key.clone(),
             seq: self.cursor,
+            progress: self.tracker.progress(),
         }
     }
 

@@ -43,6 +43,16 @@ struct SleepArgs {
 }
 
 #[derive(Deserialize, JsonSchema)]
+struct WaitArgs {
+    /// How long to wait, in milliseconds.
+    ms: u64,
+    /// Progress notifications to send, evenly over the wait (when the client asked for
+    /// progress). A rerun after a crash counts from 1 again.
+    #[serde(default)]
+    steps: u32,
+}
+
+#[derive(Deserialize, JsonSchema)]
 struct NoArgs {}
 
 #[derive(Deserialize, JsonSchema)]
@@ -113,15 +123,23 @@ pub fn tools() -> Vec<ToolDef> {
         .description("Counts to n, one progress notification per step, interval_ms apart; returns the count. Shows streams that outlive a gateway.")
         .timeout(SLOW_COUNT_TIMEOUT)
         .annotations(json!({"readOnlyHint": true})),
-        ToolDef::typed("wait", |ctx, a: SleepArgs| async move {
+        ToolDef::typed("wait", |ctx, a: WaitArgs| async move {
+            let waited = async {
+                let step = Duration::from_millis(a.ms) / a.steps.max(1);
+                for i in 1..=a.steps {
+                    tokio::time::sleep(step).await;
+                    ctx.progress(f64::from(i), Some(f64::from(a.steps)), None).await;
+                }
+                tokio::time::sleep(Duration::from_millis(a.ms).saturating_sub(step * a.steps)).await;
+            };
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(a.ms)) => {
+                _ = waited => {
                     Ok(ToolOutput::structured(json!({"waited_ms": a.ms, "instance": ctx.instance().as_str()})))
                 }
                 _ = ctx.cancellation().cancelled() => Err(ToolError::new("cancelled").into()),
             }
         })
-        .description("Waits ms milliseconds, then says which instance waited. Idempotent: a wait interrupted by a crashed worker runs again on another replica.")
+        .description("Waits ms milliseconds, with `steps` progress notifications on the way, then says which instance waited. Idempotent: a wait interrupted by a crashed worker runs again on another replica.")
         .timeout(WAIT_TIMEOUT)
         .annotations(json!({"readOnlyHint": true, "idempotentHint": true})),
         whoami(),

@@ -15,10 +15,12 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     /// How long gateways keep routing to this instance after its last heartbeat. Default 6 s
     /// (three missed beats), which keeps a killed worker's exit from `tools/list` under 10 s.
+    /// Never less than twice `heartbeat`: a shorter one is raised to that.
     pub ttl: Duration,
     /// Most calls run at once; the rest wait in the queue. Default 16.
     pub max_in_flight: u32,
-    /// How long a shutdown waits for running calls before cancelling them. Default 30 s.
+    /// How long a shutdown waits for running calls. Past it, they are stopped and handed back
+    /// to the queue (NAK) for another replica. Default 30 s.
     pub drain_timeout: Duration,
 }
 

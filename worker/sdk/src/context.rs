@@ -10,6 +10,7 @@ use bus_schema::mcp::meta;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::principal::Principal;
+use bus_schema::refusal::CallEnvelope;
 use bus_schema::PROTOCOL_VERSION;
 use bus_schema::{headers, subjects};
 use futures::StreamExt;
@@ -21,7 +22,7 @@ use crate::catalogue::Catalogue;
 use crate::clock;
 use crate::mrtr::{Ask, Rounds};
 
-/// Attempts at storing one durable reply before giving up on it.
+/// Attempts at storing one durable reply before giving up on it (PROTOCOL §5.2).
 const DURABLE_ATTEMPTS: u32 = 5;
 
 /// Handed to every tool handler.
@@ -48,8 +49,10 @@ pub struct CallContext {
     /// reply's `Nats-Msg-Id`, so a redelivered call's replies are not taken for duplicates
     /// of those the crashed attempt stored.
     pub(crate) delivery: u64,
-    /// Numbers this call's requests to the client.
+    /// Numbers this call's questions, for their `inputRequests` keys.
     pub(crate) asked: Arc<AtomicU32>,
+    /// Numbers this call's `request` replies from 1 (`seq`, PROTOCOL §5.2).
+    pub(crate) requests: Arc<AtomicU32>,
     /// What the client declared it can do; a worker never asks for anything else.
     pub(crate) client_capabilities: Value,
     pub(crate) lane: Lane,
@@ -98,6 +101,7 @@ impl CallContext {
             sent: Default::default(),
             delivery,
             asked: Default::default(),
+            requests: Default::default(),
             client_capabilities: req.client_capabilities.clone(),
             lane: req.lane,
             deadline_ms: req.deadline_ms,
@@ -106,6 +110,29 @@ impl CallContext {
             task_id: req.task_id.clone(),
             escalated: Default::default(),
             principal: req.principal.clone().map(Arc::new),
+        }
+    }
+
+    /// A context that can only answer: for a call whose body did not decode but whose
+    /// envelope names where to reply.
+    pub(crate) fn for_envelope(
+        envelope: &CallEnvelope,
+        nats: async_nats::Client,
+        pool: PoolName,
+        instance: InstanceId,
+        delivery: u64,
+    ) -> Self {
+        Self {
+            durable: envelope.reply_durable.then(|| jetstream::new(nats.clone())),
+            nats: Some(nats),
+            reply_to: envelope.reply_to.clone(),
+            call_id: envelope.call_id.clone(),
+            pool,
+            instance,
+            delivery,
+            // No deadline is known: retry a durable answer the full number of times.
+            deadline_ms: u64::MAX,
+            ..Self::in_process()
         }
     }
 
@@ -124,6 +151,7 @@ impl CallContext {
             sent: Default::default(),
             delivery: 1,
             asked: Default::default(),
+            requests: Default::default(),
             client_capabilities: Value::Null,
             lane: Lane::Session,
             deadline_ms: 0,
@@ -292,7 +320,7 @@ impl CallContext {
         let Some(nats) = &self.nats else {
             return Err(ToolError::new("not connected to the bus"));
         };
-        let seq = self.asked.fetch_add(1, Ordering::Relaxed);
+        let seq = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let mut answers = nats
             .subscribe(subjects::client_answer(&self.pool, &self.call_id, seq))
             .await
@@ -326,8 +354,11 @@ impl CallContext {
         }
     }
 
-    pub(crate) async fn send(&self, event: CallEvent) {
-        let Some(nats) = &self.nats else { return };
+    /// Publishes one reply; `true` once it is delivered (stored, for a durable reply). Durable
+    /// replies are retried with the same `Nats-Msg-Id` (stored once) up to
+    /// [`DURABLE_ATTEMPTS`] times, and not after the call's deadline (PROTOCOL §5.2).
+    pub(crate) async fn send(&self, event: CallEvent) -> bool {
+        let Some(nats) = &self.nats else { return true };
         let reply = CallReply {
             protocol: PROTOCOL_VERSION,
             call_id: self.call_id.clone(),
@@ -339,8 +370,9 @@ impl CallContext {
             // A lost core reply cannot be retried meaningfully: the gateway's timeout reports it.
             if let Err(e) = nats.publish(self.reply_to.clone(), payload).await {
                 tracing::warn!(call_id = %self.call_id, error = %e, "could not publish call reply");
+                return false;
             }
-            return;
+            return true;
         };
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
         let mut hdrs = async_nats::HeaderMap::new();
@@ -355,14 +387,18 @@ impl CallContext {
                 Err(e) => Err(e.to_string()),
             };
             match stored {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err(e) => {
                     tracing::warn!(call_id = %self.call_id, attempt, error = %e, "storing a reply failed");
+                    if attempt == DURABLE_ATTEMPTS || clock::now_ms() >= self.deadline_ms {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
                 }
             }
         }
-        tracing::error!(call_id = %self.call_id, "gave up storing a reply; the client will see a timeout");
+        tracing::error!(call_id = %self.call_id, "gave up storing a reply");
+        false
     }
 }
 

@@ -4,6 +4,7 @@
 use bus_schema::mcp::code::{INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND};
 use bus_schema::mcp::Method;
 use bus_schema::messages::{CallRequest, Lane, WireError};
+use bus_schema::refusal::reason;
 use serde_json::{json, Value};
 
 use crate::catalogue::Contents;
@@ -22,7 +23,7 @@ pub(crate) fn decide(served: &Contents, req: &CallRequest, delivered: i64) -> De
         return Decision::Refuse(wire(
             INTERNAL_ERROR,
             "the call's deadline passed before a worker picked it up".into(),
-            Some(json!({"reason": "deadline_passed"})),
+            Some(json!({"reason": reason::DEADLINE_PASSED})),
         ));
     }
     let param = |key: &str| {
@@ -38,7 +39,7 @@ pub(crate) fn decide(served: &Contents, req: &CallRequest, delivered: i64) -> De
                 return Decision::Refuse(wire(
                     INVALID_PARAMS,
                     format!("Unknown tool: {name}"),
-                    None,
+                    Some(json!({"reason": reason::UNKNOWN_TOOL, "tool": name})),
                 ));
             };
             if delivered > 1 && !tool.idempotent() {
@@ -48,7 +49,7 @@ pub(crate) fn decide(served: &Contents, req: &CallRequest, delivered: i64) -> De
                         "the worker running tool {name:?} stopped before answering; the tool is not \
                          idempotent (annotations.idempotentHint), so it was not run again"
                     ),
-                    Some(json!({"reason": "worker_lost", "tool": name})),
+                    Some(json!({"reason": reason::WORKER_LOST, "tool": name})),
                 ));
             }
             Decision::Run(Job::Tool(tool.clone()))
@@ -66,7 +67,7 @@ pub(crate) fn decide(served: &Contents, req: &CallRequest, delivered: i64) -> De
                 return Decision::Refuse(wire(
                     INVALID_PARAMS,
                     format!("Unknown prompt: {name}"),
-                    None,
+                    Some(json!({"reason": reason::UNKNOWN_PROMPT, "prompt": name})),
                 ));
             };
             let args = req
@@ -105,7 +106,7 @@ pub(crate) fn decide(served: &Contents, req: &CallRequest, delivered: i64) -> De
                 return Decision::Refuse(wire(
                     INVALID_PARAMS,
                     format!("Unknown completion reference {reference}"),
-                    None,
+                    Some(json!({"reason": reason::UNKNOWN_COMPLETION})),
                 ));
             };
             let argument = &req.params["argument"];
@@ -122,7 +123,7 @@ pub(crate) fn decide(served: &Contents, req: &CallRequest, delivered: i64) -> De
         _ => Decision::Refuse(wire(
             METHOD_NOT_FOUND,
             format!("worker does not serve method {:?}", req.method),
-            None,
+            Some(json!({"reason": reason::UNKNOWN_METHOD, "method": req.method})),
         )),
     }
 }
@@ -137,7 +138,7 @@ fn resource_not_found(req: &CallRequest, uri: &str) -> WireError {
     wire(
         code,
         format!("Resource not found: {uri}"),
-        Some(json!({"uri": uri})),
+        Some(json!({"reason": reason::UNKNOWN_RESOURCE, "uri": uri})),
     )
 }
 

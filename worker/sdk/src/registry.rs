@@ -59,7 +59,8 @@ impl Registration {
                 instance: instance.clone(),
                 catalog_digest: catalog_record.digest.clone(),
                 heartbeat_ms: config.heartbeat.as_millis() as u64,
-                ttl_ms: config.ttl.as_millis() as u64,
+                // PROTOCOL §4.2: one late beat must not drop the instance.
+                ttl_ms: config.ttl.max(config.heartbeat * 2).as_millis() as u64,
                 max_in_flight: config.max_in_flight,
                 sdk: concat!("mcpbus-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
                 registered_ms: Some(registered_ms),

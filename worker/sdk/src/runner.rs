@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use bus_schema::mcp::code::INTERNAL_ERROR;
-use bus_schema::messages::{decode, CallEvent, CallRequest};
+use bus_schema::messages::{decode, CallEvent, CallRequest, MessageError};
 use bus_schema::names::{InstanceId, PoolName};
+use bus_schema::refusal::{reason, unreadable_call};
 use bus_schema::topology::POOL_ACK_WAIT;
 use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -73,11 +74,11 @@ impl Runner {
                 }
             };
             let mut first = Some(first);
+            // Once `stop` fires no new pull is sent, but the one open may still deliver: those
+            // calls are ours and run as usual. A NAK would raise their delivery count and turn
+            // a non-idempotent call into `worker_lost` (PROTOCOL §4.3). It ends by `expires`.
             loop {
-                let next = tokio::select! {
-                    _ = stop.cancelled() => return Ok(()),
-                    m = batch.next() => m,
-                };
+                let next = batch.next().await;
                 let msg = match next {
                     None => break,
                     Some(Ok(m)) => m,
@@ -99,20 +100,18 @@ impl Runner {
                 self.tracker
                     .spawn(async move { me.handle(msg, slot).await });
             }
+            if stop.is_cancelled() {
+                return Ok(());
+            }
         }
     }
 
     async fn handle(self: Arc<Self>, msg: jetstream::Message, _slot: OwnedSemaphorePermit) {
         let msg = Arc::new(msg);
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
         let req: CallRequest = match decode(&msg.payload) {
             Ok(r) => r,
-            Err(e) => {
-                // Without a readable body there is nobody to answer; drop it for good so it
-                // does not poison the queue.
-                tracing::warn!(error = %e, "discarding unreadable call");
-                let _ = msg.ack_with(AckKind::Term).await;
-                return;
-            }
+            Err(e) => return self.refuse_unreadable(&msg, e).await,
         };
         let ctx = CallContext::for_call(
             &req,
@@ -120,36 +119,66 @@ impl Runner {
             self.pool.clone(),
             self.instance.clone(),
             self.cancel_all.child_token(),
-            msg.info().map(|i| i.delivered as u64).unwrap_or(1),
+            delivered as u64,
             self.catalogue.clone(),
         );
-        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
-        let outcome = decide(&self.catalogue.snapshot(), &req, delivered);
-        let event = match outcome {
+        let outcome = match decide(&self.catalogue.snapshot(), &req, delivered) {
+            // Answered before the TERM: a crash in between redelivers the call, which is
+            // refused again, rather than leaving the client waiting for its timeout.
             Decision::Refuse(error) => {
-                let _ = msg.ack_with(AckKind::Term).await;
                 ctx.send(CallEvent::Error { error }).await;
+                let _ = msg.ack_with(AckKind::Term).await;
                 return;
             }
             Decision::Run(job) => self.run(job, &req, &ctx, &msg).await,
         };
-        if let Some(event) = event {
-            ctx.send(event).await;
-        }
-        if let Err(e) = msg.ack().await {
+        let ack = match outcome {
+            Outcome::Reply(event) => {
+                if ctx.send(event).await {
+                    AckKind::Ack
+                } else {
+                    // The outcome is not stored, so it must not be acknowledged either: a
+                    // redelivery reruns an idempotent tool and answers the others `worker_lost`.
+                    AckKind::Nak(None)
+                }
+            }
+            Outcome::Quiet => AckKind::Ack,
+            Outcome::Abandoned => AckKind::Nak(None),
+        };
+        if let Err(e) = msg.ack_with(ack).await {
             tracing::warn!(call_id = %req.call_id, error = %e, "ack failed; the call may be redelivered");
         }
     }
 
-    /// Runs the job, keeping the JetStream lease alive and stopping at the deadline.
-    /// Returns the event to send, or `None` when nobody is listening any more.
+    /// A call whose body does not decode: answered when its envelope can be read (an unknown
+    /// protocol version, a malformed field), then terminated so it does not poison the queue.
+    async fn refuse_unreadable(&self, msg: &jetstream::Message, e: MessageError) {
+        tracing::warn!(error = %e, "refusing an unreadable call");
+        if let Some((envelope, error)) = unreadable_call(&msg.payload) {
+            let delivered = msg.info().map(|i| i.delivered as u64).unwrap_or(1);
+            CallContext::for_envelope(
+                &envelope,
+                self.nats.clone(),
+                self.pool.clone(),
+                self.instance.clone(),
+                delivered,
+            )
+            .send(CallEvent::Error { error })
+            .await;
+        }
+        let _ = msg.ack_with(AckKind::Term).await;
+    }
+
+    /// Runs the job, keeping the JetStream lease alive and stopping at the deadline, at a
+    /// cancellation, or when the drain deadline passes.
     async fn run(
         &self,
         job: Job,
         req: &CallRequest,
         ctx: &CallContext,
         msg: &Arc<jetstream::Message>,
-    ) -> Option<CallEvent> {
+    ) -> Outcome {
+        // Only the final reply decides the ack; a lost `accepted` costs only timeout precision.
         ctx.send(CallEvent::Accepted).await;
         let lease_msg = msg.clone();
         let lease = tokio::spawn(async move {
@@ -187,7 +216,14 @@ impl Runner {
                 abort.abort();
                 // Nobody waits for an answer to a cancelled call.
                 tracing::info!(call_id = %req.call_id, "call cancelled");
-                return None;
+                return Outcome::Quiet;
+            }
+            _ = self.cancel_all.cancelled() => {
+                lease.abort();
+                ctx.cancel.cancel();
+                abort.abort();
+                tracing::warn!(call_id = %req.call_id, "drain deadline passed; call handed back to the queue");
+                return Outcome::Abandoned;
             }
         };
         lease.abort();
@@ -196,23 +232,37 @@ impl Runner {
                 ctx.cancel.cancel();
                 abort.abort();
                 tracing::info!(call_id = %req.call_id, "deadline passed; call abandoned");
-                None
+                Outcome::Quiet
             }
-            Some(Ok(Ok(result))) => Some(CallEvent::Result { result }),
-            Some(Ok(Err(error))) => Some(CallEvent::Error { error }),
+            Some(Ok(Ok(result))) => Outcome::Reply(CallEvent::Result { result }),
+            Some(Ok(Err(error))) => Outcome::Reply(CallEvent::Error { error }),
             Some(Err(join)) => {
                 tracing::error!(call_id = %req.call_id, error = %join, "handler panicked");
                 let message = "the worker failed with an internal error".to_owned();
-                Some(if is_tool {
+                Outcome::Reply(if is_tool {
                     CallEvent::Result {
                         result: ToolError::new(message).into_result(),
                     }
                 } else {
                     CallEvent::Error {
-                        error: wire(INTERNAL_ERROR, message, None),
+                        error: wire(
+                            INTERNAL_ERROR,
+                            message,
+                            Some(serde_json::json!({"reason": reason::INTERNAL})),
+                        ),
                     }
                 })
             }
         }
     }
+}
+
+/// How a call that ran ends, and so how it is acknowledged.
+enum Outcome {
+    /// Send this final reply, then ACK (NAK if it could not be stored).
+    Reply(CallEvent),
+    /// Nobody waits (cancelled, or past the deadline): send nothing, ACK.
+    Quiet,
+    /// The worker gave up on it while draining: send nothing, NAK, so another replica takes it.
+    Abandoned,
 }

@@ -135,19 +135,25 @@ impl Worker {
         };
         let beating = tokio::spawn(beating);
 
-        tokio::pin!(shutdown);
+        let mut pulling = pulling;
         let pull_result = tokio::select! {
-            _ = &mut shutdown => None,
-            r = &mut Box::pin(wait_pulling(pulling)) => Some(r),
+            _ = shutdown => None,
+            r = &mut pulling => Some(r.unwrap_or(Ok(()))),
         };
         stop_pulling.cancel();
         tracing::info!("draining: no new calls; waiting for running ones");
+        let drain_deadline = tokio::time::Instant::now() + self.config.drain_timeout;
+        // The pull still open may deliver calls until it expires; they run like the others,
+        // so the tracker is only waited on once nothing more can join it.
+        if pull_result.is_none() {
+            let _ = tokio::time::timeout_at(drain_deadline, pulling).await;
+        }
         runner.tracker.close();
-        if tokio::time::timeout(self.config.drain_timeout, runner.tracker.wait())
+        if tokio::time::timeout_at(drain_deadline, runner.tracker.wait())
             .await
             .is_err()
         {
-            tracing::warn!("drain deadline passed; cancelling running calls");
+            tracing::warn!("drain deadline passed; handing running calls back to the queue");
             runner.cancel_all.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(2), runner.tracker.wait()).await;
         }
@@ -161,10 +167,4 @@ impl Worker {
         tracing::info!("worker stopped");
         pull_result.unwrap_or(Ok(()))
     }
-}
-
-async fn wait_pulling(
-    handle: tokio::task::JoinHandle<Result<(), WorkerError>>,
-) -> Result<(), WorkerError> {
-    handle.await.unwrap_or(Ok(()))
 }
