@@ -242,7 +242,8 @@ class Worker:
             return await call.refuse(INTERNAL_ERROR, "deadline_passed", "deadline passed")
         method = body["method"]
         if method == "prompts/get":
-            return await call.refuse(INVALID_PARAMS, "unknown_prompt", "unknown prompt")
+            return await call.refuse(INVALID_PARAMS, "unknown_prompt", "unknown prompt",
+                                     prompt=call.params.get("name"))
         if method == "resources/read":
             code = RESOURCE_NOT_FOUND if body["lane"] == "session" else INVALID_PARAMS
             return await call.refuse(code, "unknown_resource", "unknown resource",

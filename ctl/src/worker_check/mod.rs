@@ -114,122 +114,77 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     let mut step = Stepper {
         report: &mut report,
         out,
+        worker: &mut worker,
     };
 
     let started = Instant::now();
     let within = Duration::from_millis(args.start_timeout_ms);
     let (registered, check) = records.registered(&kit.bus, &kit.instance, within).await;
     kit.registered = registered;
-    step.record("registration", started, check.into(), &mut worker);
+    step.record("registration", started, check.into());
     let catalog = registration::catalog_rules(kit.registered.as_ref());
-    step.record("catalog", Instant::now(), catalog.into(), &mut worker);
-    step.run("service_ping", &mut worker, async {
-        ping::service_ping(&kit).await
-    })
-    .await;
+    step.record("catalog", Instant::now(), catalog.into());
+    step.run("service_ping", ping::service_ping(&kit)).await;
     step.check(
         "redelivery_idempotent",
-        &mut worker,
         redelivery::idempotent(&kit, &prepared),
     )
     .await;
     step.check(
         "redelivery_not_idempotent",
-        &mut worker,
         redelivery::not_idempotent(&kit, &prepared),
     )
     .await;
-    step.check("call_stateless", &mut worker, lanes::call_stateless(&kit))
+    step.check("call_stateless", lanes::call_stateless(&kit))
         .await;
-    step.check("call_session", &mut worker, lanes::call_session(&kit))
+    step.check("call_session", lanes::call_session(&kit)).await;
+    step.check("progress", lanes::progress(&kit)).await;
+    step.check("log", lanes::log(&kit)).await;
+    step.check("tool_error", lanes::tool_error(&kit)).await;
+    step.check("invalid_arguments", lanes::invalid_arguments(&kit))
         .await;
-    step.check("progress", &mut worker, lanes::progress(&kit))
+    step.check("unknown_tool", refusals::unknown_tool(&kit))
         .await;
-    step.check("log", &mut worker, lanes::log(&kit)).await;
-    step.check("tool_error", &mut worker, lanes::tool_error(&kit))
+    step.check("unknown_method", refusals::unknown_method(&kit))
         .await;
-    step.check(
-        "invalid_arguments",
-        &mut worker,
-        lanes::invalid_arguments(&kit),
-    )
-    .await;
-    step.check("unknown_tool", &mut worker, refusals::unknown_tool(&kit))
+    step.check("unknown_prompt", refusals::unknown_prompt(&kit))
+        .await;
+    step.check("unknown_resource", refusals::unknown_resource(&kit))
         .await;
     step.check(
-        "unknown_method",
-        &mut worker,
-        refusals::unknown_method(&kit),
+        "unknown_completion_ref",
+        refusals::unknown_completion_ref(&kit),
     )
     .await;
-    step.check(
-        "unknown_prompt",
-        &mut worker,
-        refusals::unknown_prompt(&kit),
-    )
-    .await;
-    step.check(
-        "unknown_resource",
-        &mut worker,
-        refusals::unknown_resource(&kit),
-    )
-    .await;
-    step.check(
-        "unknown_protocol",
-        &mut worker,
-        refusals::unknown_protocol(&kit),
-    )
-    .await;
-    step.check(
-        "malformed_call",
-        &mut worker,
-        refusals::malformed_call(&kit),
-    )
-    .await;
+    step.check("unknown_protocol", refusals::unknown_protocol(&kit))
+        .await;
+    step.check("malformed_call", refusals::malformed_call(&kit))
+        .await;
     step.check(
         "deadline_before_start",
-        &mut worker,
         refusals::deadline_before_start(&kit),
     )
     .await;
-    step.check(
-        "unreadable_message",
-        &mut worker,
-        refusals::unreadable_message(&kit),
+    step.check("unreadable_message", refusals::unreadable_message(&kit))
+        .await;
+    step.check("cancel", cancel::cancel(&kit)).await;
+    step.check("cancel_on", cancel::cancel_on(&kit)).await;
+    step.check("deadline_during_call", cancel::deadline_during_call(&kit))
+        .await;
+    step.check("full_worker", capacity::full_worker(&kit)).await;
+    let skip = ask::skip_unless_declared(&kit);
+    step.optional("ask_session", &skip, ask::session(&kit))
+        .await;
+    step.optional("ask_stateless", &skip, ask::stateless(&kit))
+        .await;
+    step.optional(
+        "ask_missing_capability",
+        &skip,
+        ask::missing_capability(&kit),
     )
     .await;
-    step.check("cancel", &mut worker, cancel::cancel(&kit))
-        .await;
-    step.check("cancel_on", &mut worker, cancel::cancel_on(&kit))
-        .await;
-    step.check(
-        "deadline_during_call",
-        &mut worker,
-        cancel::deadline_during_call(&kit),
-    )
-    .await;
-    step.check("full_worker", &mut worker, capacity::full_worker(&kit))
-        .await;
-    for (name, which) in [
-        ("ask_session", 0),
-        ("ask_stateless", 1),
-        ("ask_missing_capability", 2),
-    ] {
-        let skip = ask::skip_unless_declared(&kit);
-        step.run(name, &mut worker, async {
-            if let Some(skip) = skip {
-                return skip;
-            }
-            Outcome::from(match which {
-                0 => ask::session(&kit).await,
-                1 => ask::stateless(&kit).await,
-                _ => ask::missing_capability(&kit).await,
-            })
-        })
-        .await;
-    }
     let heartbeat_ms = kit.registered.as_ref().map(|r| r.record.heartbeat_ms);
-    step.check("heartbeat", &mut worker, async {
+    step.check("heartbeat", async {
         match heartbeat_ms {
             Some(ms) => records.heartbeats(ms).await,
             None => Err("the worker never registered".to_owned()),
@@ -237,13 +192,13 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     })
     .await;
     let drain_started = Instant::now();
-    let drained = match worker.exited() {
+    let drained = match step.worker.exited() {
         Some(status) => Outcome::Fail(format!(
             "the worker exited before the drain check ({status})"
         )),
-        None => drain::drain(&kit, &mut worker, &records).await.into(),
+        None => drain::drain(&kit, step.worker, &records).await.into(),
     };
-    step.record("drain", drain_started, drained, &mut worker);
+    step.record("drain", drain_started, drained);
     drop(worker);
     kit.bus.purge_pool_queue().await?;
 
@@ -260,16 +215,12 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
 struct Stepper<'a, W: Write> {
     report: &'a mut Report,
     out: &'a mut W,
+    /// A check is not run once the worker has exited: it fails at once, saying so.
+    worker: &'a mut WorkerProcess,
 }
 
 impl<W: Write> Stepper<'_, W> {
-    fn record(
-        &mut self,
-        name: &'static str,
-        started: Instant,
-        outcome: Outcome,
-        _worker: &mut WorkerProcess,
-    ) {
+    fn record(&mut self, name: &'static str, started: Instant, outcome: Outcome) {
         let took = started.elapsed();
         self.report.record(
             CheckResult {
@@ -282,37 +233,32 @@ impl<W: Write> Stepper<'_, W> {
     }
 
     /// Runs `check` unless the worker has exited, within [`CHECK_LIMIT`].
-    async fn run(
-        &mut self,
-        name: &'static str,
-        worker: &mut WorkerProcess,
-        check: impl Future<Output = Outcome>,
-    ) {
+    async fn run(&mut self, name: &'static str, check: impl Future<Output = Outcome>) {
         let started = Instant::now();
-        let outcome = match worker.exited() {
+        let outcome = match self.worker.exited() {
             Some(status) => Outcome::Fail(format!("the worker exited ({status})")),
             None => tokio::time::timeout(CHECK_LIMIT, check)
                 .await
                 .unwrap_or_else(|_| Outcome::Fail(format!("no verdict within {CHECK_LIMIT:?}"))),
         };
-        let took = started.elapsed();
-        self.report.record(
-            CheckResult {
-                name,
-                outcome,
-                took,
-            },
-            self.out,
-        );
+        self.record(name, started, outcome);
     }
 
-    async fn check(
+    async fn check(&mut self, name: &'static str, check: impl Future<Output = expect::Check>) {
+        self.run(name, async { check.await.into() }).await;
+    }
+
+    /// A check of an optional feature: `skip` says the worker does not offer it.
+    async fn optional(
         &mut self,
         name: &'static str,
-        worker: &mut WorkerProcess,
+        skip: &Option<Outcome>,
         check: impl Future<Output = expect::Check>,
     ) {
-        self.run(name, worker, async { check.await.into() }).await;
+        match skip {
+            Some(skip) => self.record(name, Instant::now(), skip.clone()),
+            None => self.check(name, check).await,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_nats::jetstream::AckKind as Settle;
 use bus_schema::mcp::code::INTERNAL_ERROR;
 use bus_schema::messages::CallRequest;
+use bus_schema::refusal::reason;
 use futures::StreamExt;
 use serde_json::json;
 
@@ -92,7 +93,7 @@ pub async fn not_idempotent(kit: &Kit, prepared: &Prepared) -> Check {
     let sent = prepared.once.as_ref().map_err(Clone::clone)?;
     let t = kit.finish(sent, REPLY_WITHIN).await;
     expect::not_accepted(&t)?;
-    let error = expect::error(&t, INTERNAL_ERROR, "worker_lost")?;
+    let error = expect::error(&t, INTERNAL_ERROR, reason::WORKER_LOST)?;
     expect::all([
         expect::data_field(error, "tool", &json!("kit_once")),
         expect::msg_ids(&t, sent, 2),

@@ -4,6 +4,7 @@
 
 use bus_schema::mcp::code::{INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RESOURCE_NOT_FOUND};
 use bus_schema::mcp::Method;
+use bus_schema::refusal::reason;
 use bus_schema::subjects;
 use serde_json::{json, Value};
 
@@ -74,7 +75,7 @@ async fn refused_either(
 fn method_not_served(method: Method) -> Refusal<'static> {
     Refusal {
         code: METHOD_NOT_FOUND,
-        reason: "unknown_method",
+        reason: reason::UNKNOWN_METHOD,
         data: vec![("method", json!(method.as_str()))],
     }
 }
@@ -83,7 +84,7 @@ pub async fn unknown_tool(kit: &Kit) -> Check {
     refused_on_both(kit, CallSpec::tool("kit_no_such_tool", json!({})), |_| {
         Refusal {
             code: INVALID_PARAMS,
-            reason: "unknown_tool",
+            reason: reason::UNKNOWN_TOOL,
             data: vec![("tool", json!("kit_no_such_tool"))],
         }
     })
@@ -96,7 +97,7 @@ pub async fn unknown_method(kit: &Kit) -> Check {
         CallSpec::method("kit/no_such_method", json!({})),
         |_| Refusal {
             code: METHOD_NOT_FOUND,
-            reason: "unknown_method",
+            reason: reason::UNKNOWN_METHOD,
             data: vec![("method", json!("kit/no_such_method"))],
         },
     )
@@ -113,8 +114,8 @@ pub async fn unknown_prompt(kit: &Kit) -> Check {
         vec![
             Refusal {
                 code: INVALID_PARAMS,
-                reason: "unknown_prompt",
-                data: vec![],
+                reason: reason::UNKNOWN_PROMPT,
+                data: vec![("prompt", json!("kit_no_such_prompt"))],
             },
             method_not_served(Method::PromptsGet),
         ]
@@ -134,10 +135,29 @@ pub async fn unknown_resource(kit: &Kit) -> Check {
                     Route::Durable => RESOURCE_NOT_FOUND,
                     Route::Stateless => INVALID_PARAMS,
                 },
-                reason: "unknown_resource",
+                reason: reason::UNKNOWN_RESOURCE,
                 data: vec![("uri", json!(uri))],
             },
             method_not_served(Method::ResourcesRead),
+        ]
+    })
+    .await
+}
+
+/// -32602 `unknown_completion_ref`; a worker serving no prompts or resources may answer
+/// "unknown method".
+pub async fn unknown_completion_ref(kit: &Kit) -> Check {
+    let params = json!({"ref": {"type": "ref/prompt", "name": "kit_no_such_prompt"},
+        "argument": {"name": "x", "value": ""}});
+    let spec = CallSpec::method(Method::CompletionComplete.as_str(), params);
+    refused_either(kit, spec, |_| {
+        vec![
+            Refusal {
+                code: INVALID_PARAMS,
+                reason: reason::UNKNOWN_COMPLETION,
+                data: vec![],
+            },
+            method_not_served(Method::CompletionComplete),
         ]
     })
     .await
@@ -147,7 +167,7 @@ pub async fn deadline_before_start(kit: &Kit) -> Check {
     let spec = CallSpec::tool("kit_echo", json!({"text": "too late"})).deadline_in_ms(-1000);
     refused_on_both(kit, spec, |_| Refusal {
         code: INTERNAL_ERROR,
-        reason: "deadline_passed",
+        reason: reason::DEADLINE_PASSED,
         data: vec![],
     })
     .await
@@ -183,7 +203,7 @@ pub async fn unknown_protocol(kit: &Kit) -> Check {
         let (sent, t) = run_edited(kit, &spec, |b| b["protocol"] = json!(99)).await?;
         let want = Refusal {
             code: INTERNAL_ERROR,
-            reason: "unsupported_protocol",
+            reason: reason::UNSUPPORTED_PROTOCOL,
             data: vec![("protocol", json!(99))],
         };
         refusal_rules(&sent, &t, &want).map_err(|e| format!("{} lane: {e}", route.name()))?;
@@ -209,7 +229,7 @@ pub async fn malformed_call(kit: &Kit) -> Check {
             let (sent, t) = run_edited(kit, &spec, edit).await?;
             let want = Refusal {
                 code: INTERNAL_ERROR,
-                reason: "malformed_call",
+                reason: reason::MALFORMED_CALL,
                 data: vec![],
             };
             refusal_rules(&sent, &t, &want)
