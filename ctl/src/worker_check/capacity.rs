@@ -25,10 +25,7 @@ pub async fn full_worker(kit: &Kit) -> Check {
     }
     // Two rounds of slow calls, and time to start.
     let within = Duration::from_millis(2 * SLOW_MS) + Duration::from_secs(5);
-    let mut traces = Vec::with_capacity(sent.len());
-    for s in &sent {
-        traces.push(kit.finish(s, within).await);
-    }
+    let traces = futures::future::join_all(sent.iter().map(|s| kit.finish(s, within))).await;
     // Stateless replies of every call arrive on one subscription, in the order the worker
     // sent them: the log's order says which calls started before the first one finished.
     let accepted_before_first_result = kit.recorder.accepted_before_first_result(&sent);

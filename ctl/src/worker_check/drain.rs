@@ -11,7 +11,7 @@ use super::expect::{self, Check};
 use super::kit::{Kit, REPLY_WITHIN};
 use super::launch::WorkerProcess;
 use super::observe::AckKind;
-use super::registration::RecordWatch;
+use super::registration::{self, RecordWatch};
 
 const SLOW_MS: u64 = 2000;
 
@@ -48,6 +48,14 @@ pub async fn drain(kit: &Kit, worker: &mut WorkerProcess, records: &RecordWatch)
     }
     if !records.deleted(Duration::from_secs(1)).await {
         problems.push("the worker record was not deleted".to_owned());
+    }
+    let heartbeat_ms = kit.registered.as_ref().map(|r| r.record.heartbeat_ms);
+    if let (Some(gap), Some(ms)) = (records.last_put_before_delete(), heartbeat_ms) {
+        if gap > registration::beat_bound(ms) {
+            problems.push(format!(
+                "the record was last put {gap:?} before its delete: heartbeats stop only when the calls are done"
+            ));
+        }
     }
     match problems.is_empty() {
         true => Ok(()),

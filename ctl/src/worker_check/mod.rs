@@ -86,6 +86,10 @@ pub struct Args {
 /// Safety net around any one check: each wait inside is bounded far below this.
 const CHECK_LIMIT: Duration = Duration::from_secs(45);
 
+/// Bound on the checks of a run (registration and drain apart): a good worker needs about
+/// 15 s; a hung one fails each check on a timeout of a few seconds until this is spent.
+const RUN_BUDGET: Duration = Duration::from_secs(90);
+
 /// Runs the kit; `Ok(false)` when a check failed.
 pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     let pool = PoolName::new(args.pool.as_str()).map_err(|e| anyhow::anyhow!("--pool: {e}"))?;
@@ -115,12 +119,16 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
         report: &mut report,
         out,
         worker: &mut worker,
+        registered: false,
+        budget: Instant::now(),
     };
 
     let started = Instant::now();
     let within = Duration::from_millis(args.start_timeout_ms);
     let (registered, check) = records.registered(&kit.bus, &kit.instance, within).await;
     kit.registered = registered;
+    step.registered = kit.registered.is_some();
+    step.budget = Instant::now() + RUN_BUDGET;
     step.record("registration", started, check.into());
     let catalog = registration::catalog_rules(kit.registered.as_ref());
     step.record("catalog", Instant::now(), catalog.into());
@@ -184,18 +192,20 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     )
     .await;
     let heartbeat_ms = kit.registered.as_ref().map(|r| r.record.heartbeat_ms);
-    step.check("heartbeat", async {
+    // Out of the budget: it reads what was seen all along, and waits a few beats at most.
+    let beats = async {
         match heartbeat_ms {
-            Some(ms) => records.heartbeats(ms).await,
-            None => Err("the worker never registered".to_owned()),
+            Some(ms) => records.heartbeats(ms).await.into(),
+            None => Outcome::Fail("the worker never registered".to_owned()),
         }
-    })
-    .await;
+    };
+    step.run_within("heartbeat", CHECK_LIMIT, beats).await;
     let drain_started = Instant::now();
     let drained = match step.worker.exited() {
         Some(status) => Outcome::Fail(format!(
             "the worker exited before the drain check ({status})"
         )),
+        None if !step.registered => Outcome::Fail("the worker never registered".to_owned()),
         None => drain::drain(&kit, step.worker, &records).await.into(),
     };
     step.record("drain", drain_started, drained);
@@ -217,6 +227,11 @@ struct Stepper<'a, W: Write> {
     out: &'a mut W,
     /// A check is not run once the worker has exited: it fails at once, saying so.
     worker: &'a mut WorkerProcess,
+    /// Checks of calls fail at once for a worker that never registered: it is not serving,
+    /// and each would only wait out its timeout.
+    registered: bool,
+    /// When the whole run must be over, so that a hung worker cannot hold the kit.
+    budget: Instant,
 }
 
 impl<W: Write> Stepper<'_, W> {
@@ -232,14 +247,29 @@ impl<W: Write> Stepper<'_, W> {
         );
     }
 
-    /// Runs `check` unless the worker has exited, within [`CHECK_LIMIT`].
+    /// Runs `check` unless the worker has exited or never registered, within
+    /// [`CHECK_LIMIT`] and what is left of the run's budget.
     async fn run(&mut self, name: &'static str, check: impl Future<Output = Outcome>) {
+        let left = self.budget.saturating_duration_since(Instant::now());
+        self.run_within(name, left, check).await;
+    }
+
+    async fn run_within(
+        &mut self,
+        name: &'static str,
+        left: Duration,
+        check: impl Future<Output = Outcome>,
+    ) {
         let started = Instant::now();
         let outcome = match self.worker.exited() {
             Some(status) => Outcome::Fail(format!("the worker exited ({status})")),
-            None => tokio::time::timeout(CHECK_LIMIT, check)
+            None if !self.registered => Outcome::Fail("the worker never registered".to_owned()),
+            None if left.is_zero() => Outcome::Fail(format!("the run's {RUN_BUDGET:?} were spent")),
+            None => tokio::time::timeout(CHECK_LIMIT.min(left), check)
                 .await
-                .unwrap_or_else(|_| Outcome::Fail(format!("no verdict within {CHECK_LIMIT:?}"))),
+                .unwrap_or_else(|_| {
+                    Outcome::Fail("no verdict in time: the worker hangs".to_owned())
+                }),
         };
         self.record(name, started, outcome);
     }

@@ -40,6 +40,11 @@ const MAX_HEARTBEAT_MS: u64 = 2000;
 /// Slack on the heartbeat bound for the kit's own scheduling.
 const BEAT_SLACK: Duration = Duration::from_millis(250);
 
+/// The longest gap between two puts `heartbeat_ms` allows ("~1.5 × heartbeat_ms").
+pub fn beat_bound(heartbeat_ms: u64) -> Duration {
+    Duration::from_millis(heartbeat_ms * 3 / 2) + BEAT_SLACK
+}
+
 impl RecordWatch {
     /// Starts watching `<pool>.<instance>` before the worker exists.
     pub async fn start(bus: &Bus, instance: &InstanceId) -> Result<Self> {
@@ -138,7 +143,7 @@ impl RecordWatch {
     /// The record was re-put at least twice after the first, never more than ~1.5 ×
     /// `heartbeat_ms` apart, up to now.
     pub async fn heartbeats(&self, heartbeat_ms: u64) -> Check {
-        let bound = Duration::from_millis(heartbeat_ms * 3 / 2) + BEAT_SLACK;
+        let bound = beat_bound(heartbeat_ms);
         let puts = |w: &[Write]| w.iter().filter(|w| w.value.is_some()).count();
         let late = |w: &[Write]| w.last().is_some_and(|l| l.seen.elapsed() > bound);
         let writes = self.wait(bound * 3, |w| puts(w) >= 3 || late(w)).await;
@@ -167,6 +172,16 @@ impl RecordWatch {
             Some(_) if puts.len() < 3 => Err(format!("only {} puts of the record", puts.len())),
             Some(_) => Ok(()),
         }
+    }
+
+    /// How long before its delete the record was last put (server times): a draining worker
+    /// keeps heartbeating while its calls run (contract E.2).
+    pub fn last_put_before_delete(&self) -> Option<Duration> {
+        let writes = self.snapshot();
+        let deleted = writes.iter().rposition(|w| w.value.is_none())?;
+        let put = writes[..deleted].iter().rev().find(|w| w.value.is_some())?;
+        let gap = writes[deleted].created_ns - put.created_ns;
+        Some(Duration::from_nanos(gap.max(0) as u64))
     }
 
     /// Whether the key was deleted (or purged), waiting at most `within`.
