@@ -211,10 +211,13 @@ pub async fn unknown_protocol(kit: &Kit) -> Check {
     Ok(())
 }
 
+/// A change to a call's body.
+type Edit = fn(&mut Value);
+
 /// Readable ids, but a known field of the wrong type, a required one missing, or a
 /// malformed principal.
 pub async fn malformed_call(kit: &Kit) -> Check {
-    let cases: [(&str, fn(&mut Value)); 3] = [
+    let cases: [(&str, Edit); 3] = [
         ("deadline_ms is a string", |b| {
             b["deadline_ms"] = json!("soon")
         }),
