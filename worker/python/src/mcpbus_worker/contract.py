@@ -26,6 +26,12 @@ CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel."
 #: `subjects::worker_inbox_prefix(pool)` is this plus the pool: the only inboxes a pool's
 #: workers may subscribe to when the bus enforces permissions (ADR 0013).
 WORKER_INBOX_PREFIX = "_INBOX.pool."
+#: `subjects::client_answer(pool, call_id, seq)` is this plus `<pool>.<call_id>.<seq>`: where
+#: the client's answer to the worker's request number `seq` of a call arrives.
+ANSWER_SUBJECT_PREFIX = "mcpbus.v2.answer."
+#: The JetStream API a worker calls (stream and consumer info, consumer create, pulls):
+#: its subjects are this plus the operation, as `permissions::worker` allows them.
+JS_API_PREFIX = "$JS.API."
 #: `subjects::service_name(pool)` (NATS service API) is this plus the pool.
 SERVICE_NAME_PREFIX = "mcpbus-"
 #: Between pool and instance (`subjects::worker_key`) or pool and digest (`catalog_key`).
@@ -49,14 +55,14 @@ CALLS_MAX_MSG_SIZE = 1_048_576
 
 #: `topology::pool_consumer_name(pool)` is this plus the pool.
 POOL_CONSUMER_PREFIX = "mcpbus-pool-"
-#: The consumer's description is this plus the pool.
-POOL_CONSUMER_DESCRIPTION_PREFIX = "mcpbus: calls for pool "
 POOL_ACK_POLICY = "explicit"
 #: How long JetStream waits for an acknowledgement (or `+WPI`) before delivering a call again.
 POOL_ACK_WAIT_SECONDS = 30.0
 POOL_MAX_DELIVER = 5
 #: Not in bus-schema (a parameter of `pool_consumer`): PROTOCOL.md section 3 states it.
 POOL_MAX_ACK_PENDING = 10_000
+POOL_DELIVER_POLICY = "all"
+POOL_REPLAY_POLICY = "instant"
 
 # -- KV buckets: bus_schema::topology::{WORKERS_KV, CATALOG_KV, kv_stream} ----------------
 
@@ -95,6 +101,7 @@ HEADER_MSG_ID = "Nats-Msg-Id"
 REPLY_ACCEPTED = "accepted"
 REPLY_PROGRESS = "progress"
 REPLY_LOG = "log"
+REPLY_REQUEST = "request"
 REPLY_RESULT = "result"
 REPLY_ERROR = "error"
 #: `Lane::Session`: the 2025 revisions' lane.
@@ -104,6 +111,15 @@ IDEMPOTENT_HINT = "idempotentHint"
 #: Not in bus-schema (the Rust SDK spells them): `data.reason` values, PROTOCOL.md 5.2 and 5.3.
 REASON_DEADLINE_PASSED = "deadline_passed"
 REASON_WORKER_LOST = "worker_lost"
+#: The rest of the outcome table's `data.reason` values (issue 16, the SDKs' agreed rules;
+#: to be written into PROTOCOL.md).
+REASON_UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+REASON_MALFORMED_CALL = "malformed_call"
+REASON_UNKNOWN_TOOL = "unknown_tool"
+REASON_UNKNOWN_METHOD = "unknown_method"
+REASON_UNKNOWN_PROMPT = "unknown_prompt"
+REASON_UNKNOWN_RESOURCE = "unknown_resource"
+REASON_INTERNAL = "internal"
 
 # -- The caller: bus_schema::principal::Principal, as CallRequest carries it --------------
 
@@ -134,6 +150,16 @@ INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002
+#: 2026-07-28 `MissingRequiredClientCapability`: the worker would need to ask the client for
+#: something it did not declare.
+MISSING_CAPABILITY = -32021
+#: `mcp::capability`: what a client declares, and the request to the client each allows.
+CAPABILITY_ELICITATION = "elicitation"
+CAPABILITY_SAMPLING = "sampling"
+CAPABILITY_ROOTS = "roots"
+CLIENT_METHOD_ELICITATION = "elicitation/create"
+CLIENT_METHOD_SAMPLING = "sampling/createMessage"
+CLIENT_METHOD_ROOTS = "roots/list"
 
 # -- Liveness defaults: not in bus-schema; PROTOCOL.md section 4 states them ---------------
 
