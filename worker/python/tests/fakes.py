@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from types import SimpleNamespace
 from typing import Any
 
 from mcpbus_worker import contract as c
+
+# The SDK logs every refusal and failed store; tests check what it does instead.
+logging.getLogger("mcpbus_worker").setLevel(logging.CRITICAL)
 
 
 def call(name: str = "echo", arguments: Any = None, **fields: Any) -> dict[str, Any]:
