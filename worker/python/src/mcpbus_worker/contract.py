@@ -19,8 +19,6 @@ PROTOCOL_VERSION = 2
 
 #: `subjects::call(pool)` is this plus the pool.
 CALL_SUBJECT_PREFIX = "mcpbus.v2.call."
-#: `subjects::CALLS_WILDCARD`: what the calls stream captures.
-CALLS_WILDCARD = "mcpbus.v2.call.>"
 #: `subjects::cancel(pool, call_id)` is this plus the pool, a dot and the call id.
 CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel."
 #: `subjects::worker_inbox_prefix(pool)` is this plus the pool: the only inboxes a pool's
@@ -38,18 +36,9 @@ SERVICE_NAME_PREFIX = "mcpbus-"
 KV_KEY_SEPARATOR = "."
 
 # -- The calls stream: bus_schema::topology::calls_stream ---------------------------------
+# Gateways declare it and the buckets with their limits; a worker only waits for them.
 
 CALLS_STREAM = "MCPBUS_CALLS"
-CALLS_STREAM_DESCRIPTION = "mcpbus: calls waiting for a worker"
-CALLS_RETENTION = "workqueue"
-CALLS_DISCARD = "new"
-CALLS_STORAGE = "file"
-CALLS_MAX_MESSAGES = 1_000_000
-CALLS_MAX_AGE_SECONDS = 86400.0
-CALLS_DEDUP_WINDOW_SECONDS = 120.0
-#: `limits::CALLS_LIMITS` (ADR 0007): bytes the queue may hold, and its largest call.
-CALLS_MAX_BYTES = 1_073_741_824
-CALLS_MAX_MSG_SIZE = 1_048_576
 
 # -- A pool's consumer: bus_schema::topology::pool_consumer -------------------------------
 
@@ -61,34 +50,19 @@ POOL_ACK_WAIT_SECONDS = 30.0
 POOL_MAX_DELIVER = 5
 #: Not in bus-schema (a parameter of `pool_consumer`): PROTOCOL.md section 3 states it.
 POOL_MAX_ACK_PENDING = 10_000
+#: Deliver every queued call, as fast as pulled: the rest of the agreed configuration.
 POOL_DELIVER_POLICY = "all"
 POOL_REPLAY_POLICY = "instant"
 
 # -- KV buckets: bus_schema::topology::{WORKERS_KV, CATALOG_KV, kv_stream} ----------------
 
 WORKERS_BUCKET = "mcpbus-workers"
-WORKERS_HISTORY = 1
-WORKERS_MAX_AGE_SECONDS = 300.0
-#: `limits::WORKERS_LIMITS` (ADR 0007): bytes the bucket may hold, and its largest value.
-WORKERS_MAX_BYTES = 67_108_864
-WORKERS_MAX_MSG_SIZE = 65_536
 CATALOG_BUCKET = "mcpbus-catalog"
-CATALOG_HISTORY = 1
-CATALOG_MAX_AGE_SECONDS = 86400.0
-#: `limits::CATALOG_LIMITS` (ADR 0007).
-CATALOG_MAX_BYTES = 268_435_456
-CATALOG_MAX_MSG_SIZE = 1_048_576
 #: `topology::CATALOG_REFRESH`: re-put the catalogue this often so it never ages out.
 CATALOG_REFRESH_SECONDS = 3600.0
-#: A bucket is the stream `KV_<bucket>` on subjects `$KV.<bucket>.>`.
+#: A bucket is the stream `KV_<bucket>`; its keys are subjects under `$KV.<bucket>.`.
 KV_STREAM_PREFIX = "KV_"
 KV_SUBJECT_PREFIX = "$KV."
-KV_SUBJECT_SUFFIX = ".>"
-KV_DISCARD = "new"
-KV_STORAGE = "file"
-KV_ALLOW_ROLLUP = True
-KV_DENY_DELETE = True
-KV_ALLOW_DIRECT = True
 
 # -- Headers: bus_schema::headers ----------------------------------------------------------
 
@@ -153,6 +127,8 @@ RESOURCE_NOT_FOUND = -32002
 #: 2026-07-28 `MissingRequiredClientCapability`: the worker would need to ask the client for
 #: something it did not declare.
 MISSING_CAPABILITY = -32021
+#: `mcp::result_type::INPUT_REQUIRED`: the `resultType` of an `InputRequiredResult` (5.4).
+RESULT_INPUT_REQUIRED = "input_required"
 #: `mcp::capability`: what a client declares, and the request to the client each allows.
 CAPABILITY_ELICITATION = "elicitation"
 CAPABILITY_SAMPLING = "sampling"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import contract as c
+
 #: The SDK's own `requestState`: `{"answers": {key: answer}}`.
 ANSWERS = "answers"
 
@@ -57,7 +59,7 @@ class Rounds:
         if missing:
             raise InputRequired(
                 {
-                    "resultType": "input_required",
+                    "resultType": c.RESULT_INPUT_REQUIRED,
                     "inputRequests": missing,
                     "requestState": {ANSWERS: dict(self.carried)},
                 }

@@ -79,11 +79,6 @@ def kv_stream(bucket: str) -> str:
     return f"{c.KV_STREAM_PREFIX}{bucket}"
 
 
-def kv_subjects(bucket: str) -> str:
-    """What the stream of KV bucket `bucket` captures."""
-    return f"{c.KV_SUBJECT_PREFIX}{bucket}{c.KV_SUBJECT_SUFFIX}"
-
-
 def cancel_subject(request: dict[str, Any], pool: str) -> str:
     """Where this call's cancellation arrives (PROTOCOL 5.6)."""
     return request.get("cancel_on") or f"{c.CANCEL_SUBJECT_PREFIX}{pool}{c.KV_KEY_SEPARATOR}{request['call_id']}"
