@@ -167,6 +167,35 @@ class CallsThatRun(unittest.TestCase):
         self.assertEqual(log.settled(), ["ack"])
 
 
+class Cancelled(unittest.TestCase):
+    def test_sends_nothing_more_and_acks_once_the_handler_stopped(self) -> None:
+        async def go() -> tuple[Log, list[str]]:
+            log = Log()
+            w = worker()
+            seen: list[str] = []
+
+            @w.tool()
+            async def wait() -> str:
+                try:
+                    await asyncio.sleep(60)
+                except asyncio.CancelledError:
+                    seen.append("stopped")
+                    log.append(("stopped",))
+                    raise
+                return "never"
+
+            nc = FakeNats(log)
+            task = asyncio.create_task(_Call(w, nc, FakeJetStream(log), FakeMsg(log, call("wait"))).run())
+            await asyncio.sleep(0.05)
+            nc.deliver("mcpbus.v2.cancel.t.c1", {})
+            await task
+            return log, seen
+
+        log, seen = asyncio.run(go())
+        self.assertEqual([r["type"] for r in log.replies()], ["accepted"])
+        self.assertEqual([e[0] for e in log if e[0] in ("stopped", "ack")], ["stopped", "ack"])
+
+
 class DurableReplies(unittest.TestCase):
     def test_are_numbered_and_stored_before_the_ack(self) -> None:
         log, _ = run(call("chatty", reply_durable=True), delivered=2)
