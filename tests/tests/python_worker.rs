@@ -251,7 +251,12 @@ async fn ctx_ask_is_answered_by_a_real_client_on_both_lanes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_catalogue_changed_at_run_time_reaches_clients_as_list_changed() {
     let c = Cluster::start(2, &[]).await.unwrap();
-    let _worker = start_py(&c, "py-sdk-worker", "tests/clients/py_sdk_worker.py", "pysdk");
+    let _worker = start_py(
+        &c,
+        "py-sdk-worker",
+        "tests/clients/py_sdk_worker.py",
+        "pysdk",
+    );
     c.wait_for_tools(&["grow", "shrink"], WAIT).await.unwrap();
     let urls = c.gateway_urls();
     // A client on the other gateway listens on its session's standalone stream.
@@ -310,14 +315,20 @@ async fn malformed_calls_leave_the_worker_serving() {
     let call = |body: Value| body.to_string().into_bytes();
     for body in [
         // Nobody to answer: no call_id; not JSON; reply_to not a string.
-        call(json!({"protocol": 2, "method": "tools/call", "reply_to": reply_to,
-            "deadline_ms": deadline, "lane": "stateless"})),
+        call(
+            json!({"protocol": 2, "method": "tools/call", "reply_to": reply_to,
+            "deadline_ms": deadline, "lane": "stateless"}),
+        ),
         b"{not json".to_vec(),
-        call(json!({"protocol": 2, "call_id": "bad0", "method": "tools/call", "reply_to": 7,
-            "deadline_ms": deadline, "lane": "stateless"})),
+        call(
+            json!({"protocol": 2, "call_id": "bad0", "method": "tools/call", "reply_to": 7,
+            "deadline_ms": deadline, "lane": "stateless"}),
+        ),
         // Answerable: no method.
-        call(json!({"protocol": 2, "call_id": "bad1", "reply_to": reply_to,
-            "deadline_ms": deadline, "lane": "stateless"})),
+        call(
+            json!({"protocol": 2, "call_id": "bad1", "reply_to": reply_to,
+            "deadline_ms": deadline, "lane": "stateless"}),
+        ),
     ] {
         js.publish(queue, body.into())
             .await
@@ -332,7 +343,10 @@ async fn malformed_calls_leave_the_worker_serving() {
     let answer: Value = serde_json::from_slice(&answer.payload).unwrap();
     assert_eq!(answer["type"], "error", "{answer}");
     assert_eq!(answer["error"]["code"], -32603, "{answer}");
-    assert_eq!(answer["error"]["data"]["reason"], "malformed_call", "{answer}");
+    assert_eq!(
+        answer["error"]["data"]["reason"], "malformed_call",
+        "{answer}"
+    );
 
     // Still serving, through the gateway.
     let r = stateless(
@@ -344,20 +358,17 @@ async fn malformed_calls_leave_the_worker_serving() {
     .unwrap();
     assert_eq!(texts(&r.response().unwrap()["result"]), vec!["still here"]);
     // Every bad message was terminated: none is waiting for redelivery.
-    let mut stream = js.get_stream("MCPBUS_CALLS").await.unwrap();
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
-        .get_consumer("mcpbus-pool-kit-python")
-        .await
-        .unwrap();
+    let stream = js.get_stream("MCPBUS_CALLS").await.unwrap();
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("mcpbus-pool-kit-python").await.unwrap();
     let info = consumer.info().await.unwrap();
-    assert_eq!(
-        (info.num_ack_pending, info.num_pending),
-        (0, 0),
-        "{info:?}"
-    );
-    let _ = stream.info().await;
+    assert_eq!((info.num_ack_pending, info.num_pending), (0, 0), "{info:?}");
     let log = log_named(&c, "kit-worker");
-    assert_eq!(log.matches("discarding an unreadable call").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("discarding an unreadable call").count(),
+        3,
+        "{log}"
+    );
     assert!(!log.contains("Traceback"), "{log}");
 }
 
@@ -392,5 +403,8 @@ async fn a_drain_lets_a_running_call_finish() {
     assert!(status.success(), "{status:?}");
     c.wait_for_tools(&[], Duration::from_secs(3)).await.unwrap();
     let log = log_named(&c, "kit-worker");
-    assert!(log.contains("draining") && !log.contains("drain timeout passed"), "{log}");
+    assert!(
+        log.contains("draining") && !log.contains("drain timeout passed"),
+        "{log}"
+    );
 }

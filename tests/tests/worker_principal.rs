@@ -99,7 +99,10 @@ async fn final_reply(
     let deadline = tokio::time::Instant::now() + within;
     while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, replies.next()).await {
         let reply: CallReply = decode(&msg.payload).unwrap();
-        if matches!(reply.event, CallEvent::Result { .. } | CallEvent::Error { .. }) {
+        if matches!(
+            reply.event,
+            CallEvent::Result { .. } | CallEvent::Error { .. }
+        ) {
             return Some(reply.event);
         }
     }
