@@ -168,15 +168,15 @@ class Worker:
         # nats-py keeps the server's INFO only privately; without it there is nothing to check.
         options.check_connection(getattr(nc, "_server_info", None) or {"tls_required": True})
         js = nc.jetstream()
-        await wait_for_streams(
-            nc, [c.CALLS_STREAM, p.kv_stream(c.WORKERS_BUCKET), p.kv_stream(c.CATALOG_BUCKET)]
-        )
-        await open_pool_consumer(nc, self.pool)
-        registration = _Registration(
-            self, await js.key_value(c.WORKERS_BUCKET), await js.key_value(c.CATALOG_BUCKET),
-            await _pool_registered_ms(js, self.pool),
-        )
-        await registration.register()
+        # A stop while waiting for the gateways' streams ends the wait.
+        starting = asyncio.ensure_future(self._start(nc, js))
+        await _first(asyncio.shield(starting), stop.wait())
+        if not starting.done():
+            starting.cancel()
+            log.info("stopped before registering")
+            await nc.close()
+            return
+        registration = starting.result()
         log.info("worker registered: pool=%s instance=%s tools=%d", self.pool, self.instance, len(self.tools))
         service = await self._announce(nc)
 
@@ -204,6 +204,19 @@ class Worker:
             finally:
                 await nc.close()
             log.info("worker stopped")
+
+    async def _start(self, nc: Any, js: Any) -> "_Registration":
+        """Waits for the streams and buckets, opens the pool's consumer, registers."""
+        await wait_for_streams(
+            nc, [c.CALLS_STREAM, p.kv_stream(c.WORKERS_BUCKET), p.kv_stream(c.CATALOG_BUCKET)]
+        )
+        await open_pool_consumer(nc, self.pool)
+        registration = _Registration(
+            self, await js.key_value(c.WORKERS_BUCKET), await js.key_value(c.CATALOG_BUCKET),
+            await _pool_registered_ms(js, self.pool),
+        )
+        await registration.register()
+        return registration
 
     async def _pull_until(self, nc: Any, js: Any, stop: asyncio.Event, running: dict[asyncio.Task[None], _Call]) -> None:
         """Pulls calls while `stop` is not set, asking for at most the free capacity. A pull
