@@ -286,6 +286,13 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         (
+            "POOL_CONSUMER_DESCRIPTION_PREFIX",
+            v(
+                prefix_of(consumer.description.as_deref().unwrap(), "sample-pool"),
+                "topology::pool_consumer().description",
+            ),
+        ),
+        (
             "POOL_ACK_POLICY",
             v(
                 wire(&consumer, "ack_policy"),
@@ -455,6 +462,10 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         (
             "REASON_INTERNAL",
             v(s("internal"), "the SDKs' outcome table"),
+        ),
+        (
+            "REASON_UNKNOWN_COMPLETION_REF",
+            v(s("unknown_completion_ref"), "the SDKs' outcome table"),
         ),
         // The caller a call carries.
         (

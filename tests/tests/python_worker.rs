@@ -243,8 +243,13 @@ async fn ctx_ask_is_answered_by_a_real_client_on_both_lanes() {
         assert_eq!(seen["asked"], json!(["answer: yes"]), "{seen}");
         assert_eq!(seen["asked_is_error"], false, "{seen}");
         assert_eq!(seen["questions"], json!(["kit?"]), "{seen}");
-        // A client that declared no elicitation is never asked: -32021.
-        assert_eq!(seen["without_capability"]["code"], -32021, "{seen}");
+        // A client that declared no elicitation is never asked: -32021 on 2026-07-28, a tool
+        // error on a 2025 session (which has no code for it).
+        if mode == "auto" {
+            assert_eq!(seen["without_capability"]["code"], -32021, "{seen}");
+        } else {
+            assert_eq!(seen["without_capability"]["is_error"], true, "{seen}");
+        }
     }
 }
 

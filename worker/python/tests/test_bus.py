@@ -76,7 +76,8 @@ class StartUp(unittest.TestCase):
         self.assertEqual(body, {
             "stream_name": "MCPBUS_CALLS",
             "config": {
-                "durable_name": "mcpbus-pool-p", "name": "mcpbus-pool-p", "filter_subject": "mcpbus.v2.call.p",
+                "durable_name": "mcpbus-pool-p", "name": "mcpbus-pool-p",
+                "description": "mcpbus: calls for pool p", "filter_subject": "mcpbus.v2.call.p",
                 "ack_policy": "explicit", "ack_wait": 30_000_000_000, "max_deliver": 5, "max_ack_pending": 10_000,
                 "deliver_policy": "all", "replay_policy": "instant",
             },

@@ -45,6 +45,10 @@ def worker() -> Worker:
     async def broken() -> str:
         raise RuntimeError("bug")
 
+    @w.prompt()
+    async def needy(code: str) -> str:
+        return code
+
     @w.resource("t://r")
     async def r(uri: str) -> str:
         return "text"
@@ -126,7 +130,13 @@ class RefusedBeforeRunning(unittest.TestCase):
     def test_unknown_names(self) -> None:
         self.check(call("nope"), c.INVALID_PARAMS, {"reason": "unknown_tool", "tool": "nope"})
         self.check(call(method="tools/burn"), c.METHOD_NOT_FOUND, {"reason": "unknown_method", "method": "tools/burn"})
-        self.check(call(method="prompts/get", params={"name": "nope"}), c.INVALID_PARAMS, {"reason": "unknown_prompt"})
+        self.check(call(method="prompts/get", params={"name": "nope"}), c.INVALID_PARAMS, {"reason": "unknown_prompt", "prompt": "nope"})
+        self.check(call(method="prompts/get", params={"name": "needy", "arguments": {}}), c.INVALID_PARAMS, None)
+        self.check(
+            call(method="completion/complete", params={"ref": {"type": "ref/prompt", "name": "nope"}}),
+            c.INVALID_PARAMS,
+            {"reason": "unknown_completion_ref"},
+        )
         self.check(
             call(method="resources/read", params={"uri": "t://x"}, lane="session"),
             c.RESOURCE_NOT_FOUND,

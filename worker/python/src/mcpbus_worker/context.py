@@ -55,7 +55,7 @@ class Context:
         self._call = call
         #: Requests sent to the client on this call's stream; the next one's `seq` is this + 1.
         self._asked = 0
-        #: Keys given to unnamed questions in this run (`input-1`, `input-2`, ...): a rerun
+        #: Keys given to unnamed questions in this run (`input-0`, `input-1`, ..., as the Rust SDK): a rerun
         #: asks in the same order, so the same question gets the same key.
         self._unnamed = 0
         self._pending = 0
@@ -135,14 +135,14 @@ class Context:
 
     async def ask(self, method: str, params: Any, *, key: str | None = None) -> Any:
         """Asks the client (`elicitation/create`, `sampling/createMessage`, `roots/list`) and
-        returns its result. `ProtocolError` -32021 if the client did not declare the
-        capability; `ToolError` if it refused, did not answer before the deadline, or the
+        returns its result. If the client did not declare the capability: `ProtocolError`
+        -32021 on 2026-07-28, a `ToolError` on a 2025 session; `ToolError` if it refused, did not answer before the deadline, or the
         call was cancelled.
 
         The same call works on both lanes. On a 2025 session the request goes to the client
         on the call's stream and this waits for the answer. On 2026-07-28 the round ends here
         (`InputRequired`, which the SDK turns into an `InputRequiredResult` whose key is
-        `key`, default `input-<n>`) and the handler runs again from the start when the client
+        `key`, default `input-<n>` from 0) and the handler runs again from the start when the client
         retries; earlier answers come back in the `requestState`, so each `ask` of the rerun
         returns at once until the first new one. Do nothing irreversible before the last `ask`.
         """
@@ -156,8 +156,8 @@ class Context:
         for key, method, params in asks:
             self._check_capability(method)
             if key is None:
-                self._unnamed += 1
                 key = f"input-{self._unnamed}"
+                self._unnamed += 1
             named.append((key, method, params))
         if self.lane != c.LANE_SESSION:
             return self._call.rounds.answers(named)
@@ -170,9 +170,13 @@ class Context:
         if capability is None:
             raise ToolError(f"cannot ask the client for {method!r}")
         if not self.client_supports(capability):
+            message = f"the client did not declare the {capability!r} capability, so it cannot be asked for {method}"
+            # 2026-07-28 has an error for exactly this; the 2025 revisions get a tool error.
+            if self.lane == c.LANE_SESSION:
+                raise ToolError(message)
             raise ProtocolError(
                 c.MISSING_CAPABILITY,
-                f"the client did not declare the {capability!r} capability, so it cannot be asked for {method}",
+                message,
                 {"requiredCapabilities": {capability: {}}},
             )
 

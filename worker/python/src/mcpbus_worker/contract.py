@@ -44,6 +44,8 @@ CALLS_STREAM = "MCPBUS_CALLS"
 
 #: `topology::pool_consumer_name(pool)` is this plus the pool.
 POOL_CONSUMER_PREFIX = "mcpbus-pool-"
+#: The consumer's description is this plus the pool.
+POOL_CONSUMER_DESCRIPTION_PREFIX = "mcpbus: calls for pool "
 POOL_ACK_POLICY = "explicit"
 #: How long JetStream waits for an acknowledgement (or `+WPI`) before delivering a call again.
 POOL_ACK_WAIT_SECONDS = 30.0
@@ -94,6 +96,7 @@ REASON_UNKNOWN_METHOD = "unknown_method"
 REASON_UNKNOWN_PROMPT = "unknown_prompt"
 REASON_UNKNOWN_RESOURCE = "unknown_resource"
 REASON_INTERNAL = "internal"
+REASON_UNKNOWN_COMPLETION_REF = "unknown_completion_ref"
 
 # -- The caller: bus_schema::principal::Principal, as CallRequest carries it --------------
 

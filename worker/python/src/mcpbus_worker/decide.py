@@ -133,8 +133,25 @@ def decide(served: Catalogue, request: dict[str, Any], delivered: int) -> None:
         name = params.get("name")
         prompt = served.prompts.get(name) if isinstance(name, str) else None
         if prompt is None:
-            raise Refused(p.wire_error(c.INVALID_PARAMS, f"Unknown prompt: {name}", {"reason": c.REASON_UNKNOWN_PROMPT}))
-    elif method != c.METHOD_COMPLETION_COMPLETE:
+            raise Refused(
+                p.wire_error(c.INVALID_PARAMS, f"Unknown prompt: {name}", {"reason": c.REASON_UNKNOWN_PROMPT, "prompt": name})
+            )
+        arguments = params.get("arguments") or {}
+        for argument in prompt.decl.get("arguments", []):
+            if argument.get("required") and (not isinstance(arguments, dict) or argument["name"] not in arguments):
+                raise Refused(p.wire_error(c.INVALID_PARAMS, f"prompt {name!r} needs argument {argument['name']!r}"))
+    elif method == c.METHOD_COMPLETION_COMPLETE:
+        ref = params.get("ref") if isinstance(params.get("ref"), dict) else {}
+        known = (ref.get("type") == "ref/prompt" and ref.get("name") in served.prompts) or (
+            ref.get("type") == "ref/resource" and ref.get("uri") in served.resources
+        )
+        if not known:
+            raise Refused(
+                p.wire_error(
+                    c.INVALID_PARAMS, f"Unknown completion reference {ref}", {"reason": c.REASON_UNKNOWN_COMPLETION_REF}
+                )
+            )
+    else:
         raise Refused(
             p.wire_error(
                 c.METHOD_NOT_FOUND,

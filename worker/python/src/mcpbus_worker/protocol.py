@@ -28,6 +28,7 @@ def pool_consumer_config(pool: str) -> dict[str, Any]:
     return {
         "durable_name": name,
         "name": name,
+        "description": f"{c.POOL_CONSUMER_DESCRIPTION_PREFIX}{pool}",
         "filter_subject": call_subject(pool),
         "ack_policy": c.POOL_ACK_POLICY,
         "ack_wait": int(c.POOL_ACK_WAIT_SECONDS * 1_000_000_000),
