@@ -1,7 +1,8 @@
 //! Workers know who is calling (issue 11, item 5). A call carrying the principal a gateway
 //! verified reaches the handler as `ctx.principal()`: in the Rust SDK, through the demo
 //! `whoami`; in the Python SDK, through the example's `py_whoami`. A call without one has
-//! none, and one whose principal is malformed is discarded as unreadable while the worker
+//! none, and one whose principal is malformed never runs (the Python SDK answers it
+//! `malformed_call`, as the SDKs agreed in issue 16) while the worker
 //! carries on serving.
 //!
 //! The calls are published straight to JetStream, as a gateway publishes them, so that
@@ -41,6 +42,22 @@ async fn call(
     principal: Option<Value>,
     within: Duration,
 ) -> Option<Value> {
+    match final_reply(nats, pool, tool, principal, within).await {
+        Some(CallEvent::Result { result }) => Some(result),
+        Some(CallEvent::Error { error }) => panic!("{tool} failed: {error:?}"),
+        _ => None,
+    }
+}
+
+/// Publishes the call as [`call`] does; its final reply (`result` or `error`), or `None` if
+/// none came within `within`.
+async fn final_reply(
+    nats: &async_nats::Client,
+    pool: &str,
+    tool: &str,
+    principal: Option<Value>,
+    within: Duration,
+) -> Option<CallEvent> {
     let call_id = uuid_like();
     let reply_to = subjects::call_reply(
         &PoolName::new(pool).unwrap(),
@@ -82,18 +99,30 @@ async fn call(
     let deadline = tokio::time::Instant::now() + within;
     while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, replies.next()).await {
         let reply: CallReply = decode(&msg.payload).unwrap();
-        match reply.event {
-            CallEvent::Result { result } => return Some(result),
-            CallEvent::Error { error } => panic!("{tool} failed: {error:?}"),
-            _ => {}
+        if matches!(
+            reply.event,
+            CallEvent::Result { .. } | CallEvent::Error { .. }
+        ) {
+            return Some(reply.event);
         }
     }
     None
 }
 
+/// How a worker treats a call whose principal is malformed.
+#[derive(Clone, Copy)]
+enum Malformed {
+    /// Terminated unanswered, as an unreadable body (the Rust SDK until it follows the SDKs'
+    /// outcome table of issue 16).
+    Unanswered,
+    /// Answered `malformed_call`, then terminated (the outcome table of issue 16).
+    Answered,
+}
+
 /// Calls `tool` of `pool` as alice, then without a caller, then with a malformed principal,
-/// and checks what each brings back: alice's identity, no `principal`, nothing at all.
-async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str) {
+/// and checks what each brings back: alice's identity, no `principal`, and for the malformed
+/// one no result (`malformed` says whether an error answers it).
+async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str, malformed: Malformed) {
     let nats = c.nats.client().await;
     let with = call(&nats, pool, tool, Some(alice()), ANSWER)
         .await
@@ -120,10 +149,22 @@ async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str) {
     assert!(out["instance"].is_string(), "{without}");
     assert!(out.get("principal").is_none(), "{without}");
 
-    // A malformed principal gets no answer (the call is unreadable), leaves the queue at
-    // once rather than after redeliveries, and the worker serves the next call.
+    // A malformed principal never runs the tool, leaves the queue at once rather than after
+    // redeliveries, and the worker serves the next call.
     let bad = json!({"issuer": "https://issuer.test", "subject": ["alice"]});
-    assert_eq!(call(&nats, pool, tool, Some(bad), SILENCE).await, None);
+    let reply = final_reply(&nats, pool, tool, Some(bad), SILENCE).await;
+    match (malformed, reply) {
+        (Malformed::Unanswered, None) => {}
+        (Malformed::Answered, Some(CallEvent::Error { error })) => {
+            assert_eq!(error.code, -32603, "{error:?}");
+            assert_eq!(
+                error.data.as_ref().and_then(|d| d.get("reason")),
+                Some(&json!("malformed_call")),
+                "{error:?}"
+            );
+        }
+        (_, reply) => panic!("a malformed principal got {reply:?}"),
+    }
     let stream = jetstream::new(nats.clone())
         .get_stream(topology::CALLS_STREAM)
         .await
@@ -144,7 +185,7 @@ async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rust_demo_whoami_names_the_verified_caller() {
     let c = harness::demo_cluster(1, &[]).await;
-    assert_reports_the_caller(&c, "demo", "whoami").await;
+    assert_reports_the_caller(&c, "demo", "whoami", Malformed::Unanswered).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,7 +195,7 @@ async fn a_python_worker_sees_the_verified_caller() {
     c.wait_for_tools(&PY_EXAMPLE_TOOLS, Duration::from_secs(20))
         .await
         .unwrap();
-    assert_reports_the_caller(&c, "py-example", "py_whoami").await;
+    assert_reports_the_caller(&c, "py-example", "py_whoami", Malformed::Answered).await;
 }
 
 fn now_ms() -> u64 {
