@@ -17,6 +17,7 @@ use bus_schema::messages::{CallEvent, CallRequest, Lane, ToolEntry, WireError, W
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::permissions::{Permissions, Role};
 use bus_schema::principal::Principal;
+use bus_schema::refusal::reason;
 use bus_schema::{headers, subjects, topology};
 
 const CONTRACT_PY: &str = "../worker/python/src/mcpbus_worker/contract.py";
@@ -309,7 +310,7 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ),
         (
             "POOL_MAX_ACK_PENDING",
-            Documented(|x| format!("max ack pending {}", spaced(x))),
+            Documented(|x| format!("\"max_ack_pending\": {x}")),
         ),
         (
             "POOL_DELIVER_POLICY",
@@ -425,47 +426,58 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             "IDEMPOTENT_HINT",
             Read(reads_idempotent_hint, "messages::ToolEntry::idempotent"),
         ),
+        // The outcome table's reasons (PROTOCOL.md §5.8), from bus-schema.
         (
             "REASON_DEADLINE_PASSED",
-            Documented(|x| format!("`{}`", unquote(x))),
+            v(
+                s(reason::DEADLINE_PASSED),
+                "refusal::reason::DEADLINE_PASSED",
+            ),
         ),
         (
             "REASON_WORKER_LOST",
-            Documented(|x| format!("`{}`", unquote(x))),
+            v(s(reason::WORKER_LOST), "refusal::reason::WORKER_LOST"),
         ),
-        // The rest of the outcome table's reasons: agreed by the SDKs (issue 16), not yet in
-        // bus-schema or PROTOCOL.md, so pinned here until PROTOCOL.md states them.
         (
             "REASON_UNSUPPORTED_PROTOCOL",
-            v(s("unsupported_protocol"), "the SDKs' outcome table"),
+            v(
+                s(reason::UNSUPPORTED_PROTOCOL),
+                "refusal::reason::UNSUPPORTED_PROTOCOL",
+            ),
         ),
         (
             "REASON_MALFORMED_CALL",
-            v(s("malformed_call"), "the SDKs' outcome table"),
+            v(s(reason::MALFORMED_CALL), "refusal::reason::MALFORMED_CALL"),
         ),
         (
             "REASON_UNKNOWN_TOOL",
-            v(s("unknown_tool"), "the SDKs' outcome table"),
+            v(s(reason::UNKNOWN_TOOL), "refusal::reason::UNKNOWN_TOOL"),
         ),
         (
             "REASON_UNKNOWN_METHOD",
-            v(s("unknown_method"), "the SDKs' outcome table"),
+            v(s(reason::UNKNOWN_METHOD), "refusal::reason::UNKNOWN_METHOD"),
         ),
         (
             "REASON_UNKNOWN_PROMPT",
-            v(s("unknown_prompt"), "the SDKs' outcome table"),
+            v(s(reason::UNKNOWN_PROMPT), "refusal::reason::UNKNOWN_PROMPT"),
         ),
         (
             "REASON_UNKNOWN_RESOURCE",
-            v(s("unknown_resource"), "the SDKs' outcome table"),
+            v(
+                s(reason::UNKNOWN_RESOURCE),
+                "refusal::reason::UNKNOWN_RESOURCE",
+            ),
         ),
         (
             "REASON_INTERNAL",
-            v(s("internal"), "the SDKs' outcome table"),
+            v(s(reason::INTERNAL), "refusal::reason::INTERNAL"),
         ),
         (
             "REASON_UNKNOWN_COMPLETION_REF",
-            v(s("unknown_completion_ref"), "the SDKs' outcome table"),
+            v(
+                s(reason::UNKNOWN_COMPLETION),
+                "refusal::reason::UNKNOWN_COMPLETION",
+            ),
         ),
         // The caller a call carries.
         (
@@ -653,22 +665,6 @@ fn millis(v: &Py) -> i64 {
         Py::Float(x) => (x * 1000.0).round() as i64,
         other => panic!("expected seconds as a float, found {other}"),
     }
-}
-
-/// `10000` as PROTOCOL.md writes it: `10 000`.
-fn spaced(v: &Py) -> String {
-    let Py::Int(n) = v else {
-        panic!("expected an int, found {v}")
-    };
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(d);
-    }
-    out
 }
 
 /// The constants of a mirror module. Anything but the module docstring, comments, blank

@@ -1,9 +1,8 @@
 //! Workers know who is calling (issue 11, item 5). A call carrying the principal a gateway
 //! verified reaches the handler as `ctx.principal()`: in the Rust SDK, through the demo
 //! `whoami`; in the Python SDK, through the example's `py_whoami`. A call without one has
-//! none, and one whose principal is malformed never runs (the Python SDK answers it
-//! `malformed_call`, as the SDKs agreed in issue 16) while the worker
-//! carries on serving.
+//! none, and one whose principal is malformed never runs: it is answered `malformed_call`
+//! (PROTOCOL.md §5.8) while the worker carries on serving.
 //!
 //! The calls are published straight to JetStream, as a gateway publishes them, so that
 //! these tests hold the workers' side of the protocol whatever the gateway's auth does.
@@ -109,20 +108,10 @@ async fn final_reply(
     None
 }
 
-/// How a worker treats a call whose principal is malformed.
-#[derive(Clone, Copy)]
-enum Malformed {
-    /// Terminated unanswered, as an unreadable body (the Rust SDK until it follows the SDKs'
-    /// outcome table of issue 16).
-    Unanswered,
-    /// Answered `malformed_call`, then terminated (the outcome table of issue 16).
-    Answered,
-}
-
 /// Calls `tool` of `pool` as alice, then without a caller, then with a malformed principal,
 /// and checks what each brings back: alice's identity, no `principal`, and for the malformed
-/// one no result (`malformed` says whether an error answers it).
-async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str, malformed: Malformed) {
+/// one a `malformed_call` error instead of a result.
+async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str) {
     let nats = c.nats.client().await;
     let with = call(&nats, pool, tool, Some(alice()), ANSWER)
         .await
@@ -153,9 +142,8 @@ async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str, malforme
     // redeliveries, and the worker serves the next call.
     let bad = json!({"issuer": "https://issuer.test", "subject": ["alice"]});
     let reply = final_reply(&nats, pool, tool, Some(bad), SILENCE).await;
-    match (malformed, reply) {
-        (Malformed::Unanswered, None) => {}
-        (Malformed::Answered, Some(CallEvent::Error { error })) => {
+    match reply {
+        Some(CallEvent::Error { error }) => {
             assert_eq!(error.code, -32603, "{error:?}");
             assert_eq!(
                 error.data.as_ref().and_then(|d| d.get("reason")),
@@ -163,7 +151,7 @@ async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str, malforme
                 "{error:?}"
             );
         }
-        (_, reply) => panic!("a malformed principal got {reply:?}"),
+        reply => panic!("a malformed principal got {reply:?}"),
     }
     let stream = jetstream::new(nats.clone())
         .get_stream(topology::CALLS_STREAM)
@@ -185,7 +173,7 @@ async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str, malforme
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rust_demo_whoami_names_the_verified_caller() {
     let c = harness::demo_cluster(1, &[]).await;
-    assert_reports_the_caller(&c, "demo", "whoami", Malformed::Unanswered).await;
+    assert_reports_the_caller(&c, "demo", "whoami").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,7 +183,7 @@ async fn a_python_worker_sees_the_verified_caller() {
     c.wait_for_tools(&PY_EXAMPLE_TOOLS, Duration::from_secs(20))
         .await
         .unwrap();
-    assert_reports_the_caller(&c, "py-example", "py_whoami", Malformed::Answered).await;
+    assert_reports_the_caller(&c, "py-example", "py_whoami").await;
 }
 
 fn now_ms() -> u64 {
