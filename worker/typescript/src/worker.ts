@@ -173,8 +173,11 @@ export class Worker {
     }
     log.info(`draining: no new calls; waiting up to ${this.drainTimeoutMs} ms for ${running.size} running`);
     if (running.size > 0) {
-      const timeout = AbortSignal.any([AbortSignal.timeout(this.drainTimeoutMs), skipWait]);
-      await Promise.race([Promise.allSettled([...finished]), sleep(this.drainTimeoutMs + 1, timeout)]);
+      // The wait ends when the calls do, at the drain timeout, or on a second signal.
+      const waited = new AbortController();
+      const ended = AbortSignal.any([waited.signal, skipWait]);
+      await Promise.race([Promise.allSettled([...finished]), sleep(this.drainTimeoutMs, ended)]);
+      waited.abort();
       if (running.size > 0) {
         log.warn(`drain timeout: stopping ${running.size} calls still running (NAK)`);
         for (const call of running) call.stopForDrain();
