@@ -239,3 +239,79 @@ async fn a_typescript_worker_serves_both_lanes_through_both_gateways_and_drains(
         c.nats.proc.log_text()
     );
 }
+
+/// `examples/kit-worker.ts` serves the kit tools as KIT-CONTRACT F states them, on the pool,
+/// login and instance the kit passes in the environment (a smoke test until the kit itself
+/// runs it).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kit_worker_serves_the_kit_tools() {
+    let c = Cluster::start(1, &[]).await.unwrap();
+    let (url, user, password) = c.nats.worker_login("kit-ts");
+    let mut cmd = Command::new(node());
+    cmd.arg(workspace_root().join("worker/typescript/dist/examples/kit-worker.js"))
+        .env("MCPBUS_NATS_URL", url)
+        .env("MCPBUS_NATS_USER", user)
+        .env("MCPBUS_NATS_PASSWORD", password)
+        .env("MCPBUS_POOL", "kit-ts")
+        .env("MCPBUS_INSTANCE", "kit1");
+    let mut worker = Proc::spawn("ts-kit-worker", &mut cmd, c.dir.path()).unwrap();
+    let kit = [
+        "kit_ask",
+        "kit_echo",
+        "kit_fail",
+        "kit_once",
+        "kit_progress",
+        "kit_slow",
+    ];
+    c.wait_for_tools(&kit, WAIT).await.unwrap();
+    let url = &c.gateway_urls()[0];
+    let call = |name: &str, arguments: Value| {
+        let params = json!({"name": name, "arguments": arguments,
+            "_meta": {"progressToken": "k", "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}});
+        async move { stateless(url, "tools/call", params).await.unwrap() }
+    };
+    let r = call("kit_echo", json!({"text": "hi"})).await;
+    assert_eq!(texts(&r.response().unwrap()["result"]), vec!["hi"]);
+    let r = call("kit_echo", json!({})).await;
+    assert_eq!(r.response().unwrap()["result"]["isError"], true);
+    let r = call("kit_once", json!({"text": "one"})).await;
+    assert_eq!(texts(&r.response().unwrap()["result"]), vec!["one"]);
+    let r = call("kit_fail", json!({"message": "broken"})).await;
+    let result = &r.response().unwrap()["result"];
+    assert_eq!(
+        (result["isError"].clone(), texts(result)),
+        (json!(true), vec!["broken".to_owned()])
+    );
+    let r = call("kit_progress", json!({"steps": 3, "delay_ms": 10})).await;
+    let messages = r.messages();
+    let progress: Vec<_> = messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .map(|m| {
+            (
+                m["params"]["progress"].as_f64(),
+                m["params"]["total"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        vec![
+            (Some(1.0), Some(3.0)),
+            (Some(2.0), Some(3.0)),
+            (Some(3.0), Some(3.0))
+        ]
+    );
+    assert_eq!(texts(&r.response().unwrap()["result"]), vec!["done 3"]);
+    let r = call("kit_slow", json!({"ms": 50})).await;
+    assert_eq!(texts(&r.response().unwrap()["result"]), vec!["slept 50"]);
+    let r = call("kit_ask", json!({})).await;
+    let result = &r.response().unwrap()["result"];
+    assert_eq!(result["resultType"], "input_required", "{result}");
+    assert_eq!(
+        result["inputRequests"]["answer"]["params"]["message"],
+        "kit?"
+    );
+    worker.terminate();
+    assert!(worker.wait_exit(WAIT).expect("exited").success());
+}
