@@ -62,16 +62,20 @@ export function parseCall(body: Uint8Array): Parsed {
     deadlineMs: deadline,
     error,
   });
-  if (value.protocol !== c.PROTOCOL_VERSION) {
+  const malformed = (why: string) =>
+    refuse(wireError(c.CODE.internalError, `malformed call: ${why}`, { reason: c.REASON.malformedCall }));
+  // Absent means this version (as bus-schema decodes it); an integer other than ours is a
+  // version we do not speak; anything else is a malformed field (PROTOCOL.md §5.8).
+  const protocol = value.protocol ?? c.PROTOCOL_VERSION;
+  if (!Number.isInteger(protocol)) return malformed("protocol is not an integer");
+  if (protocol !== c.PROTOCOL_VERSION) {
     return refuse(
-      wireError(c.CODE.internalError, `this worker speaks protocol ${c.PROTOCOL_VERSION}, not ${JSON.stringify(value.protocol)}`, {
+      wireError(c.CODE.internalError, `this worker speaks protocol ${c.PROTOCOL_VERSION}, not ${JSON.stringify(protocol)}`, {
         reason: c.REASON.unsupportedProtocol,
-        protocol: value.protocol ?? null,
+        protocol,
       }),
     );
   }
-  const malformed = (why: string) =>
-    refuse(wireError(c.CODE.internalError, `malformed call: ${why}`, { reason: c.REASON.malformedCall }));
   const { method, params, deadline_ms, lane, protocol_version, client_capabilities, reply_durable, cancel_on, task_id } =
     value;
   if (typeof method !== "string") return malformed("method is missing or not a string");

@@ -142,7 +142,8 @@ export class ToolContext {
    * Do nothing irreversible before the last `ask`.
    *
    * A client that did not declare the capability is never asked: this throws a
-   * `ProtocolError` -32021 (missing capability) on both lanes.
+   * `ProtocolError` -32021 (missing capability) on the stateless lane, and a `ToolError` on a
+   * session (the 2025 revisions have no code for it), as PROTOCOL.md §5.2 says.
    */
   async ask(method: string, params: unknown, options: AskOptions = {}): Promise<unknown> {
     const key = options.key ?? `input-${this.asked}`;
@@ -169,10 +170,9 @@ export class ToolContext {
     const capability = c.CAPABILITY_OF_METHOD[method];
     if (capability === undefined) throw new ToolError(`cannot ask the client for ${JSON.stringify(method)}`);
     if (!this.clientSupports(capability)) {
-      throw ProtocolError.missingCapability(
-        capability,
-        `the client did not declare the ${JSON.stringify(capability)} capability, so it cannot be asked for ${method}`,
-      );
+      const message = `the client did not declare the ${JSON.stringify(capability)} capability, so it cannot be asked for ${method}`;
+      if (this.request.lane === c.LANE_STATELESS) throw ProtocolError.missingCapability(capability, message);
+      throw new ToolError(message);
     }
   }
 

@@ -57,14 +57,18 @@ test("stateless lane: the first round is an InputRequiredResult, the retry runs 
   assert.deepEqual(retry.sent[2]!.body.result, { content: [{ type: "text", text: "answer: yes" }], isError: false });
 });
 
-test("without the capability the client is never asked: -32021 on both lanes", async () => {
-  for (const lane of ["stateless", "session"]) {
-    const bus = new FakeBus();
-    await new Call(env(asking(), bus), new FakeMessage(enc(call({ params: { name: "ask" }, lane })))).run();
-    const error = bus.sent[1]!.body.error as { code: number; data: unknown };
-    assert.equal(error.code, -32021);
-    assert.deepEqual(error.data, { requiredCapabilities: { elicitation: {} } });
-  }
+test("without the capability the client is never asked: -32021 stateless, a tool error on a session", async () => {
+  const stateless = new FakeBus();
+  await new Call(env(asking(), stateless), new FakeMessage(enc(call({ params: { name: "ask" }, lane: "stateless" })))).run();
+  const error = stateless.sent[1]!.body.error as { code: number; data: unknown };
+  assert.equal(error.code, -32021);
+  assert.deepEqual(error.data, { requiredCapabilities: { elicitation: {} } });
+
+  const session = new FakeBus();
+  await new Call(env(asking(), session), new FakeMessage(enc(call({ params: { name: "ask" }, lane: "session" })))).run();
+  const result = session.sent[1]!.body.result as { isError: boolean; content: { text: string }[] };
+  assert.equal(result.isError, true);
+  assert.match(result.content[0]!.text, /elicitation/);
 });
 
 test("session lane: a request reply with seq 1, the answer on the pool's answer subject", async () => {

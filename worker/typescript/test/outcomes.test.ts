@@ -55,6 +55,15 @@ test("an unreadable call is terminated without a reply", async () => {
   assert.deepEqual(bytes.acks, ["TERM"]);
 });
 
+test("a protocol that is not an integer is a malformed call; an absent one means 2", async () => {
+  const bad = await run(call({ protocol: "2" }));
+  assert.equal((bad.replies[0]!.error as { data: { reason: string } }).data.reason, "malformed_call");
+  const body = call({});
+  delete (body as Record<string, unknown>).protocol;
+  const absent = await run(body);
+  assert.equal(absent.replies[0]!.type, "accepted");
+});
+
 test("an unknown protocol is answered unsupported_protocol, then terminated", async () => {
   const { replies, msg, bus } = await run(call({ protocol: 3 }));
   assert.equal(replies.length, 1);
