@@ -51,6 +51,16 @@ if [ ! -d tests/clients/ts/node_modules/@modelcontextprotocol/client ] \
   npm install --silent --no-audit --no-fund --prefix tests/clients/ts >/dev/null
 fi
 
+# The TypeScript worker SDK (worker/typescript, on nats.js and zod), pinned in its
+# package-lock.json; built with tsc on every run (so the tests use this checkout's SDK), and its
+# unit tests run offline on Node 24.
+if [ ! -d worker/typescript/node_modules/@nats-io/jetstream ] || [ ! -d worker/typescript/node_modules/typescript ]; then
+  echo "installing the TypeScript worker SDK's dependencies into worker/typescript" >&2
+  npm ci --silent --no-audit --no-fund --prefix worker/typescript >/dev/null
+fi
+"$MCPBUS_NODE24" worker/typescript/node_modules/typescript/bin/tsc -p worker/typescript/tsconfig.json
+"$MCPBUS_NODE24" --test "worker/typescript/dist/test/**/*.test.js" >/dev/null
+
 # A real authorization server (panva's oidc-provider) for the auth tests, pinned in
 # tests/clients/oidc/package-lock.json.
 if [ ! -d tests/clients/oidc/node_modules/oidc-provider ]; then

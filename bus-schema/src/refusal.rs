@@ -47,7 +47,8 @@ pub struct CallEnvelope {
 pub fn unreadable_call(body: &[u8]) -> Option<(CallEnvelope, WireError)> {
     let envelope: CallEnvelope = serde_json::from_slice(body).ok()?;
     let error = match &envelope.protocol {
-        Some(v) if v.as_u64() != Some(u64::from(PROTOCOL_VERSION)) => WireError {
+        // An integer other than ours; any other type is a malformed field.
+        Some(v) if v.is_u64() && v.as_u64() != Some(u64::from(PROTOCOL_VERSION)) => WireError {
             code: INTERNAL_ERROR,
             message: format!(
                 "the call was written in worker protocol {v}; this worker speaks {PROTOCOL_VERSION}"
@@ -88,6 +89,9 @@ mod tests {
         let body = br#"{"protocol": 2, "call_id": "c", "reply_to": "r", "reply_durable": true, "principal": 5}"#;
         let (env, err) = unreadable_call(body).unwrap();
         assert!(env.reply_durable);
+        assert_eq!(err.data.unwrap()["reason"], reason::MALFORMED_CALL);
+        let body = br#"{"protocol": "2", "call_id": "c", "reply_to": "r"}"#;
+        let (_, err) = unreadable_call(body).unwrap();
         assert_eq!(err.data.unwrap()["reason"], reason::MALFORMED_CALL);
     }
 }

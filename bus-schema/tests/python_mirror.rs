@@ -12,10 +12,12 @@ use std::fmt;
 use std::time::Duration;
 
 use bus_schema::connect::Setting;
-use bus_schema::mcp::{self, Method};
+use bus_schema::mcp::{self, capability, Method};
 use bus_schema::messages::{CallEvent, CallRequest, Lane, ToolEntry, WireError, WorkerRecord};
 use bus_schema::names::{InstanceId, PoolName};
+use bus_schema::permissions::{Permissions, Role};
 use bus_schema::principal::Principal;
+use bus_schema::refusal::reason;
 use bus_schema::{headers, subjects, topology};
 
 const CONTRACT_PY: &str = "../worker/python/src/mcpbus_worker/contract.py";
@@ -112,6 +114,22 @@ fn reads_idempotent_hint(hint: &Py) -> bool {
     entry.idempotent()
 }
 
+/// A worker's permissions let it create its pool's consumer on the subject the Python SDK
+/// builds from this prefix: `<prefix>CONSUMER.CREATE.<stream>.<consumer>.<filter>`.
+fn worker_may_create_its_consumer_under(prefix: &Py) -> bool {
+    let pool = pool();
+    let create = format!(
+        "{}CONSUMER.CREATE.{}.{}.{}",
+        unquote(prefix),
+        topology::CALLS_STREAM,
+        topology::pool_consumer_name(&pool),
+        subjects::call(&pool)
+    );
+    Permissions::of(&Role::Worker(pool))
+        .publish
+        .contains(&create)
+}
+
 /// A principal with every field set, each to a value found nowhere else in it.
 fn sample_principal() -> Principal {
     Principal {
@@ -192,7 +210,6 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
     let calls = topology::calls_stream(1);
     let consumer = topology::pool_consumer(&pool, 1);
     let workers = topology::kv_stream(topology::WORKERS_KV, 1);
-    let catalog = topology::kv_stream(topology::CATALOG_KV, 1);
     let instance = InstanceId::new("sample-instance").unwrap();
     let (_, kv_separator) = around(&subjects::worker_key(&pool, &instance), "sample-pool");
     let kv_separator = prefix_of(unquote(&kv_separator), "sample-instance");
@@ -202,22 +219,7 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         kv_separator,
         "worker and catalogue keys no longer share a separator: the Python SDK assumes one"
     );
-    let (kv_subject_prefix, kv_subject_suffix) =
-        around(&workers.subjects[0], topology::WORKERS_KV.bucket);
-    // The Python SDK declares both buckets with one set of settings.
-    let mut catalog_as_workers = topology::kv_stream(topology::WORKERS_KV, 1);
-    catalog_as_workers.name = catalog.name.clone();
-    catalog_as_workers.description = catalog.description.clone();
-    catalog_as_workers.subjects = catalog.subjects.clone();
-    catalog_as_workers.max_age = catalog.max_age;
-    catalog_as_workers.max_messages_per_subject = catalog.max_messages_per_subject;
-    catalog_as_workers.max_bytes = catalog.max_bytes;
-    catalog_as_workers.max_message_size = catalog.max_message_size;
-    assert_eq!(
-        serde_json::to_value(&catalog_as_workers).unwrap(),
-        serde_json::to_value(&catalog).unwrap(),
-        "KV buckets are no longer declared alike but for name, age, history and size limits"
-    );
+    let (kv_subject_prefix, _) = around(&workers.subjects[0], topology::WORKERS_KV.bucket);
 
     BTreeMap::from([
         (
@@ -234,10 +236,6 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
                 prefix_of(&subjects::call(&pool), "sample-pool"),
                 "subjects::call",
             ),
-        ),
-        (
-            "CALLS_WILDCARD",
-            v(s(subjects::CALLS_WILDCARD), "subjects::CALLS_WILDCARD"),
         ),
         (
             "CANCEL_SUBJECT_PREFIX",
@@ -261,56 +259,25 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         (
+            "ANSWER_SUBJECT_PREFIX",
+            v(
+                prefix_of(&subjects::client_answer(&pool, "c1", 2), "sample-pool.c1.2"),
+                "subjects::client_answer",
+            ),
+        ),
+        (
+            "JS_API_PREFIX",
+            Read(
+                worker_may_create_its_consumer_under,
+                "permissions::worker (CONSUMER.CREATE)",
+            ),
+        ),
+        (
             "KV_KEY_SEPARATOR",
             v(kv_separator, "subjects::{worker_key, catalog_key}"),
         ),
         // The calls stream, as declared.
         ("CALLS_STREAM", v(s(&calls.name), "topology::CALLS_STREAM")),
-        (
-            "CALLS_STREAM_DESCRIPTION",
-            v(
-                s(calls.description.clone().unwrap()),
-                "topology::calls_stream().description",
-            ),
-        ),
-        (
-            "CALLS_RETENTION",
-            v(
-                wire(&calls, "retention"),
-                "topology::calls_stream().retention",
-            ),
-        ),
-        (
-            "CALLS_DISCARD",
-            v(wire(&calls, "discard"), "topology::calls_stream().discard"),
-        ),
-        (
-            "CALLS_STORAGE",
-            v(wire(&calls, "storage"), "topology::calls_stream().storage"),
-        ),
-        (
-            "CALLS_MAX_MESSAGES",
-            v(Py::Int(calls.max_messages), "topology::CALLS_MAX_MESSAGES"),
-        ),
-        (
-            "CALLS_MAX_BYTES",
-            v(Py::Int(calls.max_bytes), "limits::CALLS_LIMITS.max_bytes"),
-        ),
-        (
-            "CALLS_MAX_MSG_SIZE",
-            v(
-                Py::Int(calls.max_message_size.into()),
-                "limits::CALLS_LIMITS.max_msg_size",
-            ),
-        ),
-        (
-            "CALLS_MAX_AGE_SECONDS",
-            v(secs(calls.max_age), "topology::CALLS_MAX_AGE"),
-        ),
-        (
-            "CALLS_DEDUP_WINDOW_SECONDS",
-            v(secs(calls.duplicate_window), "topology::CALLS_DEDUP_WINDOW"),
-        ),
         // A pool's consumer, as declared.
         (
             "POOL_CONSUMER_PREFIX",
@@ -343,7 +310,21 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ),
         (
             "POOL_MAX_ACK_PENDING",
-            Documented(|x| format!("max ack pending {}", spaced(x))),
+            Documented(|x| format!("\"max_ack_pending\": {x}")),
+        ),
+        (
+            "POOL_DELIVER_POLICY",
+            v(
+                wire(&consumer, "deliver_policy"),
+                "topology::pool_consumer().deliver_policy",
+            ),
+        ),
+        (
+            "POOL_REPLAY_POLICY",
+            v(
+                wire(&consumer, "replay_policy"),
+                "topology::pool_consumer().replay_policy",
+            ),
         ),
         // KV buckets, as declared.
         (
@@ -354,61 +335,11 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         (
-            "WORKERS_HISTORY",
-            v(
-                Py::Int(workers.max_messages_per_subject),
-                "topology::WORKERS_KV.history",
-            ),
-        ),
-        (
-            "WORKERS_MAX_AGE_SECONDS",
-            v(secs(workers.max_age), "topology::WORKERS_KV.max_age"),
-        ),
-        (
-            "WORKERS_MAX_BYTES",
-            v(
-                Py::Int(workers.max_bytes),
-                "limits::WORKERS_LIMITS.max_bytes",
-            ),
-        ),
-        (
-            "WORKERS_MAX_MSG_SIZE",
-            v(
-                Py::Int(workers.max_message_size.into()),
-                "limits::WORKERS_LIMITS.max_msg_size",
-            ),
-        ),
-        (
-            "CATALOG_MAX_BYTES",
-            v(
-                Py::Int(catalog.max_bytes),
-                "limits::CATALOG_LIMITS.max_bytes",
-            ),
-        ),
-        (
-            "CATALOG_MAX_MSG_SIZE",
-            v(
-                Py::Int(catalog.max_message_size.into()),
-                "limits::CATALOG_LIMITS.max_msg_size",
-            ),
-        ),
-        (
             "CATALOG_BUCKET",
             v(
                 s(topology::CATALOG_KV.bucket),
                 "topology::CATALOG_KV.bucket",
             ),
-        ),
-        (
-            "CATALOG_HISTORY",
-            v(
-                Py::Int(catalog.max_messages_per_subject),
-                "topology::CATALOG_KV.history",
-            ),
-        ),
-        (
-            "CATALOG_MAX_AGE_SECONDS",
-            v(secs(catalog.max_age), "topology::CATALOG_KV.max_age"),
         ),
         (
             "CATALOG_REFRESH_SECONDS",
@@ -424,39 +355,6 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         (
             "KV_SUBJECT_PREFIX",
             v(kv_subject_prefix, "topology::kv_stream().subjects"),
-        ),
-        (
-            "KV_SUBJECT_SUFFIX",
-            v(kv_subject_suffix, "topology::kv_stream().subjects"),
-        ),
-        (
-            "KV_DISCARD",
-            v(wire(&workers, "discard"), "topology::kv_stream().discard"),
-        ),
-        (
-            "KV_STORAGE",
-            v(wire(&workers, "storage"), "topology::kv_stream().storage"),
-        ),
-        (
-            "KV_ALLOW_ROLLUP",
-            v(
-                Py::Bool(workers.allow_rollup),
-                "topology::kv_stream().allow_rollup",
-            ),
-        ),
-        (
-            "KV_DENY_DELETE",
-            v(
-                Py::Bool(workers.deny_delete),
-                "topology::kv_stream().deny_delete",
-            ),
-        ),
-        (
-            "KV_ALLOW_DIRECT",
-            v(
-                Py::Bool(workers.allow_direct),
-                "topology::kv_stream().allow_direct",
-            ),
         ),
         // Headers.
         ("HEADER_MSG_ID", v(s(headers::MSG_ID), "headers::MSG_ID")),
@@ -485,6 +383,17 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
                     data: serde_json::Value::Null,
                 }),
                 "messages::CallEvent::Log",
+            ),
+        ),
+        (
+            "REPLY_REQUEST",
+            v(
+                tag(CallEvent::Request {
+                    seq: 1,
+                    method: String::new(),
+                    params: serde_json::Value::Null,
+                }),
+                "messages::CallEvent::Request",
             ),
         ),
         (
@@ -517,13 +426,58 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             "IDEMPOTENT_HINT",
             Read(reads_idempotent_hint, "messages::ToolEntry::idempotent"),
         ),
+        // The outcome table's reasons (PROTOCOL.md §5.8), from bus-schema.
         (
             "REASON_DEADLINE_PASSED",
-            Documented(|x| format!("`{}`", unquote(x))),
+            v(
+                s(reason::DEADLINE_PASSED),
+                "refusal::reason::DEADLINE_PASSED",
+            ),
         ),
         (
             "REASON_WORKER_LOST",
-            Documented(|x| format!("`{}`", unquote(x))),
+            v(s(reason::WORKER_LOST), "refusal::reason::WORKER_LOST"),
+        ),
+        (
+            "REASON_UNSUPPORTED_PROTOCOL",
+            v(
+                s(reason::UNSUPPORTED_PROTOCOL),
+                "refusal::reason::UNSUPPORTED_PROTOCOL",
+            ),
+        ),
+        (
+            "REASON_MALFORMED_CALL",
+            v(s(reason::MALFORMED_CALL), "refusal::reason::MALFORMED_CALL"),
+        ),
+        (
+            "REASON_UNKNOWN_TOOL",
+            v(s(reason::UNKNOWN_TOOL), "refusal::reason::UNKNOWN_TOOL"),
+        ),
+        (
+            "REASON_UNKNOWN_METHOD",
+            v(s(reason::UNKNOWN_METHOD), "refusal::reason::UNKNOWN_METHOD"),
+        ),
+        (
+            "REASON_UNKNOWN_PROMPT",
+            v(s(reason::UNKNOWN_PROMPT), "refusal::reason::UNKNOWN_PROMPT"),
+        ),
+        (
+            "REASON_UNKNOWN_RESOURCE",
+            v(
+                s(reason::UNKNOWN_RESOURCE),
+                "refusal::reason::UNKNOWN_RESOURCE",
+            ),
+        ),
+        (
+            "REASON_INTERNAL",
+            v(s(reason::INTERNAL), "refusal::reason::INTERNAL"),
+        ),
+        (
+            "REASON_UNKNOWN_COMPLETION_REF",
+            v(
+                s(reason::UNKNOWN_COMPLETION),
+                "refusal::reason::UNKNOWN_COMPLETION",
+            ),
         ),
         // The caller a call carries.
         (
@@ -627,6 +581,53 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
                 "mcp::code::RESOURCE_NOT_FOUND",
             ),
         ),
+        (
+            "MISSING_CAPABILITY",
+            v(
+                Py::Int(mcp::code::MISSING_CAPABILITY),
+                "mcp::code::MISSING_CAPABILITY",
+            ),
+        ),
+        (
+            "RESULT_INPUT_REQUIRED",
+            v(
+                s(mcp::result_type::INPUT_REQUIRED),
+                "mcp::result_type::INPUT_REQUIRED",
+            ),
+        ),
+        (
+            "CAPABILITY_ELICITATION",
+            v(s(capability::ELICITATION), "mcp::capability::ELICITATION"),
+        ),
+        (
+            "CAPABILITY_SAMPLING",
+            v(s(capability::SAMPLING), "mcp::capability::SAMPLING"),
+        ),
+        (
+            "CAPABILITY_ROOTS",
+            v(s(capability::ROOTS), "mcp::capability::ROOTS"),
+        ),
+        (
+            "CLIENT_METHOD_ELICITATION",
+            Read(
+                |m| capability::for_client_request(unquote(m)) == Some(capability::ELICITATION),
+                "mcp::capability::for_client_request",
+            ),
+        ),
+        (
+            "CLIENT_METHOD_SAMPLING",
+            Read(
+                |m| capability::for_client_request(unquote(m)) == Some(capability::SAMPLING),
+                "mcp::capability::for_client_request",
+            ),
+        ),
+        (
+            "CLIENT_METHOD_ROOTS",
+            Read(
+                |m| capability::for_client_request(unquote(m)) == Some(capability::ROOTS),
+                "mcp::capability::for_client_request",
+            ),
+        ),
         // Connection settings: the same variables as the Rust binaries.
         env(Setting::Servers, "ENV_NATS_URL"),
         env(Setting::Creds, "ENV_NATS_CREDS"),
@@ -664,22 +665,6 @@ fn millis(v: &Py) -> i64 {
         Py::Float(x) => (x * 1000.0).round() as i64,
         other => panic!("expected seconds as a float, found {other}"),
     }
-}
-
-/// `10000` as PROTOCOL.md writes it: `10 000`.
-fn spaced(v: &Py) -> String {
-    let Py::Int(n) = v else {
-        panic!("expected an int, found {v}")
-    };
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(' ');
-        }
-        out.push(d);
-    }
-    out
 }
 
 /// The constants of a mirror module. Anything but the module docstring, comments, blank

@@ -1,8 +1,8 @@
 //! Workers know who is calling (issue 11, item 5). A call carrying the principal a gateway
 //! verified reaches the handler as `ctx.principal()`: in the Rust SDK, through the demo
 //! `whoami`; in the Python SDK, through the example's `py_whoami`. A call without one has
-//! none, and one whose principal is malformed is discarded as unreadable while the worker
-//! carries on serving.
+//! none, and one whose principal is malformed never runs: it is answered `malformed_call`
+//! (PROTOCOL.md §5.8) while the worker carries on serving.
 //!
 //! The calls are published straight to JetStream, as a gateway publishes them, so that
 //! these tests hold the workers' side of the protocol whatever the gateway's auth does.
@@ -41,6 +41,22 @@ async fn call(
     principal: Option<Value>,
     within: Duration,
 ) -> Option<Value> {
+    match final_reply(nats, pool, tool, principal, within).await {
+        Some(CallEvent::Result { result }) => Some(result),
+        Some(CallEvent::Error { error }) => panic!("{tool} failed: {error:?}"),
+        _ => None,
+    }
+}
+
+/// Publishes the call as [`call`] does; its final reply (`result` or `error`), or `None` if
+/// none came within `within`.
+async fn final_reply(
+    nats: &async_nats::Client,
+    pool: &str,
+    tool: &str,
+    principal: Option<Value>,
+    within: Duration,
+) -> Option<CallEvent> {
     let call_id = uuid_like();
     let reply_to = subjects::call_reply(
         &PoolName::new(pool).unwrap(),
@@ -82,17 +98,19 @@ async fn call(
     let deadline = tokio::time::Instant::now() + within;
     while let Ok(Some(msg)) = tokio::time::timeout_at(deadline, replies.next()).await {
         let reply: CallReply = decode(&msg.payload).unwrap();
-        match reply.event {
-            CallEvent::Result { result } => return Some(result),
-            CallEvent::Error { error } => panic!("{tool} failed: {error:?}"),
-            _ => {}
+        if matches!(
+            reply.event,
+            CallEvent::Result { .. } | CallEvent::Error { .. }
+        ) {
+            return Some(reply.event);
         }
     }
     None
 }
 
 /// Calls `tool` of `pool` as alice, then without a caller, then with a malformed principal,
-/// and checks what each brings back: alice's identity, no `principal`, nothing at all.
+/// and checks what each brings back: alice's identity, no `principal`, and for the malformed
+/// one a `malformed_call` error instead of a result.
 async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str) {
     let nats = c.nats.client().await;
     let with = call(&nats, pool, tool, Some(alice()), ANSWER)
@@ -120,10 +138,21 @@ async fn assert_reports_the_caller(c: &Cluster, pool: &str, tool: &str) {
     assert!(out["instance"].is_string(), "{without}");
     assert!(out.get("principal").is_none(), "{without}");
 
-    // A malformed principal gets no answer (the call is unreadable), leaves the queue at
-    // once rather than after redeliveries, and the worker serves the next call.
+    // A malformed principal never runs the tool, leaves the queue at once rather than after
+    // redeliveries, and the worker serves the next call.
     let bad = json!({"issuer": "https://issuer.test", "subject": ["alice"]});
-    assert_eq!(call(&nats, pool, tool, Some(bad), SILENCE).await, None);
+    let reply = final_reply(&nats, pool, tool, Some(bad), SILENCE).await;
+    match reply {
+        Some(CallEvent::Error { error }) => {
+            assert_eq!(error.code, -32603, "{error:?}");
+            assert_eq!(
+                error.data.as_ref().and_then(|d| d.get("reason")),
+                Some(&json!("malformed_call")),
+                "{error:?}"
+            );
+        }
+        reply => panic!("a malformed principal got {reply:?}"),
+    }
     let stream = jetstream::new(nats.clone())
         .get_stream(topology::CALLS_STREAM)
         .await

@@ -165,10 +165,14 @@ class TheHandlerSeesTheCaller(unittest.TestCase):
         msg, nc = run_call(call())
         self.assertEqual(result_of(nc), {"caller": None})
 
-    def test_a_malformed_principal_is_an_unreadable_call(self) -> None:
-        # Terminated without running or answering, like bad JSON; the worker carries on.
+    def test_a_malformed_principal_is_a_malformed_call(self) -> None:
+        # Answered malformed_call, then terminated, without running: a handler never runs
+        # with a caller half understood.
         msg, nc = run_call(call({"issuer": "https://issuer.test", "subject": ["alice"]}))
-        self.assertEqual((msg.done, nc.published), (["term"], []))
+        self.assertEqual(msg.done, ["term"])
+        [(_, reply)] = nc.published
+        self.assertEqual((reply["type"], reply["error"]["code"]), ("error", c.INTERNAL_ERROR))
+        self.assertEqual(reply["error"]["data"], {"reason": c.REASON_MALFORMED_CALL})
 
     def test_a_body_that_is_not_an_object_is_an_unreadable_call(self) -> None:
         msg, nc = run_call(["not", "a", "call"])

@@ -19,31 +19,26 @@ PROTOCOL_VERSION = 2
 
 #: `subjects::call(pool)` is this plus the pool.
 CALL_SUBJECT_PREFIX = "mcpbus.v2.call."
-#: `subjects::CALLS_WILDCARD`: what the calls stream captures.
-CALLS_WILDCARD = "mcpbus.v2.call.>"
 #: `subjects::cancel(pool, call_id)` is this plus the pool, a dot and the call id.
 CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel."
 #: `subjects::worker_inbox_prefix(pool)` is this plus the pool: the only inboxes a pool's
 #: workers may subscribe to when the bus enforces permissions (ADR 0013).
 WORKER_INBOX_PREFIX = "_INBOX.pool."
+#: `subjects::client_answer(pool, call_id, seq)` is this plus `<pool>.<call_id>.<seq>`: where
+#: the client's answer to the worker's request number `seq` of a call arrives.
+ANSWER_SUBJECT_PREFIX = "mcpbus.v2.answer."
+#: The JetStream API a worker calls (stream and consumer info, consumer create, pulls):
+#: its subjects are this plus the operation, as `permissions::worker` allows them.
+JS_API_PREFIX = "$JS.API."
 #: `subjects::service_name(pool)` (NATS service API) is this plus the pool.
 SERVICE_NAME_PREFIX = "mcpbus-"
 #: Between pool and instance (`subjects::worker_key`) or pool and digest (`catalog_key`).
 KV_KEY_SEPARATOR = "."
 
 # -- The calls stream: bus_schema::topology::calls_stream ---------------------------------
+# Gateways declare it and the buckets with their limits; a worker only waits for them.
 
 CALLS_STREAM = "MCPBUS_CALLS"
-CALLS_STREAM_DESCRIPTION = "mcpbus: calls waiting for a worker"
-CALLS_RETENTION = "workqueue"
-CALLS_DISCARD = "new"
-CALLS_STORAGE = "file"
-CALLS_MAX_MESSAGES = 1_000_000
-CALLS_MAX_AGE_SECONDS = 86400.0
-CALLS_DEDUP_WINDOW_SECONDS = 120.0
-#: `limits::CALLS_LIMITS` (ADR 0007): bytes the queue may hold, and its largest call.
-CALLS_MAX_BYTES = 1_073_741_824
-CALLS_MAX_MSG_SIZE = 1_048_576
 
 # -- A pool's consumer: bus_schema::topology::pool_consumer -------------------------------
 
@@ -57,32 +52,19 @@ POOL_ACK_WAIT_SECONDS = 30.0
 POOL_MAX_DELIVER = 5
 #: Not in bus-schema (a parameter of `pool_consumer`): PROTOCOL.md section 3 states it.
 POOL_MAX_ACK_PENDING = 10_000
+#: Deliver every queued call, as fast as pulled: the rest of the agreed configuration.
+POOL_DELIVER_POLICY = "all"
+POOL_REPLAY_POLICY = "instant"
 
 # -- KV buckets: bus_schema::topology::{WORKERS_KV, CATALOG_KV, kv_stream} ----------------
 
 WORKERS_BUCKET = "mcpbus-workers"
-WORKERS_HISTORY = 1
-WORKERS_MAX_AGE_SECONDS = 300.0
-#: `limits::WORKERS_LIMITS` (ADR 0007): bytes the bucket may hold, and its largest value.
-WORKERS_MAX_BYTES = 67_108_864
-WORKERS_MAX_MSG_SIZE = 65_536
 CATALOG_BUCKET = "mcpbus-catalog"
-CATALOG_HISTORY = 1
-CATALOG_MAX_AGE_SECONDS = 86400.0
-#: `limits::CATALOG_LIMITS` (ADR 0007).
-CATALOG_MAX_BYTES = 268_435_456
-CATALOG_MAX_MSG_SIZE = 1_048_576
 #: `topology::CATALOG_REFRESH`: re-put the catalogue this often so it never ages out.
 CATALOG_REFRESH_SECONDS = 3600.0
-#: A bucket is the stream `KV_<bucket>` on subjects `$KV.<bucket>.>`.
+#: A bucket is the stream `KV_<bucket>`; its keys are subjects under `$KV.<bucket>.`.
 KV_STREAM_PREFIX = "KV_"
 KV_SUBJECT_PREFIX = "$KV."
-KV_SUBJECT_SUFFIX = ".>"
-KV_DISCARD = "new"
-KV_STORAGE = "file"
-KV_ALLOW_ROLLUP = True
-KV_DENY_DELETE = True
-KV_ALLOW_DIRECT = True
 
 # -- Headers: bus_schema::headers ----------------------------------------------------------
 
@@ -95,6 +77,7 @@ HEADER_MSG_ID = "Nats-Msg-Id"
 REPLY_ACCEPTED = "accepted"
 REPLY_PROGRESS = "progress"
 REPLY_LOG = "log"
+REPLY_REQUEST = "request"
 REPLY_RESULT = "result"
 REPLY_ERROR = "error"
 #: `Lane::Session`: the 2025 revisions' lane.
@@ -104,6 +87,16 @@ IDEMPOTENT_HINT = "idempotentHint"
 #: Not in bus-schema (the Rust SDK spells them): `data.reason` values, PROTOCOL.md 5.2 and 5.3.
 REASON_DEADLINE_PASSED = "deadline_passed"
 REASON_WORKER_LOST = "worker_lost"
+#: The rest of the outcome table's `data.reason` values (issue 16, the SDKs' agreed rules;
+#: to be written into PROTOCOL.md).
+REASON_UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+REASON_MALFORMED_CALL = "malformed_call"
+REASON_UNKNOWN_TOOL = "unknown_tool"
+REASON_UNKNOWN_METHOD = "unknown_method"
+REASON_UNKNOWN_PROMPT = "unknown_prompt"
+REASON_UNKNOWN_RESOURCE = "unknown_resource"
+REASON_INTERNAL = "internal"
+REASON_UNKNOWN_COMPLETION_REF = "unknown_completion_ref"
 
 # -- The caller: bus_schema::principal::Principal, as CallRequest carries it --------------
 
@@ -134,6 +127,18 @@ INVALID_PARAMS = -32602
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 RESOURCE_NOT_FOUND = -32002
+#: 2026-07-28 `MissingRequiredClientCapability`: the worker would need to ask the client for
+#: something it did not declare.
+MISSING_CAPABILITY = -32021
+#: `mcp::result_type::INPUT_REQUIRED`: the `resultType` of an `InputRequiredResult` (5.4).
+RESULT_INPUT_REQUIRED = "input_required"
+#: `mcp::capability`: what a client declares, and the request to the client each allows.
+CAPABILITY_ELICITATION = "elicitation"
+CAPABILITY_SAMPLING = "sampling"
+CAPABILITY_ROOTS = "roots"
+CLIENT_METHOD_ELICITATION = "elicitation/create"
+CLIENT_METHOD_SAMPLING = "sampling/createMessage"
+CLIENT_METHOD_ROOTS = "roots/list"
 
 # -- Liveness defaults: not in bus-schema; PROTOCOL.md section 4 states them ---------------
 

@@ -79,7 +79,7 @@ class Tool:
         try:
             args = self.model.model_validate(arguments or {})
         except pydantic.ValidationError as e:
-            return tool_error(f"invalid arguments: {e}")
+            return tool_error(f"invalid arguments: {_problems(e)}")
         kwargs = {name: getattr(args, name) for name in type(args).model_fields}
         if self.context_param:
             kwargs[self.context_param] = ctx
@@ -87,6 +87,13 @@ class Tool:
             return as_result(await self.handler(**kwargs))
         except ToolError as e:
             return tool_error(str(e))
+
+
+def _problems(e: pydantic.ValidationError) -> str:
+    """What is wrong with some arguments, one `field: problem` per error, for a model to read."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors()
+    )
 
 
 def tool_error(message: str) -> dict[str, Any]:
@@ -139,7 +146,7 @@ class Prompt:
         try:
             args = self.model.model_validate(arguments or {})
         except pydantic.ValidationError as e:
-            raise ProtocolError(c.INVALID_PARAMS, f"invalid prompt arguments: {e}") from e
+            raise ProtocolError(c.INVALID_PARAMS, f"invalid prompt arguments: {_problems(e)}") from e
         value = await self.handler(**{n: getattr(args, n) for n in type(args).model_fields})
         if isinstance(value, str):
             value = {"messages": [{"role": "user", "content": {"type": "text", "text": value}}]}

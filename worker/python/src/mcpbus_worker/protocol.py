@@ -1,4 +1,4 @@
-"""The mcpbus worker protocol, version 1, as bus-schema/PROTOCOL.md defines it.
+"""The mcpbus worker protocol, version 2, as bus-schema/PROTOCOL.md defines it.
 
 Subjects, keys and message shapes are built here only, from the names and limits in
 `contract.py`; the rest of the SDK uses these functions.
@@ -21,8 +21,45 @@ def pool_consumer(pool: str) -> str:
     return f"{c.POOL_CONSUMER_PREFIX}{pool}"
 
 
-def pool_consumer_description(pool: str) -> str:
-    return f"{c.POOL_CONSUMER_DESCRIPTION_PREFIX}{pool}"
+def pool_consumer_config(pool: str) -> dict[str, Any]:
+    """The pool consumer's configuration, exactly as the SDKs agreed to create it (replicas
+    left out: it inherits the stream's)."""
+    name = pool_consumer(pool)
+    return {
+        "durable_name": name,
+        "name": name,
+        "description": f"{c.POOL_CONSUMER_DESCRIPTION_PREFIX}{pool}",
+        "filter_subject": call_subject(pool),
+        "ack_policy": c.POOL_ACK_POLICY,
+        "ack_wait": int(c.POOL_ACK_WAIT_SECONDS * 1_000_000_000),
+        "max_deliver": c.POOL_MAX_DELIVER,
+        "max_ack_pending": c.POOL_MAX_ACK_PENDING,
+        "deliver_policy": c.POOL_DELIVER_POLICY,
+        "replay_policy": c.POOL_REPLAY_POLICY,
+    }
+
+
+def stream_info_subject(stream: str) -> str:
+    return f"{c.JS_API_PREFIX}STREAM.INFO.{stream}"
+
+
+def consumer_info_subject(pool: str) -> str:
+    return f"{c.JS_API_PREFIX}CONSUMER.INFO.{c.CALLS_STREAM}.{pool_consumer(pool)}"
+
+
+def consumer_create_subject(pool: str) -> str:
+    """Creates the consumer by name and filter: the only create a pool's permissions allow."""
+    return f"{c.JS_API_PREFIX}CONSUMER.CREATE.{c.CALLS_STREAM}.{pool_consumer(pool)}.{call_subject(pool)}"
+
+
+def pull_subject(pool: str) -> str:
+    """Where pull requests for the pool's calls go."""
+    return f"{c.JS_API_PREFIX}CONSUMER.MSG.NEXT.{c.CALLS_STREAM}.{pool_consumer(pool)}"
+
+
+def answer_subject(pool: str, call_id: str, seq: int) -> str:
+    """Where the client's answer to request `seq` of a call arrives (PROTOCOL 5.2)."""
+    return f"{c.ANSWER_SUBJECT_PREFIX}{pool}.{call_id}.{seq}"
 
 
 def service_name(pool: str) -> str:
@@ -41,11 +78,6 @@ def catalog_key(pool: str, digest: str) -> str:
 def kv_stream(bucket: str) -> str:
     """The stream that is KV bucket `bucket`."""
     return f"{c.KV_STREAM_PREFIX}{bucket}"
-
-
-def kv_subjects(bucket: str) -> str:
-    """What the stream of KV bucket `bucket` captures."""
-    return f"{c.KV_SUBJECT_PREFIX}{bucket}{c.KV_SUBJECT_SUFFIX}"
 
 
 def cancel_subject(request: dict[str, Any], pool: str) -> str:
@@ -77,6 +109,7 @@ def reply(call_id: str, instance: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def wire_error(code: int, message: str, data: Any = None) -> dict[str, Any]:
+    """An `error` reply event."""
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data

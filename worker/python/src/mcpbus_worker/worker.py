@@ -1,9 +1,10 @@
 """The worker: registration and heartbeats, pulling calls, running them, draining.
 
-Follows bus-schema/PROTOCOL.md: catalogue in the catalogue KV bucket, liveness in the
-workers bucket, calls pulled from the pool's durable consumer on the calls stream at most
-`max_in_flight` at a time, replies to each call's `reply_to`, acknowledgement after the
-final reply. Every name and limit of the bus comes from `contract.py`.
+Follows bus-schema/PROTOCOL.md and the SDKs' agreed rules (issue 16): waits for the streams and
+buckets the gateways declare (never creates one), creates or opens only its pool's consumer,
+registers its catalogue then its liveness record, pulls calls at most `max_in_flight` at a time
+and runs each (`call.py`), republishes the catalogue when it changes, and drains on SIGTERM.
+Every name and limit of the bus comes from `contract.py`.
 """
 
 from __future__ import annotations
@@ -15,39 +16,30 @@ import logging
 import signal
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import nats as _nats
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js import api
-from nats.js.errors import NotFoundError
 
 from . import contract as c
 from . import protocol as p
+from .call import HANDLER_STOP_GRACE_SECONDS, _Call
+from .catalogue import Catalogue
 from .connection import NatsOptions, redact_url
-from .context import Context
-from .principal import MalformedPrincipal, Principal, principal_of
-from .declarations import (
-    Prompt,
-    ProtocolError,
-    Resource,
-    Tool,
-    _arguments_model,
-    prompt_decl,
-    tool_decl,
-    tool_error,
-)
+from .startup import open_pool_consumer, wait_for_streams
 
 log = logging.getLogger("mcpbus_worker")
 
-#: How long one pull waits for calls before it is renewed: a stop is noticed within it.
-PULL_WAIT_SECONDS = 1.0
-#: Attempts at storing one durable reply.
-DURABLE_ATTEMPTS = 5
+#: How long one pull request stays open on the server (`expires`): a drain waits at most
+#: this long for the last one to end, running whatever it still delivers.
+PULL_EXPIRES_SECONDS = 5.0
+#: How much longer than `expires` a pull is waited for when the server's end-of-request
+#: status does not come (a lost connection).
+PULL_GRACE_SECONDS = 1.0
 #: This SDK's version, as the worker record and the NATS service API show it.
-SDK_VERSION = "0.1.0"
+SDK_VERSION = "0.2.0"
 SDK = f"mcpbus-python/{SDK_VERSION}"
+
+__all__ = ["Worker", "_Call"]
 
 
 class Worker:
@@ -75,14 +67,27 @@ class Worker:
         drain_timeout: float = 30.0,
     ) -> None:
         self.pool = pool
+        #: Unique within the pool: two live processes with one name overwrite each other.
         self.instance = instance or uuid.uuid4().hex[:12]
         self.max_in_flight = max(1, max_in_flight)
         self.heartbeat = heartbeat
-        self.ttl = ttl
+        #: At least two beats, so that one late beat does not drop the instance.
+        self.ttl = max(ttl, 2 * heartbeat)
         self.drain_timeout = drain_timeout
-        self.tools: dict[str, Tool] = {}
-        self.resources: dict[str, Resource] = {}
-        self.prompts: dict[str, Prompt] = {}
+        #: What is served; changeable while running (PROTOCOL section 9).
+        self.catalogue = Catalogue()
+
+    @property
+    def tools(self) -> dict[str, Any]:
+        return self.catalogue.tools
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.catalogue.resources
+
+    @property
+    def prompts(self) -> dict[str, Any]:
+        return self.catalogue.prompts
 
     # -- declarations -------------------------------------------------------------------
 
@@ -98,25 +103,16 @@ class Worker:
     ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         """Declares an async function as a tool; its parameters' type hints become the
         `inputSchema`. A parameter annotated `Context` receives the call's context.
-        `idempotent=True` lets a call interrupted by a worker crash run again elsewhere."""
+        `idempotent=True` lets a call interrupted by a worker crash run again elsewhere.
+        (`worker.catalogue.add_tool` adds one while running.)"""
 
         def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             tool_name = name or fn.__name__
-            if tool_name in self.tools:
+            if tool_name in self.catalogue.tools:
                 raise ValueError(f"tool {tool_name!r} is declared twice")
-            model, context_param = _arguments_model(fn)
-            annotations = {}
-            if idempotent:
-                annotations[c.IDEMPOTENT_HINT] = True
-            if read_only:
-                annotations["readOnlyHint"] = True
-            self.tools[tool_name] = Tool(
-                name=tool_name,
-                handler=fn,
-                model=model,
-                context_param=context_param,
-                decl=tool_decl(tool_name, fn, model, description, title, annotations or None),
-                timeout_ms=int(timeout * 1000) if timeout is not None else None,
+            self.catalogue.add_tool(
+                fn, tool_name, description=description, title=title, idempotent=idempotent,
+                read_only=read_only, timeout=timeout,
             )
             return fn
 
@@ -128,10 +124,7 @@ class Worker:
         """Declares an async function `(uri) -> str | bytes` serving the resource at `uri`."""
 
         def register(fn: Callable[[str], Awaitable[Any]]) -> Callable[[str], Awaitable[Any]]:
-            decl: dict[str, Any] = {"uri": uri, "name": name or fn.__name__, "mimeType": mime_type}
-            if description:
-                decl["description"] = description
-            self.resources[uri] = Resource(uri=uri, handler=fn, decl=decl)
+            self.catalogue.add_resource(fn, uri, name=name, description=description, mime_type=mime_type)
             return fn
 
         return register
@@ -143,37 +136,23 @@ class Worker:
         its parameters are the prompt's arguments."""
 
         def register(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            prompt_name = name or fn.__name__
-            model, _ = _arguments_model(fn)
-            self.prompts[prompt_name] = Prompt(
-                name=prompt_name, handler=fn, model=model, decl=prompt_decl(prompt_name, fn, model, description)
-            )
+            self.catalogue.add_prompt(fn, name, description=description)
             return fn
 
         return register
 
     def catalog_record(self) -> dict[str, Any]:
-        tools = [t.entry() for _, t in sorted(self.tools.items())]
-        resources = [r.decl for _, r in sorted(self.resources.items())]
-        prompts = [pr.decl for _, pr in sorted(self.prompts.items())]
-        return {
-            "protocol": c.PROTOCOL_VERSION,
-            "pool": self.pool,
-            "digest": p.digest(tools, resources, prompts),
-            "tools": tools,
-            "resources": resources,
-            "resource_templates": [],
-            "prompts": prompts,
-        }
+        return self.catalogue.record(self.pool)
 
     # -- running ------------------------------------------------------------------------
 
     async def run(self, nats: str | NatsOptions | None = None, *, stop: asyncio.Event | None = None) -> None:
         """Connects (`nats`: seed URLs, comma-separated, or `NatsOptions`; default: from the
-        MCPBUS_NATS_* environment), registers, serves calls until `stop` is set (or
-        SIGTERM/SIGINT), then drains: stops pulling, lets running calls finish up to
-        `drain_timeout`, deregisters."""
-        if not (self.tools or self.resources or self.prompts):
+        MCPBUS_NATS_* environment), waits for the bus's streams, registers, serves calls
+        until `stop` is set (or SIGTERM/SIGINT), then drains: no new pull requests, running
+        calls (and any the last pull still delivers) finish up to `drain_timeout` while the
+        heartbeat goes on, those still running then are stopped and NAKed; deregisters."""
+        if not self.catalogue:
             raise ValueError("a worker needs at least one tool, resource or prompt")
         if isinstance(nats, NatsOptions):
             nats.validate()
@@ -189,91 +168,144 @@ class Worker:
         # nats-py keeps the server's INFO only privately; without it there is nothing to check.
         options.check_connection(getattr(nc, "_server_info", None) or {"tls_required": True})
         js = nc.jetstream()
-        await _ensure_calls(js, self.pool)
-        workers = await _ensure_kv(
-            js,
-            c.WORKERS_BUCKET,
-            c.WORKERS_HISTORY,
-            c.WORKERS_MAX_AGE_SECONDS,
-            c.WORKERS_MAX_BYTES,
-            c.WORKERS_MAX_MSG_SIZE,
-        )
-        catalogs = await _ensure_kv(
-            js,
-            c.CATALOG_BUCKET,
-            c.CATALOG_HISTORY,
-            c.CATALOG_MAX_AGE_SECONDS,
-            c.CATALOG_MAX_BYTES,
-            c.CATALOG_MAX_MSG_SIZE,
-        )
-        catalog = self.catalog_record()
-        registered_ms = await _pool_registered_ms(js, self.pool)
-        record = {
-            "protocol": c.PROTOCOL_VERSION,
-            "pool": self.pool,
-            "instance": self.instance,
-            "catalog_digest": catalog["digest"],
-            "heartbeat_ms": int(self.heartbeat * 1000),
-            "ttl_ms": int(self.ttl * 1000),
-            "max_in_flight": self.max_in_flight,
-            "sdk": SDK,
-            c.WORKER_REGISTERED_MS: registered_ms,
-        }
-        # The catalogue first: gateways list an instance once they have both.
-        await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
-        await workers.put(p.worker_key(self.pool, self.instance), p.encode(record))
+        # A stop while waiting for the gateways' streams ends the wait.
+        starting = asyncio.ensure_future(self._start(nc, js))
+        await _first(asyncio.shield(starting), stop.wait())
+        if not starting.done():
+            starting.cancel()
+            log.info("stopped before registering")
+            await nc.close()
+            return
+        registration = starting.result()
         log.info("worker registered: pool=%s instance=%s tools=%d", self.pool, self.instance, len(self.tools))
         service = await self._announce(nc)
 
-        beating = asyncio.create_task(self._heartbeat(workers, catalogs, catalog, record, stop))
-        running: set[asyncio.Task[None]] = set()
-        slots = asyncio.Semaphore(self.max_in_flight)
-        sub = await js.pull_subscribe_bind(durable=p.pool_consumer(self.pool), stream=c.CALLS_STREAM)
+        # Heartbeats go on through the drain, until the last call is settled.
+        stop_beating = asyncio.Event()
+        beating = asyncio.create_task(registration.keep_alive(stop_beating))
+        running: dict[asyncio.Task[None], _Call] = {}
         try:
-            while not stop.is_set():
-                await slots.acquire()
-                free = 1
-                while free < self.max_in_flight and not slots.locked():
-                    await slots.acquire()
-                    free += 1
-                try:
-                    msgs = await sub.fetch(batch=free, timeout=PULL_WAIT_SECONDS)
-                except NatsTimeout:
-                    msgs = []
-                except Exception as e:  # the connection is away; nats-py reconnects
-                    log.warning("pull failed: %s", e)
-                    msgs = []
-                    await asyncio.sleep(1)
-                for _ in range(free - len(msgs)):
-                    slots.release()
-                for msg in msgs:
-                    task = asyncio.create_task(_Call(self, nc, js, msg).run())
-                    running.add(task)
-                    task.add_done_callback(lambda t: (running.discard(t), slots.release()))
+            await self._pull_until(nc, js, stop, running)
         finally:
-            log.info("draining: no new calls; waiting for %d running", len(running))
-            if running:
-                _, late = await asyncio.wait(running, timeout=self.drain_timeout)
-                for task in late:
-                    task.cancel()
-            stop.set()
+            await self._drain(running)
+            stop_beating.set()
             await beating
-            try:
-                await asyncio.wait_for(workers.delete(p.worker_key(self.pool, self.instance)), timeout=5)
-            except Exception as e:
-                log.warning("deregistration failed; gateways will expire this worker: %s", e)
+            await registration.deregister()
             if service is not None:
                 try:
                     await service.stop()
                 except Exception as e:
                     log.warning("stopping the service-API registration failed: %s", e)
-            # Replies are already out (each was awaited); flush, then close without draining
-            # the pull subscription, which would wait for a pull request that is not coming.
+            # Replies are already out (each was awaited); flush, then close.
             try:
                 await asyncio.wait_for(nc.flush(), timeout=5)
+            except Exception as e:
+                log.warning("flushing the connection failed: %s", e)
             finally:
                 await nc.close()
             log.info("worker stopped")
+
+    async def _start(self, nc: Any, js: Any) -> "_Registration":
+        """Waits for the streams and buckets, opens the pool's consumer, registers."""
+        await wait_for_streams(
+            nc, [c.CALLS_STREAM, p.kv_stream(c.WORKERS_BUCKET), p.kv_stream(c.CATALOG_BUCKET)]
+        )
+        await open_pool_consumer(nc, self.pool)
+        registration = _Registration(
+            self, await js.key_value(c.WORKERS_BUCKET), await js.key_value(c.CATALOG_BUCKET),
+            await _pool_registered_ms(js, self.pool),
+        )
+        await registration.register()
+        return registration
+
+    async def _pull_until(self, nc: Any, js: Any, stop: asyncio.Event, running: dict[asyncio.Task[None], _Call]) -> None:
+        """Pulls calls while `stop` is not set, asking for at most the free capacity. A pull
+        request open when `stop` is set is followed to its end: everything it delivers runs
+        as usual (never NAKed: a NAK would raise the delivery count and turn a call of a
+        non-idempotent tool into worker_lost)."""
+        slot_freed = asyncio.Event()
+        # One subscription for every pull; each pull request gets its own reply subject
+        # under it, so that the end of an older request is not taken for this one's.
+        base = nc.new_inbox()
+        deliveries = await nc.subscribe(f"{base}.*")
+        pulls = 0
+
+        def start(msg: Any) -> None:
+            call = _Call(self, nc, js, msg)
+            task = asyncio.create_task(call.run())
+            running[task] = call
+            task.add_done_callback(lambda t: (running.pop(t, None), slot_freed.set()))
+
+        try:
+            while not stop.is_set():
+                free = self.max_in_flight - len(running)
+                if free <= 0:
+                    slot_freed.clear()
+                    await _first(slot_freed.wait(), stop.wait())
+                    continue
+                pulls += 1
+                reply = f"{base}.{pulls}"
+                expires = int(PULL_EXPIRES_SECONDS * 1_000_000_000)
+                try:
+                    await nc.publish(p.pull_subject(self.pool), json.dumps({"batch": free, "expires": expires}).encode(), reply=reply)
+                except Exception as e:  # the connection is away; nats-py reconnects
+                    log.warning("pull request failed: %s", e)
+                    await _first(asyncio.sleep(1), stop.wait())
+                    continue
+                await self._follow_pull(deliveries, reply, free, start)
+            # Anything an older pull delivered meanwhile runs too.
+            while True:
+                try:
+                    msg = await deliveries.next_msg(timeout=0.05)
+                except Exception:
+                    break
+                if not _status(msg):
+                    start(msg)
+        finally:
+            try:
+                await deliveries.unsubscribe()
+            except Exception:
+                pass
+
+    async def _follow_pull(self, deliveries: Any, reply: str, batch: int, start: Callable[[Any], None]) -> None:
+        """Runs what one pull request delivers, until it has delivered `batch` calls or the
+        server ends it (its `expires`, or a status such as a consumer gone)."""
+        until = time.monotonic() + PULL_EXPIRES_SECONDS + PULL_GRACE_SECONDS
+        got = 0
+        while got < batch:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                msg = await deliveries.next_msg(timeout=left)
+            except Exception:  # nats-py's timeout; or the connection closing
+                return
+            status = _status(msg)
+            if status is None:
+                got += 1
+                start(msg)
+            elif status == "100":  # idle heartbeat or flow control: the request goes on
+                continue
+            elif msg.subject == reply:
+                if status not in ("404", "408"):
+                    log.warning("pull request ended: %s %s", status, (msg.headers or {}).get("Description", ""))
+                return
+
+    async def _drain(self, running: dict[asyncio.Task[None], _Call]) -> None:
+        """Waits for running calls up to `drain_timeout`; then stops the rest, whose calls
+        are NAKed (another replica reruns them if idempotent, else answers worker_lost)."""
+        log.info("draining: no new calls; waiting for %d running", len(running))
+        if not running:
+            return
+        _, late = await asyncio.wait(set(running), timeout=self.drain_timeout)
+        if not late:
+            return
+        log.warning("drain timeout passed; stopping %d calls, which are left to other replicas", len(late))
+        for task in late:
+            call = running.get(task)
+            if call is not None:
+                call.abandon()
+        await asyncio.wait(late, timeout=HANDLER_STOP_GRACE_SECONDS + 1)
 
     async def _announce(self, nc: Any) -> Any:
         """Registers with the NATS service API as `mcpbus-<pool>` (PROTOCOL section 4), so
@@ -286,241 +318,118 @@ class Worker:
                 name=p.service_name(self.pool),
                 version=SDK_VERSION,
                 description=f"mcpbus worker pool {self.pool}",
-                metadata={"pool": self.pool, "instance": self.instance, "sdk": SDK},
+                metadata={
+                    "pool": self.pool,
+                    "instance": self.instance,
+                    "max_in_flight": str(self.max_in_flight),
+                    "sdk": SDK,
+                },
             )
         except Exception as e:
             log.warning("cannot announce the worker to the NATS service API: %s", e)
             return None
 
-    async def _heartbeat(self, workers: Any, catalogs: Any, catalog: dict, record: dict, stop: asyncio.Event) -> None:
-        last_catalog = time.monotonic()
+
+class _Registration:
+    """The worker's catalogue and liveness record in the two buckets. A changed catalogue is
+    stored under its new digest first, then a beat names it; a failure is retried on the next
+    beat, and no beat names a catalogue that is not stored."""
+
+    def __init__(self, worker: Worker, workers: Any, catalogs: Any, registered_ms: int) -> None:
+        self.worker = worker
+        self.workers = workers
+        self.catalogs = catalogs
+        self.catalogue = worker.catalogue
+        self.catalog = self.catalogue.record(worker.pool)
+        self.record = {
+            "protocol": c.PROTOCOL_VERSION,
+            "pool": worker.pool,
+            "instance": worker.instance,
+            "catalog_digest": self.catalog["digest"],
+            "heartbeat_ms": int(worker.heartbeat * 1000),
+            "ttl_ms": int(worker.ttl * 1000),
+            "max_in_flight": worker.max_in_flight,
+            "sdk": SDK,
+            c.WORKER_REGISTERED_MS: registered_ms,
+        }
+        self.key = p.worker_key(worker.pool, worker.instance)
+        #: A changed catalogue not stored yet.
+        self.pending = False
+        self.catalogue.changed.clear()
+
+    async def register(self) -> None:
+        """The catalogue first: gateways list an instance once they have both."""
+        await self.catalogs.put(p.catalog_key(self.worker.pool, self.catalog["digest"]), p.encode(self.catalog))
+        await self.beat()
+
+    async def beat(self) -> None:
+        await self.workers.put(self.key, p.encode(self.record))
+
+    async def republish(self) -> None:
+        """Switches to the catalogue served now, if it changed."""
+        record = self.catalogue.record(self.worker.pool)
+        if record["digest"] != self.catalog["digest"]:
+            self.catalog = record
+            self.record["catalog_digest"] = record["digest"]
+            self.pending = True
+        if not self.pending:
+            return
+        try:
+            await self.register()
+            self.pending = False
+            log.info("catalogue changed; republished as %s", record["digest"])
+        except Exception as e:
+            log.warning("publishing the changed catalogue failed; retrying at the next beat: %s", e)
+
+    async def keep_alive(self, stop: asyncio.Event) -> None:
+        """Beats every `heartbeat` until `stop`; republishes the catalogue when it changes
+        and re-puts it hourly so that it never ages out."""
+        last_refresh = time.monotonic()
+        next_beat = time.monotonic() + self.worker.heartbeat
         while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.heartbeat)
+            left = max(0.0, next_beat - time.monotonic())
+            woke = await _first(stop.wait(), self.catalogue.changed.wait(), timeout=left)
+            if stop.is_set():
                 return
-            except asyncio.TimeoutError:
-                pass
+            if woke:
+                self.catalogue.changed.clear()
+                await self.republish()
+                continue
+            next_beat = time.monotonic() + self.worker.heartbeat
             try:
-                if time.monotonic() - last_catalog > c.CATALOG_REFRESH_SECONDS:
-                    await catalogs.put(p.catalog_key(self.pool, catalog["digest"]), p.encode(catalog))
-                    last_catalog = time.monotonic()
-                await workers.put(p.worker_key(self.pool, self.instance), p.encode(record))
+                if self.pending:
+                    await self.republish()
+                    continue
+                if time.monotonic() - last_refresh > c.CATALOG_REFRESH_SECONDS:
+                    await self.catalogs.put(p.catalog_key(self.worker.pool, self.catalog["digest"]), p.encode(self.catalog))
+                    last_refresh = time.monotonic()
+                await self.beat()
             except Exception as e:
                 log.warning("heartbeat failed; retrying: %s", e)
 
-
-@dataclass
-class _Outcome:
-    event: dict[str, Any] | None
-
-
-class _Call:
-    """One call, from its message to its acknowledgement."""
-
-    def __init__(self, worker: Worker, nc: Any, js: Any, msg: Any) -> None:
-        self.worker = worker
-        self.nc = nc
-        self.js = js
-        self.msg = msg
-        self.instance = worker.instance
-        self.request: dict[str, Any] = {}
-        self.principal: Principal | None = None
-        self.sent = 0
-        self.cancelled = asyncio.Event()
-
-    @property
-    def wants_progress(self) -> bool:
-        meta = (self.request.get("params") or {}).get("_meta") or {}
-        return c.META_PROGRESS_TOKEN in meta
-
-    async def send(self, event: dict[str, Any]) -> None:
-        payload = p.encode(p.reply(self.request["call_id"], self.instance, event))
-        subject = self.request["reply_to"]
-        if not self.request.get("reply_durable"):
-            await self.nc.publish(subject, payload)
-            return
-        # Stored replies let a client resume on another gateway: store each once.
-        msg_id = p.durable_reply_id(self.request["call_id"], self.msg.metadata.num_delivered, self.sent)
-        self.sent += 1
-        for attempt in range(1, DURABLE_ATTEMPTS + 1):
-            try:
-                await self.js.publish(subject, payload, headers={c.HEADER_MSG_ID: msg_id})
-                return
-            except Exception as e:
-                log.warning("storing a reply failed (attempt %d): %s", attempt, e)
-                await asyncio.sleep(0.2 * attempt)
-
-    async def run(self) -> None:
+    async def deregister(self) -> None:
         try:
-            self.request = json.loads(self.msg.data)
-            if not isinstance(self.request, dict):
-                raise ValueError("a call is a JSON object")
-            self.principal = principal_of(self.request)
-        except MalformedPrincipal as e:
-            # As unreadable as bad JSON (PROTOCOL 5.2): never run a handler with a caller
-            # half understood.
-            log.warning("discarding a call with a malformed principal: %s", e)
-            await self.msg.term()
-            return
-        except ValueError:
-            log.warning("discarding an unreadable call")
-            await self.msg.term()
-            return
-        refusal = self._refusal()
-        if refusal is not None:
-            await self.msg.term()
-            await self.send(refusal)
-            return
-        await self.send({"type": c.REPLY_ACCEPTED})
-        cancel = await self.nc.subscribe(p.cancel_subject(self.request, self.worker.pool))
-        lease = asyncio.create_task(self._keep_lease())
-        work = asyncio.create_task(self._work())
-        cancelled = asyncio.create_task(cancel.next_msg(timeout=None))
-        remaining = self.request["deadline_ms"] / 1000 - time.time()
-        try:
-            done, _ = await asyncio.wait({work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED)
-            if work in done:
-                outcome = work.result()
-                if outcome.event is not None:
-                    await self.send(outcome.event)
-            else:
-                # Cancelled by the client, or past the deadline: nobody waits for an answer.
-                self.cancelled.set()
-                work.cancel()
-                log.info("call %s %s", self.request["call_id"], "cancelled" if cancelled in done else "past its deadline")
-        finally:
-            lease.cancel()
-            cancelled.cancel()
-            await cancel.unsubscribe()
-        await self.msg.ack()
-
-    def _refusal(self) -> dict[str, Any] | None:
-        """What refuses the call before it runs, if anything (PROTOCOL 5.2, 5.3)."""
-        if self.request.get("deadline_ms", 0) / 1000 <= time.time():
-            return p.wire_error(
-                c.INTERNAL_ERROR, "the call's deadline passed before a worker picked it up", {"reason": c.REASON_DEADLINE_PASSED}
-            )
-        if self.request.get("method") == c.METHOD_TOOLS_CALL:
-            name = (self.request.get("params") or {}).get("name")
-            tool = self.worker.tools.get(name)
-            if tool is None:
-                return p.wire_error(c.INVALID_PARAMS, f"Unknown tool: {name}")
-            if self.msg.metadata.num_delivered > 1 and not tool.idempotent:
-                return p.wire_error(
-                    c.INTERNAL_ERROR,
-                    f"the worker running tool {name!r} stopped before answering; the tool is not idempotent, so it was not run again",
-                    {"reason": c.REASON_WORKER_LOST, "tool": name},
-                )
-        return None
-
-    async def _keep_lease(self) -> None:
-        while True:
-            await asyncio.sleep(c.POOL_ACK_WAIT_SECONDS / 3)
-            try:
-                await self.msg.in_progress()
-            except Exception:
-                pass
-
-    async def _work(self) -> _Outcome:
-        params = self.request.get("params") or {}
-        method = self.request.get("method")
-        ctx = Context(self)
-        try:
-            if method == c.METHOD_TOOLS_CALL:
-                tool = self.worker.tools[params.get("name")]
-                return _Outcome({"type": c.REPLY_RESULT, "result": await tool.call(ctx, params.get("arguments"))})
-            if method == c.METHOD_RESOURCES_READ:
-                uri = params.get("uri", "")
-                resource = self.worker.resources.get(uri)
-                if resource is None:
-                    code = c.RESOURCE_NOT_FOUND if self.request.get("lane") == c.LANE_SESSION else c.INVALID_PARAMS
-                    return _Outcome(p.wire_error(code, f"Resource not found: {uri}", {"uri": uri}))
-                return _Outcome({"type": c.REPLY_RESULT, "result": await resource.read(ctx, uri)})
-            if method == c.METHOD_PROMPTS_GET:
-                prompt = self.worker.prompts.get(params.get("name"))
-                if prompt is None:
-                    return _Outcome(p.wire_error(c.INVALID_PARAMS, f"Unknown prompt: {params.get('name')}"))
-                return _Outcome({"type": c.REPLY_RESULT, "result": await prompt.get(params.get("arguments") or {})})
-            if method == c.METHOD_COMPLETION_COMPLETE:
-                return _Outcome({"type": c.REPLY_RESULT, "result": {"completion": {"values": [], "total": 0, "hasMore": False}}})
-            return _Outcome(p.wire_error(c.METHOD_NOT_FOUND, f"worker does not serve method {method!r}"))
-        except ProtocolError as e:
-            return _Outcome(p.wire_error(e.code, e.message, e.data))
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # a bug in handler code: report it, keep the worker up
-            log.exception("handler failed")
-            message = f"the worker failed with an internal error: {type(e).__name__}"
-            if method == c.METHOD_TOOLS_CALL:
-                return _Outcome({"type": c.REPLY_RESULT, "result": tool_error(message)})
-            return _Outcome(p.wire_error(c.INTERNAL_ERROR, message))
+            await asyncio.wait_for(self.workers.delete(self.key), timeout=5)
+        except Exception as e:
+            log.warning("deregistration failed; gateways will expire this worker: %s", e)
 
 
-async def _ensure_calls(js: Any, pool: str) -> None:
-    """The calls stream and the pool's consumer, created if missing (PROTOCOL section 3)."""
+async def _first(*aws: Awaitable[Any], timeout: float | None = None) -> bool:
+    """Waits for the first of `aws` (or `timeout`); cancels the rest. Whether one finished."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
     try:
-        await js.stream_info(c.CALLS_STREAM)
-    except NotFoundError:
-        await js.add_stream(
-            api.StreamConfig(
-                name=c.CALLS_STREAM,
-                description=c.CALLS_STREAM_DESCRIPTION,
-                subjects=[c.CALLS_WILDCARD],
-                retention=api.RetentionPolicy(c.CALLS_RETENTION),
-                discard=api.DiscardPolicy(c.CALLS_DISCARD),
-                max_msgs=c.CALLS_MAX_MESSAGES,
-                max_age=c.CALLS_MAX_AGE_SECONDS,
-                duplicate_window=c.CALLS_DEDUP_WINDOW_SECONDS,
-                max_bytes=c.CALLS_MAX_BYTES,
-                max_msg_size=c.CALLS_MAX_MSG_SIZE,
-                storage=api.StorageType(c.CALLS_STORAGE),
-            )
-        )
-    try:
-        await js.consumer_info(c.CALLS_STREAM, p.pool_consumer(pool))
-    except NotFoundError:
-        await js.add_consumer(
-            c.CALLS_STREAM,
-            # Named as well as durable: the server is then asked on the subject that names
-            # the consumer and its filter, which a pool's NATS permissions allow (ADR 0013).
-            api.ConsumerConfig(
-                name=p.pool_consumer(pool),
-                durable_name=p.pool_consumer(pool),
-                description=p.pool_consumer_description(pool),
-                filter_subject=p.call_subject(pool),
-                ack_policy=api.AckPolicy(c.POOL_ACK_POLICY),
-                ack_wait=c.POOL_ACK_WAIT_SECONDS,
-                max_deliver=c.POOL_MAX_DELIVER,
-                max_ack_pending=c.POOL_MAX_ACK_PENDING,
-            ),
-        )
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        return bool(done)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
-async def _ensure_kv(
-    js: Any, bucket: str, history: int, max_age: float, max_bytes: int, max_msg_size: int
-) -> Any:
-    """Opens a KV bucket, declaring its stream first if it is missing (as PROTOCOL section 3
-    spells it: the stream directly, which works on nats-server 2.9 too). An existing bucket
-    keeps its limits: gateways own them (ADR 0007)."""
-    try:
-        await js.stream_info(p.kv_stream(bucket))
-    except NotFoundError:
-        await js.add_stream(
-            api.StreamConfig(
-                name=p.kv_stream(bucket),
-                subjects=[p.kv_subjects(bucket)],
-                max_msgs_per_subject=history,
-                max_age=max_age,
-                max_bytes=max_bytes,
-                max_msg_size=max_msg_size,
-                allow_rollup_hdrs=c.KV_ALLOW_ROLLUP,
-                deny_delete=c.KV_DENY_DELETE,
-                allow_direct=c.KV_ALLOW_DIRECT,
-                discard=api.DiscardPolicy(c.KV_DISCARD),
-                storage=api.StorageType(c.KV_STORAGE),
-            )
-        )
-    return await js.key_value(bucket)
+def _status(msg: Any) -> str | None:
+    """The status of a JetStream control message (`404`, `408`, `409`, `100`), else None."""
+    headers = getattr(msg, "headers", None) or {}
+    status = headers.get("Status")
+    return str(status) if status else None
 
 
 async def _pool_registered_ms(js: Any, pool: str) -> int:
