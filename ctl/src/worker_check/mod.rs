@@ -19,30 +19,28 @@ mod lanes;
 mod launch;
 mod observe;
 mod ping;
+mod preflight;
 mod redelivery;
 mod refusals;
 mod registration;
 mod report;
+mod step;
 
-use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use async_nats::jetstream::kv;
+use anyhow::Result;
 use bus_schema::connect::NatsArgs;
-use bus_schema::messages::{decode, WorkerRecord};
 use bus_schema::names::{InstanceId, PoolName};
-use bus_schema::subjects;
-use futures::StreamExt;
 
 use bus::{random_hex, Bus};
 use kit::Kit;
-use launch::{WorkerEnv, WorkerProcess};
+use launch::WorkerProcess;
 use observe::Recorder;
 use registration::RecordWatch;
-use report::{CheckResult, Outcome, Report};
+use report::{Outcome, Report};
+use step::{Stepper, CHECK_LIMIT, RUN_BUDGET};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -83,13 +81,6 @@ pub struct Args {
     command: Vec<String>,
 }
 
-/// Safety net around any one check: each wait inside is bounded far below this.
-const CHECK_LIMIT: Duration = Duration::from_secs(45);
-
-/// Bound on the checks of a run (registration and drain apart): a good worker needs about
-/// 15 s; a hung one fails each check on a timeout of a few seconds until this is spent.
-const RUN_BUDGET: Duration = Duration::from_secs(90);
-
 /// Runs the kit; `Ok(false)` when a check failed.
 pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
     let pool = PoolName::new(args.pool.as_str()).map_err(|e| anyhow::anyhow!("--pool: {e}"))?;
@@ -99,10 +90,10 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
             .unwrap_or_else(|| format!("kit-{}", &random_hex()[..8])),
     )
     .map_err(|e| anyhow::anyhow!("--instance: {e}"))?;
-    let env = worker_env(&args, &pool, &instance)?;
+    let env = preflight::worker_env(&args, &pool, &instance)?;
     let options = args.nats.clone().into_options()?;
     let bus = Bus::open(&options, pool.clone(), args.replicas).await?;
-    refuse_live_workers(&bus).await?;
+    preflight::refuse_live_workers(&bus).await?;
     bus.purge_pool_queue().await?;
     let records = RecordWatch::start(&bus, &instance).await?;
     let prepared = redelivery::prepare(&bus).await;
@@ -219,149 +210,4 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
         writeln!(out, "{}", report.summary())?;
     }
     Ok(report.failed() == 0)
-}
-
-/// Runs checks one after the other and records them.
-struct Stepper<'a, W: Write> {
-    report: &'a mut Report,
-    out: &'a mut W,
-    /// A check is not run once the worker has exited: it fails at once, saying so.
-    worker: &'a mut WorkerProcess,
-    /// Checks of calls fail at once for a worker that never registered: it is not serving,
-    /// and each would only wait out its timeout.
-    registered: bool,
-    /// When the whole run must be over, so that a hung worker cannot hold the kit.
-    budget: Instant,
-}
-
-impl<W: Write> Stepper<'_, W> {
-    fn record(&mut self, name: &'static str, started: Instant, outcome: Outcome) {
-        let took = started.elapsed();
-        self.report.record(
-            CheckResult {
-                name,
-                outcome,
-                took,
-            },
-            self.out,
-        );
-    }
-
-    /// Runs `check` unless the worker has exited or never registered, within
-    /// [`CHECK_LIMIT`] and what is left of the run's budget.
-    async fn run(&mut self, name: &'static str, check: impl Future<Output = Outcome>) {
-        let left = self.budget.saturating_duration_since(Instant::now());
-        self.run_within(name, left, check).await;
-    }
-
-    async fn run_within(
-        &mut self,
-        name: &'static str,
-        left: Duration,
-        check: impl Future<Output = Outcome>,
-    ) {
-        let started = Instant::now();
-        let outcome = match self.worker.exited() {
-            Some(status) => Outcome::Fail(format!("the worker exited ({status})")),
-            None if !self.registered => Outcome::Fail("the worker never registered".to_owned()),
-            None if left.is_zero() => Outcome::Fail(format!("the run's {RUN_BUDGET:?} were spent")),
-            None => tokio::time::timeout(CHECK_LIMIT.min(left), check)
-                .await
-                .unwrap_or_else(|_| {
-                    Outcome::Fail("no verdict in time: the worker hangs".to_owned())
-                }),
-        };
-        self.record(name, started, outcome);
-    }
-
-    async fn check(&mut self, name: &'static str, check: impl Future<Output = expect::Check>) {
-        self.run(name, async { check.await.into() }).await;
-    }
-
-    /// A check of an optional feature: `skip` says the worker does not offer it.
-    async fn optional(
-        &mut self,
-        name: &'static str,
-        skip: &Option<Outcome>,
-        check: impl Future<Output = expect::Check>,
-    ) {
-        match skip {
-            Some(skip) => self.record(name, Instant::now(), skip.clone()),
-            None => self.check(name, check).await,
-        }
-    }
-}
-
-/// The worker's environment: where and as whom it connects, its pool and instance.
-fn worker_env(args: &Args, pool: &PoolName, instance: &InstanceId) -> Result<WorkerEnv> {
-    let url = match &args.worker_nats {
-        Some(url) => url.clone(),
-        None if args.nats.servers.contains('@') => bail!(
-            "--nats carries credentials, which the worker must not get: give the worker's \
-             own with --worker-nats (and --worker-user, --worker-password-file, --worker-creds)"
-        ),
-        None => args.nats.servers.clone(),
-    };
-    let mut env: WorkerEnv = vec![
-        ("MCPBUS_NATS_URL", url),
-        ("MCPBUS_POOL", pool.to_string()),
-        ("MCPBUS_INSTANCE", instance.to_string()),
-    ];
-    if let Some(user) = &args.worker_user {
-        env.push(("MCPBUS_NATS_USER", user.clone()));
-    }
-    if let Some(file) = &args.worker_password_file {
-        let password = std::fs::read_to_string(file)
-            .with_context(|| format!("reading --worker-password-file {}", file.display()))?;
-        env.push((
-            "MCPBUS_NATS_PASSWORD",
-            password.trim_end_matches(['\r', '\n']).to_owned(),
-        ));
-    }
-    if let Some(creds) = &args.worker_creds {
-        env.push(("MCPBUS_NATS_CREDS", creds.display().to_string()));
-    }
-    Ok(env)
-}
-
-/// The kit needs the pool to itself: another live worker would take its calls.
-async fn refuse_live_workers(bus: &Bus) -> Result<()> {
-    let prefix = subjects::worker_keys_prefix(&bus.pool);
-    let mut keys = bus
-        .workers
-        .keys()
-        .await
-        .context("listing the workers bucket")?;
-    let mut live = Vec::new();
-    while let Some(key) = keys.next().await {
-        let key = key?;
-        if !key.starts_with(&prefix) {
-            continue;
-        }
-        let Some(entry) = bus.workers.entry(&key).await? else {
-            continue;
-        };
-        if entry.operation != kv::Operation::Put {
-            continue;
-        }
-        let Ok(record) = decode::<WorkerRecord>(&entry.value) else {
-            continue;
-        };
-        let written = SystemTime::UNIX_EPOCH
-            + Duration::from_nanos(entry.created.unix_timestamp_nanos().max(0) as u64);
-        let age = SystemTime::now()
-            .duration_since(written)
-            .unwrap_or_default();
-        if age < Duration::from_millis(record.ttl_ms) {
-            live.push(key);
-        }
-    }
-    if !live.is_empty() {
-        bail!(
-            "pool {} has live workers ({}): the check needs the pool to itself",
-            bus.pool,
-            live.join(", ")
-        );
-    }
-    Ok(())
 }
