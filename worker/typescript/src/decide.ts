@@ -49,7 +49,7 @@ export function decide(request: CallRequest, delivery: number, catalogue: Catalo
     }
     case c.METHOD_PROMPTS_GET: {
       const name = str(request.params.name);
-      return { refuse: wireError(c.CODE.invalidParams, `Unknown prompt: ${name}`, { reason: c.REASON.unknownPrompt }) };
+      return { refuse: wireError(c.CODE.invalidParams, `Unknown prompt: ${name}`, { reason: c.REASON.unknownPrompt, prompt: name }) };
     }
     default:
       return {
