@@ -171,7 +171,7 @@ async fn a_python_worker_serves_through_both_lanes_and_both_gateways() {
     c.wait_for_tools(&[], Duration::from_secs(3)).await.unwrap();
 }
 
-/// The tools of the kit worker (`worker/python/examples/kit_worker.py`), KIT-CONTRACT F.
+/// The tools of the kit worker (`worker/python/examples/kit_worker.py`), PROTOCOL.md §10.
 const KIT_TOOLS: [&str; 6] = [
     "kit_ask",
     "kit_echo",

@@ -240,7 +240,7 @@ async fn a_typescript_worker_serves_both_lanes_through_both_gateways_and_drains(
     );
 }
 
-/// `examples/kit-worker.ts` serves the kit tools as KIT-CONTRACT F states them, on the pool,
+/// `examples/kit-worker.ts` serves the kit tools as PROTOCOL.md §10 states them, on the pool,
 /// login and instance the kit passes in the environment (a smoke test until the kit itself
 /// runs it).
 #[tokio::test(flavor = "multi_thread")]

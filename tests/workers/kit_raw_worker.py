@@ -1,6 +1,6 @@
 """A worker written from the protocol alone, on raw nats-py, for the worker kit's own tests.
 
-It serves the kit tools of KIT-CONTRACT.md section F (all but the optional kit_ask) and
+It serves the kit tools of PROTOCOL.md §10 (all but the optional kit_ask) and
 follows the outcome table of section A, so that `mcpbusctl worker-check` passes it. With
 `--bug NAME` it breaks one rule on purpose, and the kit must name the check that catches it:
 

@@ -1,4 +1,4 @@
-//! Asking the client (KIT-CONTRACT.md F, `kit_ask`; optional: checked only when declared).
+//! Asking the client (PROTOCOL.md §10, `kit_ask`; optional: checked only when declared).
 //! On the session lane the worker sends a `request` reply and waits for the answer on
 //! `mcpbus.v2.answer.<pool>.<call>.<seq>`; on the stateless lane it ends the round with an
 //! `InputRequiredResult` and runs again when the call is retried with `inputResponses` and

@@ -1,4 +1,4 @@
-//! Calls that stop early (KIT-CONTRACT.md A and B): cancelled through the call's cancel
+//! Calls that stop early (PROTOCOL.md §5.8 and §5.6): cancelled through the call's cancel
 //! subject (`cancel_on` when it names one, else the pool's subject for the call), or past
 //! their deadline while running. Either way nothing more is sent and the message is ACKed
 //! once the handler stopped.

@@ -1,4 +1,4 @@
-//! A full worker pulls no more than it can run (KIT-CONTRACT.md A, "worker full"): with
+//! A full worker pulls no more than it can run (PROTOCOL.md §5.8, "worker full"): with
 //! `max_in_flight` calls running, the next one stays queued until a slot frees.
 
 use std::time::Duration;

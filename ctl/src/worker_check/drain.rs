@@ -1,4 +1,4 @@
-//! Drain (KIT-CONTRACT.md E): SIGTERM while a call runs. The call completes with its result
+//! Drain (PROTOCOL.md §4.3): SIGTERM while a call runs. The call completes with its result
 //! and is ACKed (never NAKed: a NAK turns a non-idempotent call into `worker_lost`), the
 //! worker record is deleted, and the process exits 0.
 

@@ -1,4 +1,4 @@
-//! The rules of KIT-CONTRACT.md section A as assertions over a call's trace. Each returns
+//! The rules of PROTOCOL.md §5.8 as assertions over a call's trace. Each returns
 //! why it does not hold, in words a worker author can act on.
 
 use bus_schema::messages::{CallEvent, WireError};

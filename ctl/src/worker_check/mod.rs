@@ -1,7 +1,7 @@
 //! `mcpbusctl worker-check`: the worker conformance kit (issue 16, ADR 0018). It does for
 //! the worker protocol what the MCP conformance suite does for servers: it starts a worker
 //! command itself, plays the gateway on the bus, and checks every row of the outcome table
-//! of the worker contract (KIT-CONTRACT.md, PROTOCOL.md), one line per check.
+//! of the worker contract (PROTOCOL.md), one line per check.
 //!
 //! The kit connects as an operator; the worker under test gets only the login given for it.
 //! It needs the pool to itself: it refuses a pool with live workers, and purges the pool's

@@ -1,4 +1,4 @@
-//! The NATS service API (optional, KIT-CONTRACT.md D.6): the worker answers a ping on
+//! The NATS service API (optional, PROTOCOL.md §4.4): the worker answers a ping on
 //! `$SRV.PING.mcpbus-<pool>`, asked with an inbox under `_INBOX.srv` (the only inbox a
 //! worker may answer on besides its pool's), naming its pool and instance.
 

@@ -1,4 +1,4 @@
-//! Redelivered calls (KIT-CONTRACT.md A): an idempotent tool runs again as a new attempt
+//! Redelivered calls (PROTOCOL.md §5.8): an idempotent tool runs again as a new attempt
 //! whose durable ids carry delivery 2; any other answers `worker_lost` without running.
 //!
 //! Delivery 2 is produced deterministically, without crashing anything: before the worker

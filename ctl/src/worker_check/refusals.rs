@@ -1,4 +1,4 @@
-//! Calls a worker must refuse without running them (KIT-CONTRACT.md section A): one error
+//! Calls a worker must refuse without running them (PROTOCOL.md §5.8): one error
 //! reply with the row's code and `data.reason`, no `accepted`, id n=0 on durable replies,
 //! then TERM. And unreadable messages: no reply at all, TERM.
 
@@ -71,7 +71,7 @@ async fn refused_either(
 }
 
 /// What a worker that serves no prompts (or resources) at all may answer instead: the
-/// method is one it does not serve (KIT-CONTRACT.md A, "unknown method").
+/// method is one it does not serve (PROTOCOL.md §5.8, "unknown method").
 fn method_not_served(method: Method) -> Refusal<'static> {
     Refusal {
         code: METHOD_NOT_FOUND,

@@ -191,7 +191,7 @@ impl RecordWatch {
     }
 }
 
-/// The record's own rules (PROTOCOL.md section 4, KIT-CONTRACT.md D.5 and F).
+/// The record's own rules (PROTOCOL.md section 4, §4.2 and §10).
 fn record_rules(r: &WorkerRecord, pool: &PoolName, instance: &InstanceId) -> Check {
     if r.pool != *pool || r.instance != *instance {
         return Err(format!(
@@ -220,7 +220,7 @@ fn record_rules(r: &WorkerRecord, pool: &PoolName, instance: &InstanceId) -> Che
     Ok(())
 }
 
-/// The kit tools of KIT-CONTRACT.md section F: name, argument names, whether idempotent
+/// The kit tools of PROTOCOL.md §10: name, argument names, whether idempotent
 /// (`None`: either is fine). `kit_ask` is optional and checked only when declared.
 const KIT_TOOLS: [(&str, &[&str], Option<bool>); 6] = [
     ("kit_echo", &["text"], Some(true)),

@@ -1,5 +1,5 @@
 //! The kit tools served by `mcpbus-worker kit`: what `mcpbusctl worker-check` calls to check
-//! a worker (KIT-CONTRACT.md section F, ADR 0018). Each exists to exercise one piece of the
+//! a worker (PROTOCOL.md §10, ADR 0018). Each exists to exercise one piece of the
 //! protocol; none is useful on its own.
 
 use std::time::Duration;

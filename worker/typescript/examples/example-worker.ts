@@ -93,5 +93,5 @@ worker.tool(
 );
 
 await worker.run();
-// Drained and deregistered (KIT-CONTRACT E.4): exit 0 even if a handler ignored its abort signal.
+// Drained and deregistered (PROTOCOL.md §4.3): exit 0 even if a handler ignored its abort signal.
 process.exit(0);

@@ -1,6 +1,6 @@
 /**
  * The worker the kit (`mcpbusctl worker-check`) runs against this SDK: exactly the tools of
- * KIT-CONTRACT F, on the pool, NATS login and instance the kit passes in the environment
+ * PROTOCOL.md §10, on the pool, NATS login and instance the kit passes in the environment
  * (MCPBUS_POOL, MCPBUS_NATS_*, MCPBUS_INSTANCE), max_in_flight 4, heartbeat 1000 ms.
  */
 
@@ -58,5 +58,5 @@ worker
   );
 
 await worker.run();
-// Drained and deregistered (KIT-CONTRACT E.4): exit 0 even if a handler ignored its abort signal.
+// Drained and deregistered (PROTOCOL.md §4.3): exit 0 even if a handler ignored its abort signal.
 process.exit(0);

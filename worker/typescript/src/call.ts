@@ -1,6 +1,6 @@
 /**
  * Reading a `CallRequest` off the queue (PROTOCOL 5.1) into the first rows of the outcome
- * table (KIT-CONTRACT A): unreadable (nobody to answer), unsupported protocol and malformed
+ * table (PROTOCOL.md §5.8): unreadable (nobody to answer), unsupported protocol and malformed
  * (answered, then terminated), or a call to decide on. Never throws: a malformed call must
  * never crash the worker.
  */

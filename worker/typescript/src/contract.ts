@@ -1,6 +1,6 @@
 /**
  * The names and limits of the mcpbus bus (bus-schema/PROTOCOL.md, version 2, and the worker
- * rules of the kit contract), in one place. The rest of the SDK reads these; `subjects.ts`
+ * rules of PROTOCOL.md), in one place. The rest of the SDK reads these; `subjects.ts`
  * builds subjects and keys from them. No other file spells a subject, stream, bucket,
  * header, code or limit of the bus.
  */
@@ -73,7 +73,7 @@ export const CODE = {
   missingCapability: -32021,
 } as const;
 
-/** `error.data.reason` of every refusal (KIT-CONTRACT table A). */
+/** `error.data.reason` of every refusal (PROTOCOL.md §5.8). */
 export const REASON = {
   unsupportedProtocol: "unsupported_protocol",
   malformedCall: "malformed_call",
@@ -93,7 +93,7 @@ export const CAPABILITY_OF_METHOD: Readonly<Record<string, string>> = {
   "roots/list": "roots",
 };
 
-// -- Liveness and flow defaults (PROTOCOL section 4, KIT-CONTRACT D/E) ----------------------
+// -- Liveness and flow defaults (PROTOCOL section 4, PROTOCOL.md §6 and §4.3) ----------------------
 export const DEFAULT_HEARTBEAT_MS = 2_000;
 export const DEFAULT_MAX_IN_FLIGHT = 16;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
@@ -104,7 +104,7 @@ export const REGISTERED_MS_READ_LIMIT_MS = 3_000;
 /** Retry interval while the bus's streams do not exist yet. */
 export const STREAM_WAIT_RETRY_MS = 500;
 
-// -- Durable replies (KIT-CONTRACT C) --------------------------------------------------------
+// -- Durable replies (PROTOCOL.md §5.2) --------------------------------------------------------
 export const DURABLE_ATTEMPTS = 5;
 export const DURABLE_ACK_TIMEOUT_MS = 5_000;
 export const DURABLE_BACKOFF_MS = 200;

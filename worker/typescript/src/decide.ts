@@ -1,6 +1,6 @@
 /**
  * Whether a readable call may run, and which tool runs it: every refusal a worker gives
- * before any handler code starts (KIT-CONTRACT A), with the JSON-RPC error the client gets.
+ * before any handler code starts (PROTOCOL.md §5.8), with the JSON-RPC error the client gets.
  * This worker serves tools only, so a resource, prompt or completion is refused as unknown.
  */
 

@@ -1,7 +1,7 @@
 /**
  * Sending a call's replies (`CallReply`, PROTOCOL 5.2) to its `reply_to`: a plain publish, or,
  * for `reply_durable` calls, a JetStream publish with `Nats-Msg-Id: <call_id>:<delivery>:<n>`
- * retried by the rules of KIT-CONTRACT C. The caller learns whether a reply got through, so
+ * retried by the rules of PROTOCOL.md §5.2. The caller learns whether a reply got through, so
  * that a final reply that could not be stored leads to a NAK instead of an ACK.
  */
 

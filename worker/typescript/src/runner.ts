@@ -1,6 +1,6 @@
 /**
  * One call, from its message to its acknowledgement, row by row of the outcome table
- * (KIT-CONTRACT A): refusals are answered and then terminated; a call that runs is
+ * (PROTOCOL.md §5.8): refusals are answered and then terminated; a call that runs is
  * `accepted`, watched for cancellation (B) and its deadline, kept leased with `+WPI`, and
  * ACKed after its final reply is out, NAKed only when that reply could not be stored (C) or
  * the worker's drain timed out with it still running (E).

@@ -1,5 +1,5 @@
 /**
- * Visibility to NATS tooling (KIT-CONTRACT D.6, optional): answers the NATS service API's
+ * Visibility to NATS tooling (PROTOCOL.md §4.4, optional): answers the NATS service API's
  * `$SRV.PING`, `$SRV.INFO` and `$SRV.STATS` as service `mcpbus-<pool>`, so `nats micro ls`
  * lists the replicas. Written here (three subjects, three JSON answers) rather than taken
  * from `@nats-io/services`, which has only pre-releases for nats.js v3. Pingers must ask

@@ -1,5 +1,5 @@
 /**
- * Start-up exactly as KIT-CONTRACT D: wait for the bus's stream and buckets (never create
+ * Start-up exactly as PROTOCOL.md §6: wait for the bus's stream and buckets (never create
  * them), create or open only this pool's consumer on the one subject the pool may use, and
  * read since when the pool has served (`registered_ms`) by one direct get.
  */

@@ -29,7 +29,7 @@ export const cancelSubject = (pool: string, callId: string, cancelOn?: string) =
 export const answerSubject = (pool: string, callId: string, seq: number) =>
   `${c.ANSWER_SUBJECT_PREFIX}${pool}.${callId}.${seq}`;
 
-/** `Nats-Msg-Id` of reply `n` of one delivery of a call (KIT-CONTRACT C). */
+/** `Nats-Msg-Id` of reply `n` of one delivery of a call (PROTOCOL.md §5.2). */
 export const durableReplyId = (callId: string, delivery: number, n: number) => `${callId}:${delivery}:${n}`;
 
 // -- JetStream API -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /**
  * Declaring a tool: its MCP `Tool` declaration (the input schema generated from a zod 4
  * schema by `z.toJSONSchema`), the validation of its arguments, and the turning of what its
- * handler returns or throws into the call's final reply (KIT-CONTRACT A).
+ * handler returns or throws into the call's final reply (PROTOCOL.md §5.8).
  */
 
 import { z } from "zod";

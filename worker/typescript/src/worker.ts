@@ -1,6 +1,6 @@
 /**
  * The worker: connect, register and heartbeat, pull calls at most `maxInFlight` at a time,
- * run them, and drain on SIGTERM/SIGINT exactly as KIT-CONTRACT E. The bus objects are the
+ * run them, and drain on SIGTERM/SIGINT exactly as PROTOCOL.md §4.3. The bus objects are the
  * gateways'; a worker opens them and creates only its own pool's consumer (D).
  */
 

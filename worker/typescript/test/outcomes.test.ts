@@ -1,4 +1,4 @@
-/** The outcome table (KIT-CONTRACT A), row by row, against a recording bus. */
+/** The outcome table (PROTOCOL.md §5.8), row by row, against a recording bus. */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
