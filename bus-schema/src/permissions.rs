@@ -146,7 +146,7 @@ fn worker(pool: &PoolName) -> Permissions {
                 subjects::call(pool)
             ),
             format!("$JS.API.CONSUMER.MSG.NEXT.{CALLS_STREAM}.{consumer}"),
-            format!("$JS.ACK.{CALLS_STREAM}.{consumer}.>"),
+            topology::pool_acks(pool),
             // Registering under its own pool only.
             format!("$KV.{}.{pool}.*", WORKERS_KV.bucket),
             format!("$KV.{}.{pool}.*", CATALOG_KV.bucket),

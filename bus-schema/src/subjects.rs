@@ -188,18 +188,6 @@ pub const ANSWER_WILDCARD: &str = "mcpbus.v2.answer.>";
 /// Every reply of every call: gateways subscribe to theirs under it.
 pub const REPLY_WILDCARD: &str = "mcpbus.v2.reply.>";
 
-/// Every acknowledgement (`+ACK`, `-NAK`, `+TERM`, `+WPI`) of the calls of `pool`:
-/// JetStream's ack subjects of the pool's consumer, which the pool's workers publish to
-/// (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…`). The worker kit watches them
-/// to see how a worker settled each call (ADR 0018).
-pub fn pool_acks(pool: &PoolName) -> String {
-    format!(
-        "$JS.ACK.{}.{}.>",
-        crate::topology::CALLS_STREAM,
-        crate::topology::pool_consumer_name(pool)
-    )
-}
-
 /// The inbox prefix of gateways' connections (request replies, JetStream acks, KV watches).
 /// Each role has its own, so that no role may read another's replies (ADR 0013).
 pub const GATEWAY_INBOX_PREFIX: &str = "_INBOX.gw";
@@ -284,8 +272,6 @@ mod tests {
 
     #[test]
     fn kit_watch_subjects_cover_what_workers_send() {
-        let pool = PoolName::new("demo").unwrap();
-        assert_eq!(pool_acks(&pool), "$JS.ACK.MCPBUS_CALLS.mcpbus-pool-demo.>");
         let live = session_events_live_all("s1");
         let one = session_events_live("s1", "call1").replace('*', "demo");
         assert!(one.starts_with(live.trim_end_matches('>').replace('*', "demo").as_str()));

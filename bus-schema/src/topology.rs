@@ -150,6 +150,14 @@ pub const POOL_ACK_WAIT: Duration = Duration::from_secs(30);
 /// died holding it; the SDK decides from the tool's idempotency whether to run it again.
 pub const POOL_MAX_DELIVER: i64 = 5;
 
+/// Every acknowledgement (`+ACK`, `-NAK`, `+TERM`, `+WPI`) of the calls of `pool`:
+/// JetStream's ack subjects of the pool's consumer, which the pool's workers publish to
+/// (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…`). The worker kit watches them
+/// to see how a worker settled each call (ADR 0018).
+pub fn pool_acks(pool: &PoolName) -> String {
+    format!("$JS.ACK.{CALLS_STREAM}.{}.>", pool_consumer_name(pool))
+}
+
 /// The pull consumer a pool's replicas share.
 pub fn pool_consumer(pool: &PoolName, max_ack_pending: i64) -> consumer::pull::Config {
     consumer::pull::Config {
@@ -467,6 +475,12 @@ pub async fn ensure_limits(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pool_acks_name_the_consumer() {
+        let pool = PoolName::new("demo").unwrap();
+        assert_eq!(pool_acks(&pool), "$JS.ACK.MCPBUS_CALLS.mcpbus-pool-demo.>");
+    }
     use super::*;
 
     /// Every stream and bucket mcpbus declares, as declared.

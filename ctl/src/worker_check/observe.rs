@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bus_schema::messages::{decode, CallEvent, CallReply};
-use bus_schema::{headers, subjects};
+use bus_schema::{headers, subjects, topology};
 use futures::StreamExt;
 use tokio::sync::watch;
 
@@ -148,7 +148,7 @@ impl Recorder {
             .client
             .subscribe(subjects::session_events_live_all(&bus.session))
             .await?;
-        let mut acks = bus.client.subscribe(subjects::pool_acks(&bus.pool)).await?;
+        let mut acks = bus.client.subscribe(topology::pool_acks(&bus.pool)).await?;
         bus.client.flush().await?;
         let (l, c) = (log.clone(), changed.clone());
         tokio::spawn(async move {
