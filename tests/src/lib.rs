@@ -265,6 +265,49 @@ pub fn node24() -> PathBuf {
     path
 }
 
+/// Runs the Python client script `tests/clients/<script>` (the real `mcp` SDK, from the
+/// project venv) against `url` in `mode`; the one JSON object it printed.
+pub async fn run_python_client(script: &str, url: &str, mode: &str) -> Value {
+    let script = workspace_root().join("tests/clients").join(script);
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(venv_python())
+            .arg(&script)
+            .args([url, mode])
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} did not finish in 60 s", script.display()))
+    .expect("the Python client ran");
+    assert!(
+        out.status.success(),
+        "{} failed ({mode}):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the client printed one JSON object")
+}
+
+/// Pings the NATS service of `pool`'s workers (`$SRV.PING.mcpbus-<pool>`), asking under the
+/// service-reply prefix where workers may answer (ADR 0013); the first answer, within 5 s.
+pub async fn service_ping(client: &async_nats::Client, pool: &str) -> Value {
+    let pool = bus_schema::names::PoolName::new(pool).expect("a valid pool name");
+    let inbox = format!("{}.{pool}", bus_schema::subjects::SERVICE_REPLY_PREFIX);
+    let mut answers = client.subscribe(inbox.clone()).await.unwrap();
+    client
+        .publish_with_reply(bus_schema::subjects::service_ping(&pool), inbox, "".into())
+        .await
+        .unwrap();
+    let ping = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut answers),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no worker of {pool} answered a ping"))
+    .expect("the subscription is open");
+    serde_json::from_slice(&ping.payload).expect("a ping answer is JSON")
+}
+
 /// The pool `mcpbus-worker <args>` serves: `--pool`, else its command's default.
 pub fn worker_pool<'a>(args: &[&'a str]) -> &'a str {
     if let Some(i) = args.iter().position(|a| *a == "--pool") {

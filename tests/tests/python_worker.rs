@@ -6,15 +6,14 @@
 //! client on both lanes, a catalogue changed at run time reaching clients as `list_changed`,
 //! malformed calls that leave the worker serving, and a drain that lets a running call finish.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use futures::StreamExt;
 use harness::mcp::{stateless, Session};
 use harness::{
-    start_python_example_worker, texts, venv_python, workspace_root, Cluster, Proc,
-    PY_EXAMPLE_TOOLS,
+    run_python_client, service_ping, start_python_example_worker, texts, venv_python,
+    workspace_root, Cluster, Proc, PY_EXAMPLE_TOOLS,
 };
 use serde_json::{json, Value};
 
@@ -145,22 +144,7 @@ async fn a_python_worker_serves_through_both_lanes_and_both_gateways() {
 
     // Visible to NATS service tooling as mcpbus-<pool>.
     let client = c.nats.client().await;
-    let pool = bus_schema::names::PoolName::new("py-example").unwrap();
-    // Workers may answer pings only under the service-reply prefix (ADR 0013).
-    let inbox = format!("{}.py", bus_schema::subjects::SERVICE_REPLY_PREFIX);
-    let mut answers = client.subscribe(inbox.clone()).await.unwrap();
-    client
-        .publish_with_reply(bus_schema::subjects::service_ping(&pool), inbox, "".into())
-        .await
-        .unwrap();
-    let ping = tokio::time::timeout(
-        Duration::from_secs(5),
-        futures::StreamExt::next(&mut answers),
-    )
-    .await
-    .expect("the Python worker answers a ping")
-    .unwrap();
-    let ping: serde_json::Value = serde_json::from_slice(&ping.payload).unwrap();
+    let ping = service_ping(&client, "py-example").await;
     assert_eq!(ping["name"], "mcpbus-py-example", "{ping}");
     assert_eq!(ping["metadata"]["pool"], "py-example", "{ping}");
 
@@ -205,27 +189,6 @@ fn log_named(c: &Cluster, name: &str) -> String {
     std::fs::read_to_string(c.dir.path().join(format!("{name}.log"))).unwrap_or_default()
 }
 
-/// Runs a client script of `tests/clients` against `url`; the JSON it printed.
-async fn run_client(script: &str, url: &str, mode: &str) -> Value {
-    let script = workspace_root().join("tests/clients").join(script);
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(venv_python())
-            .arg(Path::new(&script))
-            .args([url, mode])
-            .output(),
-    )
-    .await
-    .expect("python client finished in time")
-    .expect("python client ran");
-    assert!(
-        out.status.success(),
-        "python client ({mode}) failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("client printed JSON")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn ctx_ask_is_answered_by_a_real_client_on_both_lanes() {
     let c = Cluster::start(2, &[]).await.unwrap();
@@ -238,7 +201,7 @@ async fn ctx_ask_is_answered_by_a_real_client_on_both_lanes() {
         (&urls[0], "legacy", "2025-11-25"),
         (&urls[1], "auto", "2026-07-28"),
     ] {
-        let seen = run_client("py_ask_client.py", url, mode).await;
+        let seen = run_python_client("py_ask_client.py", url, mode).await;
         assert_eq!(seen["protocol_version"], version, "{seen}");
         assert_eq!(seen["asked"], json!(["answer: yes"]), "{seen}");
         assert_eq!(seen["asked_is_error"], false, "{seen}");

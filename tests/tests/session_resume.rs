@@ -156,6 +156,40 @@ async fn a_resume_replays_exactly_the_missed_events() {
     }
 }
 
+/// An event id carries the highest progress the client was sent (ADR 0016): a stream resumed
+/// on another node sends no progress at or below it, as after a rerun that counts from 1 again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resumed_stream_sends_no_progress_below_what_the_client_saw() {
+    let cluster = demo_cluster(2, &[]).await;
+    let urls = cluster.gateway_urls();
+    let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
+    let mut stream = session
+        .stream_request("tools/call", slow_count(STEPS, 20))
+        .await
+        .unwrap();
+    let all = stream.collect(WAIT).await.unwrap();
+    let priming = all[0].id.clone().expect("the priming event has an id");
+    assert_eq!(priming.split(':').count(), 3, "no progress yet: {priming}");
+    // As if the client had seen progress 5 before this cursor.
+    let mut seen = Seen::default();
+    let mut resumed = session
+        .via(&urls[1])
+        .get_stream(Some(&format!("{priming}:5")))
+        .await
+        .unwrap();
+    read_to_end(&mut resumed, &mut seen).await;
+    let expected: BTreeMap<u64, usize> = (6..=u64::from(STEPS)).map(|i| (i, 1)).collect();
+    assert_eq!(seen.progress, expected);
+    assert_eq!(seen.responses.len(), 1, "{:?}", seen.responses);
+    assert!(
+        seen.last_id
+            .as_deref()
+            .is_some_and(|id| id.ends_with(&format!(":{STEPS}"))),
+        "the last id carries the highest progress: {:?}",
+        seen.last_id
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_never_crosses_streams_or_sessions() {
     let cluster = demo_cluster(1, &[]).await;

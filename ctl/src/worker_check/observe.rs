@@ -321,11 +321,18 @@ mod tests {
 
     #[test]
     fn ack_subjects_and_bodies_parse() {
-        let v1 = "$JS.ACK.MCPBUS_CALLS.mcpbus-pool-kit.2.17.30.1700000000000000000.0";
-        assert_eq!(ack_position(v1), Some((2, 17)));
-        let v2 = "$JS.ACK.hub.ACCHASH.MCPBUS_CALLS.mcpbus-pool-kit.1.5.6.1700000000000000000.0.rnd";
-        assert_eq!(ack_position(v2), Some((1, 5)));
-        assert_eq!(ack_position("$JS.ACK.x"), None);
+        // The pool's ack subjects, as the server fills in the tokens after the consumer:
+        // `<delivered>.<stream seq>.<consumer seq>.<timestamp>.<pending>`, and in the newer
+        // form with domain and account hash after `$JS.ACK` and a random token at the end.
+        let pool = bus_schema::names::PoolName::new("kit").unwrap();
+        let acks = topology::pool_acks(&pool);
+        let v1 = acks.replace('>', "2.17.30.1700000000000000000.0");
+        assert_eq!(ack_position(&v1), Some((2, 17)));
+        let v2 = acks
+            .replacen("$JS.ACK.", "$JS.ACK.hub.ACCHASH.", 1)
+            .replace('>', "1.5.6.1700000000000000000.0.rnd");
+        assert_eq!(ack_position(&v2), Some((1, 5)));
+        assert_eq!(ack_position(acks.trim_end_matches(".>")), None);
         assert_eq!(AckKind::parse(b""), AckKind::Ack);
         assert_eq!(AckKind::parse(b"+ACK"), AckKind::Ack);
         assert_eq!(AckKind::parse(b"-NAK {\"delay\":1}"), AckKind::Nak);
