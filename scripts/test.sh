@@ -23,7 +23,7 @@ fi
 
 # The Python worker SDK (worker/python, on nats-py) into the same venv, reinstalled every run
 # so the tests use this checkout's SDK.
-.venv/bin/pip install --quiet --disable-pip-version-check ./worker/python
+.venv/bin/pip install --quiet --disable-pip-version-check "./worker/python[metrics]"
 # Its unit tests (the bus stood in for; tests/tests/ runs it against the real one).
 PYTHONPATH=worker/python/src .venv/bin/python -m unittest discover --quiet -s worker/python/tests
 

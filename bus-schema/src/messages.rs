@@ -62,7 +62,9 @@ versioned!(
     StreamOpen,
     BroadcastEvent,
     ClientAnswer,
-    SessionSignal
+    SessionSignal,
+    Announcement,
+    AnnounceReply
 );
 
 /// A worker instance's liveness record, in the workers KV bucket under
@@ -302,7 +304,19 @@ pub enum BroadcastKind {
     ToolsListChanged,
     PromptsListChanged,
     ResourcesListChanged,
-    ResourceUpdated { uri: String },
+    ResourceUpdated {
+        uri: String,
+    },
+    /// A server-wide `notifications/message` (ADR 0023): from an operator
+    /// (`mcpbusctl announce`) or a worker (through a gateway, [`Announcement`]), for every
+    /// session-lane standalone stream whose log level lets it through.
+    Message {
+        level: crate::mcp::LogLevel,
+        /// Who says it: `mcpbus` for an operator, `<pool>` or `<pool>/<logger>` for a worker
+        /// (the gateway sets it; a worker cannot speak as another).
+        logger: String,
+        data: Value,
+    },
 }
 
 impl BroadcastKind {
@@ -313,6 +327,7 @@ impl BroadcastKind {
             BroadcastKind::PromptsListChanged => "prompts",
             BroadcastKind::ResourcesListChanged => "resources",
             BroadcastKind::ResourceUpdated { .. } => "resource",
+            BroadcastKind::Message { .. } => "message",
         }
     }
 }
@@ -336,8 +351,41 @@ pub enum SessionEvent {
     StandaloneOpened { stream: String, opened_us: u64 },
     /// The session's resource subscriptions changed: streams re-read them once.
     SubscriptionsChanged,
+    /// The session's log level changed (`logging/setLevel`): streams re-read it once.
+    LogLevelChanged,
     /// The session ended (`DELETE`): its streams close, on every node.
     Ended,
+}
+
+/// A worker's request for a server-wide message, sent to
+/// [`crate::subjects::announce`] (ADR 0023). A gateway checks it, stores it once in the
+/// broadcast stream as a [`BroadcastKind::Message`], and answers with an [`AnnounceReply`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Announcement {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    /// Chosen by the worker, unique per announcement: a retry with the same id is stored
+    /// once (within the broadcast stream's duplicate window).
+    pub id: String,
+    pub level: crate::mcp::LogLevel,
+    /// Shown as `<pool>/<logger>`; `<pool>` alone when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger: Option<String>,
+    /// The `data` of the notification: any JSON.
+    pub data: Value,
+}
+
+/// The largest [`Announcement`] request a gateway accepts, in bytes (and the largest
+/// operator message `mcpbusctl announce` sends).
+pub const ANNOUNCEMENT_MAX_BYTES: usize = 16 * 1024;
+
+/// A gateway's answer to an [`Announcement`]: stored, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AnnounceReply {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WireError>,
 }
 
 /// The client's answer to a [`CallEvent::Request`], published by the gateway that received it.

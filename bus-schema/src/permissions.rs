@@ -84,6 +84,9 @@ fn gateway() -> Permissions {
         subjects::CANCEL_WILDCARD.to_owned(),
         subjects::ANSWER_WILDCARD.to_owned(),
         subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
+        // Answers to workers' announcement requests, in the asking pool's inbox only (the
+        // gateway checks the reply subject against the pool; ADR 0023).
+        format!("{}.>", subjects::WORKER_INBOXES),
         "$JS.API.INFO".to_owned(),
         // Flow control of the ordered consumers behind KV watches.
         "$JS.FC.>".to_owned(),
@@ -125,6 +128,7 @@ fn gateway() -> Permissions {
             subjects::BROADCAST_LIVE_WILDCARD.to_owned(),
             subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
             subjects::CANCEL_WILDCARD.to_owned(),
+            subjects::ANNOUNCE_WILDCARD.to_owned(),
         ],
     }
 }
@@ -162,6 +166,8 @@ fn worker(pool: &PoolName) -> Permissions {
             // Answering calls of its pool: replies, and stored replies of session streams.
             subjects::pool_replies(pool),
             subjects::pool_events(pool),
+            // Asking for a server-wide message, under its own pool's name (ADR 0023).
+            subjects::announce(pool),
             // Answers to NATS service-API pings, under the one prefix operators' tools use
             // for them. Not `allow_responses`: on nats-server 2.9 it made every worker
             // publish several times slower (docs/PERFORMANCE.md), and a worker may answer

@@ -104,6 +104,24 @@ pub fn broadcast(kind: &str) -> String {
     format!("{ROOT}.bcast.{kind}")
 }
 
+/// Where a worker of `pool` asks for a server-wide message (ADR 0023); one gateway of the
+/// [`ANNOUNCE_QUEUE`] group answers. The pool token is what the message is attributed to,
+/// and NATS permissions keep a worker to its own (ADR 0013).
+pub fn announce(pool: &PoolName) -> String {
+    format!("{ROOT}.announce.{pool}")
+}
+
+/// Every pool's announcement requests: gateways subscribe in [`ANNOUNCE_QUEUE`].
+pub const ANNOUNCE_WILDCARD: &str = "mcpbus.v2.announce.*";
+
+/// The queue group in which gateways take announcement requests: one gateway each.
+pub const ANNOUNCE_QUEUE: &str = "mcpbus-gateways";
+
+/// The pool an announcement request came from.
+pub fn pool_from_announce(subject: &str) -> Option<&str> {
+    subject.strip_prefix("mcpbus.v2.announce.")
+}
+
 /// Cancels a call of `pool` wherever it runs: the worker running `call_id` listens here
 /// (unless the call names another subject in `cancel_on`); a gateway publishes an empty
 /// message.
@@ -194,8 +212,11 @@ pub const GATEWAY_INBOX_PREFIX: &str = "_INBOX.gw";
 
 /// The inbox prefix of the workers of `pool`.
 pub fn worker_inbox_prefix(pool: &PoolName) -> String {
-    format!("_INBOX.pool.{pool}")
+    format!("{WORKER_INBOXES}.{pool}")
 }
+
+/// Where every worker inbox lives: `<this>.<pool>.…`.
+pub const WORKER_INBOXES: &str = "_INBOX.pool";
 
 /// Where NATS service-API pings (`$SRV.PING.mcpbus-<pool>`) must ask for their answers:
 /// the only subjects a worker may answer on besides its own pool's (ADR 0013). Operators

@@ -252,6 +252,24 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         (
+            "ANNOUNCE_PREFIX",
+            v(
+                prefix_of(&subjects::announce(&pool), "sample-pool"),
+                "subjects::announce",
+            ),
+        ),
+        (
+            "ANNOUNCEMENT_MAX_BYTES",
+            v(
+                Py::Int(bus_schema::messages::ANNOUNCEMENT_MAX_BYTES as i64),
+                "messages::ANNOUNCEMENT_MAX_BYTES",
+            ),
+        ),
+        (
+            "LOG_LEVELS",
+            v(s(mcp::LogLevel::NAMES.join(",")), "mcp::LogLevel::NAMES"),
+        ),
+        (
             "SERVICE_NAME_PREFIX",
             v(
                 prefix_of(&subjects::service_name(&pool), "sample-pool"),

@@ -1,5 +1,6 @@
 //! `mcpbusctl`: the operator's command line for an mcpbus cluster.
 
+mod announce;
 mod config;
 mod conflicts;
 mod permissions;
@@ -28,6 +29,9 @@ enum Command {
     /// The worker conformance kit: start a worker command and check it against every rule
     /// of the worker protocol (ADR 0018). One line per check; exits 1 when a check fails.
     WorkerCheck(worker_check::Args),
+    /// Send a server-wide message (`notifications/message`) to every session-lane client's
+    /// standalone stream, filtered by each session's log level (ADR 0023).
+    Announce(announce::Args),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -36,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         Command::NatsPermissions(args) => permissions::run(&args, &mut std::io::stdout()),
         Command::NatsConfig(args) => config::run(&args, &mut std::io::stdout()),
         Command::Conflicts(args) => conflicts::run(args, &mut std::io::stdout()).await,
+        Command::Announce(args) => announce::run(args, &mut std::io::stdout()).await,
         Command::WorkerCheck(args) => {
             if !worker_check::run(args, &mut std::io::stdout()).await? {
                 std::process::exit(1);

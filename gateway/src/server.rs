@@ -122,6 +122,15 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
+    crate::stream::serve_announcements(nats.clone(), broadcast.clone(), stop.clone())
+        .await
+        .map_err(|e| GatewayError::Subscribe(e.into()))?;
+    tokio::spawn(crate::metrics::watch_pools(
+        js.clone(),
+        catalog.clone(),
+        stop.clone(),
+    ));
+    tokio::spawn(crate::metrics::watch_connection(nats.clone(), stop.clone()));
     tokio::spawn(crate::store_limits::watch_usage(
         js.clone(),
         config.store_limits,

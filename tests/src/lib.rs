@@ -334,8 +334,9 @@ pub fn start_python_example_worker(c: &Cluster) -> Proc {
 pub const PY_EXAMPLE_TOOLS: [&str; 4] = ["py_add", "py_countdown", "py_fail", "py_whoami"];
 
 /// The tools `mcpbus-worker demo` serves.
-pub const DEMO_TOOLS: [&str; 7] = [
+pub const DEMO_TOOLS: [&str; 8] = [
     "add",
+    "announce",
     "echo",
     "fail",
     "sleep",

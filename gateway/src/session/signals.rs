@@ -164,7 +164,9 @@ fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) 
             }
             SessionEvent::StandaloneOpened { .. } => {}
             SessionEvent::Ended => entry.end.cancel(),
-            SessionEvent::SubscriptionsChanged => entry.stale.store(true, Ordering::Relaxed),
+            SessionEvent::SubscriptionsChanged | SessionEvent::LogLevelChanged => {
+                entry.stale.store(true, Ordering::Relaxed)
+            }
         }
     }
 }

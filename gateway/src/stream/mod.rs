@@ -2,10 +2,12 @@
 //!
 //! `request.rs` serves one request's stream from the session events stream, fresh or resumed
 //! on any node; `broadcast.rs` carries cluster-wide notifications from the broadcast stream
-//! to every open standalone and listen stream of this gateway; `bus_schema::event_id` is the cursor
+//! to every open standalone and listen stream of this gateway; `announce.rs` stores workers'
+//! server-wide messages in it; `bus_schema::event_id` is the cursor
 //! format. This module may read and write the events and broadcast streams; it knows nothing
 //! of HTTP.
 
+mod announce;
 mod broadcast;
 mod request;
 
@@ -14,6 +16,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream::{self, stream::Stream};
 
+pub use announce::serve_announcements;
 pub use broadcast::{
     announce_catalog_changes, announce_policy_changes, BroadcastHub, BroadcastItem, Follower,
 };

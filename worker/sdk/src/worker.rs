@@ -103,6 +103,17 @@ impl Worker {
             None => InstanceId::new(uuid::Uuid::new_v4().simple().to_string()[..12].to_owned())
                 .expect("hex is a valid instance id"),
         };
+        // Bound before registering: a port already taken is a start-up error, not a
+        // worker that serves calls but cannot be scraped.
+        let metrics_stop = CancellationToken::new();
+        if let Some(addr) = self.config.metrics_listen {
+            let listener = crate::metrics::bind(addr)
+                .await
+                .map_err(|e| WorkerError::MetricsListen(addr, e))?;
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics");
+            tokio::spawn(crate::metrics::serve(listener, metrics_stop.clone()));
+        }
+        let _stop_metrics = metrics_stop.drop_guard();
         let js = jetstream::new(nats.clone());
         let consumer = topology::ensure_pool_consumer(&js, &pool, POOL_MAX_ACK_PENDING).await?;
         let mut registration =

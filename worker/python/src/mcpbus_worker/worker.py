@@ -21,7 +21,9 @@ from typing import Any, Awaitable, Callable
 import nats as _nats
 
 from . import contract as c
+from . import metrics
 from . import protocol as p
+from .announce import AnnounceError, announce
 from .call import HANDLER_STOP_GRACE_SECONDS, _Call
 from .catalogue import Catalogue
 from .connection import NatsOptions, redact_url
@@ -65,6 +67,7 @@ class Worker:
         heartbeat: float = c.DEFAULT_HEARTBEAT_SECONDS,
         ttl: float = c.DEFAULT_TTL_SECONDS,
         drain_timeout: float = 30.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.pool = pool
         #: Unique within the pool: two live processes with one name overwrite each other.
@@ -74,6 +77,10 @@ class Worker:
         #: At least two beats, so that one late beat does not drop the instance.
         self.ttl = max(ttl, 2 * heartbeat)
         self.drain_timeout = drain_timeout
+        #: Where `/metrics` is served (127.0.0.1), with prometheus_client; None: nowhere.
+        self.metrics_port = metrics_port
+        #: The bus connection while running (for `announce`).
+        self._nc: Any = None
         #: What is served; changeable while running (PROTOCOL section 9).
         self.catalogue = Catalogue()
 
@@ -160,6 +167,8 @@ class Worker:
         else:
             options = NatsOptions.from_settings(servers=nats) if nats else NatsOptions.from_env()
         stop = stop or _stop_on_signals()
+        if self.metrics_port is not None:
+            metrics.serve(self.metrics_port)
         log.info("connecting to NATS at %s", ", ".join(redact_url(s) for s in options.servers))
         # Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
         if options.inbox_prefix is None:
@@ -168,6 +177,7 @@ class Worker:
         # nats-py keeps the server's INFO only privately; without it there is nothing to check.
         options.check_connection(getattr(nc, "_server_info", None) or {"tls_required": True})
         js = nc.jetstream()
+        self._nc = nc
         # A stop while waiting for the gateways' streams ends the wait.
         starting = asyncio.ensure_future(self._start(nc, js))
         await _first(asyncio.shield(starting), stop.wait())
@@ -204,6 +214,14 @@ class Worker:
             finally:
                 await nc.close()
             log.info("worker stopped")
+
+    async def announce(self, level: str, data: Any, *, logger: str | None = None, id: str | None = None) -> None:
+        """Sends a server-wide `notifications/message` to every session in the cluster
+        (ADR 0023) and waits until a gateway stored it. Only while `run` is connected.
+        Raises `AnnounceError` when refused or unconfirmed (retry with the same `id`)."""
+        if self._nc is None:
+            raise AnnounceError("the worker is not connected")
+        await announce(self._nc, self.pool, level, data, logger=logger, id=id)
 
     async def _start(self, nc: Any, js: Any) -> "_Registration":
         """Waits for the streams and buckets, opens the pool's consumer, registers."""
