@@ -102,5 +102,7 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The integration tests start the binaries, so build them first.
 cargo build --quiet --workspace --bins
 cargo test --workspace
-# Helm chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+# The dashboard and alert checks refuse what they should (their own unit tests), then the Helm
+# chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+.venv-k8s/bin/python -m unittest discover --quiet -s deploy -p 'test_*.py'
 .venv-k8s/bin/python deploy/validate.py "${CARGO_TARGET_DIR:-target}/k8s-rendered"
