@@ -54,7 +54,7 @@ class Dashboard(unittest.TestCase):
     def test_the_shipped_dashboard_passes(self):
         self.assertEqual(failures(vm.check_dashboard, "dashboard", self.text), [])
 
-    def test_broken_json_undefined_variables_and_duplicate_ids_are_refused(self):
+    def test_broken_json_undefined_variables_duplicate_ids_and_overlaps_are_refused(self):
         self.assertTrue(failures(vm.check_dashboard, "d", self.text[:-2]))
         dash = copy.deepcopy(self.dash)
         dash["templating"]["list"] = [v for v in dash["templating"]["list"] if v["name"] != "pool"]
@@ -62,6 +62,9 @@ class Dashboard(unittest.TestCase):
         dash = copy.deepcopy(self.dash)
         dash["panels"][2]["id"] = dash["panels"][1]["id"]
         self.assertTrue(any("used twice" in f for f in failures(vm.check_dashboard, "d", json.dumps(dash))))
+        dash = copy.deepcopy(self.dash)
+        dash["panels"][3]["gridPos"] = dict(dash["panels"][2]["gridPos"])
+        self.assertTrue(any("overlap" in f for f in failures(vm.check_dashboard, "d", json.dumps(dash))))
 
     def test_a_panel_query_with_an_unlisted_metric_is_refused(self):
         dash = copy.deepcopy(self.dash)

@@ -2,8 +2,8 @@
 
 deploy/validate.py calls these on every rendered dashboard ConfigMap and PrometheusRule:
 
-- the dashboard's JSON parses, its panels have unique ids and fit the 24-column grid, and
-  every variable it uses is defined;
+- the dashboard's JSON parses, its panels have unique ids, fit the 24-column grid without
+  overlapping, and every variable it uses is defined;
 - every PromQL expression (panel targets, variable queries, alert rules) parses, with the
   `promql-parser` package (the Rust PromQL parser), and names only metrics listed in
   helm/mcpbus/ci/metric-names.txt, with labels those metrics have; counters and histogram
@@ -184,6 +184,18 @@ def check_dashboard(what, text, fail):
             for p in promql_problems(GRAFANA_INTERVALS.sub("5m", expr)):
                 fail(what, f"panel {title!r} {t.get('refId')}: {p}")
             count += 1
+    cells = {}
+    for panel in dash["panels"]:
+        g = panel.get("gridPos", {})
+        for x in range(g.get("x", 0), g.get("x", 0) + g.get("w", 0)):
+            for y in range(g.get("y", 0), g.get("y", 0) + g.get("h", 0)):
+                if (x, y) in cells:
+                    fail(what, f"panels {cells[(x, y)]!r} and {panel.get('title')!r} overlap")
+                    break
+                cells[(x, y)] = panel.get("title")
+            else:
+                continue
+            break
     for name in sorted(used - set(variables) - GRAFANA_BUILTINS):
         fail(what, f"dashboard uses ${name}, which it does not define")
     return count
