@@ -10,7 +10,7 @@ deploy/validate.py calls these on every rendered dashboard ConfigMap and Prometh
   series appear only inside rate()/increase(), gauges never;
 - `promtool check rules` accepts the rendered rule group, and, for the chart's default
   thresholds, `promtool test rules` runs deploy/alerts-test.yaml (each alert against made-up
-  series: it fires when it should, and not when it should not).
+  series: it fires when it should, and not when it should not), which must test every alert.
 
 promtool comes from Debian's `prometheus` package, extracted by scripts/test.sh into
 .tools/promtool (or name another with PROMTOOL).
@@ -228,6 +228,11 @@ def check_rules(what, rule, fail, unit_tests=False):
             yaml.safe_dump({"groups": groups}, f, sort_keys=False)
         _promtool(what, fail, ["check", "rules", rules_file])
         if unit_tests:
+            with open(ALERTS_TEST) as f:
+                tested = {t["alertname"] for test in yaml.safe_load(f)["tests"] for t in test.get("alert_rule_test", [])}
+            for r in (r for g in groups for r in g["rules"] if "alert" in r):
+                if r["alert"] not in tested:
+                    fail(what, f"alert {r['alert']} has no test in {os.path.relpath(ALERTS_TEST, ROOT)}")
             shutil.copy(ALERTS_TEST, os.path.join(tmp, "alerts-test.yaml"))
             _promtool(what, fail, ["test", "rules", os.path.join(tmp, "alerts-test.yaml")])
 
