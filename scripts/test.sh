@@ -68,13 +68,27 @@ if [ ! -d tests/clients/oidc/node_modules/oidc-provider ]; then
   npm ci --silent --no-audit --no-fund --prefix tests/clients/oidc >/dev/null
 fi
 
-# Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas), pinned.
-if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
-  echo "creating .venv-k8s with helm-python-sdk and kubernetes-validate" >&2
+# Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas, a PromQL parser
+# for the dashboard and alerts), pinned.
+if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate, promql_parser' 2>/dev/null; then
+  echo "creating .venv-k8s with helm-python-sdk, kubernetes-validate and promql-parser" >&2
   python3 -m venv .venv-k8s
   .venv-k8s/bin/pip install --quiet --disable-pip-version-check \
-    helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4
+    helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4 promql-parser==0.11.0
 fi
+# promtool, for the chart's alert rules (check and unit tests): only the binary, taken out of
+# Debian's prometheus package without installing it (no service, no user).
+if [ ! -x .tools/promtool ]; then
+  echo "extracting promtool from Debian's prometheus package into .tools" >&2
+  promdeb=$(mktemp -d)
+  (cd "$promdeb" && { apt-get download -q prometheus >/dev/null 2>&1 \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null 2>&1; }; })
+  mkdir -p .tools
+  dpkg-deb --fsys-tarfile "$promdeb"/prometheus_*.deb | tar -xO ./usr/bin/promtool > .tools/promtool
+  chmod +x .tools/promtool
+  rm -rf "$promdeb"
+fi
+.tools/promtool --version >/dev/null
 # The security lint lives in its own venv: its dependencies are many and pinned tightly.
 if [ ! -x .venv-checkov/bin/checkov ]; then
   echo "creating .venv-checkov with checkov" >&2
@@ -88,5 +102,7 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The integration tests start the binaries, so build them first.
 cargo build --quiet --workspace --bins
 cargo test --workspace
-# Helm chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+# The dashboard and alert checks refuse what they should (their own unit tests), then the Helm
+# chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+.venv-k8s/bin/python -m unittest discover --quiet -s deploy -p 'test_*.py'
 .venv-k8s/bin/python deploy/validate.py "${CARGO_TARGET_DIR:-target}/k8s-rendered"
