@@ -31,6 +31,30 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or_else(|| panic!("{name}{labels:?} missing from:\n{text}"))
 }
 
+/// Every metric of `text` is listed in the chart's `ci/metric-names.txt`, with its type: the
+/// dashboard and alerts are checked against that list, so it must not fall behind the code.
+fn assert_listed(text: &str) {
+    let listed = std::fs::read_to_string(
+        harness::workspace_root().join("deploy/helm/mcpbus/ci/metric-names.txt"),
+    )
+    .unwrap();
+    let listed: Vec<(&str, &str)> = listed
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next().unwrap(), f.next().unwrap())
+        })
+        .collect();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').unwrap();
+        assert!(
+            listed.contains(&(name, kind)),
+            "{name} ({kind}) is served but not listed in metric-names.txt"
+        );
+    }
+}
+
 fn calls<'a>(tool: &'a str, outcome: &'a str) -> [(&'a str, &'a str); 3] {
     [("pool", "demo"), ("tool", tool), ("outcome", outcome)]
 }
@@ -206,6 +230,7 @@ async fn tool_calls_are_counted_once_by_pool_tool_and_outcome() {
     let mut resumed = session.get_stream(priming.id.as_deref()).await.unwrap();
     while let Ok(Some(_)) = resumed.next(Duration::from_secs(2)).await {}
     let text = scrape(&base).await;
+    assert_listed(&text);
     assert_eq!(
         sample(
             &text,
@@ -325,4 +350,5 @@ async fn a_worker_serves_its_own_metrics() {
         sample(&text, "mcpbus_worker_in_flight", &[("pool", "wm")]),
         0.0
     );
+    assert_listed(&text);
 }
