@@ -13,6 +13,7 @@ import asyncio
 import datetime
 import json
 import logging
+import os
 import signal
 import time
 import uuid
@@ -28,6 +29,10 @@ from .call import HANDLER_STOP_GRACE_SECONDS, _Call
 from .catalogue import Catalogue
 from .connection import NatsOptions, redact_url
 from .startup import open_pool_consumer, wait_for_streams
+
+#: Where the worker serves its own metrics (`host:port`) when `metrics_port` is not given; the
+#: same variable as `mcpbus-worker --metrics-listen` (not a bus setting: not in `contract.py`).
+ENV_METRICS_LISTEN = "MCPBUS_WORKER_METRICS_LISTEN"
 
 log = logging.getLogger("mcpbus_worker")
 
@@ -77,7 +82,8 @@ class Worker:
         #: At least two beats, so that one late beat does not drop the instance.
         self.ttl = max(ttl, 2 * heartbeat)
         self.drain_timeout = drain_timeout
-        #: Where `/metrics` is served (127.0.0.1), with prometheus_client; None: nowhere.
+        #: Where `/metrics` is served (127.0.0.1), with prometheus_client; None: at
+        #: MCPBUS_WORKER_METRICS_LISTEN (`host:port`) if set, else nowhere.
         self.metrics_port = metrics_port
         #: The bus connection while running (for `announce`).
         self._nc: Any = None
@@ -169,6 +175,9 @@ class Worker:
         stop = stop or _stop_on_signals()
         if self.metrics_port is not None:
             metrics.serve(self.metrics_port)
+        elif os.environ.get(ENV_METRICS_LISTEN):
+            host, _, port = os.environ[ENV_METRICS_LISTEN].rpartition(":")
+            metrics.serve(int(port), host or "127.0.0.1")
         log.info("connecting to NATS at %s", ", ".join(redact_url(s) for s in options.servers))
         # Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
         if options.inbox_prefix is None:
