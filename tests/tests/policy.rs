@@ -125,6 +125,21 @@ async fn lists_show_only_what_the_policy_grants_and_hidden_tools_look_unknown() 
         .await
         .unwrap();
     assert_eq!(failure(&hidden, "add"), failure(&missing, "nosuch"));
+    // The operator sees the refusals the client cannot tell apart: one per gateway here
+    // (an unknown tool is not one).
+    for gateway in &c.gateways {
+        let text = reqwest::get(gateway.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let denied = text
+            .lines()
+            .find_map(|l| l.strip_prefix("mcpbus_policy_denied_total{method=\"tools/call\"} "))
+            .unwrap_or_else(|| panic!("no policy denials counted:\n{text}"));
+        assert_eq!(denied, "1");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
