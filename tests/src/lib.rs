@@ -88,6 +88,20 @@ impl Gateway {
     pub fn metrics_url(&self) -> String {
         format!("http://127.0.0.1:{}/metrics", self.metrics_port)
     }
+
+    /// The value of one series (`name{labels}` exactly as the gateway writes it) in a scrape
+    /// of its metrics now, or `None` when the gateway does not show it.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = reqwest::get(self.metrics_url())
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str())?.parse().ok())
+    }
 }
 
 /// One NATS server, N gateways and any number of workers, all in one temp dir.

@@ -128,17 +128,10 @@ async fn lists_show_only_what_the_policy_grants_and_hidden_tools_look_unknown() 
     // The operator sees the refusals the client cannot tell apart: one per gateway here
     // (an unknown tool is not one).
     for gateway in &c.gateways {
-        let text = reqwest::get(gateway.metrics_url())
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let denied = text
-            .lines()
-            .find_map(|l| l.strip_prefix("mcpbus_policy_denied_total{method=\"tools/call\"} "))
-            .unwrap_or_else(|| panic!("no policy denials counted:\n{text}"));
-        assert_eq!(denied, "1");
+        let denied = gateway
+            .metric("mcpbus_policy_denied_total{method=\"tools/call\"}")
+            .await;
+        assert_eq!(denied, Some(1.0));
     }
 }
 

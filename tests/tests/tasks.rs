@@ -96,20 +96,15 @@ async fn a_task_made_on_one_node_is_answered_and_finished_through_another() {
     assert_eq!(texts(&done["result"]), vec!["deleted a.txt"]);
     // Each state change is counted once in the cluster, by the gateway whose write made it:
     // created working, asking, working again with the answer, completed.
-    for (state, want) in [("working", 2), ("input_required", 1), ("completed", 1)] {
-        let mut counted = 0;
+    for (state, want) in [
+        ("working", 2.0),
+        ("input_required", 1.0),
+        ("completed", 1.0),
+    ] {
+        let series = format!("mcpbus_tasks_total{{state=\"{state}\"}}");
+        let mut counted = 0.0;
         for gateway in &c.gateways {
-            let text = reqwest::get(gateway.metrics_url())
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            let series = format!("mcpbus_tasks_total{{state=\"{state}\"}} ");
-            counted += text
-                .lines()
-                .find_map(|l| l.strip_prefix(series.as_str())?.parse::<u64>().ok())
-                .unwrap_or(0);
+            counted += gateway.metric(&series).await.unwrap_or(0.0);
         }
         assert_eq!(counted, want, "tasks reaching {state}");
     }
