@@ -114,11 +114,10 @@ async fn modify(
 
 /// Ends a session; its stored events go with it (ADR 0003, point 5).
 pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
-    if !app.sessions.delete(session).await? {
+    let ended = crate::session::end(&app.sessions, &app.nats, &app.events.events, session);
+    if !ended.await? {
         return Err(CoreError::SessionNotFound);
     }
-    app.signals.signal(session, SessionEvent::Ended).await;
-    app.events.purge_session(session.as_str()).await;
     tracing::info!("session ended by client");
     Ok(())
 }

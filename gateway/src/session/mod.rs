@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use id::SessionId;
-pub use signals::{SessionSignals, StandaloneSlot};
+pub use signals::{publish as publish_signal, SessionSignals, StandaloneSlot};
 
 use crate::store_limits::{has_room, Store, StoreRefused};
 
@@ -165,6 +165,24 @@ impl SessionStore {
             .map_err(|e| SessionError::Store(e.into()))?;
         Ok(true)
     }
+}
+
+/// Ends session `id` everywhere, as a client's `DELETE` does (ADR 0003, point 5; ADR 0008):
+/// its record goes, its streams end on every gateway, its stored events are purged.
+/// Returns whether it existed. The gateways call it for `DELETE`, the operator's
+/// `mcpbusctl purge-session` with its own connection (ADR 0021).
+pub async fn end(
+    sessions: &SessionStore,
+    nats: &async_nats::Client,
+    events: &async_nats::jetstream::stream::Stream,
+    id: &SessionId,
+) -> Result<bool, SessionError> {
+    if !sessions.delete(id).await? {
+        return Ok(false);
+    }
+    signals::publish(nats, id, bus_schema::messages::SessionEvent::Ended).await;
+    crate::stream::purge_session_events(events, id.as_str()).await;
+    Ok(true)
 }
 
 pub(crate) fn now_ms() -> u64 {
