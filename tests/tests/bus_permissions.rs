@@ -290,6 +290,7 @@ async fn the_example_server_configuration_runs_a_cluster() {
         .args(["-p", &port.to_string()])
         .envs([
             ("GATEWAY_PASSWORD", "gw-secret"),
+            ("OPERATOR_PASSWORD", "operator-secret"),
             ("POOL_DEMO_PASSWORD", "demo-secret"),
             ("POOL_FILES_PASSWORD", "files-secret"),
             ("SYS_PASSWORD", "sys-secret"),
@@ -335,6 +336,10 @@ async fn the_example_server_configuration_runs_a_cluster() {
     .await
     .unwrap();
     assert_eq!(texts(&r.response().unwrap()["result"]), ["least privilege"]);
+    // The operator's user sees the cluster (ADR 0021).
+    let status = harness::ctl::json(&url("operator", "operator-secret"), &["status"]).await;
+    assert_eq!(status["pools"][0]["pool"], "demo", "{status:#}");
+    assert_eq!(status["gateways"].as_array().map(Vec::len), Some(1));
 
     let mut impostor = std::process::Command::new(harness::bin("mcpbus-worker"));
     impostor.args([
