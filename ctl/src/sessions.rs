@@ -201,7 +201,11 @@ pub async fn run_tasks(args: TasksArgs, out: &mut impl Write) -> Result<()> {
         .iter()
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
-    writeln!(out, "{} tasks: {}", tasks.count, by_state.join(", "))?;
+    if by_state.is_empty() {
+        writeln!(out, "0 tasks")?;
+    } else {
+        writeln!(out, "{} tasks: {}", tasks.count, by_state.join(", "))?;
+    }
     let rows: Vec<Vec<String>> = tasks
         .tasks
         .iter()
