@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use crate::names::PoolName;
 use crate::subjects;
 use crate::topology::{
-    self, kv_stream_name, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV,
-    EVENTS_STREAM, GATEWAYS_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
+    self, kv_stream_name, KvSpec, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM, GATEWAYS_KV,
+    SESSIONS_KV, TASKS_KV, WORKERS_KV,
 };
 
 /// Which process a set of permissions is for.
@@ -68,29 +68,6 @@ impl Permissions {
     }
 }
 
-/// Every KV bucket the gateways declare.
-fn kv_buckets() -> [KvSpec; 6] {
-    [
-        WORKERS_KV,
-        CATALOG_KV,
-        SESSIONS_KV,
-        TASKS_KV,
-        CLUSTER_KV,
-        GATEWAYS_KV,
-    ]
-}
-
-/// Every stream mcpbus declares: the three of its own and the KV buckets' streams.
-fn all_streams() -> Vec<String> {
-    let mut streams = vec![
-        CALLS_STREAM.to_owned(),
-        EVENTS_STREAM.to_owned(),
-        BROADCAST_STREAM.to_owned(),
-    ];
-    streams.extend(kv_buckets().map(kv_stream_name));
-    streams
-}
-
 /// Reading KV bucket `spec`: opening it, one entry by direct get, and the ordered consumers
 /// behind listing and watching it.
 fn kv_read(spec: KvSpec) -> Vec<String> {
@@ -108,7 +85,7 @@ fn kv_read(spec: KvSpec) -> Vec<String> {
 }
 
 fn gateway() -> Permissions {
-    let streams = all_streams();
+    let streams = topology::stream_names();
     let mut publish = vec![
         // What a gateway sends on the bus: calls, stream records, broadcasts, cancels,
         // client answers and session signals.
@@ -138,7 +115,7 @@ fn gateway() -> Permissions {
     publish.push(format!("$JS.API.STREAM.MSG.DELETE.{CALLS_STREAM}"));
     publish.push(format!("$JS.API.STREAM.PURGE.{EVENTS_STREAM}"));
     // Watches on the buckets (ordered consumers), never a consumer on the calls queue.
-    for spec in kv_buckets() {
+    for spec in topology::ALL_KV {
         let stream = kv_stream_name(spec);
         publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}"));
         publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}.>"));
@@ -233,7 +210,7 @@ fn operator() -> Permissions {
         format!("$JS.API.CONSUMER.INFO.{CALLS_STREAM}.>"),
     ];
     // Storage use: every stream's and bucket's info (sizes, limits), never its messages.
-    for stream in all_streams() {
+    for stream in topology::stream_names() {
         publish.push(format!("$JS.API.STREAM.INFO.{stream}"));
     }
     // Reading the registry, the gateways, and the sessions and tasks to count them. Not the

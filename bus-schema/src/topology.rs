@@ -261,6 +261,27 @@ pub const GATEWAYS_KV: KvSpec = KvSpec {
     limits: limits::GATEWAYS_LIMITS,
 };
 
+/// Every KV bucket mcpbus declares (gateways create them all).
+pub const ALL_KV: [KvSpec; 6] = [
+    WORKERS_KV,
+    CATALOG_KV,
+    SESSIONS_KV,
+    TASKS_KV,
+    CLUSTER_KV,
+    GATEWAYS_KV,
+];
+
+/// The name of every stream mcpbus declares: its three streams, then each bucket's.
+pub fn stream_names() -> Vec<String> {
+    let mut names = vec![
+        CALLS_STREAM.to_owned(),
+        EVENTS_STREAM.to_owned(),
+        BROADCAST_STREAM.to_owned(),
+    ];
+    names.extend(ALL_KV.map(kv_stream_name));
+    names
+}
+
 /// Key in [`CLUSTER_KV`] holding the generated secret that seals MRTR `requestState`, when
 /// the operator configured none. The first gateway creates it; the others read it.
 pub const REQUEST_STATE_KEY: &str = "request-state-key";
@@ -506,14 +527,7 @@ mod tests {
             events_stream(1, hour),
             broadcast_stream(1, hour),
         ];
-        for spec in [
-            WORKERS_KV,
-            CATALOG_KV,
-            SESSIONS_KV,
-            TASKS_KV,
-            CLUSTER_KV,
-            GATEWAYS_KV,
-        ] {
+        for spec in ALL_KV {
             all.push(kv_stream(spec, 1));
         }
         all
@@ -546,6 +560,12 @@ mod tests {
             };
             assert_eq!(c.discard, expect, "{}", c.name);
         }
+    }
+
+    #[test]
+    fn every_declared_stream_is_named() {
+        let declared: Vec<String> = all().into_iter().map(|c| c.name).collect();
+        assert_eq!(stream_names(), declared);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use anyhow::Result;
 use bus_schema::connect::NatsArgs;
 use bus_schema::messages::{decode, CatalogRecord, WorkerRecord};
 use bus_schema::topology::{CATALOG_KV, WORKERS_KV};
+use mcpbus_gateway::catalog::Conflict;
 
 use crate::cluster::Cluster;
 
@@ -80,15 +81,19 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<()> {
         writeln!(out, "no conflicts")?;
     } else {
         for c in &conflicts {
-            writeln!(
-                out,
-                "{} {}: kept by {}, refused to {}",
-                c.kind.as_str(),
-                c.name,
-                c.kept_by,
-                c.refused
-            )?;
+            writeln!(out, "{}", line(c))?;
         }
     }
     Ok(())
+}
+
+/// One conflict, as people read it.
+pub fn line(c: &Conflict) -> String {
+    format!(
+        "{} {}: kept by {}, refused to {}",
+        c.kind.as_str(),
+        c.name,
+        c.kept_by,
+        c.refused
+    )
 }

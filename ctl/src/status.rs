@@ -13,10 +13,7 @@ use bus_schema::connect::NatsArgs;
 use bus_schema::messages::{decode, GatewayRecord};
 use bus_schema::names::PoolName;
 use bus_schema::subjects;
-use bus_schema::topology::{
-    self, kv_stream_name, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM,
-    GATEWAYS_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
-};
+use bus_schema::topology::{self, CALLS_STREAM, GATEWAYS_KV};
 use futures::TryStreamExt;
 use mcpbus_gateway::catalog::{Conflict, Registry as Catalogue};
 use serde::Serialize;
@@ -135,14 +132,7 @@ pub async fn run_status(args: Args, out: &mut impl Write) -> Result<()> {
         writeln!(out, "none")?;
     }
     for c in &status.conflicts {
-        writeln!(
-            out,
-            "{} {}: kept by {}, refused to {}",
-            c.kind.as_str(),
-            c.name,
-            c.kept_by,
-            c.refused
-        )?;
+        writeln!(out, "{}", crate::conflicts::line(c))?;
     }
     writeln!(out, "\nSTORAGE")?;
     write!(out, "{}", storage_table(&status.storage))?;
@@ -304,23 +294,8 @@ async fn queues(cluster: &Cluster) -> Result<BTreeMap<String, QueueView>> {
 
 /// Every stream and bucket mcpbus declares, with its bytes against its limit.
 pub async fn storage(cluster: &Cluster) -> Result<Vec<StoreView>> {
-    let mut names = vec![
-        CALLS_STREAM.to_owned(),
-        EVENTS_STREAM.to_owned(),
-        BROADCAST_STREAM.to_owned(),
-    ];
-    for spec in [
-        WORKERS_KV,
-        CATALOG_KV,
-        SESSIONS_KV,
-        TASKS_KV,
-        CLUSTER_KV,
-        GATEWAYS_KV,
-    ] {
-        names.push(kv_stream_name(spec));
-    }
     let mut views = Vec::new();
-    for name in names {
+    for name in topology::stream_names() {
         let view = match cluster.stream_info(&name).await? {
             Some(info) => StoreView {
                 bytes: info.state.bytes,
