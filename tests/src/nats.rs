@@ -256,6 +256,15 @@ impl Nats {
             .expect("connecting to the test nats-server")
     }
 
+    /// Connects as `mcpbusctl` does, with the operator role's permissions and inbox prefix.
+    pub async fn operator_client(&self) -> async_nats::Client {
+        async_nats::ConnectOptions::with_user_and_password(OPERATOR.into(), self.password.clone())
+            .custom_inbox_prefix(bus_schema::subjects::ADMIN_INBOX_PREFIX)
+            .connect(self.address())
+            .await
+            .expect("connecting as the operator")
+    }
+
     /// Connects as a worker of `pool` would, with its permissions and inbox prefix: what an
     /// attacker holding that pool's credentials gets.
     pub async fn worker_client(&self, pool: &str) -> async_nats::Client {

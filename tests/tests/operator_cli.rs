@@ -1,6 +1,7 @@
 //! The operator's view of a running cluster (issue 14, ADR 0021): `mcpbusctl`, logged in with
 //! the `operator` role's permissions, lists the gateways (which register themselves, with
-//! their open streams, and leave on a graceful stop), the pools with their replicas, tools and
+//! their open streams, and leave on a graceful stop; one killed goes silent, then ages out of
+//! the bucket), the pools with their replicas, tools and
 //! queue lag while a pool's only worker is busy, storage use; counts sessions and tasks; ends
 //! a session as its client's DELETE would; and says in one line when NATS is unreachable or
 //! the cluster's buckets are missing.
@@ -189,6 +190,42 @@ async fn status_shows_gateways_pools_tools_and_the_lag_of_a_busy_pool() {
         status["gateways"][0]["address"],
         format!("127.0.0.1:{first}")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_that_dies_goes_silent_then_its_record_ages_out() {
+    let mut c = Cluster::start(2, &[]).await.unwrap();
+    let operator = c.nats.operator_url();
+    let dead = format!("127.0.0.1:{}", c.gateways[1].port);
+    wait_for_json(&operator, &["status"], "two live gateways", |s| {
+        s["gateways"]
+            .as_array()
+            .is_some_and(|g| g.len() == 2 && g.iter().all(|g| g["live"] == true))
+    })
+    .await;
+    c.gateways[1].proc.kill9();
+    // Three missed beats (15 s) make it silent; the bucket's max age (20 s) removes it.
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut seen_silent = false;
+    loop {
+        let status = ctl::json(&operator, &["status"]).await;
+        let gateways = status["gateways"].as_array().unwrap().clone();
+        let record = gateways.iter().find(|g| g["address"] == dead.as_str());
+        match record {
+            Some(g) if g["live"] == false => seen_silent = true,
+            Some(_) => {}
+            None => {
+                assert_eq!(gateways.len(), 1, "{status:#}");
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the dead gateway is still listed: {status:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(seen_silent, "the dead gateway was never shown silent");
 }
 
 #[tokio::test(flavor = "multi_thread")]
