@@ -57,6 +57,8 @@ enum Command {
 async fn main() -> ExitCode {
     match run(Cli::parse().command).await {
         Ok(code) => code,
+        // The reader went away (`mcpbusctl status | head`): nothing left to say.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, whatever the cause chain: an operator reads it at a terminal, a
             // script greps it.
@@ -65,6 +67,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
