@@ -200,9 +200,11 @@ fn operator() -> Permissions {
         "$JS.FC.>".to_owned(),
         // `drain POOL/INSTANCE`: the instance's drain subject.
         subjects::DRAIN_WILDCARD.to_owned(),
-        // `purge-session ID`, as a client's DELETE: the record, a signal that ends the
-        // session's streams on every gateway, the purge of its stored events.
-        format!("$KV.{}.>", SESSIONS_KV.bucket),
+        // `purge-session ID`, as a client's DELETE: the record (purged from the bucket's
+        // stream: the operator writes no bucket, since a consumer it creates could relay
+        // what it wrote anywhere, into a pool's queue too), a signal that ends the session's
+        // streams on every gateway, the purge of its stored events.
+        format!("$JS.API.STREAM.PURGE.{}", kv_stream_name(SESSIONS_KV)),
         subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
         format!("$JS.API.STREAM.PURGE.{EVENTS_STREAM}"),
         // Queue lag: the pools' consumers on the calls stream, read only.
@@ -341,7 +343,7 @@ mod tests {
         for subject in [
             subjects::drain(&demo, &w1),
             subjects::session_signal("s1"),
-            "$KV.mcpbus-sessions.s1".to_owned(),
+            "$JS.API.STREAM.PURGE.KV_mcpbus-sessions".to_owned(),
             "$JS.API.STREAM.PURGE.MCPBUS_EVENTS".to_owned(),
             "$JS.API.STREAM.INFO.MCPBUS_CALLS".to_owned(),
             "$JS.API.STREAM.INFO.KV_mcpbus-cluster".to_owned(),
@@ -362,6 +364,8 @@ mod tests {
             subjects::broadcast("tools"),
             "$KV.mcpbus-workers.demo.w1".to_owned(),
             "$KV.mcpbus-gateways.gw-1".to_owned(),
+            "$KV.mcpbus-sessions.s1".to_owned(),
+            "$KV.mcpbus-tasks.t1".to_owned(),
             "$KV.mcpbus-cluster.request-state-key".to_owned(),
             "$JS.API.DIRECT.GET.KV_mcpbus-cluster.$KV.mcpbus-cluster.request-state-key".to_owned(),
             "$JS.API.STREAM.MSG.GET.KV_mcpbus-cluster".to_owned(),
@@ -380,6 +384,11 @@ mod tests {
             "mcpbus.v2.call.demo",
         ] {
             assert!(!allowed(&o.subscribe, subject), "may subscribe {subject}");
+        }
+        // It writes no bucket: what it wrote, a consumer it may create could deliver anywhere.
+        for spec in topology::ALL_KV {
+            let key = format!("$KV.{}.k", spec.bucket);
+            assert!(!allowed(&o.publish, &key), "may write {key}");
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use bus_schema::connect::NatsArgs;
 use bus_schema::topology::{EVENTS_STREAM, SESSIONS_KV};
-use mcpbus_gateway::session::{SessionId, SessionStore};
+use mcpbus_gateway::session::{Removal, SessionId, SessionStore};
 use serde_json::json;
 
 use crate::cluster::Cluster;
@@ -31,9 +31,11 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<()> {
     let cluster = Cluster::connect(args.nats).await?;
     let sessions = SessionStore::new(cluster.bucket(SESSIONS_KV).await?);
     let events = cluster.stream(EVENTS_STREAM).await?;
-    let ended = mcpbus_gateway::session::end(&sessions, &cluster.nats, &events, &id)
-        .await
-        .context("ending the session")?;
+    // A purge of the key, not a KV delete: the operator may not write the bucket (ADR 0021).
+    let ended =
+        mcpbus_gateway::session::end(&sessions, &cluster.nats, &events, &id, Removal::Purge)
+            .await
+            .context("ending the session")?;
     if !ended {
         bail!("no session {} (it ended or expired)", id.as_str());
     }
@@ -48,7 +50,7 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<()> {
     } else {
         writeln!(
             out,
-            "session {} ended: record deleted, streams closed, events purged",
+            "session {} ended: record removed, streams closed, events purged",
             id.as_str()
         )?;
     }

@@ -148,6 +148,7 @@ async fn the_operators_credentials_cannot_read_the_cluster_key_or_act_in_calls()
         subjects::broadcast("tools"),
         "$KV.mcpbus-workers.demo.w9".to_owned(),
         "$KV.mcpbus-gateways.gw-x".to_owned(),
+        "$KV.mcpbus-sessions.forged".to_owned(),
     ] {
         operator
             .publish(subject.clone(), "{}".into())

@@ -13,7 +13,7 @@ use super::outcome::Outcome;
 use super::server_info::initialize_result;
 use crate::app::App;
 use crate::policy::Item;
-use crate::session::{now_ms, SessionId, SessionRecord};
+use crate::session::{now_ms, Removal, SessionId, SessionRecord};
 
 /// `initialize`: a new session with the negotiated revision.
 pub async fn initialize(
@@ -114,7 +114,8 @@ async fn modify(
 
 /// Ends a session; its stored events go with it (ADR 0003, point 5).
 pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
-    let ended = crate::session::end(&app.sessions, &app.nats, &app.events.events, session);
+    let (sessions, events) = (&app.sessions, &app.events.events);
+    let ended = crate::session::end(sessions, &app.nats, events, session, Removal::Delete);
     if !ended.await? {
         return Err(CoreError::SessionNotFound);
     }
