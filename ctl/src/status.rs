@@ -270,24 +270,25 @@ pub async fn pools(cluster: &Cluster, registry: &Registry) -> Result<Vec<PoolVie
         .collect())
 }
 
-/// Each pool consumer's counters, by pool.
+/// Each pool consumer's counters, by pool: the consumers of the calls stream whose filter
+/// is a pool's calls subject and whose name is that pool's consumer name.
 async fn queues(cluster: &Cluster) -> Result<BTreeMap<String, QueueView>> {
     let calls = cluster.stream(CALLS_STREAM).await?;
-    let prefix = topology::pool_consumer_name(&PoolName::new("x").expect("a valid name"));
-    let prefix = prefix.trim_end_matches('x');
     let infos: Vec<_> = calls.consumers().try_collect().await?;
+    let calls_prefix = subjects::CALLS_WILDCARD.trim_end_matches('>');
     Ok(infos
         .into_iter()
         .filter_map(|info| {
-            let pool = info.name.strip_prefix(prefix)?.to_owned();
-            Some((
-                pool,
-                QueueView {
+            let pool = info.config.filter_subject.strip_prefix(calls_prefix)?;
+            let pool = PoolName::new(pool).ok()?;
+            (topology::pool_consumer_name(&pool) == info.name).then(|| {
+                let queue = QueueView {
                     pending: info.num_pending,
                     ack_pending: info.num_ack_pending as u64,
                     redelivered: info.num_redelivered as u64,
-                },
-            ))
+                };
+                (pool.to_string(), queue)
+            })
         })
         .collect())
 }
