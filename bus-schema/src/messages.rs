@@ -64,7 +64,8 @@ versioned!(
     ClientAnswer,
     SessionSignal,
     Announcement,
-    AnnounceReply
+    AnnounceReply,
+    GatewayRecord
 );
 
 /// A worker instance's liveness record, in the workers KV bucket under
@@ -96,6 +97,31 @@ pub struct WorkerRecord {
     /// every stated time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_ms: Option<u64>,
+}
+
+/// A gateway node's record, in the gateways KV bucket under its instance id, for operators
+/// (`mcpbusctl status`; ADR 0021). The gateway re-puts it every `heartbeat_ms` and deletes it
+/// when it stops gracefully; the bucket's age limit removes it when the gateway dies.
+/// Nothing routes by it: workers never read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GatewayRecord {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    /// The gateway's instance id (`gw-…`), as in its logs and reply subjects.
+    pub instance: InstanceId,
+    /// The gateway's version (`mcpbus-gateway --version`).
+    pub version: String,
+    /// Where it serves `/mcp`: its listen address as bound (an unspecified address such as
+    /// `0.0.0.0:8080` means every interface of its host).
+    pub address: String,
+    /// Unix time in milliseconds when it started: its uptime is the time since.
+    pub started_ms: u64,
+    /// How often it re-puts this record. A record older than a few beats belongs to a
+    /// gateway that stopped without deleting it.
+    pub heartbeat_ms: u64,
+    /// Its open SSE streams by kind (`request`, `standalone`, `listen`), as of the last beat.
+    #[serde(default)]
+    pub open_streams: std::collections::BTreeMap<String, u64>,
 }
 
 /// What a pool serves, in the catalogue bucket under `<pool>.<digest>`. Content-addressed:
@@ -320,6 +346,9 @@ pub enum BroadcastKind {
 }
 
 impl BroadcastKind {
+    /// The subject token of [`BroadcastKind::Message`].
+    pub const MESSAGE_TOKEN: &'static str = "message";
+
     /// The subject token this kind is published under.
     pub fn subject_token(&self) -> &'static str {
         match self {
@@ -327,7 +356,7 @@ impl BroadcastKind {
             BroadcastKind::PromptsListChanged => "prompts",
             BroadcastKind::ResourcesListChanged => "resources",
             BroadcastKind::ResourceUpdated { .. } => "resource",
-            BroadcastKind::Message { .. } => "message",
+            BroadcastKind::Message { .. } => Self::MESSAGE_TOKEN,
         }
     }
 }

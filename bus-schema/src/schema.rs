@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::messages::{
     AnnounceReply, Announcement, BroadcastEvent, CallReply, CallRequest, CatalogRecord,
-    ClientAnswer, SessionSignal, StreamOpen, WorkerRecord,
+    ClientAnswer, GatewayRecord, SessionSignal, StreamOpen, WorkerRecord,
 };
 
 /// Each message's file name (without `.json`) and its schema, in PROTOCOL.md order.
@@ -23,6 +23,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("session-signal", of::<SessionSignal>()),
         ("announcement", of::<Announcement>()),
         ("announce-reply", of::<AnnounceReply>()),
+        ("gateway-record", of::<GatewayRecord>()),
     ]
 }
 

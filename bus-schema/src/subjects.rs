@@ -180,6 +180,23 @@ pub fn client_answer(pool: &PoolName, call_id: &str, seq: u32) -> String {
     format!("{ROOT}.answer.{pool}.{call_id}.{seq}")
 }
 
+/// Asks one worker instance of `pool` to drain and leave, as SIGTERM does (PROTOCOL.md
+/// §4.3): stop pulling, finish running calls, delete its record, exit. The operator
+/// (`mcpbusctl drain`) publishes an empty message; the instance listens on its own subject.
+/// The pool is the token after the kind, so that a pool's permission covers only its own
+/// instances (ADR 0013); instance names are subject-safe by construction.
+pub fn drain(pool: &PoolName, instance: &InstanceId) -> String {
+    format!("{ROOT}.drain.{pool}.{instance}")
+}
+
+/// Every drain request of `pool`'s instances: what a worker of `pool` may subscribe to.
+pub fn pool_drains(pool: &PoolName) -> String {
+    format!("{ROOT}.drain.{pool}.*")
+}
+
+/// Every drain request of every pool: what the operator may publish.
+pub const DRAIN_WILDCARD: &str = "mcpbus.v2.drain.>";
+
 /// Every subject a worker of `pool` may publish replies on (ADR 0013).
 pub fn pool_replies(pool: &PoolName) -> String {
     format!("{ROOT}.reply.{pool}.>")
@@ -236,6 +253,12 @@ pub fn worker_keys_prefix(pool: &PoolName) -> String {
     format!("{pool}.")
 }
 
+/// KV key of one gateway in the gateways bucket ([`crate::topology::GATEWAYS_KV`]): its
+/// instance id, which names it in logs and in the reply subjects it listens on.
+pub fn gateway_key(gateway: &InstanceId) -> String {
+    gateway.to_string()
+}
+
 /// KV key of one catalogue in the catalogue bucket. Catalogues are content-addressed, so two
 /// replicas publishing the same catalogue write the same key.
 pub fn catalog_key(pool: &PoolName, digest: &str) -> String {
@@ -289,6 +312,9 @@ mod tests {
             "cancel names the pool"
         );
         assert_eq!(client_answer(&pool, "c1", 2), "mcpbus.v2.answer.demo.c1.2");
+        let w1 = InstanceId::new("w1").unwrap();
+        assert_eq!(drain(&pool, &w1), "mcpbus.v2.drain.demo.w1");
+        assert!(pool_drains(&pool).starts_with(DRAIN_WILDCARD.trim_end_matches('>')));
     }
 
     #[test]

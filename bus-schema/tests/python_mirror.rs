@@ -245,6 +245,16 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         (
+            "DRAIN_SUBJECT_PREFIX",
+            v(
+                prefix_of(
+                    &subjects::drain(&pool, &InstanceId::new("i1").unwrap()),
+                    "sample-pool.i1",
+                ),
+                "subjects::drain",
+            ),
+        ),
+        (
             "WORKER_INBOX_PREFIX",
             v(
                 prefix_of(&subjects::worker_inbox_prefix(&pool), "sample-pool"),

@@ -6,12 +6,13 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use async_nats::jetstream;
 use bus_schema::connect::NatsArgs;
 use bus_schema::mcp::LogLevel;
 use bus_schema::messages::{encode, BroadcastEvent, BroadcastKind, ANNOUNCEMENT_MAX_BYTES};
 use bus_schema::{headers, subjects, PROTOCOL_VERSION};
 use serde_json::Value;
+
+use crate::cluster::Cluster;
 
 /// The logger an operator's messages show.
 pub const OPERATOR_LOGGER: &str = "mcpbus";
@@ -50,17 +51,17 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<()> {
             ANNOUNCEMENT_MAX_BYTES
         );
     }
-    let options = args
-        .nats
-        .into_options()?
-        .with_inbox_prefix(subjects::ADMIN_INBOX_PREFIX);
-    let nats = bus_schema::connect::connect(&options, "mcpbusctl").await?;
-    let js = jetstream::new(nats);
+    let cluster = Cluster::connect(args.nats).await?;
     let mut hdrs = async_nats::HeaderMap::new();
     let id = format!("announce:operator:{}", uuid::Uuid::new_v4().simple());
     hdrs.insert(headers::MSG_ID, id.as_str());
-    let ack = js
-        .publish_with_headers(subjects::broadcast("message"), hdrs, body)
+    let ack = cluster
+        .js
+        .publish_with_headers(
+            subjects::broadcast(BroadcastKind::MESSAGE_TOKEN),
+            hdrs,
+            body,
+        )
         .await
         .context("cannot publish the message")?
         .await

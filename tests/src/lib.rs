@@ -8,6 +8,7 @@
 //! `MCPBUS_BIN_DIR`); the README's test command builds them first. `NATS_SERVER_BIN` picks
 //! another nats-server build.
 
+pub mod ctl;
 pub mod mcp;
 pub mod nats;
 pub mod oidc;

@@ -38,9 +38,16 @@ async fn messages(stream: &mut SseStream, quiet: Duration) -> Vec<(String, Value
     seen
 }
 
+/// `mcpbusctl announce`, as the operator role.
 fn announce(cluster: &Cluster, level: &str, text: &str) {
     let out = std::process::Command::new(harness::bin("mcpbusctl"))
-        .args(["announce", "--nats", &cluster.nats.url(), level, text])
+        .args([
+            "announce",
+            "--nats",
+            &cluster.nats.operator_url(),
+            level,
+            text,
+        ])
         .output()
         .unwrap();
     assert!(

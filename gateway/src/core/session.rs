@@ -12,7 +12,7 @@ use super::outcome::Outcome;
 use super::server_info::initialize_result;
 use crate::app::App;
 use crate::policy::Item;
-use crate::session::{now_ms, SessionId, SessionRecord};
+use crate::session::{now_ms, Removal, SessionId, SessionRecord};
 use bus_schema::mcp::LogLevel;
 
 /// `initialize`: a new session with the negotiated revision.
@@ -121,11 +121,11 @@ async fn modify(
 
 /// Ends a session; its stored events go with it (ADR 0003, point 5).
 pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
-    if !app.sessions.delete(session).await? {
+    let (sessions, events) = (&app.sessions, &app.events.events);
+    let ended = crate::session::end(sessions, &app.nats, events, session, Removal::Delete);
+    if !ended.await? {
         return Err(CoreError::SessionNotFound);
     }
-    app.signals.signal(session, SessionEvent::Ended).await;
-    app.events.purge_session(session.as_str()).await;
     tracing::info!("session ended by client");
     Ok(())
 }

@@ -88,18 +88,17 @@ impl EventStore {
             tracing::warn!(error = %e, "could not publish a cancellation");
         }
     }
+}
 
-    /// Drops every stored event of an ended session (ADR 0003, point 5). A failure is
-    /// logged: the events then age out with the stream's retention.
-    pub async fn purge_session(&self, session: &str) {
-        let purge = self
-            .events
-            .purge()
-            .filter(bus_schema::subjects::session_events_all(session))
-            .await;
-        if let Err(e) = purge {
-            tracing::warn!(error = %e, "could not purge an ended session's events; they age out");
-        }
+/// Drops every stored event of an ended session from the events stream `events` (ADR 0003,
+/// point 5). A failure is logged: the events then age out with the stream's retention.
+pub async fn purge_session_events(events: &Stream, session: &str) {
+    let purge = events
+        .purge()
+        .filter(bus_schema::subjects::session_events_all(session))
+        .await;
+    if let Err(e) = purge {
+        tracing::warn!(error = %e, "could not purge an ended session's events; they age out");
     }
 }
 

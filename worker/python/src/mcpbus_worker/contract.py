@@ -24,6 +24,9 @@ CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel."
 #: `subjects::worker_inbox_prefix(pool)` is this plus the pool: the only inboxes a pool's
 #: workers may subscribe to when the bus enforces permissions (ADR 0013).
 WORKER_INBOX_PREFIX = "_INBOX.pool."
+#: `subjects::drain(pool, instance)` is this plus `<pool>.<instance>`: where the operator
+#: (`mcpbusctl drain POOL/INSTANCE`) asks one instance to drain, as SIGTERM does (PROTOCOL 4.3).
+DRAIN_SUBJECT_PREFIX = "mcpbus.v2.drain."
 #: `subjects::client_answer(pool, call_id, seq)` is this plus `<pool>.<call_id>.<seq>`: where
 #: the client's answer to the worker's request number `seq` of a call arrives.
 ANSWER_SUBJECT_PREFIX = "mcpbus.v2.answer."

@@ -3,7 +3,8 @@
 Follows bus-schema/PROTOCOL.md and the SDKs' agreed rules (issue 16): waits for the streams and
 buckets the gateways declare (never creates one), creates or opens only its pool's consumer,
 registers its catalogue then its liveness record, pulls calls at most `max_in_flight` at a time
-and runs each (`call.py`), republishes the catalogue when it changes, and drains on SIGTERM.
+and runs each (`call.py`), republishes the catalogue when it changes, and drains on SIGTERM or when the operator asks
+(`mcpbusctl drain`).
 Every name and limit of the bus comes from `contract.py`.
 """
 
@@ -162,7 +163,7 @@ class Worker:
     async def run(self, nats: str | NatsOptions | None = None, *, stop: asyncio.Event | None = None) -> None:
         """Connects (`nats`: seed URLs, comma-separated, or `NatsOptions`; default: from the
         MCPBUS_NATS_* environment), waits for the bus's streams, registers, serves calls
-        until `stop` is set (or SIGTERM/SIGINT), then drains: no new pull requests, running
+        until `stop` is set (or SIGTERM/SIGINT, or a drain request on the bus), then drains: no new pull requests, running
         calls (and any the last pull still delivers) finish up to `drain_timeout` while the
         heartbeat goes on, those still running then are stopped and NAKed; deregisters."""
         if not self.catalogue:
@@ -198,6 +199,7 @@ class Worker:
         registration = starting.result()
         log.info("worker registered: pool=%s instance=%s tools=%d", self.pool, self.instance, len(self.tools))
         service = await self._announce(nc)
+        drain_asked = await self._listen_for_drain(nc, stop)
 
         # Heartbeats go on through the drain, until the last call is settled.
         stop_beating = asyncio.Event()
@@ -206,6 +208,7 @@ class Worker:
         try:
             await self._pull_until(nc, js, stop, running)
         finally:
+            await drain_asked.close()
             await self._drain(running)
             stop_beating.set()
             await beating
@@ -231,6 +234,17 @@ class Worker:
         if self._nc is None:
             raise AnnounceError("the worker is not connected")
         await announce(self._nc, self.pool, level, data, logger=logger, id=id)
+
+    async def _listen_for_drain(self, nc: Any, stop: asyncio.Event) -> "_DrainListener":
+        """Sets `stop` when the operator asks this instance to drain over the bus
+        (`mcpbusctl drain POOL/INSTANCE`, PROTOCOL 4.3): the same drain as SIGTERM."""
+        subject = p.drain_subject(self.pool, self.instance)
+        try:
+            sub = await nc.subscribe(subject)
+        except Exception as e:
+            log.warning("cannot listen for drain requests (SIGTERM still drains): %s", e)
+            sub = None
+        return _DrainListener(sub, stop)
 
     async def _start(self, nc: Any, js: Any) -> "_Registration":
         """Waits for the streams and buckets, opens the pool's consumer, registers."""
@@ -439,6 +453,31 @@ class _Registration:
             await asyncio.wait_for(self.workers.delete(self.key), timeout=5)
         except Exception as e:
             log.warning("deregistration failed; gateways will expire this worker: %s", e)
+
+
+class _DrainListener:
+    """Waits for one message on the instance's drain subject, then sets `stop`."""
+
+    def __init__(self, sub: Any, stop: asyncio.Event) -> None:
+        self.sub = sub
+        self.task = asyncio.create_task(self._wait(stop)) if sub is not None else None
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        try:
+            await self.sub.next_msg(timeout=None)
+        except Exception:
+            return  # the connection closed: that is no request to drain
+        log.info("the operator asked this instance to drain")
+        stop.set()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.sub is not None:
+            try:
+                await self.sub.unsubscribe()
+            except Exception as e:
+                log.debug("unsubscribing from drain requests failed: %s", e)
 
 
 async def _first(*aws: Awaitable[Any], timeout: float | None = None) -> bool:
