@@ -3,7 +3,7 @@
 //!
 //! Re-put every [`GATEWAY_HEARTBEAT`] and deleted on a graceful stop; a gateway that dies
 //! leaves a record the bucket's age limit removes. Nothing routes by it, so a failed put is
-//! only logged. This module reads the open-stream gauges of `metrics.rs` and writes nothing
+//! only logged. This module reads the open-stream gauges of `metrics/` and writes nothing
 //! but its own key.
 
 use std::collections::BTreeMap;
