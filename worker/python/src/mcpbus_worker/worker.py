@@ -22,6 +22,7 @@ import nats as _nats
 
 from . import contract as c
 from . import protocol as p
+from . import telemetry
 from .call import HANDLER_STOP_GRACE_SECONDS, _Call
 from .catalogue import Catalogue
 from .connection import NatsOptions, redact_url
@@ -160,6 +161,8 @@ class Worker:
         else:
             options = NatsOptions.from_settings(servers=nats) if nats else NatsOptions.from_env()
         stop = stop or _stop_on_signals()
+        # Spans over OTLP/HTTP when OTEL_* asks for them and the [otel] extra is installed.
+        tracer_provider = telemetry.setup_from_env("mcpbus-worker-python")
         log.info("connecting to NATS at %s", ", ".join(redact_url(s) for s in options.servers))
         # Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
         if options.inbox_prefix is None:
@@ -188,6 +191,8 @@ class Worker:
             await self._pull_until(nc, js, stop, running)
         finally:
             await self._drain(running)
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # flushes the spans not yet exported
             stop_beating.set()
             await beating
             await registration.deregister()
