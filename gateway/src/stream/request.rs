@@ -392,6 +392,7 @@ async fn store_open(
 ) -> Result<u64, RouteError> {
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
+    mcpbus_telemetry::inject_current(&mut hdrs);
     // Over the live connection, after the stream's live subscription: its ack shows the
     // server holds that subscription before the call is queued, or a reply published before
     // it would be missed with nothing after it to show the gap.
