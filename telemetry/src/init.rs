@@ -72,14 +72,18 @@ impl Drop for Telemetry {
     }
 }
 
+/// Info, but only warnings from the NATS client (whose reconnect chatter would drown ours)
+/// and from the OpenTelemetry SDK (a failing export, not its start-up notes).
+const DEFAULT_FILTER: &str =
+    "info,async_nats=warn,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn";
+
 /// Installs logging and, if configured, tracing for `program` (the default `service.name`).
-/// Logs are filtered by `RUST_LOG` (default: info, and only warnings from the NATS client,
-/// whose reconnect chatter would drown ours); spans are never filtered by it, so quieter
-/// logs do not cost traces.
+/// Logs are filtered by `RUST_LOG` (default [`DEFAULT_FILTER`]); spans are never filtered by
+/// it, so quieter logs do not cost traces.
 pub fn init(program: &'static str, format: LogFormat) -> Result<Telemetry, InitError> {
     let export = ExportConfig::from_env()?;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let terminal = std::io::stderr().is_terminal();
     let json = match format {
         LogFormat::Auto => !terminal,

@@ -61,7 +61,13 @@ pub fn rotel_agent() -> PathBuf {
 }
 
 impl Collector {
+    /// A collector that prints every span it receives (for [`Collector::spans`]).
     pub fn start(dir: &Path) -> Result<Self> {
+        Self::start_with(dir, true)
+    }
+
+    /// With `print: false` it receives and drops spans without printing them (benchmarks).
+    pub fn start_with(dir: &Path, print: bool) -> Result<Self> {
         let (port, grpc) = (free_port(), free_port());
         let mut cmd = Command::new(rotel_agent());
         cmd.args([
@@ -73,15 +79,14 @@ impl Collector {
             &format!("127.0.0.1:{grpc}"),
             "--exporter",
             "blackhole",
-            "--debug-log",
-            "traces",
-            "--debug-log-verbosity",
-            "detailed",
-        ])
-        .arg("--pid-file")
-        .arg(dir.join("rotel.pid"))
-        .arg("--log-file")
-        .arg(dir.join("rotel-agent.log"));
+        ]);
+        if print {
+            cmd.args(["--debug-log", "traces", "--debug-log-verbosity", "detailed"]);
+        }
+        cmd.arg("--pid-file")
+            .arg(dir.join("rotel.pid"))
+            .arg("--log-file")
+            .arg(dir.join("rotel-agent.log"));
         let proc = Proc::spawn("collector", &mut cmd, dir).context("starting rotel")?;
         wait_for_port(port, Duration::from_secs(20)).context("rotel did not listen")?;
         Ok(Self { proc, port })
