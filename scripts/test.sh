@@ -22,8 +22,16 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; 
 fi
 
 # The Python worker SDK (worker/python, on nats-py) into the same venv, reinstalled every run
-# so the tests use this checkout's SDK.
-.venv/bin/pip install --quiet --disable-pip-version-check ./worker/python
+# so the tests use this checkout's SDK; with its `otel` extra (OpenTelemetry API, SDK and the
+# OTLP/HTTP exporter) for the trace tests and its propagation unit tests.
+.venv/bin/pip install --quiet --disable-pip-version-check './worker/python[otel]'
+# A real OpenTelemetry collector for the trace tests (tests/tests/traces.rs): rotel, a
+# collector that ships as a binary inside its PyPI wheel, pinned, in its own venv.
+if [ ! -x .venv-otel/bin/python ] || ! .venv-otel/bin/python -c 'import rotel' 2>/dev/null; then
+  echo "creating .venv-otel with rotel" >&2
+  python3 -m venv .venv-otel
+  .venv-otel/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15
+fi
 # Its unit tests (the bus stood in for; tests/tests/ runs it against the real one).
 PYTHONPATH=worker/python/src .venv/bin/python -m unittest discover --quiet -s worker/python/tests
 

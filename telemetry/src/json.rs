@@ -37,7 +37,8 @@ where
                 let ext = span.extensions();
                 if let Some(fields) = ext.get::<FormattedFields<JsonFields>>() {
                     if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields) {
-                        line.extend(map);
+                        // `otel.name` and `otel.kind` name the exported span; not log content.
+                        line.extend(map.into_iter().filter(|(k, _)| !k.starts_with("otel.")));
                     }
                 }
                 innermost = Some(span.name());
