@@ -22,6 +22,7 @@ mod session_lane;
 mod sse;
 mod standalone;
 mod stateless_lane;
+mod trace;
 mod wire;
 
 use std::net::SocketAddr;
@@ -36,15 +37,15 @@ use axum::{Extension, Router};
 use bus_schema::mcp::code;
 use bus_schema::messages::Lane;
 use bus_schema::principal::Principal;
-use futures::StreamExt;
 use mcpbus_telemetry::TraceContext;
 use serde_json::Value;
-use tracing::{field::Empty, Instrument, Span};
+use tracing::{Instrument, Span};
 
 use crate::app::App;
 use crate::core::Origin;
 use crate::quota::ClientKey;
 use jsonrpc::{error_response, Incoming};
+use trace::{keep_span_open, mcp_span};
 use wire::{from_core, McpError};
 
 pub fn router(app: Arc<App>) -> Router {
@@ -87,39 +88,13 @@ async fn mcp(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let span = tracing::info_span!(
-        "http",
-        otel.name = %format_args!("{method} /mcp"),
-        otel.kind = "server",
-        http.request.method = %method,
-        url.path = "/mcp",
-        http.response.status_code = Empty,
-        trace_id = Empty,
-    );
+    let span = trace::http_span(&method);
     let context = mcpbus_telemetry::continue_trace(&span, TraceContext::from_http(&headers));
     let response = mcpbus_telemetry::scope(context, serve(app, method, peer, headers, body))
         .instrument(span.clone())
         .await;
     span.record("http.response.status_code", response.status().as_u16());
     keep_span_open(response, span)
-}
-
-/// An SSE response goes on after the handler returns: with tracing on, its spans last until
-/// the stream ends, so the trace shows the whole call.
-fn keep_span_open(response: Response, span: Span) -> Response {
-    let streamed = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if !mcpbus_telemetry::enabled() || !streamed {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _open = &span;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(body))
 }
 
 async fn serve(
@@ -239,60 +214,4 @@ async fn post(app: Arc<App>, origin: Origin, headers: HeaderMap, body: Body) -> 
     };
     let response = mcpbus_telemetry::scope(context, handled.instrument(span.clone())).await;
     keep_span_open(response, span)
-}
-
-/// The MCP server span of one request (OpenTelemetry semantic conventions for MCP,
-/// ADR 0020): named `{method} {tool or prompt}`, its parent the `_meta.traceparent` of the
-/// request (SEP-414) when it has one, else the HTTP span. `call_id` is filled in when the
-/// request becomes a call on the bus.
-fn mcp_span(request: &jsonrpc::Request, headers: &HeaderMap) -> Span {
-    let method = request.method.as_str();
-    // A client names anything it likes: bounded, so a span name stays a name.
-    let target = request
-        .params
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|_| matches!(method, "tools/call" | "prompts/get"))
-        .map(|n| &n[..n.floor_char_boundary_compat(64)]);
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let id = match &request.id {
-        Value::Null => None,
-        Value::String(s) => Some(s.chars().take(64).collect::<String>()),
-        other => Some(other.to_string()),
-    };
-    tracing::info_span!(
-        "mcp",
-        otel.name = %match target {
-            Some(t) => format!("{method} {t}"),
-            None => method.to_owned(),
-        },
-        otel.kind = "server",
-        mcp.method.name = method,
-        gen_ai.tool.name = target.filter(|_| method == "tools/call"),
-        gen_ai.prompt.name = target.filter(|_| method == "prompts/get"),
-        gen_ai.operation.name = (method == "tools/call").then_some("execute_tool"),
-        jsonrpc.request.id = id.as_deref(),
-        mcp.session.id = header("mcp-session-id"),
-        mcp.protocol.version = header("mcp-protocol-version"),
-        network.protocol.name = "http",
-        network.transport = "tcp",
-        trace_id = Empty,
-        call_id = Empty,
-    )
-}
-
-/// `str::floor_char_boundary` is not stable on our minimum Rust: the longest prefix of at
-/// most `max` bytes that ends on a character boundary.
-trait FloorCharBoundary {
-    fn floor_char_boundary_compat(&self, max: usize) -> usize;
-}
-
-impl FloorCharBoundary for str {
-    fn floor_char_boundary_compat(&self, max: usize) -> usize {
-        let mut end = max.min(self.len());
-        while !self.is_char_boundary(end) {
-            end -= 1;
-        }
-        end
-    }
 }
