@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use harness::mcp::{post, stateless, Session, MODERN};
+use harness::mcp::{post, send_raw, stateless, Session, MODERN};
 use harness::otel::{Collector, Span};
 use harness::secure_nats::Access;
 use harness::{workspace_root, Cluster};
@@ -53,6 +53,14 @@ fn one<'a>(spans: &'a [Span], service: &str, name: &str) -> &'a Span {
 
 fn has(spans: &[Span], service: &str, name: &str) -> bool {
     spans.iter().any(|s| s.service == service && s.name == name)
+}
+
+/// Whether every `(service, span name)` has arrived: each process exports on its own
+/// schedule, so a trace is complete only when all of them are in.
+fn all_in(spans: &[Span], expected: &[(&str, &str)]) -> bool {
+    expected
+        .iter()
+        .all(|(service, name)| has(spans, service, name))
 }
 
 /// Asserts `child`'s parent is `parent`.
@@ -116,9 +124,18 @@ async fn a_call_through_gateway_a_to_a_rust_worker_is_one_trace() {
 
     let spans = collector
         .wait_for_trace(&trace_id, WAIT, |s| {
-            has(s, "worker-rust", "execute_tool echo")
-                && has(s, "worker-rust", "mcpbus.queue")
-                && has(s, "gateway-a", "POST /mcp")
+            all_in(
+                s,
+                &[
+                    ("gateway-a", "POST /mcp"),
+                    ("gateway-a", "mcpbus.auth"),
+                    ("gateway-a", "tools/call echo"),
+                    ("gateway-a", "mcpbus.policy"),
+                    ("gateway-a", "send mcpbus.v2.call.demo"),
+                    ("worker-rust", "mcpbus.queue"),
+                    ("worker-rust", "execute_tool echo"),
+                ],
+            )
         })
         .await
         .unwrap();
@@ -150,6 +167,67 @@ async fn a_call_through_gateway_a_to_a_rust_worker_is_one_trace() {
     assert!(queue.start_ns >= publish.start_ns.saturating_sub(5_000_000));
     assert!(queue.end_ns <= handler.start_ns + 5_000_000);
     connected(&spans, &client_span);
+
+    // Resuming the call's stream (`Last-Event-ID`) is a replay span under the GET's span.
+    let first_id = resp
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .map(str::trim)
+        .expect("the call's SSE events have ids")
+        .to_owned();
+    let (trace_id, client_span, traceparent) = client_context();
+    let replayed = send_raw(
+        reqwest::Method::GET,
+        &session.url,
+        &[
+            ("accept", "text/event-stream"),
+            ("mcp-session-id", &session.id),
+            ("last-event-id", &first_id),
+            ("traceparent", &traceparent),
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(replayed.response().unwrap()["result"].is_object());
+    let spans = collector
+        .wait_for_trace(&trace_id, WAIT, |s| {
+            all_in(
+                s,
+                &[("gateway-a", "mcpbus.replay"), ("gateway-a", "GET /mcp")],
+            )
+        })
+        .await
+        .unwrap();
+    let get = one(&spans, "gateway-a", "GET /mcp");
+    assert_eq!(get.parent_id.as_deref(), Some(client_span.as_str()));
+    let replay = one(&spans, "gateway-a", "mcpbus.replay");
+    child_of(replay, get);
+    assert_eq!(replay.attr("call_id"), Some(call_id));
+}
+
+/// A protocol we do not speak stops the process at start, saying what to use instead.
+#[test]
+fn otlp_over_grpc_is_refused_at_start() {
+    for program in ["mcpbus-gateway", "mcpbus-worker"] {
+        let mut cmd = std::process::Command::new(harness::bin(program));
+        if program == "mcpbus-worker" {
+            cmd.arg("demo");
+        }
+        let out = cmd
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env("MCPBUS_NATS_URL", "nats://127.0.0.1:1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{program}: {stderr}");
+        assert!(
+            stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported")
+                && stderr.contains("http/protobuf"),
+            "{program}: {stderr}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,9 +286,16 @@ async fn calls_through_gateway_b_to_a_python_worker_and_a_bridged_server_are_tra
     assert!(resp.response().unwrap()["result"].is_object(), "{resp:?}");
     let spans = collector
         .wait_for_trace(&trace_id, WAIT, |s| {
-            has(s, "worker-python", "execute_tool py_add")
-                && has(s, "worker-python", "mcpbus.queue")
-                && has(s, "gateway-b", "POST /mcp")
+            all_in(
+                s,
+                &[
+                    ("gateway-b", "POST /mcp"),
+                    ("gateway-b", "tools/call py_add"),
+                    ("gateway-b", "send mcpbus.v2.call.py-example"),
+                    ("worker-python", "mcpbus.queue"),
+                    ("worker-python", "execute_tool py_add"),
+                ],
+            )
         })
         .await
         .unwrap();
@@ -243,8 +328,16 @@ async fn calls_through_gateway_b_to_a_python_worker_and_a_bridged_server_are_tra
     );
     let spans = collector
         .wait_for_trace(&trace_id, WAIT, |s| {
-            has(s, "bridged-server", "tools/call py_server_shout")
-                && has(s, "worker-bridge", "mcpbus.queue")
+            all_in(
+                s,
+                &[
+                    ("gateway-b", "tools/call py_server_shout"),
+                    ("gateway-b", "send mcpbus.v2.call.pyserver"),
+                    ("worker-bridge", "mcpbus.queue"),
+                    ("worker-bridge", "execute_tool py_server_shout"),
+                    ("bridged-server", "tools/call py_server_shout"),
+                ],
+            )
         })
         .await
         .unwrap();

@@ -165,6 +165,10 @@ impl RequestStream {
             Err(e) => return Err(StreamError::Store(e.to_string())),
         };
         let open: StreamOpen = decode(&first.payload).map_err(|_| StreamError::Expired)?;
+        // The replay's span links to the trace of the call it replays (ADR 0020).
+        if let Some(call) = mcpbus_telemetry::TraceContext::from_nats(Some(&first.headers)) {
+            mcpbus_telemetry::link(&tracing::Span::current(), &call);
+        }
         // Only a gateway writes a stream's first record under the pool it names.
         let subject = subjects::session_events(&open.pool, session, key);
         if first.subject.as_str() != subject {

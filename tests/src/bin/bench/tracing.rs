@@ -99,7 +99,10 @@ pub async fn run(args: Args) -> Result<()> {
     // run whose spans did not reach the collector is not taken for a cheap one.
     for proc in [&on.gateways[0].proc, &on.workers[0]] {
         let log = proc.log_text();
-        let lines: Vec<&str> = log.lines().filter(|l| l.contains("opentelemetry")).collect();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("opentelemetry"))
+            .collect();
         if !lines.is_empty() {
             eprintln!("{}: exporter messages:\n{}", proc.name, lines.join("\n"));
         }
