@@ -82,8 +82,8 @@ const DEFAULT_FILTER: &str =
 /// it, so quieter logs do not cost traces.
 pub fn init(program: &'static str, format: LogFormat) -> Result<Telemetry, InitError> {
     let export = ExportConfig::from_env()?;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let terminal = std::io::stderr().is_terminal();
     let json = match format {
         LogFormat::Auto => !terminal,
