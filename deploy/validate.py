@@ -8,6 +8,9 @@
    (kubernetes-validate), and custom resources against the CRD schemas kept in
    deploy/crds/. A kind with no schema fails.
 4. Checks bus-schema naming: KEDA triggers name the stream and consumer mcpbus creates.
+   Checks the Grafana dashboard and the PrometheusRule further (validate_monitoring.py):
+   JSON, PromQL, metric names against the chart's list, promtool on the rules and their
+   unit tests (deploy/alerts-test.yaml).
 5. Runs the checkov security lint on everything rendered. Accepted exceptions, each with
    its reason, are in deploy/SECURITY-EXCEPTIONS.md; the cluster-wide ones are skipped
    here, the per-resource ones are annotations on the resources themselves.
@@ -18,6 +21,7 @@ first argument (default: a temporary directory). Exit code 0 only if everything 
 
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,6 +30,8 @@ import jsonschema
 import kubernetes_validate
 import yaml
 from helm_python import Chart, Config, lint
+
+import validate_monitoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHART = os.path.join(ROOT, "deploy", "helm", "mcpbus")
@@ -51,8 +57,19 @@ def crd_schemas():
                 for version in crd["spec"]["versions"]:
                     schema = version.get("schema", {}).get("openAPIV3Schema")
                     if schema:
-                        schemas[(f"{group}/{version['name']}", kind)] = schema
+                        schemas[(f"{group}/{version['name']}", kind)] = python_patterns(schema)
     return schemas
+
+
+def python_patterns(schema):
+    """Go (RE2) patterns may set flags after `^`, e.g. PrometheusRule's `^(?i)(abort|warn)?$`;
+    Python wants them first, with the same meaning."""
+    if isinstance(schema, dict):
+        return {k: (re.sub(r"^\^\(\?([a-zA-Z]+)\)", r"(?\1)^", v) if k == "pattern" and isinstance(v, str)
+                    else python_patterns(v)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [python_patterns(v) for v in schema]
+    return schema
 
 
 CRDS = crd_schemas()
@@ -70,8 +87,14 @@ def validate_objects(source, text):
                 jsonschema.validate(obj, CRDS[key])
                 if obj["kind"] == "ScaledObject":
                     check_keda_names(name, obj)
+                if obj["kind"] == "PrometheusRule":
+                    # The promtool unit tests assume the default thresholds: the monitoring case.
+                    validate_monitoring.check_rules(name, obj, fail, unit_tests=source == "helm monitoring")
             else:
                 kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+                if obj.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component") == "grafana-dashboard":
+                    for entry, text in obj.get("data", {}).items():
+                        validate_monitoring.check_dashboard(f"{name} {entry}", text, fail)
         except kubernetes_validate.SchemaNotFoundError:
             fail(name, f"no schema for {key[0]} {key[1]} (add its CRD to deploy/crds/)")
         except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as e:
@@ -88,6 +111,20 @@ def check_keda_names(name, obj):
             fail(name, f"KEDA stream {meta.get('stream')!r} is not MCPBUS_CALLS")
         if meta.get("consumer") != f"mcpbus-pool-{pool}":
             fail(name, f"KEDA consumer {meta.get('consumer')!r} is not mcpbus-pool-{pool}")
+
+
+def check_monitoring_rendered(case, values, manifest):
+    """What monitoring.* turns on must render (the checks above only see what did)."""
+    monitoring = values.get("monitoring", {})
+    kinds = {(o["kind"], o["metadata"].get("labels", {}).get("app.kubernetes.io/component"))
+             for o in yaml.safe_load_all(manifest) if o}
+    wanted = {
+        ("ConfigMap", "grafana-dashboard"): monitoring.get("grafanaDashboard", {}).get("enabled", False),
+        ("PrometheusRule", "monitoring"): monitoring.get("prometheusRule", {}).get("enabled", False),
+    }
+    for kind, on in wanted.items():
+        if on != (kind in kinds):
+            fail(f"helm {case}", f"{kind[0]} ({kind[1]}) {'missing' if on else 'rendered though off'}")
 
 
 def auth_choice_required(chart):
@@ -127,6 +164,7 @@ def helm(out):
         with open(os.path.join(out, f"helm-{case}.yaml"), "w") as f:
             f.write(manifest)
         total += validate_objects(f"helm {case}", manifest)
+        check_monitoring_rendered(case, values, manifest)
     return total
 
 

@@ -22,9 +22,11 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; 
 fi
 
 # The Python worker SDK (worker/python, on nats-py) into the same venv, reinstalled every run
-# so the tests use this checkout's SDK; with its `otel` extra (OpenTelemetry API, SDK and the
-# OTLP/HTTP exporter) for the trace tests and its propagation unit tests.
-.venv/bin/pip install --quiet --disable-pip-version-check './worker/python[otel]'
+# so the tests use this checkout's SDK; with its `metrics` extra (prometheus_client) and its
+# `otel` extra (OpenTelemetry API, SDK and OTLP/HTTP exporter: trace tests, propagation tests).
+.venv/bin/pip install --quiet --disable-pip-version-check "./worker/python[metrics,otel]"
+# Its unit tests (the bus stood in for; tests/tests/ runs it against the real one).
+PYTHONPATH=worker/python/src .venv/bin/python -m unittest discover --quiet -s worker/python/tests
 # A real OpenTelemetry collector for the trace tests (tests/tests/traces.rs): rotel, a
 # collector that ships as a binary inside its PyPI wheel, pinned, in its own venv.
 if [ ! -x .venv-otel/bin/python ] || ! .venv-otel/bin/python -c 'import rotel' 2>/dev/null; then
@@ -32,8 +34,6 @@ if [ ! -x .venv-otel/bin/python ] || ! .venv-otel/bin/python -c 'import rotel' 2
   python3 -m venv .venv-otel
   .venv-otel/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15
 fi
-# Its unit tests (the bus stood in for; tests/tests/ runs it against the real one).
-PYTHONPATH=worker/python/src .venv/bin/python -m unittest discover --quiet -s worker/python/tests
 
 # The official MCP conformance suite needs Node >= 22; Node 24 comes from PyPI. The suite
 # itself is installed from npm (with the machine's npm) into .conformance/.
@@ -76,13 +76,27 @@ if [ ! -d tests/clients/oidc/node_modules/oidc-provider ]; then
   npm ci --silent --no-audit --no-fund --prefix tests/clients/oidc >/dev/null
 fi
 
-# Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas), pinned.
-if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
-  echo "creating .venv-k8s with helm-python-sdk and kubernetes-validate" >&2
+# Offline Kubernetes validation tools (Helm as a library, Kubernetes schemas, a PromQL parser
+# for the dashboard and alerts), pinned.
+if [ ! -x .venv-k8s/bin/python ] || ! .venv-k8s/bin/python -c 'import helm_python, kubernetes_validate, promql_parser' 2>/dev/null; then
+  echo "creating .venv-k8s with helm-python-sdk, kubernetes-validate and promql-parser" >&2
   python3 -m venv .venv-k8s
   .venv-k8s/bin/pip install --quiet --disable-pip-version-check \
-    helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4
+    helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 pyyaml==6.0.4 promql-parser==0.11.0
 fi
+# promtool, for the chart's alert rules (check and unit tests): only the binary, taken out of
+# Debian's prometheus package without installing it (no service, no user).
+if [ ! -x .tools/promtool ]; then
+  echo "extracting promtool from Debian's prometheus package into .tools" >&2
+  promdeb=$(mktemp -d)
+  (cd "$promdeb" && { apt-get download -q prometheus >/dev/null 2>&1 \
+    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null 2>&1; }; })
+  mkdir -p .tools
+  dpkg-deb --fsys-tarfile "$promdeb"/prometheus_*.deb | tar -xO ./usr/bin/promtool > .tools/promtool
+  chmod +x .tools/promtool
+  rm -rf "$promdeb"
+fi
+.tools/promtool --version >/dev/null
 # The security lint lives in its own venv: its dependencies are many and pinned tightly.
 if [ ! -x .venv-checkov/bin/checkov ]; then
   echo "creating .venv-checkov with checkov" >&2
@@ -96,5 +110,7 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 # The integration tests start the binaries, so build them first.
 cargo build --quiet --workspace --bins
 cargo test --workspace
-# Helm chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+# The dashboard and alert checks refuse what they should (their own unit tests), then the Helm
+# chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
+.venv-k8s/bin/python -m unittest discover --quiet -s deploy -p 'test_*.py'
 .venv-k8s/bin/python deploy/validate.py "${CARGO_TARGET_DIR:-target}/k8s-rendered"

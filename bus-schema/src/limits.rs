@@ -91,6 +91,10 @@ pub const WORKERS_LIMITS: StoreLimits = StoreLimits::new(64 * MIB, 64 * KIB as i
 /// with hundreds of tools and their schemas stays under nats-server's 1 MiB payload limit.
 pub const CATALOG_LIMITS: StoreLimits = StoreLimits::new(256 * MIB, MIB as i32);
 
+/// Gateways bucket: 16 MiB, 64 KiB a record. One record per live gateway node, under
+/// 1 KiB, written only by gateways: room for thousands of nodes.
+pub const GATEWAYS_LIMITS: StoreLimits = StoreLimits::new(16 * MIB, 64 * KIB as i32);
+
 /// Cluster settings: 1 MiB, 64 KiB a value. A handful of generated keys.
 pub const CLUSTER_LIMITS: StoreLimits = StoreLimits::new(MIB, 64 * KIB as i32);
 

@@ -62,7 +62,10 @@ versioned!(
     StreamOpen,
     BroadcastEvent,
     ClientAnswer,
-    SessionSignal
+    SessionSignal,
+    Announcement,
+    AnnounceReply,
+    GatewayRecord
 );
 
 /// A worker instance's liveness record, in the workers KV bucket under
@@ -94,6 +97,31 @@ pub struct WorkerRecord {
     /// every stated time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_ms: Option<u64>,
+}
+
+/// A gateway node's record, in the gateways KV bucket under its instance id, for operators
+/// (`mcpbusctl status`; ADR 0021). The gateway re-puts it every `heartbeat_ms` and deletes it
+/// when it stops gracefully; the bucket's age limit removes it when the gateway dies.
+/// Nothing routes by it: workers never read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GatewayRecord {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    /// The gateway's instance id (`gw-…`), as in its logs and reply subjects.
+    pub instance: InstanceId,
+    /// The gateway's version (`mcpbus-gateway --version`).
+    pub version: String,
+    /// Where it serves `/mcp`: its listen address as bound (an unspecified address such as
+    /// `0.0.0.0:8080` means every interface of its host).
+    pub address: String,
+    /// Unix time in milliseconds when it started: its uptime is the time since.
+    pub started_ms: u64,
+    /// How often it re-puts this record. A record older than a few beats belongs to a
+    /// gateway that stopped without deleting it.
+    pub heartbeat_ms: u64,
+    /// Its open SSE streams by kind (`request`, `standalone`, `listen`), as of the last beat.
+    #[serde(default)]
+    pub open_streams: std::collections::BTreeMap<String, u64>,
 }
 
 /// What a pool serves, in the catalogue bucket under `<pool>.<digest>`. Content-addressed:
@@ -302,10 +330,25 @@ pub enum BroadcastKind {
     ToolsListChanged,
     PromptsListChanged,
     ResourcesListChanged,
-    ResourceUpdated { uri: String },
+    ResourceUpdated {
+        uri: String,
+    },
+    /// A server-wide `notifications/message` (ADR 0023): from an operator
+    /// (`mcpbusctl announce`) or a worker (through a gateway, [`Announcement`]), for every
+    /// session-lane standalone stream whose log level lets it through.
+    Message {
+        level: crate::mcp::LogLevel,
+        /// Who says it: `mcpbus` for an operator, `<pool>` or `<pool>/<logger>` for a worker
+        /// (the gateway sets it; a worker cannot speak as another).
+        logger: String,
+        data: Value,
+    },
 }
 
 impl BroadcastKind {
+    /// The subject token of [`BroadcastKind::Message`].
+    pub const MESSAGE_TOKEN: &'static str = "message";
+
     /// The subject token this kind is published under.
     pub fn subject_token(&self) -> &'static str {
         match self {
@@ -313,6 +356,7 @@ impl BroadcastKind {
             BroadcastKind::PromptsListChanged => "prompts",
             BroadcastKind::ResourcesListChanged => "resources",
             BroadcastKind::ResourceUpdated { .. } => "resource",
+            BroadcastKind::Message { .. } => Self::MESSAGE_TOKEN,
         }
     }
 }
@@ -336,8 +380,41 @@ pub enum SessionEvent {
     StandaloneOpened { stream: String, opened_us: u64 },
     /// The session's resource subscriptions changed: streams re-read them once.
     SubscriptionsChanged,
+    /// The session's log level changed (`logging/setLevel`): streams re-read it once.
+    LogLevelChanged,
     /// The session ended (`DELETE`): its streams close, on every node.
     Ended,
+}
+
+/// A worker's request for a server-wide message, sent to
+/// [`crate::subjects::announce`] (ADR 0023). A gateway checks it, stores it once in the
+/// broadcast stream as a [`BroadcastKind::Message`], and answers with an [`AnnounceReply`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Announcement {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    /// Chosen by the worker, unique per announcement: a retry with the same id is stored
+    /// once (within the broadcast stream's duplicate window).
+    pub id: String,
+    pub level: crate::mcp::LogLevel,
+    /// Shown as `<pool>/<logger>`; `<pool>` alone when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger: Option<String>,
+    /// The `data` of the notification: any JSON.
+    pub data: Value,
+}
+
+/// The largest [`Announcement`] request a gateway accepts, in bytes (and the largest
+/// operator message `mcpbusctl announce` sends).
+pub const ANNOUNCEMENT_MAX_BYTES: usize = 16 * 1024;
+
+/// A gateway's answer to an [`Announcement`]: stored, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AnnounceReply {
+    #[serde(default = "protocol_version")]
+    pub protocol: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WireError>,
 }
 
 /// The client's answer to a [`CallEvent::Request`], published by the gateway that received it.

@@ -6,11 +6,12 @@
 
 use std::fmt::Write as _;
 
+use crate::messages::BroadcastKind;
 use crate::names::PoolName;
 use crate::subjects;
 use crate::topology::{
-    self, kv_stream_name, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV,
-    EVENTS_STREAM, SESSIONS_KV, TASKS_KV, WORKERS_KV,
+    self, kv_stream_name, KvSpec, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM, GATEWAYS_KV,
+    SESSIONS_KV, TASKS_KV, WORKERS_KV,
 };
 
 /// Which process a set of permissions is for.
@@ -20,6 +21,10 @@ pub enum Role {
     Gateway,
     /// A worker of one pool: its own calls, nothing else.
     Worker(PoolName),
+    /// The operator's tools (`mcpbusctl`, ADR 0021): read the registry, the gateways, the
+    /// sessions and tasks (to count them), every store's usage and the pools' queues; drain a
+    /// worker instance; end a session. Never the cluster bucket, never a call or a reply.
+    Operator,
 }
 
 /// What one role may publish and subscribe to.
@@ -35,6 +40,7 @@ impl Permissions {
         match role {
             Role::Gateway => gateway(),
             Role::Worker(pool) => worker(pool),
+            Role::Operator => operator(),
         }
     }
 
@@ -63,18 +69,24 @@ impl Permissions {
     }
 }
 
-/// Every stream the gateways own: the three of their own and the KV buckets' streams.
-fn kv_buckets() -> [KvSpec; 5] {
-    [WORKERS_KV, CATALOG_KV, SESSIONS_KV, TASKS_KV, CLUSTER_KV]
+/// Reading KV bucket `spec`: opening it, one entry by direct get, and the ordered consumers
+/// behind listing and watching it.
+fn kv_read(spec: KvSpec) -> Vec<String> {
+    let stream = kv_stream_name(spec);
+    vec![
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.STREAM.MSG.GET.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}.>"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.DELETE.{stream}.>"),
+        format!("$JS.API.CONSUMER.INFO.{stream}.>"),
+    ]
 }
 
 fn gateway() -> Permissions {
-    let mut streams = vec![
-        CALLS_STREAM.to_owned(),
-        EVENTS_STREAM.to_owned(),
-        BROADCAST_STREAM.to_owned(),
-    ];
-    streams.extend(kv_buckets().map(kv_stream_name));
+    let streams = topology::stream_names();
     let mut publish = vec![
         // What a gateway sends on the bus: calls, stream records, broadcasts, cancels,
         // client answers and session signals.
@@ -84,6 +96,9 @@ fn gateway() -> Permissions {
         subjects::CANCEL_WILDCARD.to_owned(),
         subjects::ANSWER_WILDCARD.to_owned(),
         subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
+        // Answers to workers' announcement requests, in the asking pool's inbox only (the
+        // gateway checks the reply subject against the pool; ADR 0023).
+        format!("{}.>", subjects::WORKER_INBOXES),
         "$JS.API.INFO".to_owned(),
         // Flow control of the ordered consumers behind KV watches.
         "$JS.FC.>".to_owned(),
@@ -104,7 +119,7 @@ fn gateway() -> Permissions {
     publish.push(format!("$JS.API.STREAM.MSG.DELETE.{CALLS_STREAM}"));
     publish.push(format!("$JS.API.STREAM.PURGE.{EVENTS_STREAM}"));
     // Watches on the buckets (ordered consumers), never a consumer on the calls queue.
-    for spec in kv_buckets() {
+    for spec in topology::ALL_KV {
         let stream = kv_stream_name(spec);
         publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}"));
         publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}.>"));
@@ -113,7 +128,7 @@ fn gateway() -> Permissions {
     }
     publish.push(format!("$JS.API.CONSUMER.INFO.{CALLS_STREAM}.>"));
     // The gateways' own records; the worker and catalogue buckets are only read.
-    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV] {
+    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV, GATEWAYS_KV] {
         publish.push(format!("$KV.{}.>", spec.bucket));
     }
     Permissions {
@@ -125,6 +140,7 @@ fn gateway() -> Permissions {
             subjects::BROADCAST_LIVE_WILDCARD.to_owned(),
             subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
             subjects::CANCEL_WILDCARD.to_owned(),
+            subjects::ANNOUNCE_WILDCARD.to_owned(),
         ],
     }
 }
@@ -162,6 +178,8 @@ fn worker(pool: &PoolName) -> Permissions {
             // Answering calls of its pool: replies, and stored replies of session streams.
             subjects::pool_replies(pool),
             subjects::pool_events(pool),
+            // Asking for a server-wide message, under its own pool's name (ADR 0023).
+            subjects::announce(pool),
             // Answers to NATS service-API pings, under the one prefix operators' tools use
             // for them. Not `allow_responses`: on nats-server 2.9 it made every worker
             // publish several times slower (docs/PERFORMANCE.md), and a worker may answer
@@ -172,11 +190,54 @@ fn worker(pool: &PoolName) -> Permissions {
             format!("{}.>", subjects::worker_inbox_prefix(pool)),
             subjects::pool_cancels(pool),
             subjects::pool_answers(pool),
+            // The operator asking one instance to drain (PROTOCOL.md §4.3).
+            subjects::pool_drains(pool),
             // The NATS service API: discovery pings for everyone, and its own name.
             "$SRV.*".to_owned(),
             format!("$SRV.*.{service}"),
             format!("$SRV.*.{service}.*"),
         ],
+    }
+}
+
+fn operator() -> Permissions {
+    let mut publish = vec![
+        "$JS.API.INFO".to_owned(),
+        // Flow control of the ordered consumers behind listing a bucket.
+        "$JS.FC.>".to_owned(),
+        // `drain POOL/INSTANCE`: the instance's drain subject.
+        subjects::DRAIN_WILDCARD.to_owned(),
+        // `purge-session ID`, as a client's DELETE: the record (purged from the bucket's
+        // stream: the operator writes no bucket, since a consumer it creates could relay
+        // what it wrote anywhere, into a pool's queue too), a signal that ends the session's
+        // streams on every gateway, the purge of its stored events.
+        format!("$JS.API.STREAM.PURGE.{}", kv_stream_name(SESSIONS_KV)),
+        subjects::SESSION_SIGNALS_WILDCARD.to_owned(),
+        format!("$JS.API.STREAM.PURGE.{EVENTS_STREAM}"),
+        // `announce LEVEL TEXT`: server-wide messages, and no other broadcast kind (ADR
+        // 0023). It can create no consumer on the broadcast stream, so nothing it stores
+        // there can be relayed elsewhere.
+        subjects::broadcast(BroadcastKind::MESSAGE_TOKEN),
+        // Queue lag: the pools' consumers on the calls stream, read only.
+        format!("$JS.API.CONSUMER.LIST.{CALLS_STREAM}"),
+        format!("$JS.API.CONSUMER.INFO.{CALLS_STREAM}.>"),
+    ];
+    // Storage use: every stream's and bucket's info (sizes, limits), never its messages.
+    for stream in topology::stream_names() {
+        publish.push(format!("$JS.API.STREAM.INFO.{stream}"));
+    }
+    // Reading the registry, the gateways, and the sessions and tasks to count them. Not the
+    // cluster bucket: the generated requestState key is the gateways' alone (ADR 0013).
+    for spec in [WORKERS_KV, CATALOG_KV, GATEWAYS_KV, SESSIONS_KV, TASKS_KV] {
+        for subject in kv_read(spec) {
+            if !publish.contains(&subject) {
+                publish.push(subject);
+            }
+        }
+    }
+    Permissions {
+        publish,
+        subscribe: vec![format!("{}.>", subjects::ADMIN_INBOX_PREFIX)],
     }
 }
 
@@ -271,6 +332,75 @@ mod tests {
         assert!(!allowed(&g.publish, "$KV.mcpbus-workers.demo.w1"));
         assert!(!allowed(&g.subscribe, &subjects::call(&demo)));
         assert!(!allowed(&g.subscribe, "_INBOX.pool.demo.x"));
+    }
+
+    #[test]
+    fn a_worker_hears_drains_of_its_own_pool_only() {
+        let demo = PoolName::new("demo").unwrap();
+        let other = PoolName::new("other").unwrap();
+        let w1 = crate::names::InstanceId::new("w1").unwrap();
+        let w = Permissions::of(&Role::Worker(demo.clone()));
+        assert!(allowed(&w.subscribe, &subjects::drain(&demo, &w1)));
+        assert!(!allowed(&w.subscribe, &subjects::drain(&other, &w1)));
+        assert!(!allowed(&w.publish, &subjects::drain(&demo, &w1)));
+    }
+
+    #[test]
+    fn the_operator_reads_and_drains_but_never_serves_or_reads_the_cluster_key() {
+        let o = Permissions::of(&Role::Operator);
+        let demo = PoolName::new("demo").unwrap();
+        let w1 = crate::names::InstanceId::new("w1").unwrap();
+        let gw = crate::names::InstanceId::new("gw-1").unwrap();
+        for subject in [
+            subjects::drain(&demo, &w1),
+            subjects::session_signal("s1"),
+            "$JS.API.STREAM.PURGE.KV_mcpbus-sessions".to_owned(),
+            "$JS.API.STREAM.PURGE.MCPBUS_EVENTS".to_owned(),
+            "$JS.API.STREAM.INFO.MCPBUS_CALLS".to_owned(),
+            "$JS.API.STREAM.INFO.KV_mcpbus-cluster".to_owned(),
+            "$JS.API.CONSUMER.LIST.MCPBUS_CALLS".to_owned(),
+            "$JS.API.CONSUMER.INFO.MCPBUS_CALLS.mcpbus-pool-demo".to_owned(),
+            "$JS.API.DIRECT.GET.KV_mcpbus-workers.$KV.mcpbus-workers.demo.w1".to_owned(),
+            "$JS.API.CONSUMER.CREATE.KV_mcpbus-gateways".to_owned(),
+            "$JS.API.CONSUMER.CREATE.KV_mcpbus-tasks".to_owned(),
+        ] {
+            assert!(allowed(&o.publish, &subject), "may not publish {subject}");
+        }
+        for subject in [
+            subjects::call(&demo),
+            subjects::call_reply(&demo, &gw, "c1"),
+            subjects::session_events(&demo, "s1", "c1"),
+            subjects::cancel(&demo, "c1"),
+            subjects::client_answer(&demo, "c1", 1),
+            subjects::broadcast("tools"),
+            "$KV.mcpbus-workers.demo.w1".to_owned(),
+            "$KV.mcpbus-gateways.gw-1".to_owned(),
+            "$KV.mcpbus-sessions.s1".to_owned(),
+            "$KV.mcpbus-tasks.t1".to_owned(),
+            "$KV.mcpbus-cluster.request-state-key".to_owned(),
+            "$JS.API.DIRECT.GET.KV_mcpbus-cluster.$KV.mcpbus-cluster.request-state-key".to_owned(),
+            "$JS.API.STREAM.MSG.GET.KV_mcpbus-cluster".to_owned(),
+            "$JS.API.CONSUMER.CREATE.KV_mcpbus-cluster".to_owned(),
+            "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo".to_owned(),
+            "$JS.API.CONSUMER.CREATE.MCPBUS_CALLS.x".to_owned(),
+            "$JS.API.STREAM.PURGE.MCPBUS_CALLS".to_owned(),
+            "$JS.API.STREAM.DELETE.MCPBUS_EVENTS".to_owned(),
+        ] {
+            assert!(!allowed(&o.publish, &subject), "may publish {subject}");
+        }
+        for subject in [
+            subjects::REPLY_WILDCARD,
+            subjects::EVENTS_LIVE_WILDCARD,
+            "_INBOX.gw.x",
+            "mcpbus.v2.call.demo",
+        ] {
+            assert!(!allowed(&o.subscribe, subject), "may subscribe {subject}");
+        }
+        // It writes no bucket: what it wrote, a consumer it may create could deliver anywhere.
+        for spec in topology::ALL_KV {
+            let key = format!("$KV.{}.k", spec.bucket);
+            assert!(!allowed(&o.publish, &key), "may write {key}");
+        }
     }
 
     #[test]

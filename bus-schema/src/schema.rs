@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde_json::Value;
 
 use crate::messages::{
-    BroadcastEvent, CallReply, CallRequest, CatalogRecord, ClientAnswer, SessionSignal, StreamOpen,
-    WorkerRecord,
+    AnnounceReply, Announcement, BroadcastEvent, CallReply, CallRequest, CatalogRecord,
+    ClientAnswer, GatewayRecord, SessionSignal, StreamOpen, WorkerRecord,
 };
 
 /// Each message's file name (without `.json`) and its schema, in PROTOCOL.md order.
@@ -21,6 +21,9 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ("broadcast-event", of::<BroadcastEvent>()),
         ("stream-open", of::<StreamOpen>()),
         ("session-signal", of::<SessionSignal>()),
+        ("announcement", of::<Announcement>()),
+        ("announce-reply", of::<AnnounceReply>()),
+        ("gateway-record", of::<GatewayRecord>()),
     ]
 }
 

@@ -104,6 +104,24 @@ pub fn broadcast(kind: &str) -> String {
     format!("{ROOT}.bcast.{kind}")
 }
 
+/// Where a worker of `pool` asks for a server-wide message (ADR 0023); one gateway of the
+/// [`ANNOUNCE_QUEUE`] group answers. The pool token is what the message is attributed to,
+/// and NATS permissions keep a worker to its own (ADR 0013).
+pub fn announce(pool: &PoolName) -> String {
+    format!("{ROOT}.announce.{pool}")
+}
+
+/// Every pool's announcement requests: gateways subscribe in [`ANNOUNCE_QUEUE`].
+pub const ANNOUNCE_WILDCARD: &str = "mcpbus.v2.announce.*";
+
+/// The queue group in which gateways take announcement requests: one gateway each.
+pub const ANNOUNCE_QUEUE: &str = "mcpbus-gateways";
+
+/// The pool an announcement request came from.
+pub fn pool_from_announce(subject: &str) -> Option<&str> {
+    subject.strip_prefix("mcpbus.v2.announce.")
+}
+
 /// Cancels a call of `pool` wherever it runs: the worker running `call_id` listens here
 /// (unless the call names another subject in `cancel_on`); a gateway publishes an empty
 /// message.
@@ -162,6 +180,23 @@ pub fn client_answer(pool: &PoolName, call_id: &str, seq: u32) -> String {
     format!("{ROOT}.answer.{pool}.{call_id}.{seq}")
 }
 
+/// Asks one worker instance of `pool` to drain and leave, as SIGTERM does (PROTOCOL.md
+/// §4.3): stop pulling, finish running calls, delete its record, exit. The operator
+/// (`mcpbusctl drain`) publishes an empty message; the instance listens on its own subject.
+/// The pool is the token after the kind, so that a pool's permission covers only its own
+/// instances (ADR 0013); instance names are subject-safe by construction.
+pub fn drain(pool: &PoolName, instance: &InstanceId) -> String {
+    format!("{ROOT}.drain.{pool}.{instance}")
+}
+
+/// Every drain request of `pool`'s instances: what a worker of `pool` may subscribe to.
+pub fn pool_drains(pool: &PoolName) -> String {
+    format!("{ROOT}.drain.{pool}.*")
+}
+
+/// Every drain request of every pool: what the operator may publish.
+pub const DRAIN_WILDCARD: &str = "mcpbus.v2.drain.>";
+
 /// Every subject a worker of `pool` may publish replies on (ADR 0013).
 pub fn pool_replies(pool: &PoolName) -> String {
     format!("{ROOT}.reply.{pool}.>")
@@ -194,8 +229,11 @@ pub const GATEWAY_INBOX_PREFIX: &str = "_INBOX.gw";
 
 /// The inbox prefix of the workers of `pool`.
 pub fn worker_inbox_prefix(pool: &PoolName) -> String {
-    format!("_INBOX.pool.{pool}")
+    format!("{WORKER_INBOXES}.{pool}")
 }
+
+/// Where every worker inbox lives: `<this>.<pool>.…`.
+pub const WORKER_INBOXES: &str = "_INBOX.pool";
 
 /// Where NATS service-API pings (`$SRV.PING.mcpbus-<pool>`) must ask for their answers:
 /// the only subjects a worker may answer on besides its own pool's (ADR 0013). Operators
@@ -213,6 +251,12 @@ pub fn worker_key(pool: &PoolName, instance: &InstanceId) -> String {
 /// What every key [`worker_key`] makes for `pool` starts with.
 pub fn worker_keys_prefix(pool: &PoolName) -> String {
     format!("{pool}.")
+}
+
+/// KV key of one gateway in the gateways bucket ([`crate::topology::GATEWAYS_KV`]): its
+/// instance id, which names it in logs and in the reply subjects it listens on.
+pub fn gateway_key(gateway: &InstanceId) -> String {
+    gateway.to_string()
 }
 
 /// KV key of one catalogue in the catalogue bucket. Catalogues are content-addressed, so two
@@ -268,6 +312,9 @@ mod tests {
             "cancel names the pool"
         );
         assert_eq!(client_answer(&pool, "c1", 2), "mcpbus.v2.answer.demo.c1.2");
+        let w1 = InstanceId::new("w1").unwrap();
+        assert_eq!(drain(&pool, &w1), "mcpbus.v2.drain.demo.w1");
+        assert!(pool_drains(&pool).starts_with(DRAIN_WILDCARD.trim_end_matches('>')));
     }
 
     #[test]

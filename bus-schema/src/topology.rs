@@ -246,6 +246,42 @@ pub const CLUSTER_KV: KvSpec = KvSpec {
     limits: limits::CLUSTER_LIMITS,
 };
 
+/// How often a gateway re-puts its record in [`GATEWAYS_KV`].
+pub const GATEWAY_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Live gateway nodes, `<gateway instance>` → [`crate::messages::GatewayRecord`], for
+/// operators (`mcpbusctl status`; ADR 0021). Each gateway re-puts its record every
+/// [`GATEWAY_HEARTBEAT`] and deletes it on a graceful stop; the age limit, a few beats,
+/// removes the record of a gateway that died. Nothing routes by it.
+pub const GATEWAYS_KV: KvSpec = KvSpec {
+    bucket: "mcpbus-gateways",
+    description: "mcpbus: live gateway nodes",
+    history: 1,
+    max_age: Duration::from_secs(20),
+    limits: limits::GATEWAYS_LIMITS,
+};
+
+/// Every KV bucket mcpbus declares (gateways create them all).
+pub const ALL_KV: [KvSpec; 6] = [
+    WORKERS_KV,
+    CATALOG_KV,
+    SESSIONS_KV,
+    TASKS_KV,
+    CLUSTER_KV,
+    GATEWAYS_KV,
+];
+
+/// The name of every stream mcpbus declares: its three streams, then each bucket's.
+pub fn stream_names() -> Vec<String> {
+    let mut names = vec![
+        CALLS_STREAM.to_owned(),
+        EVENTS_STREAM.to_owned(),
+        BROADCAST_STREAM.to_owned(),
+    ];
+    names.extend(ALL_KV.map(kv_stream_name));
+    names
+}
+
 /// Key in [`CLUSTER_KV`] holding the generated secret that seals MRTR `requestState`, when
 /// the operator configured none. The first gateway creates it; the others read it.
 pub const REQUEST_STATE_KEY: &str = "request-state-key";
@@ -491,7 +527,7 @@ mod tests {
             events_stream(1, hour),
             broadcast_stream(1, hour),
         ];
-        for spec in [WORKERS_KV, CATALOG_KV, SESSIONS_KV, TASKS_KV, CLUSTER_KV] {
+        for spec in ALL_KV {
             all.push(kv_stream(spec, 1));
         }
         all
@@ -524,6 +560,18 @@ mod tests {
             };
             assert_eq!(c.discard, expect, "{}", c.name);
         }
+    }
+
+    #[test]
+    fn every_declared_stream_is_named() {
+        let declared: Vec<String> = all().into_iter().map(|c| c.name).collect();
+        assert_eq!(stream_names(), declared);
+    }
+
+    #[test]
+    fn a_dead_gateway_ages_out_after_a_few_missed_beats() {
+        assert!(GATEWAYS_KV.max_age >= 3 * GATEWAY_HEARTBEAT);
+        assert!(GATEWAYS_KV.max_age <= 5 * GATEWAY_HEARTBEAT);
     }
 
     #[test]

@@ -245,11 +245,39 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         (
+            "DRAIN_SUBJECT_PREFIX",
+            v(
+                prefix_of(
+                    &subjects::drain(&pool, &InstanceId::new("i1").unwrap()),
+                    "sample-pool.i1",
+                ),
+                "subjects::drain",
+            ),
+        ),
+        (
             "WORKER_INBOX_PREFIX",
             v(
                 prefix_of(&subjects::worker_inbox_prefix(&pool), "sample-pool"),
                 "subjects::worker_inbox_prefix",
             ),
+        ),
+        (
+            "ANNOUNCE_PREFIX",
+            v(
+                prefix_of(&subjects::announce(&pool), "sample-pool"),
+                "subjects::announce",
+            ),
+        ),
+        (
+            "ANNOUNCEMENT_MAX_BYTES",
+            v(
+                Py::Int(bus_schema::messages::ANNOUNCEMENT_MAX_BYTES as i64),
+                "messages::ANNOUNCEMENT_MAX_BYTES",
+            ),
+        ),
+        (
+            "LOG_LEVELS",
+            v(s(mcp::LogLevel::NAMES.join(",")), "mcp::LogLevel::NAMES"),
         ),
         (
             "SERVICE_NAME_PREFIX",

@@ -1,5 +1,6 @@
-//! `mcpbusctl nats-config`: a complete nats-server configuration for one gateway role and
-//! the given worker pools, each a user with its role's permissions, in one JetStream account.
+//! `mcpbusctl nats-config`: a complete nats-server configuration for the gateway role, the
+//! operator role (`mcpbusctl` itself, ADR 0021) and the given worker pools, each a user with
+//! its role's permissions, in one JetStream account.
 //! `deploy/nats/nats-server.conf` is its output for pools `demo` and `files`; a test keeps
 //! the two equal.
 
@@ -27,9 +28,12 @@ pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
 }
 
 /// The configuration text. Passwords are read from the server's environment
-/// (`$GATEWAY_PASSWORD`, `$POOL_<NAME>_PASSWORD`), never written here.
+/// (`$GATEWAY_PASSWORD`, `$OPERATOR_PASSWORD`, `$POOL_<NAME>_PASSWORD`), never written here.
 pub fn config(pools: &[PoolName]) -> String {
-    let mut users = vec![user("gateway", "GATEWAY_PASSWORD", &Role::Gateway)];
+    let mut users = vec![
+        user("gateway", "GATEWAY_PASSWORD", &Role::Gateway),
+        user("operator", "OPERATOR_PASSWORD", &Role::Operator),
+    ];
     for pool in pools {
         let var = format!(
             "POOL_{}_PASSWORD",

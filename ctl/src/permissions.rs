@@ -8,8 +8,9 @@ use bus_schema::permissions::{Permissions, Role};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The role: `gateway`, or `worker` (with `--pool`).
-    #[arg(long, value_parser = ["gateway", "worker"])]
+    /// The role: `gateway`, `operator` (what `mcpbusctl` needs, ADR 0021), or `worker`
+    /// (with `--pool`).
+    #[arg(long, value_parser = ["gateway", "operator", "worker"])]
     role: String,
     /// The worker pool (with `--role worker`).
     #[arg(long)]
@@ -22,7 +23,8 @@ pub struct Args {
 pub fn run(args: &Args, out: &mut impl Write) -> Result<()> {
     let role = match (args.role.as_str(), &args.pool) {
         ("gateway", None) => Role::Gateway,
-        ("gateway", Some(_)) => bail!("--pool is only for --role worker"),
+        ("operator", None) => Role::Operator,
+        ("gateway" | "operator", Some(_)) => bail!("--pool is only for --role worker"),
         ("worker", Some(pool)) => {
             Role::Worker(PoolName::new(pool.as_str()).map_err(|e| anyhow::anyhow!("--pool: {e}"))?)
         }

@@ -11,7 +11,8 @@
 //! and `tasks/` hold session and task records; `app.rs` is what every handler shares.
 //! `connection/` serves HTTP connections with their caps and deadlines; `store_limits.rs`
 //! puts the size limits on every stream and bucket at start (ADR 0007); `auth/` verifies
-//! access tokens (ADR 0009).
+//! access tokens (ADR 0009); `presence.rs` lists the gateway for operators in
+//! `mcpbus-gateways` (ADR 0021).
 
 pub mod app;
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod presence;
 pub mod quota;
 pub mod request_state;
 pub mod route;

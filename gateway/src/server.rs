@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use async_nats::jetstream;
 use bus_schema::names::InstanceId;
-use bus_schema::topology::{self, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV};
+use bus_schema::topology::{
+    self, CATALOG_KV, CLUSTER_KV, GATEWAYS_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +18,7 @@ use crate::catalog::Catalog;
 use crate::connection::{self, Limits};
 use crate::error::GatewayError;
 use crate::policy::{self, Policies};
+use crate::presence::Presence;
 use crate::quota::Quotas;
 use crate::request_state;
 use crate::route::Dispatcher;
@@ -52,6 +55,7 @@ pub async fn run(
     let sessions = topology::ensure_kv(&js, SESSIONS_KV, replicas).await?;
     let cluster = topology::ensure_kv(&js, CLUSTER_KV, replicas).await?;
     let tasks = topology::ensure_kv(&js, TASKS_KV, replicas).await?;
+    let gateways = topology::ensure_kv(&js, GATEWAYS_KV, replicas).await?;
     let request_state = request_state::cluster_sealer(
         &config.request_state_keys,
         config.request_state_ttl,
@@ -107,6 +111,9 @@ pub async fn run(
         config.default_tool_timeout,
         stop.clone(),
     );
+    // Listed for operators (`mcpbusctl status`) until it stops.
+    let presence =
+        tokio::spawn(Presence::new(gateways, gateway_id.clone(), addr).keep_alive(stop.clone()));
     let dispatcher = Dispatcher::start(
         nats.clone(),
         gateway_id.clone(),
@@ -122,6 +129,15 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
+    crate::stream::serve_announcements(nats.clone(), broadcast.clone(), stop.clone())
+        .await
+        .map_err(|e| GatewayError::Subscribe(e.into()))?;
+    tokio::spawn(crate::metrics::watch_pools(
+        js.clone(),
+        catalog.clone(),
+        stop.clone(),
+    ));
+    tokio::spawn(crate::metrics::watch_connection(nats.clone(), stop.clone()));
     tokio::spawn(crate::store_limits::watch_usage(
         js.clone(),
         config.store_limits,
@@ -227,6 +243,8 @@ pub async fn run(
         }
     };
     stop.cancel();
+    // Its record goes before the connection does.
+    let _ = presence.await;
     if let Err(e) = app.nats.flush().await {
         tracing::debug!(error = %e, "final flush failed");
     }

@@ -9,14 +9,14 @@ use async_nats::jetstream;
 use bus_schema::limits::{self, StoreLimits, StoreRefusal};
 
 use bus_schema::topology::{
-    self, LimitsApplied, CATALOG_KV, CLUSTER_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
+    self, LimitsApplied, CATALOG_KV, CLUSTER_KV, GATEWAYS_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
 };
 
 use crate::error::GatewayError;
 use crate::Config;
 
 /// The size limits of the stores a client can fill; the others (broadcast, workers,
-/// catalogue, cluster) keep bus-schema's defaults, which workers declare too.
+/// catalogue, cluster, gateways) keep bus-schema's defaults, which workers declare too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StoreLimitsConfig {
@@ -62,6 +62,7 @@ pub async fn declare(config: &Config) -> Result<(), GatewayError> {
         topology::kv_stream(SESSIONS_KV.with_limits(l.sessions), r),
         topology::kv_stream(CLUSTER_KV, r),
         topology::kv_stream(TASKS_KV.with_limits(l.tasks), r),
+        topology::kv_stream(GATEWAYS_KV, r),
     ];
     for stream in streams {
         let (name, now) = (stream.name.clone(), StoreLimits::of(&stream));

@@ -8,6 +8,7 @@
 //! `MCPBUS_BIN_DIR`); the README's test command builds them first. `NATS_SERVER_BIN` picks
 //! another nats-server build.
 
+pub mod ctl;
 pub mod mcp;
 pub mod nats;
 pub mod oidc;
@@ -88,6 +89,20 @@ impl Gateway {
 
     pub fn metrics_url(&self) -> String {
         format!("http://127.0.0.1:{}/metrics", self.metrics_port)
+    }
+
+    /// The value of one series (`name{labels}` exactly as the gateway writes it) in a scrape
+    /// of its metrics now, or `None` when the gateway does not show it.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = reqwest::get(self.metrics_url())
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str())?.parse().ok())
     }
 }
 
@@ -335,8 +350,9 @@ pub fn start_python_example_worker(c: &Cluster) -> Proc {
 pub const PY_EXAMPLE_TOOLS: [&str; 4] = ["py_add", "py_countdown", "py_fail", "py_whoami"];
 
 /// The tools `mcpbus-worker demo` serves.
-pub const DEMO_TOOLS: [&str; 7] = [
+pub const DEMO_TOOLS: [&str; 8] = [
     "add",
+    "announce",
     "echo",
     "fail",
     "sleep",

@@ -5,8 +5,8 @@
 //! `P` as user `pool-P`, each with the permissions `bus_schema::permissions` derives, so the
 //! whole suite shows that the cluster works with least privilege. A pool's user is added the
 //! first time a worker of that pool is started (the configuration is rewritten and the
-//! server reloaded). Tests that inspect or attack the bus directly connect as `admin`, which
-//! has no restrictions, or as a role's user.
+//! server reloaded); `mcpbusctl` connects as `operator`. Tests that inspect or attack the
+//! bus directly connect as `admin`, which has no restrictions, or as a role's user.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -23,6 +23,9 @@ use crate::{free_port, wait_for_port, Proc};
 
 /// The user with no restrictions, for tests that inspect the bus.
 const ADMIN: &str = "admin";
+
+/// The user `mcpbusctl` runs as in tests, with the operator role's permissions (ADR 0021).
+const OPERATOR: &str = "operator";
 
 /// Pools the tests use, whose users exist from the start. Reloading the server to add a
 /// user raced with a worker connecting meanwhile (nats-server 2.9 refused it once in a full
@@ -74,6 +77,7 @@ impl Nats {
         let mut users = BTreeMap::from([
             (ADMIN.to_owned(), None),
             ("gateway".to_owned(), Some(Role::Gateway)),
+            (OPERATOR.to_owned(), Some(Role::Operator)),
         ]);
         for pool in KNOWN_POOLS {
             let role = Role::Worker(PoolName::new(pool).expect("a valid pool name"));
@@ -121,6 +125,11 @@ impl Nats {
     /// The unrestricted URL, for tests that inspect the bus directly.
     pub fn url(&self) -> String {
         self.url_as(ADMIN)
+    }
+
+    /// The URL the operator's `mcpbusctl` connects with.
+    pub fn operator_url(&self) -> String {
+        self.url_as(OPERATOR)
     }
 
     /// The URL a gateway connects with.
@@ -245,6 +254,15 @@ impl Nats {
             .connect(self.address())
             .await
             .expect("connecting to the test nats-server")
+    }
+
+    /// Connects as `mcpbusctl` does, with the operator role's permissions and inbox prefix.
+    pub async fn operator_client(&self) -> async_nats::Client {
+        async_nats::ConnectOptions::with_user_and_password(OPERATOR.into(), self.password.clone())
+            .custom_inbox_prefix(bus_schema::subjects::ADMIN_INBOX_PREFIX)
+            .connect(self.address())
+            .await
+            .expect("connecting as the operator")
     }
 
     /// Connects as a worker of `pool` would, with its permissions and inbox prefix: what an

@@ -3,6 +3,8 @@
 //! rest of the suite shows the cluster works with least privilege. Here an attacker holds a
 //! worker's credentials, for pool `evil`, and tries each attack issue 13 found on the open
 //! bus. The server refuses each with a permissions violation, and the cluster keeps serving.
+//! The operator's credentials (`mcpbusctl`, ADR 0021) are refused the cluster key and any
+//! part in a call.
 //! Every attack is one message or one request, on loopback, bounded in time.
 
 use std::time::Duration;
@@ -112,6 +114,56 @@ async fn a_workers_credentials_cannot_read_the_cluster_key_or_sessions() {
             .is_err(),
         "a worker saw a session being written"
     );
+    honest_echo_works(&c).await;
+}
+
+/// The operator's credentials (`mcpbusctl`, ADR 0021) read the cluster's state, but never
+/// the key that seals `requestState`, and take no part in a call.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operators_credentials_cannot_read_the_cluster_key_or_act_in_calls() {
+    let c = demo_cluster(1, &[]).await;
+    let operator = c.nats.operator_client().await;
+    let key = format!(
+        "$JS.API.DIRECT.GET.KV_mcpbus-cluster.$KV.mcpbus-cluster.{}",
+        bus_schema::topology::REQUEST_STATE_KEY
+    );
+    unanswered(&operator, &key, "").await;
+    refused(&c, &key).await;
+    let get = "$JS.API.STREAM.MSG.GET.KV_mcpbus-cluster";
+    unanswered(
+        &operator,
+        get,
+        r#"{"last_by_subj":"$KV.mcpbus-cluster.request-state-key"}"#,
+    )
+    .await;
+    refused(&c, get).await;
+    let next = "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo";
+    unanswered(&operator, next, r#"{"batch":1}"#).await;
+    refused(&c, next).await;
+    let demo = PoolName::new("demo").unwrap();
+    let gateway = InstanceId::new("gw-x").unwrap();
+    for subject in [
+        subjects::call(&demo),
+        subjects::call_reply(&demo, &gateway, "c1"),
+        subjects::broadcast("tools"),
+        "$KV.mcpbus-workers.demo.w9".to_owned(),
+        "$KV.mcpbus-gateways.gw-x".to_owned(),
+        "$KV.mcpbus-sessions.forged".to_owned(),
+    ] {
+        operator
+            .publish(subject.clone(), "{}".into())
+            .await
+            .unwrap();
+        operator.flush().await.unwrap();
+        refused(&c, &subject).await;
+    }
+    // What it is for is answered: a store's size, the registry.
+    let info = "$JS.API.STREAM.INFO.KV_mcpbus-cluster";
+    assert!(answered(&operator, info, "").await.contains("\"state\""));
+    let info = "$JS.API.STREAM.INFO.KV_mcpbus-workers";
+    assert!(answered(&operator, info, "")
+        .await
+        .contains("\"messages\":1"));
     honest_echo_works(&c).await;
 }
 
@@ -290,6 +342,7 @@ async fn the_example_server_configuration_runs_a_cluster() {
         .args(["-p", &port.to_string()])
         .envs([
             ("GATEWAY_PASSWORD", "gw-secret"),
+            ("OPERATOR_PASSWORD", "operator-secret"),
             ("POOL_DEMO_PASSWORD", "demo-secret"),
             ("POOL_FILES_PASSWORD", "files-secret"),
             ("SYS_PASSWORD", "sys-secret"),
@@ -335,6 +388,10 @@ async fn the_example_server_configuration_runs_a_cluster() {
     .await
     .unwrap();
     assert_eq!(texts(&r.response().unwrap()["result"]), ["least privilege"]);
+    // The operator's user sees the cluster (ADR 0021).
+    let status = harness::ctl::json(&url("operator", "operator-secret"), &["status"]).await;
+    assert_eq!(status["pools"][0]["pool"], "demo", "{status:#}");
+    assert_eq!(status["gateways"].as_array().map(Vec::len), Some(1));
 
     let mut impostor = std::process::Command::new(harness::bin("mcpbus-worker"));
     impostor.args([

@@ -125,6 +125,14 @@ async fn lists_show_only_what_the_policy_grants_and_hidden_tools_look_unknown() 
         .await
         .unwrap();
     assert_eq!(failure(&hidden, "add"), failure(&missing, "nosuch"));
+    // The operator sees the refusals the client cannot tell apart: one per gateway here
+    // (an unknown tool is not one).
+    for gateway in &c.gateways {
+        let denied = gateway
+            .metric("mcpbus_policy_denied_total{method=\"tools/call\"}")
+            .await;
+        assert_eq!(denied, Some(1.0));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

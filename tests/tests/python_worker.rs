@@ -168,11 +168,16 @@ const KIT_TOOLS: [&str; 6] = [
 /// Starts a Python worker script as the kit starts one: NATS, pool and instance from the
 /// environment, connected as the pool's user. Its log is `<name>.log` in the cluster's dir.
 fn start_py(c: &Cluster, name: &str, script: &str, pool: &str) -> Proc {
+    start_py_with(c, name, script, pool, &[])
+}
+
+fn start_py_with(c: &Cluster, name: &str, script: &str, pool: &str, env: &[(&str, &str)]) -> Proc {
     let mut cmd = Command::new(venv_python());
     cmd.arg(workspace_root().join(script))
         .env("MCPBUS_NATS_URL", c.nats.worker_url(pool))
         .env("MCPBUS_POOL", pool)
-        .env("MCPBUS_INSTANCE", name);
+        .env("MCPBUS_INSTANCE", name)
+        .envs(env.iter().copied());
     Proc::spawn(name, &mut cmd, c.dir.path()).expect("the Python worker starts")
 }
 
@@ -375,4 +380,61 @@ async fn a_drain_lets_a_running_call_finish() {
         log.contains("draining") && !log.contains("drain timeout passed"),
         "{log}"
     );
+}
+
+/// The Python SDK serves its own metrics (prometheus_client, `MCPBUS_WORKER_METRICS_LISTEN`)
+/// under the same names as the Rust SDK: calls by tool and outcome, handler time, in flight.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_worker_serves_its_own_metrics() {
+    let c = Cluster::start(1, &[]).await.unwrap();
+    let addr = format!("127.0.0.1:{}", harness::free_port());
+    let _worker = start_py_with(
+        &c,
+        "kit-worker",
+        "worker/python/examples/kit_worker.py",
+        "kit-python",
+        &[("MCPBUS_WORKER_METRICS_LISTEN", &addr)],
+    );
+    c.wait_for_tools(&KIT_TOOLS, WAIT).await.unwrap();
+    let session = Session::open(&c.gateway_urls()[0], "2025-11-25")
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        session
+            .call("kit_echo", json!({"text": "x"}))
+            .await
+            .unwrap();
+    }
+    session
+        .call("kit_fail", json!({"message": "no"}))
+        .await
+        .unwrap();
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (series, want) in [
+        (
+            r#"mcpbus_worker_calls_total{outcome="result",pool="kit-python",tool="kit_echo"}"#,
+            2.0,
+        ),
+        (
+            r#"mcpbus_worker_calls_total{outcome="tool_error",pool="kit-python",tool="kit_fail"}"#,
+            1.0,
+        ),
+        (
+            r#"mcpbus_worker_call_seconds_count{pool="kit-python",tool="kit_echo"}"#,
+            2.0,
+        ),
+        (r#"mcpbus_worker_in_flight{pool="kit-python"}"#, 0.0),
+    ] {
+        // prometheus_client writes labels sorted by name.
+        let got: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from:\n{text}"));
+        assert_eq!(got, want, "{series}");
+    }
 }

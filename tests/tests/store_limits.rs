@@ -10,18 +10,6 @@ use harness::mcp::{post, stateless};
 use harness::Cluster;
 use serde_json::{json, Value};
 
-/// Every stream mcpbus declares, KV buckets as their streams.
-const ALL: [&str; 8] = [
-    "MCPBUS_CALLS",
-    "MCPBUS_EVENTS",
-    "MCPBUS_BROADCAST",
-    "KV_mcpbus-workers",
-    "KV_mcpbus-catalog",
-    "KV_mcpbus-sessions",
-    "KV_mcpbus-cluster",
-    "KV_mcpbus-tasks",
-];
-
 async fn limits_of(js: &jetstream::Context, name: &str) -> (i64, i32) {
     let mut s = js.get_stream(name).await.expect(name);
     let c = &s.info().await.expect(name).config;
@@ -48,7 +36,9 @@ async fn every_stream_and_bucket_has_a_byte_and_a_message_limit() {
         .await
         .unwrap();
     let js = jetstream::new(cluster.nats.client().await);
-    for name in ALL {
+    // Every stream mcpbus declares, KV buckets as their streams.
+    for name in bus_schema::topology::stream_names() {
+        let name = name.as_str();
         let (max_bytes, max_msg) = limits_of(&js, name).await;
         assert!(
             max_bytes > 0 && max_msg > 0,

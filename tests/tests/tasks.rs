@@ -94,6 +94,20 @@ async fn a_task_made_on_one_node_is_answered_and_finished_through_another() {
     assert!(ack.get("status").is_none(), "an ack carries no task: {ack}");
     let done = wait_for(&urls[0], &task, "completed").await;
     assert_eq!(texts(&done["result"]), vec!["deleted a.txt"]);
+    // Each state change is counted once in the cluster, by the gateway whose write made it:
+    // created working, asking, working again with the answer, completed.
+    for (state, want) in [
+        ("working", 2.0),
+        ("input_required", 1.0),
+        ("completed", 1.0),
+    ] {
+        let series = format!("mcpbus_tasks_total{{state=\"{state}\"}}");
+        let mut counted = 0.0;
+        for gateway in &c.gateways {
+            counted += gateway.metric(&series).await.unwrap_or(0.0);
+        }
+        assert_eq!(counted, want, "tasks reaching {state}");
+    }
 
     // Unknown ids, and clients that did not declare the extension.
     let r = request(&urls[0], "tasks/get", json!({"taskId": "0123abcd"})).await;

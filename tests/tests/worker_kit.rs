@@ -5,7 +5,8 @@
 //! `worker/python/examples/kit_worker.py`, `worker/typescript/examples/kit-worker.ts`); and
 //! `tests/workers/kit_raw_worker.py`, a worker written on raw nats-py from the protocol alone,
 //! once as it is (which shows the kit asks for nothing beyond the contract) and once per
-//! seeded bug. Another worker adds its run with [`run_kit`]: a pool and its command.
+//! seeded bug. Another worker adds its run with [`run_kit`]: a pool and its command. The Rust
+//! SDK also runs it with the drain asked over the bus (`--drain-by bus`).
 //!
 //! The runs are serialized: each takes a few seconds of timing-sensitive checks, which a
 //! 2-core machine running them side by side would blur.
@@ -70,11 +71,17 @@ fn run_kit(pool: &str, command: &[&str]) -> KitReport {
 }
 
 fn run_kit_with(pool: &str, command: &[&str], login: Login) -> KitReport {
+    run_kit_full(pool, &[], command, login)
+}
+
+/// [`run_kit_with`], with more `worker-check` options (`kit_args`).
+fn run_kit_full(pool: &str, kit_args: &[&str], command: &[&str], login: Login) -> KitReport {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("temp dir");
     let nats = Nats::start(dir.path()).expect("nats-server starts");
     let mut cmd = Command::new(bin("mcpbusctl"));
     cmd.args(["worker-check", "--pool", pool, "--nats", &nats.url()]);
+    cmd.args(kit_args);
     match login {
         Login::Url => {
             cmd.args(["--worker-nats", &nats.worker_url(pool)]);
@@ -152,6 +159,33 @@ fn the_rust_sdk_passes_the_kit() {
             report.shown()
         );
     }
+}
+
+/// `--drain-by bus`: the drain check asks with the message `mcpbusctl drain` sends (ADR 0021)
+/// instead of SIGTERM, and the worker must leave just as cleanly.
+#[test]
+fn the_rust_sdk_drains_on_a_request_over_the_bus() {
+    let worker = bin("mcpbus-worker").display().to_string();
+    let report = run_kit_full(
+        "kit-rust",
+        &["--drain-by", "bus"],
+        &[&worker, "kit"],
+        Login::Url,
+    );
+    assert!(
+        report.status.success(),
+        "the Rust kit worker failed: {:?}\n{}",
+        report.failures(),
+        report.shown()
+    );
+    assert!(
+        report
+            .line("drain_request")
+            .is_some_and(|l| l.starts_with("PASS")),
+        "{}",
+        report.shown()
+    );
+    assert!(report.line("drain").is_none(), "{}", report.shown());
 }
 
 #[test]

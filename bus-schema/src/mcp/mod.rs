@@ -6,10 +6,12 @@
 
 pub mod capability;
 pub mod code;
+mod log_level;
 pub mod meta;
 mod method;
 pub mod result_type;
 mod version;
 
+pub use log_level::LogLevel;
 pub use method::{notification, Method};
 pub use version::{ProtocolVersion, UnknownVersion};

@@ -73,6 +73,10 @@ pub struct Args {
     /// Replicas of the streams the kit creates when they are missing.
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// How the last check asks the worker to drain: `signal` (SIGTERM, check `drain`) or
+    /// `bus` (the drain request `mcpbusctl drain` sends, check `drain_request`).
+    #[arg(long, value_enum, default_value = "signal")]
+    drain_by: drain::DrainBy,
     /// Print one JSON document instead of a line per check.
     #[arg(long)]
     json: bool,
@@ -197,9 +201,11 @@ pub async fn run(args: Args, out: &mut impl Write) -> Result<bool> {
             "the worker exited before the drain check ({status})"
         )),
         None if !step.registered => Outcome::Fail("the worker never registered".to_owned()),
-        None => drain::drain(&kit, step.worker, &records).await.into(),
+        None => drain::drain(&kit, step.worker, &records, args.drain_by)
+            .await
+            .into(),
     };
-    step.record("drain", drain_started, drained);
+    step.record(args.drain_by.check_name(), drain_started, drained);
     drop(worker);
     kit.bus.purge_pool_queue().await?;
 

@@ -56,6 +56,7 @@ impl Catalog {
             tx,
             synced: synced.clone(),
             workers_revision: 0,
+            pool_workers: Default::default(),
         };
         tokio::spawn(watcher.run(stop));
         Self { rx, synced }
@@ -109,6 +110,7 @@ struct Watcher {
     /// revisions are left out: a catalogue a gateway already holds (a list flipping back)
     /// may be re-put after the beat naming it, so gateways would disagree on them.
     workers_revision: u64,
+    pool_workers: crate::metrics::PoolWorkers,
 }
 
 impl Watcher {
@@ -173,6 +175,7 @@ impl Watcher {
                 crate::metrics::METRICS
                     .catalog_tools
                     .set(snap.tools().len() as i64);
+                self.pool_workers.update(&self.registry.workers_per_pool());
                 report_conflicts(self.tx.borrow().conflicts(), snap.conflicts());
                 self.tx.send_replace(Arc::new(snap));
             }

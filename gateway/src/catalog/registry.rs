@@ -91,6 +91,15 @@ impl Registry {
         }
     }
 
+    /// How many live instances each pool has.
+    pub fn workers_per_pool(&self) -> HashMap<PoolName, usize> {
+        let mut n = HashMap::new();
+        for inst in self.instances.values() {
+            *n.entry(inst.pool.clone()).or_insert(0) += 1;
+        }
+        n
+    }
+
     /// A graceful goodbye (the worker deleted its key).
     pub fn remove_worker(&mut self, key: &str, now: Instant) -> bool {
         match self.instances.remove(key) {

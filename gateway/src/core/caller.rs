@@ -5,11 +5,11 @@ use bus_schema::mcp::{capability, meta, ProtocolVersion};
 use bus_schema::principal::Principal;
 use serde_json::Value;
 
-use super::log_level::LogLevel;
 use super::meta::meta_of;
 use super::profile::Profile;
 use crate::quota::ClientKey;
 use crate::session::{SessionId, SessionRecord};
+use bus_schema::mcp::LogLevel;
 
 /// The caller of one request.
 #[derive(Debug, Clone)]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bus_schema::mcp::Method;
 use serde_json::{Map, Value};
 
 use super::caller::Caller;
@@ -13,6 +14,7 @@ use super::profile::TaskFlavour;
 use super::request::{ReadTarget, Request};
 use crate::app::App;
 use crate::catalog::{ListKind, Lookup, ToolRoute};
+use crate::metrics;
 use crate::policy::Item;
 use crate::route::{CallUpdate, RouteError};
 use crate::stream::{RequestStream, StreamOrigin};
@@ -123,10 +125,15 @@ fn resolve_tool(app: &App, caller: &Caller, name: &str) -> Result<ToolRoute, Rou
             Ok(route.clone())
         }
         Lookup::Departed(pool) if view.allows(Item::Tool, name, pool.as_str()) => {
+            metrics::CallMeter::refused(pool, name, metrics::Outcome::NoWorker);
             Err(RouteError::NoWorker {
                 tool: name.to_owned(),
                 pool: pool.clone(),
             })
+        }
+        Lookup::Live(_) | Lookup::Departed(_) => {
+            metrics::policy_denied(Method::ToolsCall);
+            Err(unknown())
         }
         _ => Err(unknown()),
     }
@@ -245,13 +252,23 @@ pub async fn read(
             Some(r) if view.allows(Item::Resource, uri, r.pool.as_str()) => {
                 (r.pool.clone(), uri.clone())
             }
-            _ => return Err(CoreError::ResourceNotFound { uri: uri.clone() }),
+            found => {
+                if found.is_some() {
+                    metrics::policy_denied(Method::ResourcesRead);
+                }
+                return Err(CoreError::ResourceNotFound { uri: uri.clone() });
+            }
         },
         ReadTarget::Prompt { name } => match snapshot.item(ListKind::Prompts, name) {
             Some(p) if view.allows(Item::Prompt, name, p.pool.as_str()) => {
                 (p.pool.clone(), name.clone())
             }
-            _ => return Err(CoreError::invalid_params(format!("Unknown prompt: {name}"))),
+            found => {
+                if found.is_some() {
+                    metrics::policy_denied(Method::PromptsGet);
+                }
+                return Err(CoreError::invalid_params(format!("Unknown prompt: {name}")));
+            }
         },
         ReadTarget::Completion { reference } => {
             let found = match (

@@ -19,6 +19,14 @@ pub fn notification_for(kind: &BroadcastKind) -> (&'static str, Value) {
         BroadcastKind::ResourceUpdated { uri } => {
             (notification::RESOURCES_UPDATED, json!({"uri": uri}))
         }
+        BroadcastKind::Message {
+            level,
+            logger,
+            data,
+        } => (
+            notification::MESSAGE,
+            json!({"level": level, "logger": logger, "data": data}),
+        ),
     }
 }
 
@@ -105,6 +113,9 @@ impl ListenFilter {
             BroadcastKind::PromptsListChanged => self.prompts_list_changed,
             BroadcastKind::ResourcesListChanged => self.resources_list_changed,
             BroadcastKind::ResourceUpdated { uri } => self.resource_subscriptions.contains(uri),
+            // Server-wide messages are for session-lane standalone streams only (ADR 0023):
+            // a listen stream agrees on list changes and resource updates, nothing else.
+            BroadcastKind::Message { .. } => false,
         }
     }
 }

@@ -5,13 +5,13 @@ use serde_json::Value;
 
 use super::answer_id::AnswerIds;
 use super::listen::ListenFilter;
-use super::log_level::LogLevel;
 use super::mrtr::Mrtr;
 use crate::quota::{CallSlot, Slot};
 use crate::route::{CallUpdate, PendingCall};
 use crate::session::SessionId;
 use crate::stream::{EventId, RequestStream};
 use crate::tasks::TaskRecord;
+use bus_schema::mcp::LogLevel;
 
 /// The answer to one request.
 pub enum Outcome {

@@ -12,12 +12,12 @@ use super::caller::Caller;
 use super::error::CoreError;
 use super::limits::Limited;
 use super::listen::ListenFilter;
-use super::log_level::LogLevel;
 use super::meta::meta_of;
 use super::profile::{Profile, TaskFlavour};
 use crate::catalog::ListKind;
 use crate::metrics::METRICS;
 use crate::route::CallSpec;
+use bus_schema::mcp::LogLevel;
 use bus_schema::messages::Lane;
 
 /// One client request: its id, its params as sent (workers get them as they are), and what

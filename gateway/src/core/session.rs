@@ -8,12 +8,12 @@ use serde_json::{json, Value};
 use super::caller::Caller;
 use super::error::CoreError;
 use super::limits::Limited;
-use super::log_level::LogLevel;
 use super::outcome::Outcome;
 use super::server_info::initialize_result;
 use crate::app::App;
 use crate::policy::Item;
-use crate::session::{now_ms, SessionId, SessionRecord};
+use crate::session::{now_ms, Removal, SessionId, SessionRecord};
+use bus_schema::mcp::LogLevel;
 
 /// `initialize`: a new session with the negotiated revision.
 pub async fn initialize(
@@ -48,10 +48,17 @@ pub async fn set_log_level(
     caller: &Caller,
     level: LogLevel,
 ) -> Result<Outcome, CoreError> {
-    modify(app, caller, |s| {
+    let outcome = modify(app, caller, |s| {
         s.log_level = Some(level.as_str().to_owned())
     })
-    .await
+    .await?;
+    // Server-wide messages on the session's standalone stream follow it from now (ADR 0023).
+    if let Some(session) = caller.session_id() {
+        app.signals
+            .signal(session, SessionEvent::LogLevelChanged)
+            .await;
+    }
+    Ok(outcome)
 }
 
 /// `resources/subscribe` and `resources/unsubscribe`.
@@ -114,11 +121,11 @@ async fn modify(
 
 /// Ends a session; its stored events go with it (ADR 0003, point 5).
 pub async fn end(app: &App, session: &SessionId) -> Result<(), CoreError> {
-    if !app.sessions.delete(session).await? {
+    let (sessions, events) = (&app.sessions, &app.events.events);
+    let ended = crate::session::end(sessions, &app.nats, events, session, Removal::Delete);
+    if !ended.await? {
         return Err(CoreError::SessionNotFound);
     }
-    app.signals.signal(session, SessionEvent::Ended).await;
-    app.events.purge_session(session.as_str()).await;
     tracing::info!("session ended by client");
     Ok(())
 }

@@ -42,6 +42,10 @@ pub fn open(app: &App, id: Value, filter: ListenFilter, client_slot: Slot) -> Re
     ));
     let render = move |item: BroadcastItem| {
         let frame = filter.wants(&item.kind).then(|| {
+            METRICS
+                .broadcast_deliveries
+                .with_label_values(&[item.kind.subject_token()])
+                .inc();
             let (method, params) = notification_for(&item.kind);
             message(notification(method, with_id(params)))
         });

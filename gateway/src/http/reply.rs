@@ -16,7 +16,6 @@ use super::jsonrpc::{error_message, json_response, notification, result_message}
 use super::sse::{self, Frame};
 use super::wire::{from_core, McpError};
 use crate::core::{self, CallFeed, CallPlan, CoreError, LogLevel};
-use crate::metrics::METRICS;
 use crate::route::CallUpdate;
 use crate::stream::EventId;
 use crate::tasks::view::relate_to_task;
@@ -96,30 +95,17 @@ impl CallReply {
                 if let Err(e) = sealed {
                     return Some(self.error(&e));
                 }
-                METRICS
-                    .tool_calls
-                    .with_label_values(&["input_required"])
-                    .inc();
                 self.decoration.apply(&mut result, core::Cache::None);
                 Some(result_message(&plan.id, result))
             }
             CallUpdate::Done(Ok(mut result)) => {
-                let failed = result
-                    .get("isError")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let outcome = if failed { "tool_error" } else { "result" };
-                METRICS.tool_calls.with_label_values(&[outcome]).inc();
                 self.decoration.apply(&mut result, plan.cache);
                 if let Some(task) = &plan.related_task {
                     relate_to_task(&mut result, task);
                 }
                 Some(result_message(&plan.id, result))
             }
-            CallUpdate::Done(Err(e)) => {
-                METRICS.tool_calls.with_label_values(&["error"]).inc();
-                Some(self.error(&e.into()))
-            }
+            CallUpdate::Done(Err(e)) => Some(self.error(&e.into())),
         }
     }
 
@@ -160,7 +146,6 @@ impl CallReply {
     }
 
     fn failed(&self, e: &CoreError) -> Response {
-        METRICS.tool_calls.with_label_values(&["error"]).inc();
         let wire = from_core(e, self.lane);
         json_response(wire.status, &error_message(&self.plan.id, &wire))
     }

@@ -7,7 +7,7 @@ use tracing::Instrument;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
-use bus_schema::mcp::{code, notification as note};
+use bus_schema::mcp::{code, notification as note, LogLevel};
 use bus_schema::messages::BroadcastKind;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -22,7 +22,8 @@ use super::sse::{self, Frame};
 use super::wire::McpError;
 use crate::app::App;
 use crate::core::{notification_for, CallFeed, CallPlan, Caller, CoreError, Delivery, Origin};
-use crate::session::{SessionId, SessionStore, StandaloneSlot};
+use crate::metrics::METRICS;
+use crate::session::{SessionId, SessionRecord, SessionStore, StandaloneSlot};
 use crate::stream::{BroadcastItem, EventId, Follower, RequestStream, StreamError};
 
 pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
@@ -51,6 +52,7 @@ pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
             seq,
             progress,
         }) => {
+            METRICS.stream_resumes.with_label_values(&["request"]).inc();
             // The replay's own span; the SSE stream that follows keeps the HTTP span open.
             let span = tracing::info_span!(
                 "replay",
@@ -63,7 +65,14 @@ pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
                 .await
         }
         Some(EventId::Standalone { seq }) => {
+            METRICS
+                .stream_resumes
+                .with_label_values(&["standalone"])
+                .inc();
             let (follower, replayed) = Follower::resume(&app.broadcast, seq).await;
+            if replayed.is_err() {
+                METRICS.events_expired.inc();
+            }
             standalone(app, &caller, follower, replayed.is_err()).await
         }
         None => error_response(
@@ -98,6 +107,7 @@ async fn resume_request(
                 .sse(app.config.sse_keep_alive, app.release.clone())
         }
         Err(StreamError::Expired) => {
+            METRICS.events_expired.inc();
             let retention = app.config.event_retention.as_secs();
             let e = McpError::new(
                 StatusCode::GONE,
@@ -150,7 +160,7 @@ async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool
     }
     let end = slot.end.clone();
     let view = Arc::new(SessionView {
-        uris: Mutex::new(record.resource_subscriptions),
+        settings: Mutex::new(ViewSettings::of(record)),
         sessions: app.sessions.clone(),
         session,
         slot,
@@ -159,6 +169,10 @@ async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool
         let view = view.clone();
         async move {
             let msg = view.message(&item.kind).await?;
+            METRICS
+                .broadcast_deliveries
+                .with_label_values(&[item.kind.subject_token()])
+                .inc();
             Some(Frame::Message {
                 id: Some(EventId::Standalone { seq: item.seq }.to_string()),
                 data: msg.to_string(),
@@ -180,26 +194,54 @@ async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool
     )
 }
 
-/// What one standalone stream knows of its session: the resource subscriptions, re-read
-/// only when a signal says they changed, so a `resources/updated` costs no store read.
+/// What one standalone stream knows of its session: the resource subscriptions and the log
+/// level, re-read only when a signal says they changed, so a `resources/updated` or a
+/// server-wide message costs no store read.
 struct SessionView {
-    uris: Mutex<Vec<String>>,
+    settings: Mutex<ViewSettings>,
     sessions: SessionStore,
     session: SessionId,
     /// Held for the stream's life: registers it with the session signals.
     slot: StandaloneSlot,
 }
 
+struct ViewSettings {
+    uris: Vec<String>,
+    /// The lowest level of server-wide message shown; every level without `logging/setLevel`.
+    min_log: LogLevel,
+}
+
+impl ViewSettings {
+    fn of(record: SessionRecord) -> Self {
+        Self {
+            min_log: record
+                .log_level
+                .as_deref()
+                .and_then(LogLevel::parse)
+                .unwrap_or(LogLevel::DEBUG),
+            uris: record.resource_subscriptions,
+        }
+    }
+}
+
 impl SessionView {
-    /// What the stream shows for a broadcast event: every change, and updates of resources
-    /// the session subscribed to.
+    /// What the stream shows for a broadcast event: every change, updates of resources
+    /// the session subscribed to, and server-wide messages at or above its log level.
     async fn message(&self, kind: &BroadcastKind) -> Option<Value> {
-        if let BroadcastKind::ResourceUpdated { uri } = kind {
+        let wanted = |s: &ViewSettings| match kind {
+            BroadcastKind::ResourceUpdated { uri } => s.uris.contains(uri),
+            BroadcastKind::Message { level, .. } => *level >= s.min_log,
+            _ => true,
+        };
+        if matches!(
+            kind,
+            BroadcastKind::ResourceUpdated { .. } | BroadcastKind::Message { .. }
+        ) {
             if self.slot.stale.swap(false, Ordering::Relaxed) {
                 let record = self.sessions.get(&self.session).await.ok().flatten()?;
-                *self.uris.lock().expect("never poisoned") = record.resource_subscriptions;
+                *self.settings.lock().expect("never poisoned") = ViewSettings::of(record);
             }
-            if !self.uris.lock().expect("never poisoned").contains(uri) {
+            if !wanted(&self.settings.lock().expect("never poisoned")) {
                 return None;
             }
         }

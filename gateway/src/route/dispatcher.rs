@@ -326,12 +326,17 @@ pub fn prepare(
         cancel_on: None,
         principal: spec.principal,
     };
-    let tracker = CallTracker::new(
+    let mut tracker = CallTracker::new(
         route.name().to_owned(),
         route.pool.clone(),
         timeout,
         Instant::now() + timeout,
     );
+    // Only tool calls: the other methods queued this way are named by what the client
+    // asked for (a resource URI), which must not become a label.
+    if request.method == bus_schema::mcp::Method::ToolsCall.as_str() {
+        tracker = tracker.metered();
+    }
     (request, tracker)
 }
 
@@ -386,6 +391,7 @@ impl Drop for PendingCall {
         if self.tracker.is_done() {
             return;
         }
+        self.tracker.abandoned();
         let Some(a) = self.abandon.take() else { return };
         tokio::spawn(async move {
             let _ = a.calls.delete_message(a.queued_at).await;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{CallError, RouteError};
+use crate::metrics::{CallMeter, Outcome};
 
 /// Something to tell the client about a call in progress.
 #[derive(Debug, Clone)]
@@ -53,6 +54,9 @@ pub struct CallTracker {
     /// starts its progress again from the bottom, look monotonic (ADR 0016).
     progress: Option<f64>,
     done: bool,
+    /// The call's metrics, kept by the tracker of the request that queued it (a resumed
+    /// stream's tracker has none: the call is counted once, where it started).
+    meter: Option<CallMeter>,
 }
 
 impl CallTracker {
@@ -65,7 +69,26 @@ impl CallTracker {
             running_on: None,
             progress: None,
             done: false,
+            meter: None,
         }
+    }
+
+    /// Counts the call in the tool-call metrics, from now.
+    pub fn metered(mut self) -> Self {
+        self.meter = Some(CallMeter::start(&self.pool, &self.tool));
+        self
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.done = true;
+        if let Some(m) = &mut self.meter {
+            m.finish(outcome);
+        }
+    }
+
+    /// The client went away before the answer and the call was called off.
+    pub fn abandoned(&mut self) {
+        self.finish(Outcome::Cancelled);
     }
 
     pub fn deadline(&self) -> Instant {
@@ -99,6 +122,9 @@ impl CallTracker {
         match reply.event {
             CallEvent::Accepted => {
                 self.running_on = Some(reply.instance);
+                if let Some(m) = &mut self.meter {
+                    m.accepted();
+                }
                 None
             }
             CallEvent::Progress {
@@ -135,13 +161,19 @@ impl CallTracker {
                 data,
             }),
             CallEvent::Detach => Some(CallUpdate::Detach),
-            CallEvent::Escalate => Some(CallUpdate::Escalate),
+            CallEvent::Escalate => {
+                // From here the task's record follows the call (`mcpbus_tasks_total`).
+                if let Some(m) = &mut self.meter {
+                    m.finish(Outcome::Task);
+                }
+                Some(CallUpdate::Escalate)
+            }
             CallEvent::Result { result } => {
-                self.done = true;
+                self.finish(outcome_of(&result));
                 Some(CallUpdate::Done(Ok(result)))
             }
             CallEvent::Error { error } => {
-                self.done = true;
+                self.finish(Outcome::Error);
                 Some(CallUpdate::Done(Err(CallError::Worker(error))))
             }
         }
@@ -149,13 +181,13 @@ impl CallTracker {
 
     /// The final update of a call whose client did not read its replies in time.
     pub fn cut_off(&mut self) -> CallUpdate {
-        self.done = true;
+        self.finish(Outcome::Error);
         CallUpdate::Done(Err(RouteError::ClientTooSlow.into()))
     }
 
     /// The final update once the deadline has passed.
     pub fn timed_out(&mut self) -> CallUpdate {
-        self.done = true;
+        self.finish(Outcome::Timeout);
         let tool = self.tool.clone();
         let error = match &self.running_on {
             Some(instance) => RouteError::RunningTimeout {
@@ -170,6 +202,17 @@ impl CallTracker {
             },
         };
         CallUpdate::Done(Err(error.into()))
+    }
+}
+
+/// How a result counts: a round asking for input, a tool's own failure, or a result.
+fn outcome_of(result: &Value) -> Outcome {
+    if bus_schema::mcp::result_type::is_input_required(result) {
+        Outcome::InputRequired
+    } else if result.get("isError").and_then(Value::as_bool) == Some(true) {
+        Outcome::ToolError
+    } else {
+        Outcome::Result
     }
 }
 

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use id::SessionId;
-pub use signals::{SessionSignals, StandaloneSlot};
+pub use signals::{publish as publish_signal, SessionSignals, StandaloneSlot};
 
 use crate::store_limits::{has_room, Store, StoreRefused};
 
@@ -154,6 +154,22 @@ impl SessionStore {
         Ok(true)
     }
 
+    /// Removes a session's record by purging its key from the bucket's stream, for a
+    /// connection that may not write the bucket (the operator, ADR 0021). Returns whether it
+    /// existed.
+    pub async fn purge(&self, id: &SessionId) -> Result<bool, SessionError> {
+        if self.get(id).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv
+            .stream
+            .purge()
+            .filter(format!("{}{}", self.kv.prefix, id.as_str()))
+            .await
+            .map_err(|e| SessionError::Store(e.into()))?;
+        Ok(true)
+    }
+
     /// Ends a session. Returns whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, SessionError> {
         if self.get(id).await?.is_none() {
@@ -165,6 +181,39 @@ impl SessionStore {
             .map_err(|e| SessionError::Store(e.into()))?;
         Ok(true)
     }
+}
+
+/// How an ending session's record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// A KV delete: what a gateway, which writes the bucket, does for `DELETE`.
+    Delete,
+    /// A purge of the key from the bucket's stream: what the operator does, who may not write
+    /// the bucket (ADR 0021).
+    Purge,
+}
+
+/// Ends session `id` everywhere, as a client's `DELETE` does (ADR 0003, point 5; ADR 0008):
+/// its record goes, its streams end on every gateway, its stored events are purged.
+/// Returns whether it existed. The gateways call it for `DELETE`, the operator's
+/// `mcpbusctl purge-session` with its own connection (ADR 0021).
+pub async fn end(
+    sessions: &SessionStore,
+    nats: &async_nats::Client,
+    events: &async_nats::jetstream::stream::Stream,
+    id: &SessionId,
+    removal: Removal,
+) -> Result<bool, SessionError> {
+    let existed = match removal {
+        Removal::Delete => sessions.delete(id).await?,
+        Removal::Purge => sessions.purge(id).await?,
+    };
+    if !existed {
+        return Ok(false);
+    }
+    signals::publish(nats, id, bus_schema::messages::SessionEvent::Ended).await;
+    crate::stream::purge_session_events(events, id.as_str()).await;
+    Ok(true)
 }
 
 pub(crate) fn now_ms() -> u64 {

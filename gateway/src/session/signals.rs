@@ -130,14 +130,20 @@ impl SessionSignals {
 
     /// Tells every gateway about `event` of `session`.
     pub async fn signal(&self, session: &SessionId, event: SessionEvent) {
-        let signal = SessionSignal {
-            protocol: PROTOCOL_VERSION,
-            event,
-        };
-        let subject = subjects::session_signal(session.as_str());
-        if let Err(e) = self.nats.publish(subject, encode(&signal)).await {
-            tracing::warn!(error = %e, "could not publish a session signal");
-        }
+        publish(&self.nats, session, event).await
+    }
+}
+
+/// Tells every gateway about `event` of `session`, from any connection allowed to (a
+/// gateway's, or the operator's `mcpbusctl purge-session`).
+pub async fn publish(nats: &async_nats::Client, session: &SessionId, event: SessionEvent) {
+    let signal = SessionSignal {
+        protocol: PROTOCOL_VERSION,
+        event,
+    };
+    let subject = subjects::session_signal(session.as_str());
+    if let Err(e) = nats.publish(subject, encode(&signal)).await {
+        tracing::warn!(error = %e, "could not publish a session signal");
     }
 }
 
@@ -164,7 +170,9 @@ fn act(open: &DashMap<String, Vec<Entry>>, session: &str, event: &SessionEvent) 
             }
             SessionEvent::StandaloneOpened { .. } => {}
             SessionEvent::Ended => entry.end.cancel(),
-            SessionEvent::SubscriptionsChanged => entry.stale.store(true, Ordering::Relaxed),
+            SessionEvent::SubscriptionsChanged | SessionEvent::LogLevelChanged => {
+                entry.stale.store(true, Ordering::Relaxed)
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{not_found, EventStore, StreamError};
 use crate::catalog::{Catalog, CatalogSnapshot, ListKind};
+use crate::metrics::METRICS;
 use crate::policy::Policy;
 
 /// Events buffered for streams that are momentarily slow; one that falls further behind
@@ -172,7 +173,8 @@ async fn publish(
     kind: BroadcastKind,
     dedup_id: &str,
 ) -> Result<(), StreamError> {
-    let subject = subjects::broadcast(kind.subject_token());
+    let token = kind.subject_token();
+    let subject = subjects::broadcast(token);
     let body = encode(&BroadcastEvent {
         protocol: PROTOCOL_VERSION,
         kind,
@@ -184,7 +186,14 @@ async fn publish(
         .publish_with_headers(subject, hdrs, body)
         .await
         .map_err(|e| StreamError::Store(e.to_string()))?;
-    ack.await.map_err(|e| StreamError::Store(e.to_string()))?;
+    let ack = ack.await.map_err(|e| StreamError::Store(e.to_string()))?;
+    // Every gateway publishes each change; only the one whose copy was stored counts it.
+    if !ack.duplicate {
+        METRICS
+            .broadcasts_published
+            .with_label_values(&[token])
+            .inc();
+    }
     Ok(())
 }
 
@@ -316,6 +325,10 @@ impl Follower {
         }
         match hub.replay(after, head).await {
             Ok(items) => {
+                METRICS
+                    .replayed_events
+                    .with_label_values(&["standalone"])
+                    .inc_by(items.len() as u64);
                 f.backlog = items.into();
                 f.cursor = after;
                 (f, Ok(()))

@@ -2,10 +2,12 @@
 //!
 //! `request.rs` serves one request's stream from the session events stream, fresh or resumed
 //! on any node; `broadcast.rs` carries cluster-wide notifications from the broadcast stream
-//! to every open standalone and listen stream of this gateway; `bus_schema::event_id` is the cursor
+//! to every open standalone and listen stream of this gateway; `announce.rs` stores workers'
+//! server-wide messages in it; `bus_schema::event_id` is the cursor
 //! format. This module may read and write the events and broadcast streams; it knows nothing
 //! of HTTP.
 
+mod announce;
 mod broadcast;
 mod request;
 
@@ -14,6 +16,7 @@ use std::sync::Arc;
 
 use async_nats::jetstream::{self, stream::Stream};
 
+pub use announce::serve_announcements;
 pub use broadcast::{
     announce_catalog_changes, announce_policy_changes, BroadcastHub, BroadcastItem, Follower,
 };
@@ -91,18 +94,17 @@ impl EventStore {
             tracing::warn!(error = %e, "could not publish a cancellation");
         }
     }
+}
 
-    /// Drops every stored event of an ended session (ADR 0003, point 5). A failure is
-    /// logged: the events then age out with the stream's retention.
-    pub async fn purge_session(&self, session: &str) {
-        let purge = self
-            .events
-            .purge()
-            .filter(bus_schema::subjects::session_events_all(session))
-            .await;
-        if let Err(e) = purge {
-            tracing::warn!(error = %e, "could not purge an ended session's events; they age out");
-        }
+/// Drops every stored event of an ended session from the events stream `events` (ADR 0003,
+/// point 5). A failure is logged: the events then age out with the stream's retention.
+pub async fn purge_session_events(events: &Stream, session: &str) {
+    let purge = events
+        .purge()
+        .filter(bus_schema::subjects::session_events_all(session))
+        .await;
+    if let Err(e) = purge {
+        tracing::warn!(error = %e, "could not purge an ended session's events; they age out");
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use super::{not_found, EventId, EventStore, LIVE_BUFFER};
 use crate::catalog::ToolRoute;
+use crate::metrics::METRICS;
 use crate::route::{
     new_call_id, prepare, unix_ms, CallSpec, CallTracker, CallUpdate, Dispatcher, RouteError,
 };
@@ -282,6 +283,13 @@ impl RequestStream {
                     Ok(m) => {
                         self.cursor = m.sequence;
                         if let Some(update) = self.apply(&m.payload) {
+                            // A resumed stream (not queued here) reads what it missed first.
+                            if self.queued_at == 0 {
+                                METRICS
+                                    .replayed_events
+                                    .with_label_values(&["request"])
+                                    .inc();
+                            }
                             return Some((self.position(), update));
                         }
                         continue;
@@ -334,7 +342,7 @@ impl RequestStream {
                     if self.queued_at > 0 {
                         let _ = self.store.calls.delete_message(self.queued_at).await;
                     }
-                    self.tracker.mark_done();
+                    self.tracker.abandoned();
                     return None;
                 }
                 },

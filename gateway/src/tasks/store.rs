@@ -50,8 +50,9 @@ impl TaskStore {
         self.kv
             .create(&record.task_id, bytes.into())
             .await
-            .map(|_| ())
-            .map_err(write_error)
+            .map_err(write_error)?;
+        count_state(record.status);
+        Ok(())
     }
 
     /// The record and its revision, or `None` when unknown.
@@ -71,14 +72,27 @@ impl TaskStore {
 
     /// Writes `record` if nobody changed it since `revision`: its new revision, or `None`
     /// if somebody did.
-    async fn replace(&self, record: &TaskRecord, revision: u64) -> Result<Option<u64>, TaskError> {
+    /// Writes `record` over `revision`, whose status was `was`. `None`: another gateway wrote
+    /// first.
+    async fn replace(
+        &self,
+        record: &TaskRecord,
+        revision: u64,
+        was: TaskStatus,
+    ) -> Result<Option<u64>, TaskError> {
         let bytes = serde_json::to_vec(record).expect("records encode");
         match self
             .kv
             .update(&record.task_id, bytes.into(), revision)
             .await
         {
-            Ok(new) => Ok(Some(new)),
+            Ok(new) => {
+                // Counted by the gateway whose write moved the task: once per change.
+                if record.status != was {
+                    count_state(record.status);
+                }
+                Ok(Some(new))
+            }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
             Err(e) => Err(write_error(e)),
         }
@@ -118,7 +132,7 @@ impl TaskStore {
             ) {
                 return Ok((record, revision));
             }
-            if let Some(revision) = self.replace(&record, revision).await? {
+            if let Some(revision) = self.replace(&record, revision, TaskStatus::Working).await? {
                 return Ok((record, revision));
             }
             // Another gateway moved it first: read again.
@@ -137,11 +151,12 @@ impl TaskStore {
     ) -> Result<(TaskRecord, T), TaskError> {
         for _ in 0..CAS_ATTEMPTS {
             let (mut record, revision) = self.current(task_id, owner).await?;
+            let was = record.status;
             match change(&mut record) {
                 Change::Keep(answer) => return Ok((record, answer)),
                 Change::Write(answer) => {
                     record.updated_ms = unix_ms();
-                    if self.replace(&record, revision).await?.is_some() {
+                    if self.replace(&record, revision, was).await?.is_some() {
                         return Ok((record, answer));
                     }
                 }
@@ -155,9 +170,10 @@ impl TaskStore {
     /// back out of the queue, or a failure note.
     pub async fn touch(&self, task_id: &str, change: impl FnOnce(&mut TaskRecord) -> bool) {
         if let Ok(Some((mut record, revision))) = self.get(task_id).await {
+            let was = record.status;
             if change(&mut record) {
                 record.updated_ms = unix_ms();
-                let _ = self.replace(&record, revision).await;
+                let _ = self.replace(&record, revision, was).await;
             }
         }
     }
@@ -176,6 +192,13 @@ impl TaskStore {
 
 /// Task ids are ours (hex), so anything else is unknown without a lookup, and never reaches
 /// a KV key or a subject.
+fn count_state(status: TaskStatus) {
+    crate::metrics::METRICS
+        .tasks
+        .with_label_values(&[status.as_str()])
+        .inc();
+}
+
 fn valid_task_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }

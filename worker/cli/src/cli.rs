@@ -44,6 +44,9 @@ struct Cli {
     /// configured by the standard OTEL_* variables (ADR 0020).
     #[arg(long, env = "MCPBUS_LOG_FORMAT", default_value = "auto", global = true)]
     log_format: mcpbus_telemetry::LogFormat,
+    /// Serve this worker's Prometheus metrics on this address (`/metrics`); off if unset.
+    #[arg(long, env = "MCPBUS_WORKER_METRICS_LISTEN", global = true)]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(subcommand)]
     command: Command,
 }
@@ -217,6 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.heartbeat = Duration::from_millis(cli.heartbeat_ms);
     config.ttl = Duration::from_millis(cli.ttl_ms);
     config.drain_timeout = Duration::from_millis(cli.drain_ms);
+    config.metrics_listen = cli.metrics_listen;
     // Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
     let nats = nats.with_inbox_prefix(bus_schema::subjects::worker_inbox_prefix(&pool));
     let nats = bus_schema::connect::connect(&nats, "mcpbus-worker").await?;

@@ -7,7 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use mcpbus_worker_sdk::{Json, ToolDef, ToolError, ToolOutput};
+use mcpbus_worker_sdk::bus_schema::mcp::LogLevel;
+use mcpbus_worker_sdk::{Announce, Json, ToolDef, ToolError, ToolOutput};
 
 #[derive(Deserialize, JsonSchema)]
 struct EchoArgs {
@@ -34,6 +35,14 @@ struct FailArgs {
     /// The error message the tool fails with.
     #[serde(default)]
     message: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+struct AnnounceArgs {
+    /// An MCP log level: debug, info, notice, warning, error, critical, alert, emergency.
+    level: String,
+    /// The message.
+    text: String,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -86,10 +95,18 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Declared timeout of `slow_count`: room for long demonstrations.
 pub const SLOW_COUNT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The `echo`, `add`, `fail`, `sleep`, `slow_count`, `wait` and `whoami` tools.
+/// The `echo`, `add`, `announce`, `fail`, `sleep`, `slow_count`, `wait` and `whoami` tools.
 pub fn tools() -> Vec<ToolDef> {
     vec![
         echo(),
+        ToolDef::typed("announce", |ctx, a: AnnounceArgs| async move {
+            let level = a.level.parse::<LogLevel>().map_err(ToolError::new)?;
+            ctx.announce(&Announce::new(level, a.text).logger("demo"))
+                .await
+                .map_err(|e| ToolError::new(e.to_string()))?;
+            Ok(ToolOutput::text("announced"))
+        })
+        .description("Sends text as a server-wide notifications/message to every session's standalone stream (rate-limited by the gateways)."),
         ToolDef::typed("add", |_ctx, a: AddArgs| async move {
             Ok(Json(AddOutput { sum: a.a + a.b }))
         })

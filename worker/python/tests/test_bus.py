@@ -198,6 +198,25 @@ class Drain(unittest.TestCase):
         self.assertEqual(log.settled(), ["ack"])
         self.assertEqual(log.replies()[-1]["result"]["content"][0]["text"], "hi")
 
+    def test_a_message_on_the_drain_subject_stops_the_worker_as_sigterm_does(self) -> None:
+        async def go() -> tuple[Log, bool, bool, dict[str, Any]]:
+            log = Log()
+            nc = FakeNats(log)
+            stop = asyncio.Event()
+            listener = await a_worker()._listen_for_drain(nc, stop)
+            await asyncio.sleep(0.01)
+            before = stop.is_set()
+            nc.deliver(f"{c.DRAIN_SUBJECT_PREFIX}p.w1", None)
+            await asyncio.wait_for(stop.wait(), 5)
+            await listener.close()
+            return log, before, stop.is_set(), dict(nc.subs)
+
+        log, before, after, subs = asyncio.run(go())
+        self.assertEqual(log, [("subscribe", "mcpbus.v2.drain.p.w1")])
+        self.assertFalse(before, "nothing asked yet")
+        self.assertTrue(after)
+        self.assertEqual(subs, {}, "unsubscribed once draining")
+
     def test_past_the_drain_timeout_a_call_is_stopped_and_nacked(self) -> None:
         async def go() -> Log:
             log = Log()

@@ -22,6 +22,8 @@ pub struct WorkerConfig {
     /// How long a shutdown waits for running calls. Past it, they are stopped and handed back
     /// to the queue (NAK) for another replica. Default 30 s.
     pub drain_timeout: Duration,
+    /// Where to serve this worker's Prometheus metrics (`/metrics`). Default: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for WorkerConfig {
@@ -32,6 +34,7 @@ impl Default for WorkerConfig {
             ttl: Duration::from_secs(6),
             max_in_flight: 16,
             drain_timeout: Duration::from_secs(30),
+            metrics_listen: None,
         }
     }
 }

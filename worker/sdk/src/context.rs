@@ -255,6 +255,17 @@ impl CallContext {
         .await;
     }
 
+    /// Sends a server-wide message to every session in the cluster, not only this call's
+    /// client (ADR 0023). Waits until a gateway stored it.
+    pub async fn announce(&self, message: &crate::Announce) -> Result<(), crate::AnnounceError> {
+        let Some(nats) = &self.nats else {
+            return Err(crate::AnnounceError::Unconfirmed(
+                "no bus connection".into(),
+            ));
+        };
+        message.send(nats, &self.pool).await
+    }
+
     /// Asks the client (`sampling/createMessage`, `elicitation/create`, `roots/list`) and
     /// returns its answer. Fails if the client did not declare the capability.
     ///

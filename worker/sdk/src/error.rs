@@ -21,4 +21,6 @@ pub enum WorkerError {
     DuplicateTool(String),
     #[error("worker declares no tools, resources or prompts")]
     NoTools,
+    #[error("cannot serve metrics on {0}: {1}")]
+    MetricsListen(std::net::SocketAddr, #[source] std::io::Error),
 }

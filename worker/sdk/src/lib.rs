@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod announce;
 mod call_error;
 mod catalogue;
 mod clock;
@@ -42,6 +43,7 @@ mod context;
 mod decide;
 mod error;
 mod job;
+mod metrics;
 mod mrtr;
 mod output;
 mod prompt;
@@ -53,6 +55,7 @@ mod service;
 mod tool;
 mod worker;
 
+pub use announce::{Announce, AnnounceError};
 pub use bus_schema;
 /// The verified caller a handler reads with [`CallContext::principal`].
 pub use bus_schema::principal::Principal;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, AckKind};
 use bus_schema::mcp::code::INTERNAL_ERROR;
+use bus_schema::mcp::Method;
 use bus_schema::messages::{decode, CallEvent, CallRequest, MessageError};
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::refusal::{reason, unreadable_call};
@@ -28,6 +29,7 @@ use crate::context::CallContext;
 use crate::decide::{decide, wire, Decision};
 use crate::error::WorkerError;
 use crate::job::Job;
+use crate::metrics;
 
 /// How long one pull request waits for calls before it is renewed. Short enough that a
 /// shutdown is noticed promptly, long enough not to churn requests on an idle queue.
@@ -159,15 +161,36 @@ impl Runner {
             self.catalogue.clone(),
         );
         ctx.trace = Some(trace);
-        let outcome = match decide(&self.catalogue.snapshot(), &req, delivered) {
+        let served = self.catalogue.snapshot();
+        // Tool calls are measured under the tool's name if this worker serves it.
+        let metered = (req.method == Method::ToolsCall.as_str()).then(|| {
+            req.params["name"]
+                .as_str()
+                .filter(|n| served.tools.contains_key(*n))
+                .unwrap_or("_other")
+                .to_owned()
+        });
+        let outcome = match decide(&served, &req, delivered) {
             // Answered before the TERM: a crash in between redelivers the call, which is
             // refused again, rather than leaving the client waiting for its timeout.
             Decision::Refuse(error) => {
+                if let Some(tool) = &metered {
+                    metrics::refused(&self.pool, tool);
+                }
                 ctx.send(CallEvent::Error { error }).await;
                 let _ = msg.ack_with(AckKind::Term).await;
                 return;
             }
-            Decision::Run(job) => self.run(job, &req, &ctx, &msg).await,
+            Decision::Run(job) => {
+                let running = metered
+                    .as_deref()
+                    .map(|t| metrics::Running::start(&self.pool, t));
+                let outcome = self.run(job, &req, &ctx, &msg).await;
+                if let Some(running) = running {
+                    running.finish(outcome.label());
+                }
+                outcome
+            }
         };
         let ack = match outcome {
             Outcome::Reply(event) => {
@@ -179,7 +202,7 @@ impl Runner {
                     AckKind::Nak(None)
                 }
             }
-            Outcome::Quiet => AckKind::Ack,
+            Outcome::Quiet(_) => AckKind::Ack,
             Outcome::Abandoned => AckKind::Nak(None),
         };
         if let Err(e) = msg.ack_with(ack).await {
@@ -254,7 +277,7 @@ impl Runner {
                 abort.abort();
                 // Nobody waits for an answer to a cancelled call.
                 tracing::info!(call_id = %req.call_id, "call cancelled");
-                return Outcome::Quiet;
+                return Outcome::Quiet("cancelled");
             }
             _ = self.cancel_all.cancelled() => {
                 lease.abort();
@@ -270,7 +293,7 @@ impl Runner {
                 ctx.cancel.cancel();
                 abort.abort();
                 tracing::info!(call_id = %req.call_id, "deadline passed; call abandoned");
-                Outcome::Quiet
+                Outcome::Quiet("timeout")
             }
             Some(Ok(Ok(result))) => Outcome::Reply(CallEvent::Result { result }),
             Some(Ok(Err(error))) => Outcome::Reply(CallEvent::Error { error }),
@@ -328,8 +351,25 @@ fn call_span(req: &CallRequest, pool: &PoolName, instance: &InstanceId, subject:
 enum Outcome {
     /// Send this final reply, then ACK (NAK if it could not be stored).
     Reply(CallEvent),
-    /// Nobody waits (cancelled, or past the deadline): send nothing, ACK.
-    Quiet,
+    /// Nobody waits (`cancelled`, or past the deadline: `timeout`): send nothing, ACK.
+    Quiet(&'static str),
     /// The worker gave up on it while draining: send nothing, NAK, so another replica takes it.
     Abandoned,
+}
+
+impl Outcome {
+    /// The outcome label of `mcpbus_worker_calls_total`.
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Reply(CallEvent::Result { result })
+                if result.get("isError").and_then(|v| v.as_bool()) == Some(true) =>
+            {
+                "tool_error"
+            }
+            Outcome::Reply(CallEvent::Result { .. }) => "result",
+            Outcome::Reply(_) => "error",
+            Outcome::Quiet(why) => why,
+            Outcome::Abandoned => "abandoned",
+        }
+    }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use bus_schema::names::{InstanceId, PoolName};
-use bus_schema::topology;
+use bus_schema::{subjects, topology};
+use futures::StreamExt;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -83,8 +84,10 @@ impl Worker {
         self.catalogue.clone()
     }
 
-    /// Registers, serves calls until `shutdown` resolves, then drains: stops pulling,
-    /// lets running calls finish up to `drain_timeout`, and deregisters.
+    /// Registers, serves calls until `shutdown` resolves or the operator asks this instance
+    /// to drain over the bus (`mcpbusctl drain POOL/INSTANCE`, PROTOCOL.md §4.3), then
+    /// drains: stops pulling, lets running calls finish up to `drain_timeout`, and
+    /// deregisters.
     pub async fn run(
         self,
         nats: async_nats::Client,
@@ -103,6 +106,17 @@ impl Worker {
             None => InstanceId::new(uuid::Uuid::new_v4().simple().to_string()[..12].to_owned())
                 .expect("hex is a valid instance id"),
         };
+        // Bound before registering: a port already taken is a start-up error, not a
+        // worker that serves calls but cannot be scraped.
+        let metrics_stop = CancellationToken::new();
+        if let Some(addr) = self.config.metrics_listen {
+            let listener = crate::metrics::bind(addr)
+                .await
+                .map_err(|e| WorkerError::MetricsListen(addr, e))?;
+            tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "serving /metrics");
+            tokio::spawn(crate::metrics::serve(listener, metrics_stop.clone()));
+        }
+        let _stop_metrics = metrics_stop.drop_guard();
         let js = jetstream::new(nats.clone());
         let consumer = topology::ensure_pool_consumer(&js, &pool, POOL_MAX_ACK_PENDING).await?;
         let mut registration =
@@ -113,6 +127,16 @@ impl Worker {
         // serving, so a failure only costs the visibility.
         let service = announce_service(&nats, &pool, &instance, &self.config).await;
 
+        // Subscribed before the first pull, so that a drain asked right after registration
+        // is heard. Without it the worker still drains on `shutdown`.
+        let drain_subject = subjects::drain(&pool, &instance);
+        let drain_asked = match nats.subscribe(drain_subject).await {
+            Ok(sub) => Some(sub),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for drain requests; SIGTERM still drains");
+                None
+            }
+        };
         let runner = Arc::new(Runner {
             nats,
             pool: pool.clone(),
@@ -138,6 +162,7 @@ impl Worker {
         let mut pulling = pulling;
         let pull_result = tokio::select! {
             _ = shutdown => None,
+            _ = drain_requested(drain_asked) => None,
             r = &mut pulling => Some(r.unwrap_or(Ok(()))),
         };
         stop_pulling.cancel();
@@ -167,4 +192,16 @@ impl Worker {
         tracing::info!("worker stopped");
         pull_result.unwrap_or(Ok(()))
     }
+}
+
+/// Resolves when a message arrives on this instance's drain subject; never without a
+/// subscription, or when the connection closes (that is no request to drain).
+async fn drain_requested(subscription: Option<async_nats::Subscriber>) {
+    if let Some(mut subscription) = subscription {
+        if subscription.next().await.is_some() {
+            tracing::info!("the operator asked this instance to drain");
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }

@@ -25,6 +25,9 @@ export const catalogKey = (pool: string, digest: string) => `${pool}.${digest}`;
 export const cancelSubject = (pool: string, callId: string, cancelOn?: string) =>
   cancelOn ?? `${c.CANCEL_SUBJECT_PREFIX}${pool}.${callId}`;
 
+/** Where the operator asks this instance to drain, as SIGTERM does (PROTOCOL.md §4.3). */
+export const drainSubject = (pool: string, instance: string) => `${c.DRAIN_SUBJECT_PREFIX}${pool}.${instance}`;
+
 /** Where the client's answer to request `seq` of a call arrives (session lane). */
 export const answerSubject = (pool: string, callId: string, seq: number) =>
   `${c.ANSWER_SUBJECT_PREFIX}${pool}.${callId}.${seq}`;

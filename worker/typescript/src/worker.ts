@@ -1,6 +1,6 @@
 /**
  * The worker: connect, register and heartbeat, pull calls at most `maxInFlight` at a time,
- * run them, and drain on SIGTERM/SIGINT exactly as PROTOCOL.md §4.3. The bus objects are the
+ * run them, and drain on SIGTERM/SIGINT or the operator's drain request exactly as PROTOCOL.md §4.3. The bus objects are the
  * gateways'; a worker opens them and creates only its own pool's consumer (D).
  */
 
@@ -13,6 +13,7 @@ import { answerBus, callMessage, kvDelete, kvPut, replyBus, watchCancel } from "
 import { Catalogue } from "./catalogue.js";
 import { connectOptions, describe, type NatsSettings, settingsFromEnv, validate } from "./connection.js";
 import * as c from "./contract.js";
+import { listenForDrain } from "./drain.js";
 import { log } from "./log.js";
 import { sleep } from "./replies.js";
 import { Call, type CallEnv } from "./runner.js";
@@ -96,7 +97,7 @@ export class Worker {
     if (this.catalogue.size === 0) throw new Error("a worker needs at least one tool");
     const settings = this.settings ?? settingsFromEnv();
     validate(settings);
-    const { stop, skipWait, dispose } = stopSignals(options.signal);
+    const { stop, skipWait, drain, dispose } = stopSignals(options.signal);
     log.info(`connecting to NATS (${describe(settings)}) as pool ${this.pool} instance ${this.instance}`);
     // D.1: under NATS permissions a pool's workers may read only their own inboxes.
     const nc = await connect({ ...connectOptions(settings), name: `mcpbus-worker-ts/${this.pool}`, inboxPrefix: inboxPrefix(this.pool) });
@@ -111,9 +112,11 @@ export class Worker {
       const unlisten = this.catalogue.onChange(() => void registration.announce());
       const service = this.serviceApi ? new Service(nc, this.pool, this.instance, this.maxInFlight) : null;
       const beating = setInterval(() => void registration.beat(), this.heartbeatMs);
+      const stopListening = listenForDrain(nc, this.pool, this.instance, drain);
       try {
         await this.serve(nc, js, stop, skipWait);
       } finally {
+        stopListening();
         clearInterval(beating);
         unlisten();
         service?.stop();
@@ -245,13 +248,22 @@ class Registration {
   }
 }
 
-/** `stop` fires on the first SIGTERM/SIGINT (or `given`), `skipWait` on the second. */
-function stopSignals(given?: AbortSignal): { stop: AbortSignal; skipWait: AbortSignal; dispose: () => void } {
+/**
+ * `stop` fires on the first SIGTERM/SIGINT (or `given`), or when `drain` is called (a drain
+ * request on the bus); `skipWait` on the second signal.
+ */
+function stopSignals(given?: AbortSignal): {
+  stop: AbortSignal;
+  skipWait: AbortSignal;
+  drain: () => void;
+  dispose: () => void;
+} {
   const stop = new AbortController();
   const skip = new AbortController();
+  const drain = () => stop.abort();
   if (given) {
     given.addEventListener("abort", () => stop.abort(), { once: true });
-    return { stop: stop.signal, skipWait: skip.signal, dispose: () => {} };
+    return { stop: stop.signal, skipWait: skip.signal, drain, dispose: () => {} };
   }
   const onSignal = (name: string) => {
     if (!stop.signal.aborted) {
@@ -269,6 +281,7 @@ function stopSignals(given?: AbortSignal): { stop: AbortSignal; skipWait: AbortS
   return {
     stop: stop.signal,
     skipWait: skip.signal,
+    drain,
     dispose: () => {
       process.off("SIGTERM", term);
       process.off("SIGINT", int);

@@ -197,3 +197,15 @@ Called with (dict "auth" <component natsAuth> "tls" .Values.nats.tls "what" <nam
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/*
+A PromQL selector for the alerts: the release's matchers (monitoring.prometheusRule.selector,
+default namespace="<release namespace>") plus the extra ones given.
+Called with (list $ `extra matcher`...).
+*/}}
+{{- define "mcpbus.ruleSelector" -}}
+{{- $root := first . -}}
+{{- $base := $root.Values.monitoring.prometheusRule.selector | default (printf "namespace=%q" $root.Release.Namespace) -}}
+{{- $matchers := prepend (rest .) $base | compact -}}
+{ {{- join "," $matchers -}} }
+{{- end -}}

@@ -16,8 +16,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from . import contract as c
+from . import metrics
 from . import protocol as p
 from . import telemetry
+from .announce import announce
 from .context import Context
 from .decide import Refused, Unreadable, decide, read_call
 from .declarations import ProtocolError, tool_error
@@ -81,6 +83,17 @@ class _Call:
 
     async def subscribe(self, subject: str) -> Any:
         return await self.nc.subscribe(subject)
+
+    async def announce(self, level: str, data: Any, logger: str | None) -> None:
+        await announce(self.nc, self.pool, level, data, logger=logger)
+
+    def _tool_label(self) -> str | None:
+        """The tool a `tools/call` is measured under (`_other` if not served); None for
+        other methods, which are not measured."""
+        if self.request.get("method") != c.METHOD_TOOLS_CALL:
+            return None
+        name = (self.request.get("params") or {}).get("name")
+        return name if isinstance(name, str) and name in self.catalogue.tools else "_other"
 
     async def send(self, event: dict[str, Any], *, final: bool = False) -> bool:
         """Publishes one reply; whether it is known to have arrived (a durable one stored).
@@ -161,12 +174,23 @@ class _Call:
             await self._run_decided()
 
     async def _run_decided(self) -> None:
+        tool = self._tool_label()
         try:
             decide(self.catalogue, self.request, self.delivered)
         except Refused as e:
             log.info("refusing call %s: %s", self.request["call_id"], e)
+            if tool is not None:
+                metrics.refused(self.pool, tool)
             await self._answer_and_settle(e.event, "term")
             return
+        running = metrics.Running(self.pool, tool) if tool is not None else None
+        outcome = await self._run_call()
+        if running is not None:
+            running.finish(outcome)
+
+    async def _run_call(self) -> str:
+        """Runs a decided call to its end; its outcome label (`metrics.outcome_of`, or why
+        nobody waits: cancelled, timeout, abandoned)."""
         self.rounds = Rounds(self.request.get("params") or {})
         await self.send({"type": c.REPLY_ACCEPTED})
         # Subscribed before the work starts, so a cancellation is never missed.
@@ -180,18 +204,18 @@ class _Call:
                 {self._work, cancelled}, timeout=max(0.0, remaining), return_when=asyncio.FIRST_COMPLETED
             )
             if self._work in done and not self.abandoned:
-                await self._answer_and_settle(self._work.result(), "ack")
-                return
+                final = self._work.result()
+                await self._answer_and_settle(final, "ack")
+                return metrics.outcome_of(final)
             # Cancelled by the client, past the deadline, or the drain deadline: nobody waits
             # for an answer. Settle once the handler has stopped.
             self.cancelled.set()
             self._work.cancel()
             await asyncio.wait({self._work}, timeout=HANDLER_STOP_GRACE_SECONDS)
-            why = "abandoned at the drain deadline" if self.abandoned else (
-                "cancelled" if cancelled in done else "past its deadline"
-            )
-            log.info("call %s %s", self.request["call_id"], why)
+            why = "abandoned" if self.abandoned else ("cancelled" if cancelled in done else "timeout")
+            log.info("call %s ended without an answer: %s", self.request["call_id"], why)
             await self._settle("nak" if self.abandoned else "ack")
+            return why
         finally:
             lease.cancel()
             cancelled.cancel()

@@ -47,6 +47,8 @@ class _CallView(Protocol):
 
     async def subscribe(self, subject: str) -> Any: ...
 
+    async def announce(self, level: str, data: Any, logger: str | None) -> None: ...
+
 
 class Context:
     """Handed to a handler that declares a parameter annotated `Context`."""
@@ -99,6 +101,11 @@ class Context:
         if message is not None:
             event["message"] = message
         await self._call.send(event)
+
+    async def announce(self, level: str, data: Any, *, logger: str | None = None) -> None:
+        """Sends a server-wide `notifications/message` to every session in the cluster, not
+        only this call's client (ADR 0023); waits until a gateway stored it."""
+        await self._call.announce(level, data, logger)
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         """`notifications/message`; the gateway filters by the client's log level."""

@@ -24,9 +24,17 @@ CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel."
 #: `subjects::worker_inbox_prefix(pool)` is this plus the pool: the only inboxes a pool's
 #: workers may subscribe to when the bus enforces permissions (ADR 0013).
 WORKER_INBOX_PREFIX = "_INBOX.pool."
+#: `subjects::drain(pool, instance)` is this plus `<pool>.<instance>`: where the operator
+#: (`mcpbusctl drain POOL/INSTANCE`) asks one instance to drain, as SIGTERM does (PROTOCOL 4.3).
+DRAIN_SUBJECT_PREFIX = "mcpbus.v2.drain."
 #: `subjects::client_answer(pool, call_id, seq)` is this plus `<pool>.<call_id>.<seq>`: where
 #: the client's answer to the worker's request number `seq` of a call arrives.
 ANSWER_SUBJECT_PREFIX = "mcpbus.v2.answer."
+#: `subjects::announce(pool)` is this plus the pool: where a worker asks a gateway for a
+#: server-wide message (ADR 0023).
+ANNOUNCE_PREFIX = "mcpbus.v2.announce."
+#: `messages::ANNOUNCEMENT_MAX_BYTES`: the largest announcement request a gateway accepts.
+ANNOUNCEMENT_MAX_BYTES = 16384
 #: The JetStream API a worker calls (stream and consumer info, consumer create, pulls):
 #: its subjects are this plus the operation, as `permissions::worker` allows them.
 JS_API_PREFIX = "$JS.API."
@@ -143,6 +151,8 @@ CAPABILITY_ROOTS = "roots"
 CLIENT_METHOD_ELICITATION = "elicitation/create"
 CLIENT_METHOD_SAMPLING = "sampling/createMessage"
 CLIENT_METHOD_ROOTS = "roots/list"
+#: `mcp::LogLevel::NAMES`, comma-separated, in increasing severity.
+LOG_LEVELS = "debug,info,notice,warning,error,critical,alert,emergency"
 
 # -- Liveness defaults: not in bus-schema; PROTOCOL.md section 4 states them ---------------
 

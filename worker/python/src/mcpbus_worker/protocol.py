@@ -85,6 +85,11 @@ def cancel_subject(request: dict[str, Any], pool: str) -> str:
     return request.get("cancel_on") or f"{c.CANCEL_SUBJECT_PREFIX}{pool}{c.KV_KEY_SEPARATOR}{request['call_id']}"
 
 
+def drain_subject(pool: str, instance: str) -> str:
+    """Where the operator asks this instance to drain (PROTOCOL 4.3)."""
+    return f"{c.DRAIN_SUBJECT_PREFIX}{pool}{c.KV_KEY_SEPARATOR}{instance}"
+
+
 def durable_reply_id(call_id: str, delivery: int, n: int) -> str:
     """`Nats-Msg-Id` of reply `n` of one delivery of a call (PROTOCOL 5.2)."""
     return f"{call_id}:{delivery}:{n}"

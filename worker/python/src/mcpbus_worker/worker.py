@@ -3,7 +3,8 @@
 Follows bus-schema/PROTOCOL.md and the SDKs' agreed rules (issue 16): waits for the streams and
 buckets the gateways declare (never creates one), creates or opens only its pool's consumer,
 registers its catalogue then its liveness record, pulls calls at most `max_in_flight` at a time
-and runs each (`call.py`), republishes the catalogue when it changes, and drains on SIGTERM.
+and runs each (`call.py`), republishes the catalogue when it changes, and drains on SIGTERM or when the operator asks
+(`mcpbusctl drain`).
 Every name and limit of the bus comes from `contract.py`.
 """
 
@@ -13,6 +14,7 @@ import asyncio
 import datetime
 import json
 import logging
+import os
 import signal
 import time
 import uuid
@@ -21,12 +23,18 @@ from typing import Any, Awaitable, Callable
 import nats as _nats
 
 from . import contract as c
+from . import metrics
 from . import protocol as p
 from . import telemetry
+from .announce import AnnounceError, announce
 from .call import HANDLER_STOP_GRACE_SECONDS, _Call
 from .catalogue import Catalogue
 from .connection import NatsOptions, redact_url
 from .startup import open_pool_consumer, wait_for_streams
+
+#: Where the worker serves its own metrics (`host:port`) when `metrics_port` is not given; the
+#: same variable as `mcpbus-worker --metrics-listen` (not a bus setting: not in `contract.py`).
+ENV_METRICS_LISTEN = "MCPBUS_WORKER_METRICS_LISTEN"
 
 log = logging.getLogger("mcpbus_worker")
 
@@ -66,6 +74,7 @@ class Worker:
         heartbeat: float = c.DEFAULT_HEARTBEAT_SECONDS,
         ttl: float = c.DEFAULT_TTL_SECONDS,
         drain_timeout: float = 30.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.pool = pool
         #: Unique within the pool: two live processes with one name overwrite each other.
@@ -75,6 +84,11 @@ class Worker:
         #: At least two beats, so that one late beat does not drop the instance.
         self.ttl = max(ttl, 2 * heartbeat)
         self.drain_timeout = drain_timeout
+        #: Where `/metrics` is served (127.0.0.1), with prometheus_client; None: at
+        #: MCPBUS_WORKER_METRICS_LISTEN (`host:port`) if set, else nowhere.
+        self.metrics_port = metrics_port
+        #: The bus connection while running (for `announce`).
+        self._nc: Any = None
         #: What is served; changeable while running (PROTOCOL section 9).
         self.catalogue = Catalogue()
 
@@ -150,7 +164,7 @@ class Worker:
     async def run(self, nats: str | NatsOptions | None = None, *, stop: asyncio.Event | None = None) -> None:
         """Connects (`nats`: seed URLs, comma-separated, or `NatsOptions`; default: from the
         MCPBUS_NATS_* environment), waits for the bus's streams, registers, serves calls
-        until `stop` is set (or SIGTERM/SIGINT), then drains: no new pull requests, running
+        until `stop` is set (or SIGTERM/SIGINT, or a drain request on the bus), then drains: no new pull requests, running
         calls (and any the last pull still delivers) finish up to `drain_timeout` while the
         heartbeat goes on, those still running then are stopped and NAKed; deregisters."""
         if not self.catalogue:
@@ -163,6 +177,11 @@ class Worker:
         stop = stop or _stop_on_signals()
         # Spans over OTLP/HTTP when OTEL_* asks for them and the [otel] extra is installed.
         tracer_provider = telemetry.setup_from_env("mcpbus-worker-python")
+        if self.metrics_port is not None:
+            metrics.serve(self.metrics_port)
+        elif os.environ.get(ENV_METRICS_LISTEN):
+            host, _, port = os.environ[ENV_METRICS_LISTEN].rpartition(":")
+            metrics.serve(int(port), host or "127.0.0.1")
         log.info("connecting to NATS at %s", ", ".join(redact_url(s) for s in options.servers))
         # Under NATS permissions a pool's workers may read only its inboxes (ADR 0013).
         if options.inbox_prefix is None:
@@ -171,6 +190,7 @@ class Worker:
         # nats-py keeps the server's INFO only privately; without it there is nothing to check.
         options.check_connection(getattr(nc, "_server_info", None) or {"tls_required": True})
         js = nc.jetstream()
+        self._nc = nc
         # A stop while waiting for the gateways' streams ends the wait.
         starting = asyncio.ensure_future(self._start(nc, js))
         await _first(asyncio.shield(starting), stop.wait())
@@ -182,6 +202,7 @@ class Worker:
         registration = starting.result()
         log.info("worker registered: pool=%s instance=%s tools=%d", self.pool, self.instance, len(self.tools))
         service = await self._announce(nc)
+        drain_asked = await self._listen_for_drain(nc, stop)
 
         # Heartbeats go on through the drain, until the last call is settled.
         stop_beating = asyncio.Event()
@@ -190,6 +211,7 @@ class Worker:
         try:
             await self._pull_until(nc, js, stop, running)
         finally:
+            await drain_asked.close()
             await self._drain(running)
             if tracer_provider is not None:
                 tracer_provider.shutdown()  # flushes the spans not yet exported
@@ -209,6 +231,25 @@ class Worker:
             finally:
                 await nc.close()
             log.info("worker stopped")
+
+    async def announce(self, level: str, data: Any, *, logger: str | None = None, id: str | None = None) -> None:
+        """Sends a server-wide `notifications/message` to every session in the cluster
+        (ADR 0023) and waits until a gateway stored it. Only while `run` is connected.
+        Raises `AnnounceError` when refused or unconfirmed (retry with the same `id`)."""
+        if self._nc is None:
+            raise AnnounceError("the worker is not connected")
+        await announce(self._nc, self.pool, level, data, logger=logger, id=id)
+
+    async def _listen_for_drain(self, nc: Any, stop: asyncio.Event) -> "_DrainListener":
+        """Sets `stop` when the operator asks this instance to drain over the bus
+        (`mcpbusctl drain POOL/INSTANCE`, PROTOCOL 4.3): the same drain as SIGTERM."""
+        subject = p.drain_subject(self.pool, self.instance)
+        try:
+            sub = await nc.subscribe(subject)
+        except Exception as e:
+            log.warning("cannot listen for drain requests (SIGTERM still drains): %s", e)
+            sub = None
+        return _DrainListener(sub, stop)
 
     async def _start(self, nc: Any, js: Any) -> "_Registration":
         """Waits for the streams and buckets, opens the pool's consumer, registers."""
@@ -417,6 +458,31 @@ class _Registration:
             await asyncio.wait_for(self.workers.delete(self.key), timeout=5)
         except Exception as e:
             log.warning("deregistration failed; gateways will expire this worker: %s", e)
+
+
+class _DrainListener:
+    """Waits for one message on the instance's drain subject, then sets `stop`."""
+
+    def __init__(self, sub: Any, stop: asyncio.Event) -> None:
+        self.sub = sub
+        self.task = asyncio.create_task(self._wait(stop)) if sub is not None else None
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        try:
+            await self.sub.next_msg(timeout=None)
+        except Exception:
+            return  # the connection closed: that is no request to drain
+        log.info("the operator asked this instance to drain")
+        stop.set()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if self.sub is not None:
+            try:
+                await self.sub.unsubscribe()
+            except Exception as e:
+                log.debug("unsubscribing from drain requests failed: %s", e)
 
 
 async def _first(*aws: Awaitable[Any], timeout: float | None = None) -> bool:
