@@ -19,8 +19,8 @@ mod json;
 mod otlp;
 
 pub use span::{
-    continue_trace, current, enabled, inject_current, link, of_span, record_past, scope,
-    set_enabled, SCOPE,
+    continue_trace, current, enabled, exported_only, inject_current, link, of_span, record_past,
+    scope, set_enabled, SCOPE,
 };
 pub use trace_context::{TraceContext, TRACEPARENT, TRACESTATE};
 

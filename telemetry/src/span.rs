@@ -29,7 +29,9 @@ tokio::task_local! {
 /// The name spans are recorded under (the instrumentation scope).
 pub const SCOPE: &str = "mcpbus";
 
-/// Whether spans are recorded and exported.
+/// Whether spans are recorded and exported. With tracing off, the instrumented crates make
+/// lean spans: only the fields log lines need (`trace_id`, `call_id`), since formatting the
+/// attributes of spans nobody exports is most of what spans cost.
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
@@ -37,6 +39,16 @@ pub fn enabled() -> bool {
 /// Called by `init` (and by tests that install their own layer).
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// `make()` when spans are exported, else no span at all: for spans that carry no field a
+/// log line needs (auth, policy, publish).
+pub fn exported_only(make: impl FnOnce() -> Span) -> Span {
+    if enabled() {
+        make()
+    } else {
+        Span::none()
+    }
 }
 
 /// Makes `span` continue `parent` (its OpenTelemetry parent when tracing is on) and records
@@ -76,9 +88,13 @@ pub fn link(span: &Span, other: &TraceContext) {
     }
 }
 
-/// Runs `f` with `ctx` as the context [`current`] falls back to.
-pub async fn scope<F: Future>(ctx: TraceContext, f: F) -> F::Output {
-    PASSED.scope(ctx, f).await
+/// Runs `f` with `ctx` as the context [`current`] falls back to. (Not an `async fn`: that
+/// would move `f`, which may be a large future, once more.)
+pub fn scope<F: Future>(
+    ctx: TraceContext,
+    f: F,
+) -> tokio::task::futures::TaskLocalFuture<TraceContext, F> {
+    PASSED.scope(ctx, f)
 }
 
 /// What a bus message sent now carries: the current span's context when tracing records it,

@@ -70,8 +70,14 @@ impl TraceContext {
             ids[0] = 1;
         }
         ids[16] |= 1; // never an all-zero parent id
+        let mut traceparent = String::with_capacity(55);
+        traceparent.push_str("00-");
+        push_hex(&mut traceparent, &ids[..16]);
+        traceparent.push('-');
+        push_hex(&mut traceparent, &ids[16..]);
+        traceparent.push_str("-00");
         Self {
-            traceparent: format!("00-{}-{}-00", hex(&ids[..16]), hex(&ids[16..])),
+            traceparent,
             tracestate: None,
         }
     }
@@ -179,8 +185,13 @@ impl TraceContext {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex, without a formatter: this runs on every request.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
 }
 
 #[cfg(test)]

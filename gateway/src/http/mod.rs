@@ -90,7 +90,9 @@ async fn mcp(
 ) -> Response {
     let span = trace::http_span(&method);
     let context = mcpbus_telemetry::continue_trace(&span, TraceContext::from_http(&headers));
-    let response = mcpbus_telemetry::scope(context, serve(app, method, peer, headers, body))
+    // Boxed: the wrappers then move a pointer, not the request's (large) state machine.
+    let serve = Box::pin(serve(app, method, peer, headers, body));
+    let response = mcpbus_telemetry::scope(context, serve)
         .instrument(span.clone())
         .await;
     span.record("http.response.status_code", response.status().as_u16());
@@ -125,7 +127,9 @@ async fn serve(
         }
     }
     let principal = match auth::authenticate(&app, &headers)
-        .instrument(tracing::info_span!("mcpbus.auth"))
+        .instrument(mcpbus_telemetry::exported_only(|| {
+            tracing::info_span!("mcpbus.auth")
+        }))
         .await
     {
         Ok(principal) => principal,
@@ -205,13 +209,13 @@ async fn post(app: Arc<App>, origin: Origin, headers: HeaderMap, body: Body) -> 
     }
     let stateless = request.is_some_and(|r| stateless_lane::claims(r, &headers));
     let context = mcpbus_telemetry::continue_trace(&span, parent);
-    let handled = async {
+    let handled = Box::pin(async {
         if stateless {
             stateless_lane::handle(&app, origin, &headers, incoming).await
         } else {
             session_lane::handle(&app, origin, &headers, incoming).await
         }
-    };
+    });
     let response = mcpbus_telemetry::scope(context, handled.instrument(span.clone())).await;
     keep_span_open(response, span)
 }

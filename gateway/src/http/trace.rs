@@ -18,6 +18,9 @@ const MAX_NAME_BYTES: usize = 64;
 
 /// The HTTP server span of one `/mcp` request.
 pub(super) fn http_span(method: &HttpMethod) -> Span {
+    if !mcpbus_telemetry::enabled() {
+        return tracing::info_span!("http", trace_id = Empty);
+    }
     tracing::info_span!(
         "http",
         otel.name = %format_args!("{method} /mcp"),
@@ -33,6 +36,10 @@ pub(super) fn http_span(method: &HttpMethod) -> Span {
 /// by the caller (`_meta.traceparent`, else the HTTP span). `call_id` is filled in when the
 /// request becomes a call on the bus.
 pub(super) fn mcp_span(request: &jsonrpc::Request, headers: &HeaderMap) -> Span {
+    if !mcpbus_telemetry::enabled() {
+        // Only what log lines need: the attributes are for exported spans.
+        return tracing::info_span!("mcp", trace_id = Empty, call_id = Empty);
+    }
     // A method we do not know is `_OTHER` (the conventions' word), never the client's text.
     let method = Method::parse(&request.method).map_or("_OTHER", Method::as_str);
     let target = request

@@ -233,17 +233,19 @@ impl Dispatcher {
         let subject = subjects::call(&route.pool);
         // The producer span (messaging semantic conventions): the worker's queue-wait and
         // handler spans are its children.
-        let span = tracing::info_span!(
-            "publish",
-            otel.name = %format_args!("send {subject}"),
-            otel.kind = "producer",
-            messaging.system = "nats",
-            messaging.operation.type = "send",
-            messaging.destination.name = %subject,
-            messaging.message.id = %request.call_id,
-            mcpbus.pool = %route.pool,
-            mcpbus.task.id = request.task_id.as_deref(),
-        );
+        let span = mcpbus_telemetry::exported_only(|| {
+            tracing::info_span!(
+                "publish",
+                otel.name = %format_args!("send {subject}"),
+                otel.kind = "producer",
+                messaging.system = "nats",
+                messaging.operation.type = "send",
+                messaging.destination.name = %subject,
+                messaging.message.id = %request.call_id,
+                mcpbus.pool = %route.pool,
+                mcpbus.task.id = request.task_id.as_deref(),
+            )
+        });
         self.publish_once_stored(subject, request)
             .instrument(span)
             .await

@@ -137,7 +137,8 @@ impl Runner {
         }
         let span = call_span(&req, &self.pool, &self.instance, &subject);
         let trace = mcpbus_telemetry::continue_trace(&span, parent);
-        self.handle_call(msg, req, trace, slot)
+        // Boxed: the span's wrapper then moves a pointer, not the call's state machine.
+        Box::pin(self.handle_call(msg, req, trace, slot))
             .instrument(span)
             .await
     }
@@ -322,6 +323,10 @@ impl Runner {
 /// conventions), `{method} {name}` otherwise, with the call id and trace id every log line of
 /// the call carries.
 fn call_span(req: &CallRequest, pool: &PoolName, instance: &InstanceId, subject: &str) -> Span {
+    if !mcpbus_telemetry::enabled() {
+        // Only what log lines need: the attributes are for exported spans.
+        return tracing::info_span!("call", trace_id = tracing::field::Empty, call_id = %req.call_id);
+    }
     let target = req.params.get("name").and_then(serde_json::Value::as_str);
     let tool = target.filter(|_| req.method == "tools/call");
     let name = match (tool, target) {
