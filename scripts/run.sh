@@ -46,6 +46,10 @@ pids+=($!)
 wait_for_port "$NATS_PORT" 10 || { echo "nats-server did not start; see $DATA/logs/nats.log" >&2; exit 1; }
 
 NATS_URL="nats://127.0.0.1:$NATS_PORT"
+# Their logs go through tee (a pipe), where the default is JSON: text reads better here, and
+# stays free of colour codes in the log files. MCPBUS_LOG_FORMAT=json to see the JSON lines;
+# OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 to send traces to a local collector.
+export MCPBUS_LOG_FORMAT=${MCPBUS_LOG_FORMAT:-text}
 "$BIN/mcpbus-worker" --nats "$NATS_URL" demo 2> >(tee -a "$DATA/logs/worker.log" >&2) &
 pids+=($!)
 "$BIN/mcpbus-gateway" --nats "$NATS_URL" --listen "$LISTEN" --metrics-listen "$METRICS_LISTEN" 2> >(tee -a "$DATA/logs/gateway.log" >&2) &

@@ -22,10 +22,18 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; 
 fi
 
 # The Python worker SDK (worker/python, on nats-py) into the same venv, reinstalled every run
-# so the tests use this checkout's SDK.
-.venv/bin/pip install --quiet --disable-pip-version-check "./worker/python[metrics]"
+# so the tests use this checkout's SDK; with its `metrics` extra (prometheus_client) and its
+# `otel` extra (OpenTelemetry API, SDK and OTLP/HTTP exporter: trace tests, propagation tests).
+.venv/bin/pip install --quiet --disable-pip-version-check "./worker/python[metrics,otel]"
 # Its unit tests (the bus stood in for; tests/tests/ runs it against the real one).
 PYTHONPATH=worker/python/src .venv/bin/python -m unittest discover --quiet -s worker/python/tests
+# A real OpenTelemetry collector for the trace tests (tests/tests/traces.rs): rotel, a
+# collector that ships as a binary inside its PyPI wheel, pinned, in its own venv.
+if [ ! -x .venv-otel/bin/python ] || ! .venv-otel/bin/python -c 'import rotel' 2>/dev/null; then
+  echo "creating .venv-otel with rotel" >&2
+  python3 -m venv .venv-otel
+  .venv-otel/bin/pip install --quiet --disable-pip-version-check rotel==0.0.1a15
+fi
 
 # The official MCP conformance suite needs Node >= 22; Node 24 comes from PyPI. The suite
 # itself is installed from npm (with the machine's npm) into .conformance/.

@@ -1,21 +1,11 @@
 //! Conventions every mcpbus binary shares, so gateways and workers behave alike for
-//! operators: logs on stderr, fatal errors as one line, SIGTERM and Ctrl-C as the stop signal.
+//! operators: fatal errors as one line, SIGTERM and Ctrl-C as the stop signal. (Logs and
+//! traces are set up by `mcpbus-telemetry`, which keeps the OpenTelemetry SDK out of this
+//! crate: ctl and the tests use it too.)
 
 use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
-
-/// Logs to stderr, filtered by `RUST_LOG` (default: info, and only warnings from the NATS
-/// client, whose reconnect chatter would drown ours).
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,async_nats=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-}
 
 /// Runs `main` on a multi-threaded runtime; an error becomes one line on stderr
 /// (`<program>: error: …`) and exit code 1, never a backtrace.

@@ -386,6 +386,14 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
         ),
         // Headers.
         ("HEADER_MSG_ID", v(s(headers::MSG_ID), "headers::MSG_ID")),
+        (
+            "HEADER_TRACEPARENT",
+            v(s(headers::TRACEPARENT), "headers::TRACEPARENT"),
+        ),
+        (
+            "HEADER_TRACESTATE",
+            v(s(headers::TRACESTATE), "headers::TRACESTATE"),
+        ),
         // Bodies.
         (
             "REPLY_ACCEPTED",

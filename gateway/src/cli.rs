@@ -115,6 +115,11 @@ struct Cli {
     /// Address of the separate /metrics listener (`off` serves none).
     #[arg(long, env = "MCPBUS_METRICS_LISTEN", default_value = "127.0.0.1:9464")]
     metrics_listen: String,
+
+    // --- Logs and traces (ADR 0020); traces are configured by the OTEL_* variables ---
+    /// Log line format: json, text, or auto (text on a terminal, JSON otherwise).
+    #[arg(long, env = "MCPBUS_LOG_FORMAT", default_value = "auto")]
+    log_format: mcpbus_telemetry::LogFormat,
 }
 
 impl Cli {
@@ -275,15 +280,26 @@ impl StoreArgs {
 }
 
 pub fn main() -> ExitCode {
-    let config = match Cli::parse().into_config() {
+    let cli = Cli::parse();
+    let log_format = cli.log_format;
+    let config = match cli.into_config() {
         Ok(config) => config,
         Err(message) => {
             eprintln!("mcpbus-gateway: error: {message}");
             return ExitCode::FAILURE;
         }
     };
-    bus_schema::process::init_tracing();
-    bus_schema::process::run_main("mcpbus-gateway", start(config))
+    let telemetry = match mcpbus_telemetry::init("mcpbus-gateway", log_format) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mcpbus-gateway: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = bus_schema::process::run_main("mcpbus-gateway", start(config));
+    // Flushes the spans not yet exported.
+    drop(telemetry);
+    code
 }
 
 async fn start(config: Config) -> Result<(), GatewayError> {

@@ -4,6 +4,10 @@ with `--http PORT` (then it also requires `Authorization: Bearer test-token`).
 Tools: `py_server_shout` (text), `py_server_count` (progress while it counts),
 `py_server_crash` (exits the process, to test the bridge's restart), `py_server_env` (the
 process's environment and user, to test what the bridge isolates).
+
+With `OTEL_EXPORTER_OTLP_ENDPOINT` set (the bridge passes it with `--env`), the SDK's own
+OpenTelemetry middleware exports its server spans over OTLP/HTTP: its parent is the trace
+context the bridge put in the request's `_meta` (SEP-414), as the trace test checks.
 """
 
 import asyncio
@@ -12,6 +16,17 @@ import os
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+
+if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    # Exported as each span ends: a bridged server is stopped, not shut down.
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
 
 server = MCPServer("py-bridge-test")
 

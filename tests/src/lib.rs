@@ -12,6 +12,7 @@ pub mod ctl;
 pub mod mcp;
 pub mod nats;
 pub mod oidc;
+pub mod otel;
 pub mod process;
 pub mod secure_nats;
 pub mod sse;

@@ -19,14 +19,22 @@ impl Proc {
             .create(true)
             .append(true)
             .open(&log)?;
+        let set = |name: &str| cmd.get_envs().any(|(k, _)| k == name);
+        // Logs to a file are JSON by default (ADR 0020); tests read text unless they ask.
+        let (format, filter) = (set("MCPBUS_LOG_FORMAT"), set("RUST_LOG"));
+        if !format {
+            cmd.env("MCPBUS_LOG_FORMAT", "text");
+        }
+        if !filter {
+            cmd.env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,async_nats=warn".into()),
+            );
+        }
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,async_nats=warn".into()),
-            )
             .spawn()
             .with_context(|| format!("spawning {name}"))?;
         Ok(Self {

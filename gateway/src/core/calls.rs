@@ -117,6 +117,8 @@ pub async fn call_tool(
 /// The live route of tool `name`. A tool the caller may not use is answered exactly like a
 /// tool that does not exist, so a policy does not leak what it hides.
 fn resolve_tool(app: &App, caller: &Caller, name: &str) -> Result<ToolRoute, RouteError> {
+    let _policy =
+        mcpbus_telemetry::exported_only(|| tracing::info_span!("mcpbus.policy")).entered();
     let view = app.policy.view(caller.principal.as_ref());
     let unknown = || RouteError::UnknownTool(name.to_owned());
     match app.catalog.snapshot().lookup(name) {

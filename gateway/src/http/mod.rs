@@ -22,6 +22,7 @@ mod session_lane;
 mod sse;
 mod standalone;
 mod stateless_lane;
+mod trace;
 mod wire;
 
 use std::net::SocketAddr;
@@ -36,12 +37,15 @@ use axum::{Extension, Router};
 use bus_schema::mcp::code;
 use bus_schema::messages::Lane;
 use bus_schema::principal::Principal;
+use mcpbus_telemetry::TraceContext;
 use serde_json::Value;
+use tracing::{Instrument, Span};
 
 use crate::app::App;
 use crate::core::Origin;
 use crate::quota::ClientKey;
 use jsonrpc::{error_response, Incoming};
+use trace::{keep_span_open, mcp_span};
 use wire::{from_core, McpError};
 
 pub fn router(app: Arc<App>) -> Router {
@@ -74,8 +78,29 @@ async fn metrics() -> Response {
         .into_response()
 }
 
+/// Every `/mcp` request in its HTTP span (ADR 0020): the parent is the client's `traceparent`
+/// header, and whatever the request sends on the bus carries the span's context (or, with
+/// tracing off, the client's, else a new unsampled one, so log lines still share a trace id).
 async fn mcp(
     State(app): State<Arc<App>>,
+    method: axum::http::Method,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let span = trace::http_span(&method);
+    let context = mcpbus_telemetry::continue_trace(&span, TraceContext::from_http(&headers));
+    // Boxed: the wrappers then move a pointer, not the request's (large) state machine.
+    let serve = Box::pin(serve(app, method, peer, headers, body));
+    let response = mcpbus_telemetry::scope(context, serve)
+        .instrument(span.clone())
+        .await;
+    span.record("http.response.status_code", response.status().as_u16());
+    keep_span_open(response, span)
+}
+
+async fn serve(
+    app: Arc<App>,
     method: axum::http::Method,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
@@ -101,7 +126,12 @@ async fn mcp(
             return error_response(&Value::Null, &from_core(&e.into(), Lane::Session));
         }
     }
-    let principal = match auth::authenticate(&app, &headers).await {
+    let principal = match auth::authenticate(&app, &headers)
+        .instrument(mcpbus_telemetry::exported_only(|| {
+            tracing::info_span!("mcpbus.auth")
+        }))
+        .await
+    {
         Ok(principal) => principal,
         Err(challenge) => return challenge,
     };
@@ -165,10 +195,27 @@ async fn post(app: Arc<App>, origin: Origin, headers: HeaderMap, body: Body) -> 
         Incoming::Request(r) | Incoming::Notification(r) => Some(r),
         Incoming::Response(_) => None,
     };
-    match request {
-        Some(r) if stateless_lane::claims(r, &headers) => {
-            stateless_lane::handle(&app, origin, &headers, incoming).await
+    let span = match request {
+        Some(r) => mcp_span(r, &headers),
+        None => Span::none(),
+    };
+    let parent = request.and_then(|r| TraceContext::from_params(&r.params));
+    if parent.is_some() {
+        // The client's MCP span (SEP-414) is the parent; the HTTP span, whose context came
+        // from the transport, is linked.
+        if let Some(http) = mcpbus_telemetry::of_span(&Span::current()) {
+            mcpbus_telemetry::link(&span, &http);
         }
-        _ => session_lane::handle(&app, origin, &headers, incoming).await,
     }
+    let stateless = request.is_some_and(|r| stateless_lane::claims(r, &headers));
+    let context = mcpbus_telemetry::continue_trace(&span, parent);
+    let handled = Box::pin(async {
+        if stateless {
+            stateless_lane::handle(&app, origin, &headers, incoming).await
+        } else {
+            session_lane::handle(&app, origin, &headers, incoming).await
+        }
+    });
+    let response = mcpbus_telemetry::scope(context, handled.instrument(span.clone())).await;
+    keep_span_open(response, span)
 }

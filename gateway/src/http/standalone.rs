@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
@@ -52,7 +53,16 @@ pub async fn get(app: &App, origin: Origin, headers: &HeaderMap) -> Response {
             progress,
         }) => {
             METRICS.stream_resumes.with_label_values(&["request"]).inc();
-            resume_request(app, &caller, &stream, seq, progress).await
+            // The replay's own span; the SSE stream that follows keeps the HTTP span open.
+            let span = tracing::info_span!(
+                "replay",
+                otel.name = "mcpbus.replay",
+                mcpbus.replay.after = seq,
+                call_id = %stream,
+            );
+            resume_request(app, &caller, &stream, seq, progress)
+                .instrument(span)
+                .await
         }
         Some(EventId::Standalone { seq }) => {
             METRICS

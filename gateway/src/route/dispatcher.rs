@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::tracker::{CallTracker, CallUpdate};
 use super::{CallError, RouteError};
@@ -190,6 +191,7 @@ impl Dispatcher {
             calls: self.calls.clone(),
             subject: request.cancel_subject(&route.pool),
             queued_at,
+            trace: mcpbus_telemetry::current(),
         });
         Ok(pending)
     }
@@ -205,7 +207,13 @@ impl Dispatcher {
         answer: &ClientAnswer,
     ) {
         let subject = subjects::client_answer(pool, call_id, seq);
-        if let Err(e) = self.nats.publish(subject, encode(answer)).await {
+        let mut hdrs = async_nats::HeaderMap::new();
+        mcpbus_telemetry::inject_current(&mut hdrs);
+        if let Err(e) = self
+            .nats
+            .publish_with_headers(subject, hdrs, encode(answer))
+            .await
+        {
             tracing::warn!(error = %e, "could not forward the client's answer");
         }
     }
@@ -222,19 +230,37 @@ impl Dispatcher {
         if self.nats.connection_state() != async_nats::connection::State::Connected {
             return Err(RouteError::Publish("not connected to NATS".into()));
         }
-        self.publish_once_stored(route, request).await
+        let subject = subjects::call(&route.pool);
+        // The producer span (messaging semantic conventions): the worker's queue-wait and
+        // handler spans are its children.
+        let span = mcpbus_telemetry::exported_only(|| {
+            tracing::info_span!(
+                "publish",
+                otel.name = %format_args!("send {subject}"),
+                otel.kind = "producer",
+                messaging.system = "nats",
+                messaging.operation.type = "send",
+                messaging.destination.name = %subject,
+                messaging.message.id = %request.call_id,
+                mcpbus.pool = %route.pool,
+                mcpbus.task.id = request.task_id.as_deref(),
+            )
+        });
+        self.publish_once_stored(subject, request)
+            .instrument(span)
+            .await
     }
 
     async fn publish_once_stored(
         &self,
-        route: &ToolRoute,
+        subject: String,
         request: &CallRequest,
     ) -> Result<u64, RouteError> {
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, request.call_id.as_str());
         hdrs.insert(headers::PROTOCOL, PROTOCOL_VERSION.to_string().as_str());
         hdrs.insert(headers::METHOD, request.method.as_str());
-        let subject = subjects::call(&route.pool);
+        mcpbus_telemetry::inject_current(&mut hdrs);
         let payload = encode(request);
         let mut last = String::new();
         for _ in 0..PUBLISH_ATTEMPTS {
@@ -247,7 +273,10 @@ impl Dispatcher {
                 Err(e) => return Err(classify(e)),
             };
             match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
-                Ok(Ok(ack)) => return Ok(ack.sequence),
+                Ok(Ok(ack)) => {
+                    tracing::debug!(seq = ack.sequence, "call queued");
+                    return Ok(ack.sequence);
+                }
                 Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => last = e.to_string(),
                 Ok(Err(e)) => return Err(classify(e)),
                 Err(_) => last = "no acknowledgement from JetStream".into(),
@@ -282,6 +311,8 @@ pub fn prepare(
     reply_durable: bool,
 ) -> (CallRequest, CallTracker) {
     let timeout = route.timeout.unwrap_or(default_timeout);
+    // Every log line of the request from here on names the call (the MCP span's field).
+    tracing::Span::current().record("call_id", call_id.as_str());
     let request = CallRequest {
         protocol: PROTOCOL_VERSION,
         call_id,
@@ -350,6 +381,8 @@ struct Abandon {
     calls: jetstream::stream::Stream,
     subject: String,
     queued_at: u64,
+    /// The request's trace context: the cancel is sent after the request's task is gone.
+    trace: Option<mcpbus_telemetry::TraceContext>,
 }
 
 impl Drop for PendingCall {
@@ -364,7 +397,14 @@ impl Drop for PendingCall {
         let Some(a) = self.abandon.take() else { return };
         tokio::spawn(async move {
             let _ = a.calls.delete_message(a.queued_at).await;
-            let _ = a.nats.publish(a.subject, bytes::Bytes::new()).await;
+            let mut hdrs = async_nats::HeaderMap::new();
+            if let Some(trace) = &a.trace {
+                trace.write_nats(&mut hdrs);
+            }
+            let _ = a
+                .nats
+                .publish_with_headers(a.subject, hdrs, bytes::Bytes::new())
+                .await;
         });
     }
 }

@@ -84,7 +84,13 @@ impl EventStore {
             // Fails when a worker already acknowledged it: then it has finished anyway.
             let _ = self.calls.delete_message(queued_at).await;
         }
-        if let Err(e) = self.nats.publish(subject, bytes::Bytes::new()).await {
+        let mut hdrs = async_nats::HeaderMap::new();
+        mcpbus_telemetry::inject_current(&mut hdrs);
+        if let Err(e) = self
+            .nats
+            .publish_with_headers(subject, hdrs, bytes::Bytes::new())
+            .await
+        {
             tracing::warn!(error = %e, "could not publish a cancellation");
         }
     }

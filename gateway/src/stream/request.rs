@@ -166,6 +166,10 @@ impl RequestStream {
             Err(e) => return Err(StreamError::Store(e.to_string())),
         };
         let open: StreamOpen = decode(&first.payload).map_err(|_| StreamError::Expired)?;
+        // The replay's span links to the trace of the call it replays (ADR 0020).
+        if let Some(call) = mcpbus_telemetry::TraceContext::from_nats(Some(&first.headers)) {
+            mcpbus_telemetry::link(&tracing::Span::current(), &call);
+        }
         // Only a gateway writes a stream's first record under the pool it names.
         let subject = subjects::session_events(&open.pool, session, key);
         if first.subject.as_str() != subject {
@@ -400,6 +404,7 @@ async fn store_open(
 ) -> Result<u64, RouteError> {
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
+    mcpbus_telemetry::inject_current(&mut hdrs);
     // Over the live connection, after the stream's live subscription: its ack shows the
     // server holds that subscription before the call is queued, or a reply published before
     // it would be missed with nothing after it to show the gap.

@@ -15,8 +15,8 @@ use dashmap::DashMap;
 #[allow(deprecated)]
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientConfig, ClientRequest, GetPromptRequestParams,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken,
-    ReadResourceRequestParams, ServerResult,
+    LoggingMessageNotificationParam, MetaObject, ProgressNotificationParam, ProgressToken,
+    ReadResourceRequestParams, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -340,12 +340,14 @@ async fn publish_resources(
         catalogue.add_resource(ResourceDef::from_declaration(
             decl,
             template,
-            move |_ctx, uri| {
+            move |ctx, uri| {
                 let shared = shared.clone();
                 async move {
                     let peer = current_peer(&shared).await?;
+                    let mut params = ReadResourceRequestParams::new(uri);
+                    params.meta = trace_meta(&ctx);
                     let result = peer
-                        .read_resource(ReadResourceRequestParams::new(uri))
+                        .read_resource(params)
                         .await
                         .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
                     let result =
@@ -383,13 +385,14 @@ async fn publish_prompts(
         decl.insert("name".into(), Value::String(shown.clone()));
         listed.push(shown);
         let shared = shared.clone();
-        catalogue.add_prompt(PromptDef::from_declaration(decl, move |_ctx, args| {
+        catalogue.add_prompt(PromptDef::from_declaration(decl, move |ctx, args| {
             let shared = shared.clone();
             let name = name.clone();
             async move {
                 let peer = current_peer(&shared).await?;
                 let mut params = GetPromptRequestParams::new(name);
                 params.arguments = Some(args);
+                params.meta = trace_meta(&ctx);
                 let result = peer
                     .get_prompt(params)
                     .await
@@ -434,6 +437,25 @@ fn token_key(token: &ProgressToken) -> String {
     serde_json::to_string(token).unwrap_or_default()
 }
 
+/// Request options carrying the call's trace context in `_meta` (SEP-414), so that the
+/// bridged server's own spans join the client's trace under this worker's handler span.
+fn traced(ctx: &CallContext) -> PeerRequestOptions {
+    let mut options = PeerRequestOptions::no_options();
+    options.meta = trace_meta(ctx);
+    options
+}
+
+/// The call's trace context as a request's `_meta` (SEP-414 keys).
+fn trace_meta(ctx: &CallContext) -> Option<RequestMetaObject> {
+    let trace = ctx.trace_context()?;
+    let mut meta = MetaObject::new();
+    meta.set_traceparent(trace.traceparent());
+    if let Some(state) = trace.tracestate() {
+        meta.set_tracestate(state);
+    }
+    Some(RequestMetaObject(meta))
+}
+
 /// A tool whose calls go to the bridged server (under its own name there).
 fn forwarding_tool(mut decl: Value, shared: Arc<Shared>) -> ToolDef {
     let name = decl["name"].as_str().unwrap_or_default().to_owned();
@@ -449,7 +471,7 @@ fn forwarding_tool(mut decl: Value, shared: Arc<Shared>) -> ToolDef {
             // rmcp numbers the request's progress token itself; route that token's progress
             // to this call.
             let handle = peer
-                .send_request_with_option(request, PeerRequestOptions::no_options())
+                .send_request_with_option(request, traced(&ctx))
                 .await
                 .map_err(|e| ToolError::new(format!("the bridged server failed: {e}")))?;
             let token = token_key(&handle.progress_token);

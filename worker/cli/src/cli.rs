@@ -40,6 +40,10 @@ struct Cli {
     /// How long a shutdown waits for running calls, in milliseconds.
     #[arg(long, default_value_t = 30000, global = true)]
     drain_ms: u64,
+    /// Log line format: json, text, or auto (text on a terminal, JSON otherwise). Traces are
+    /// configured by the standard OTEL_* variables (ADR 0020).
+    #[arg(long, env = "MCPBUS_LOG_FORMAT", default_value = "auto", global = true)]
+    log_format: mcpbus_telemetry::LogFormat,
     /// Serve this worker's Prometheus metrics on this address (`/metrics`); off if unset.
     #[arg(long, env = "MCPBUS_WORKER_METRICS_LISTEN", global = true)]
     metrics_listen: Option<std::net::SocketAddr>,
@@ -116,8 +120,17 @@ enum Bridge {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    bus_schema::process::init_tracing();
-    bus_schema::process::run_main("mcpbus-worker", run(cli))
+    let telemetry = match mcpbus_telemetry::init("mcpbus-worker", cli.log_format) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("mcpbus-worker: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = bus_schema::process::run_main("mcpbus-worker", run(cli));
+    // Flushes the spans not yet exported.
+    drop(telemetry);
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -36,7 +36,12 @@ def call(name: str = "echo", arguments: Any = None, **fields: Any) -> dict[str, 
 
 class Log(list):
     """What happened, in order: ("publish", subject, body), ("store", subject, body, msg_id),
-    ("subscribe", subject), ("ack" | "term" | "nak",)."""
+    ("subscribe", subject), ("ack" | "term" | "nak",). `headers` holds each publish's and
+    store's headers, in the same order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headers: list[dict[str, str]] = []
 
     def replies(self) -> list[dict[str, Any]]:
         return [e[2] for e in self if e[0] in ("publish", "store")]
@@ -92,6 +97,7 @@ class FakeNats:
     async def publish(self, subject: str, payload: bytes = b"", reply: str = "", headers: Any = None) -> None:
         body = json.loads(payload) if payload else None
         self.log.append(("publish", subject, body))
+        self.log.headers.append(dict(headers or {}))
         if self.on_publish is not None:
             await self.on_publish(subject, body)
 
@@ -120,4 +126,5 @@ class FakeJetStream:
             self.failures -= 1
             raise TimeoutError("no ack")
         self.log.append(("store", subject, json.loads(payload), msg_id))
+        self.log.headers.append(dict(headers))
         return SimpleNamespace(seq=1)

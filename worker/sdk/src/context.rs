@@ -21,6 +21,7 @@ use crate::call_error::{CallError, ProtocolError, ToolError};
 use crate::catalogue::Catalogue;
 use crate::clock;
 use crate::mrtr::{Ask, Rounds};
+use mcpbus_telemetry::TraceContext;
 
 /// Attempts at storing one durable reply before giving up on it (PROTOCOL §5.2).
 const DURABLE_ATTEMPTS: u32 = 5;
@@ -68,6 +69,9 @@ pub struct CallContext {
     /// Who is calling, as the gateway verified it; shared, not copied, when the context is
     /// cloned (claims can be large).
     pub(crate) principal: Option<Arc<Principal>>,
+    /// The trace context every reply carries (PROTOCOL.md §11): the handler span's when
+    /// tracing records it, else the one the call came with (ADR 0020).
+    pub(crate) trace: Option<TraceContext>,
 }
 
 impl CallContext {
@@ -110,6 +114,7 @@ impl CallContext {
             task_id: req.task_id.clone(),
             escalated: Default::default(),
             principal: req.principal.clone().map(Arc::new),
+            trace: None,
         }
     }
 
@@ -160,7 +165,15 @@ impl CallContext {
             task_id: None,
             escalated: Default::default(),
             principal: None,
+            trace: None,
         }
+    }
+
+    /// The W3C trace context of this call's handler span (the call's own when this process
+    /// does not trace): what a handler puts on the requests it makes, so that the services
+    /// it calls join the client's trace. The bridge puts it in a bridged server's `_meta`.
+    pub fn trace_context(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
     }
 
     /// Who is calling: the issuer and subject of the client's access token, its scopes, and
@@ -377,16 +390,22 @@ impl CallContext {
             event,
         };
         let payload = encode(&reply);
+        let mut hdrs = async_nats::HeaderMap::new();
+        if let Some(trace) = &self.trace {
+            trace.write_nats(&mut hdrs);
+        }
         let Some(js) = &self.durable else {
             // A lost core reply cannot be retried meaningfully: the gateway's timeout reports it.
-            if let Err(e) = nats.publish(self.reply_to.clone(), payload).await {
+            let published = nats
+                .publish_with_headers(self.reply_to.clone(), hdrs, payload)
+                .await;
+            if let Err(e) = published {
                 tracing::warn!(call_id = %self.call_id, error = %e, "could not publish call reply");
                 return false;
             }
             return true;
         };
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
-        let mut hdrs = async_nats::HeaderMap::new();
         let msg_id = format!("{}:{}:{n}", self.call_id, self.delivery);
         hdrs.insert(headers::MSG_ID, msg_id.as_str());
         for attempt in 1..=DURABLE_ATTEMPTS {

@@ -64,6 +64,8 @@ pub use catalogue::Catalogue;
 pub use config::WorkerConfig;
 pub use context::CallContext;
 pub use error::WorkerError;
+/// The W3C trace context of a call ([`CallContext::trace_context`]).
+pub use mcpbus_telemetry::TraceContext;
 pub use mrtr::Ask;
 pub use output::{IntoToolOutput, Json, ToolOutput};
 pub use prompt::PromptDef;

@@ -19,6 +19,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use mcpbus_telemetry::{KeyValue, TraceContext};
+use tracing::{Instrument, Span};
+
 use crate::call_error::ToolError;
 use crate::catalogue::Catalogue;
 use crate::clock;
@@ -108,14 +111,48 @@ impl Runner {
         }
     }
 
-    async fn handle(self: Arc<Self>, msg: jetstream::Message, _slot: OwnedSemaphorePermit) {
-        let msg = Arc::new(msg);
-        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+    /// One call in its span (ADR 0020): a child of the gateway's publish span, whose context
+    /// the call's headers carry; the time the call waited in the queue is recorded beside it.
+    async fn handle(self: Arc<Self>, msg: jetstream::Message, slot: OwnedSemaphorePermit) {
         let req: CallRequest = match decode(&msg.payload) {
             Ok(r) => r,
             Err(e) => return self.refuse_unreadable(&msg, e).await,
         };
-        let ctx = CallContext::for_call(
+        let parent = TraceContext::from_nats(msg.headers.as_ref());
+        let subject = msg.subject.to_string();
+        if let (Some(parent), Ok(info)) = (&parent, msg.info()) {
+            mcpbus_telemetry::record_past(
+                "mcpbus.queue",
+                mcpbus_telemetry::SpanKind::Consumer,
+                parent,
+                info.published.into(),
+                vec![
+                    KeyValue::new("messaging.system", "nats"),
+                    KeyValue::new("messaging.operation.type", "receive"),
+                    KeyValue::new("messaging.destination.name", subject.clone()),
+                    KeyValue::new("messaging.consumer.group.name", self.pool.to_string()),
+                    KeyValue::new("messaging.message.id", req.call_id.clone()),
+                ],
+            );
+        }
+        let span = call_span(&req, &self.pool, &self.instance, &subject);
+        let trace = mcpbus_telemetry::continue_trace(&span, parent);
+        // Boxed: the span's wrapper then moves a pointer, not the call's state machine.
+        Box::pin(self.handle_call(msg, req, trace, slot))
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_call(
+        self: Arc<Self>,
+        msg: jetstream::Message,
+        req: CallRequest,
+        trace: TraceContext,
+        _slot: OwnedSemaphorePermit,
+    ) {
+        let msg = Arc::new(msg);
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let mut ctx = CallContext::for_call(
             &req,
             Some(self.nats.clone()),
             self.pool.clone(),
@@ -124,6 +161,7 @@ impl Runner {
             delivered as u64,
             self.catalogue.clone(),
         );
+        ctx.trace = Some(trace);
         let served = self.catalogue.snapshot();
         // Tool calls are measured under the tool's name if this worker serves it.
         let metered = (req.method == Method::ToolsCall.as_str()).then(|| {
@@ -203,6 +241,7 @@ impl Runner {
     ) -> Outcome {
         // Only the final reply decides the ack; a lost `accepted` costs only timeout precision.
         ctx.send(CallEvent::Accepted).await;
+        tracing::debug!(method = %req.method, "call accepted");
         let lease_msg = msg.clone();
         let lease = tokio::spawn(async move {
             loop {
@@ -227,7 +266,7 @@ impl Runner {
         let work = job.start(ctx.clone(), req);
         // The job runs in its own task so that a panic in handler code becomes an error
         // instead of taking the worker down.
-        let task = tokio::spawn(work);
+        let task = tokio::spawn(work.instrument(tracing::Span::current()));
         let abort = task.abort_handle();
         let until_deadline = clock::until(req.deadline_ms);
         let outcome = tokio::select! {
@@ -278,6 +317,39 @@ impl Runner {
             }
         }
     }
+}
+
+/// The worker's span of one call: `execute_tool {tool}` for a tool (GenAI semantic
+/// conventions), `{method} {name}` otherwise, with the call id and trace id every log line of
+/// the call carries.
+fn call_span(req: &CallRequest, pool: &PoolName, instance: &InstanceId, subject: &str) -> Span {
+    if !mcpbus_telemetry::enabled() {
+        // Only what log lines need: the attributes are for exported spans.
+        return tracing::info_span!("call", trace_id = tracing::field::Empty, call_id = %req.call_id);
+    }
+    let target = req.params.get("name").and_then(serde_json::Value::as_str);
+    let tool = target.filter(|_| req.method == "tools/call");
+    let name = match (tool, target) {
+        (Some(t), _) => format!("execute_tool {t}"),
+        (None, Some(n)) if req.method == "prompts/get" => format!("prompts/get {n}"),
+        _ => req.method.clone(),
+    };
+    tracing::info_span!(
+        "call",
+        otel.name = %name,
+        otel.kind = "consumer",
+        mcp.method.name = %req.method,
+        gen_ai.operation.name = tool.map(|_| "execute_tool"),
+        gen_ai.tool.name = tool,
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.destination.name = subject,
+        mcpbus.pool = %pool,
+        mcpbus.instance = %instance,
+        mcpbus.task.id = req.task_id.as_deref(),
+        trace_id = tracing::field::Empty,
+        call_id = %req.call_id,
+    )
 }
 
 /// How a call that ran ends, and so how it is acknowledged.

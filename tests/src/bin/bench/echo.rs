@@ -32,11 +32,11 @@ pub struct Args {
 
 /// One way of making a call.
 #[derive(Clone)]
-struct Target {
-    name: &'static str,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub struct Target {
+    pub name: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 pub async fn run_all(args: Args) -> Result<()> {
@@ -107,14 +107,14 @@ pub async fn run_all(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn rpc(params: &Value) -> String {
+pub fn rpc(params: &Value) -> String {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).to_string()
 }
 
-struct Figures {
-    p50_ms: f64,
-    p99_ms: f64,
-    per_sec: f64,
+pub struct Figures {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub per_sec: f64,
 }
 
 /// The p-th percentile of sorted durations, in milliseconds.
@@ -123,7 +123,7 @@ pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Makes `calls` calls with `concurrency` in flight; every response is checked.
-async fn measure(target: &Target, concurrency: usize, calls: usize) -> Result<Figures> {
+pub async fn measure(target: &Target, concurrency: usize, calls: usize) -> Result<Figures> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;

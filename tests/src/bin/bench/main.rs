@@ -6,6 +6,7 @@ mod abuse;
 mod echo;
 mod fanout;
 mod replay;
+mod tracing;
 mod verify;
 
 use anyhow::Result;
@@ -31,6 +32,9 @@ enum Command {
     Replay(replay::Args),
     /// Cost of checking an access token (JWT and introspected), per request.
     Verify(verify::Args),
+    /// Cost of tracing: the same calls with tracing off and on (100% sampled, exported to a
+    /// collector), side by side.
+    Tracing(tracing::Args),
 }
 
 #[tokio::main]
@@ -41,5 +45,6 @@ async fn main() -> Result<()> {
         Command::Fanout(a) => fanout::run(a).await,
         Command::Replay(a) => replay::run(a).await,
         Command::Verify(a) => verify::run(a).await,
+        Command::Tracing(a) => tracing::run(a).await,
     }
 }

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import contract as c
 from . import metrics
 from . import protocol as p
+from . import telemetry
 from .announce import announce
 from .context import Context
 from .decide import Refused, Unreadable, decide, read_call
@@ -61,6 +62,8 @@ class _Call:
         #: Set by `abandon`: the drain deadline passed while the handler ran.
         self.abandoned = False
         self._work: asyncio.Task[dict[str, Any]] | None = None
+        #: The call's trace (PROTOCOL.md §11): what its replies carry in their headers.
+        self.trace = telemetry.CallTrace({})
 
     @property
     def wants_progress(self) -> bool:
@@ -98,9 +101,13 @@ class _Call:
         call_id = self.request["call_id"]
         payload = p.encode(p.reply(call_id, self.instance, event))
         subject = self.request["reply_to"]
+        trace_headers = self.trace.headers()
         if self.request.get("reply_durable") is not True:
             try:
-                await self.nc.publish(subject, payload)
+                if trace_headers:
+                    await self.nc.publish(subject, payload, headers=trace_headers)
+                else:
+                    await self.nc.publish(subject, payload)
             except Exception as e:
                 log.warning("call %s: could not publish a reply: %s", call_id, e)
             return True
@@ -111,7 +118,7 @@ class _Call:
         deadline = self._deadline()
         for attempt in range(1, DURABLE_ATTEMPTS + 1):
             try:
-                await self.js.publish(subject, payload, timeout=DURABLE_ACK_WAIT_SECONDS, headers={c.HEADER_MSG_ID: msg_id})
+                await self.js.publish(subject, payload, timeout=DURABLE_ACK_WAIT_SECONDS, headers={**trace_headers, c.HEADER_MSG_ID: msg_id})
                 return True
             except Exception as e:
                 log.warning("call %s: storing reply %s failed (attempt %d): %s", call_id, msg_id, attempt, e)
@@ -158,9 +165,15 @@ class _Call:
         except Refused as e:
             # Readable enough to answer: string call_id and reply_to.
             self.request = json.loads(self.msg.data)
+            self.trace = telemetry.CallTrace(telemetry.extract(getattr(self.msg, "headers", None)))
             log.warning("refusing call %s: %s", self.request["call_id"], e)
             await self._answer_and_settle(e.event, "term")
             return
+        with telemetry.call_span(self.msg, self.request, str(self.pool), str(self.instance)) as trace:
+            self.trace = trace
+            await self._run_decided()
+
+    async def _run_decided(self) -> None:
         tool = self._tool_label()
         try:
             decide(self.catalogue, self.request, self.delivered)

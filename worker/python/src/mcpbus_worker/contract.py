@@ -78,6 +78,10 @@ KV_SUBJECT_PREFIX = "$KV."
 
 #: `headers::MSG_ID`: JetStream de-duplication key of a durable reply.
 HEADER_MSG_ID = "Nats-Msg-Id"
+#: `headers::TRACEPARENT`, `headers::TRACESTATE`: W3C trace context on every message of a
+#: call (PROTOCOL.md §11); a worker carries the call's on into its replies.
+HEADER_TRACEPARENT = "traceparent"
+HEADER_TRACESTATE = "tracestate"
 
 # -- Bodies: bus_schema::messages (enum tags and what bus-schema reads) --------------------
 

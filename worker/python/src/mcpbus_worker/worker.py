@@ -25,6 +25,7 @@ import nats as _nats
 from . import contract as c
 from . import metrics
 from . import protocol as p
+from . import telemetry
 from .announce import AnnounceError, announce
 from .call import HANDLER_STOP_GRACE_SECONDS, _Call
 from .catalogue import Catalogue
@@ -174,6 +175,8 @@ class Worker:
         else:
             options = NatsOptions.from_settings(servers=nats) if nats else NatsOptions.from_env()
         stop = stop or _stop_on_signals()
+        # Spans over OTLP/HTTP when OTEL_* asks for them and the [otel] extra is installed.
+        tracer_provider = telemetry.setup_from_env("mcpbus-worker-python")
         if self.metrics_port is not None:
             metrics.serve(self.metrics_port)
         elif os.environ.get(ENV_METRICS_LISTEN):
@@ -210,6 +213,8 @@ class Worker:
         finally:
             await drain_asked.close()
             await self._drain(running)
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # flushes the spans not yet exported
             stop_beating.set()
             await beating
             await registration.deregister()
