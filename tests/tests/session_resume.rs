@@ -391,7 +391,7 @@ async fn a_resume_after_many_events_delivers_each_once_in_order() {
     let cluster = demo_cluster(2, &[]).await;
     let urls = cluster.gateway_urls();
     let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
-    let long = json!({"name": "slow_count", "arguments": {"n": LONG, "interval_ms": 0, "pad": 10_000},
+    let long = json!({"name": "slow_count", "arguments": {"n": LONG, "interval_ms": 0, "pad": 2_000},
         "_meta": {"progressToken": "p1"}});
     let (mut a, mut b) = (
         session.stream_request("tools/call", long).await.unwrap(),

@@ -7,10 +7,12 @@
 //! trip creates it (its answer says how many events match), one fetches up to [`BATCH`] of
 //! them, and its deletion is not waited for. Everything used works on nats-server 2.9.10.
 //!
-//! A resume that missed only a few events keeps to direct gets, so a cluster sees a consumer
-//! only for the rare long backlog (NATS maintainers advise against a consumer per client).
+//! A resume that missed only a few events, and a client too slow for its live copies, keep
+//! to direct gets, so a cluster sees a consumer only for the rare long backlog (NATS
+//! maintainers advise against a consumer per client).
 //! This module reads; it never writes, acknowledges or keeps anything on the server.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
@@ -26,18 +28,30 @@ pub const DIRECT_GET_SPAN: u64 = 16;
 /// stopped.
 const BATCH: usize = 1024;
 
-/// Bytes read per consumer, whatever the count: what one resuming stream may hold in memory.
-/// An event larger than this (only if the operator raised the events' size limit past it)
-/// fails the bulk read, and the caller reads that one by direct get.
-const BATCH_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes read per consumer, whatever the count: what one resuming stream may hold in memory
+/// beyond its live buffer. An event larger than this (a maximal 1 MiB event with its
+/// headers) fails the bulk read, and the caller reads that one by direct get.
+const BATCH_BYTES: usize = 1024 * 1024;
 
 /// How long a consumer the gateway failed to delete (it died, or lost the bus) stays on the
 /// server.
 const ABANDONED_AFTER: Duration = Duration::from_secs(10);
 
-/// The longest a bulk read may wait for the server, past the JetStream request timeout of
-/// creating the consumer: the fetch itself has no server-side expiry.
+/// The longest creating the consumer may take. Healthy servers answer in a millisecond or
+/// two; a server that refuses it for want of permission (a bus configured before ADR 0024)
+/// does not answer at all, and the client's 10 s request timeout would hold the stream.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The longest the fetch may take: it has no server-side expiry.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After a consumer could not be created, bulk reads stop for this long and streams read
+/// one direct get per event, so that a bus that refuses them costs one wait per period,
+/// not one per resume.
+const PAUSE_AFTER_REFUSAL: Duration = Duration::from_secs(60);
+
+/// Until when (Unix ms) bulk reads are paused: see [`PAUSE_AFTER_REFUSAL`].
+static PAUSED_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
 
 /// One stored event.
 #[derive(Debug)]
@@ -62,6 +76,8 @@ pub struct Backlog {
 pub enum BulkError {
     #[error("cannot create a replay consumer: {0}")]
     Create(String),
+    #[error("bulk reads are paused after a refusal")]
+    Paused,
     #[error("cannot fetch from a replay consumer: {0}")]
     Fetch(String),
 }
@@ -73,6 +89,9 @@ pub async fn read_after(
     filter: &str,
     after: u64,
 ) -> Result<Backlog, BulkError> {
+    if PAUSED_UNTIL_MS.load(Ordering::Relaxed) > crate::route::unix_ms() {
+        return Err(BulkError::Paused);
+    }
     let name = format!("mcpbus-replay-{}", uuid::Uuid::new_v4().simple());
     let config = pull::Config {
         name: Some(name.clone()),
@@ -86,10 +105,21 @@ pub async fn read_after(
         num_replicas: 1,
         ..Default::default()
     };
-    let consumer = js
-        .create_consumer_on_stream(config, stream)
-        .await
-        .map_err(|e| BulkError::Create(e.to_string()))?;
+    let created =
+        tokio::time::timeout(CREATE_TIMEOUT, js.create_consumer_on_stream(config, stream));
+    let consumer = match created.await {
+        Ok(Ok(consumer)) => consumer,
+        failed => {
+            let error = match failed {
+                Ok(Err(e)) => e.to_string(),
+                _ => "no answer".to_owned(),
+            };
+            let pause_ms = PAUSE_AFTER_REFUSAL.as_millis() as u64;
+            PAUSED_UNTIL_MS.store(crate::route::unix_ms() + pause_ms, Ordering::Relaxed);
+            tracing::warn!(%error, stream, "cannot create a replay consumer; replaying one event per direct get for a minute (does the bus allow it? ADR 0024)");
+            return Err(BulkError::Create(error));
+        }
+    };
     let matched = consumer.cached_info().num_pending;
     let read = async {
         let mut backlog = Backlog {

@@ -57,8 +57,10 @@ pub struct RequestStream {
     cursor: u64,
     /// Read from the store before taking live copies.
     from_store: bool,
-    /// The highest sequence known to be stored for this stream while reading the store
-    /// (`u64::MAX`: not known): how far the read spans, which decides direct get or bulk.
+    /// The highest sequence known to be stored for this stream while reading the store, or
+    /// 0: how far the read spans, which decides direct get or bulk. Not known (0) when the
+    /// client is too slow for the live copies: it reads one by one, as it can take them,
+    /// without a consumer per slow reader or a batch held for it.
     store_until: u64,
     /// Events read in bulk and not yet delivered.
     backlog: VecDeque<Stored>,
@@ -214,7 +216,7 @@ impl RequestStream {
         );
         // Resuming after the final response: nothing more will come, end after priming.
         // Otherwise the last event bounds what there is to replay.
-        let mut store_until = u64::MAX;
+        let mut store_until = 0;
         if let Ok(last) = store
             .events
             .direct_get_last_for_subject(subject.clone())
@@ -334,7 +336,7 @@ impl RequestStream {
                 }
                 None if self.ready_in_a_row >= LIVE_BUFFER => {
                     self.ready_in_a_row = 0;
-                    self.read_store_from_here(u64::MAX);
+                    self.read_store_from_here(0);
                     continue;
                 }
                 None => {
@@ -361,7 +363,7 @@ impl RequestStream {
             };
             let Some(msg) = msg else {
                 // The subscription ended (connection closed for good): read the store.
-                self.read_store_from_here(u64::MAX);
+                self.read_store_from_here(0);
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             };
@@ -388,7 +390,7 @@ impl RequestStream {
         }
     }
 
-    /// Switches to reading the store after the cursor, up to `until` if known.
+    /// Switches to reading the store after the cursor, up to `until` if known (else 0).
     fn read_store_from_here(&mut self, until: u64) {
         self.from_store = true;
         self.store_until = until;
