@@ -440,4 +440,8 @@ async fn a_resume_after_many_events_delivers_each_once_in_order() {
         seen.responses[0]["result"]["structuredContent"]["count"],
         LONG
     );
+    // The bus let the gateway read in bulk (its permissions allow the replay consumer).
+    for gateway in &cluster.gateways {
+        assert!(!gateway.proc.log_text().contains("replay consumer"));
+    }
 }
