@@ -10,8 +10,8 @@ use crate::messages::BroadcastKind;
 use crate::names::PoolName;
 use crate::subjects;
 use crate::topology::{
-    self, kv_stream_name, KvSpec, CALLS_STREAM, CATALOG_KV, CLUSTER_KV, EVENTS_STREAM, GATEWAYS_KV,
-    SESSIONS_KV, TASKS_KV, WORKERS_KV,
+    self, kv_stream_name, KvSpec, BROADCAST_STREAM, CALLS_STREAM, CATALOG_KV, CLUSTER_KV,
+    EVENTS_STREAM, GATEWAYS_KV, SESSIONS_KV, TASKS_KV, WORKERS_KV,
 };
 
 /// Which process a set of permissions is for.
@@ -127,6 +127,19 @@ fn gateway() -> Permissions {
         publish.push(format!("$JS.API.CONSUMER.INFO.{stream}.>"));
     }
     publish.push(format!("$JS.API.CONSUMER.INFO.{CALLS_STREAM}.>"));
+    // Replaying a long backlog in bulk (ADR 0024): a short-lived pull consumer on the events
+    // or broadcast stream, filtered on the gateway's own subjects (the server checks the
+    // filter named in the subject against the configuration), fetched into the gateway's
+    // inbox, then deleted. A consumer's deliver subject is not checked, but a gateway may
+    // already read and publish everything these streams hold.
+    for (stream, filter) in [
+        (EVENTS_STREAM, subjects::EVENTS_WILDCARD),
+        (BROADCAST_STREAM, subjects::BROADCAST_WILDCARD),
+    ] {
+        publish.push(format!("$JS.API.CONSUMER.CREATE.{stream}.*.{filter}"));
+        publish.push(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.*"));
+        publish.push(format!("$JS.API.CONSUMER.DELETE.{stream}.*"));
+    }
     // The gateways' own records; the worker and catalogue buckets are only read.
     for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV, GATEWAYS_KV] {
         publish.push(format!("$KV.{}.>", spec.bucket));

@@ -372,3 +372,76 @@ async fn a_draining_gateway_hands_its_streams_to_another_node() {
     read_to_end(&mut resumed, &mut seen).await;
     seen.assert_complete(0);
 }
+
+/// The ids and data of a stream's events after its priming event, as a client sees them.
+fn ids_and_data(events: &[SseEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| (e.id.clone().unwrap_or_default(), e.data.clone()))
+        .collect()
+}
+
+/// A resume after many events reads them in bulk (ADR 0024): more than one batch of them,
+/// interleaved in the store with another stream's events, some larger than the rest. Every
+/// missed event comes exactly once, in order, with its original id and data, from the start,
+/// the middle and near the end, and above the progress the client says it saw (ADR 0016).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resume_after_many_events_delivers_each_once_in_order() {
+    const LONG: u32 = 1_500;
+    let cluster = demo_cluster(2, &[]).await;
+    let urls = cluster.gateway_urls();
+    let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
+    let long = json!({"name": "slow_count", "arguments": {"n": LONG, "interval_ms": 0, "pad": 2_000},
+        "_meta": {"progressToken": "p1"}});
+    let (mut a, mut b) = (
+        session.stream_request("tools/call", long).await.unwrap(),
+        session
+            .stream_request("tools/call", slow_count(300, 0))
+            .await
+            .unwrap(),
+    );
+    let (a, b) = tokio::join!(a.collect(WAIT), b.collect(WAIT));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.len(),
+        LONG as usize + 2,
+        "priming, every step, the response"
+    );
+    let elsewhere = session.via(&urls[1]);
+    for (stream, from) in [(&a, 0), (&a, 700), (&a, a.len() - 12), (&b, 0)] {
+        let cursor = stream[from].id.clone().expect("every event has an id");
+        let resumed = elsewhere
+            .get_stream(Some(&cursor))
+            .await
+            .unwrap()
+            .collect(WAIT)
+            .await
+            .unwrap();
+        assert_eq!(resumed[0].id.as_deref(), Some(cursor.as_str()), "priming");
+        assert!(
+            ids_and_data(&resumed[1..]) == ids_and_data(&stream[from + 1..]),
+            "resume after event {from}: {} events came, {} expected",
+            resumed.len() - 1,
+            stream.len() - from - 1
+        );
+    }
+    // As if the client had seen progress 1,000 before the priming cursor.
+    let priming = a[0].id.clone().unwrap();
+    let mut seen = Seen::default();
+    let mut resumed = elsewhere
+        .get_stream(Some(&format!("{priming}:1000")))
+        .await
+        .unwrap();
+    read_to_end(&mut resumed, &mut seen).await;
+    let expected: BTreeMap<u64, usize> = (1_001..=u64::from(LONG)).map(|i| (i, 1)).collect();
+    assert!(seen.progress == expected, "progress at or below 1,000 came");
+    assert_eq!(seen.responses.len(), 1);
+    assert_eq!(
+        seen.responses[0]["result"]["structuredContent"]["count"],
+        LONG
+    );
+    // The bus let the gateway read in bulk (its permissions allow the replay consumer).
+    for gateway in &cluster.gateways {
+        assert!(!gateway.proc.log_text().contains("replay consumer"));
+    }
+}

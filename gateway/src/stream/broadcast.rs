@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus_schema::messages::{decode, encode, BroadcastEvent, BroadcastKind};
-use bus_schema::{headers, subjects, PROTOCOL_VERSION};
+use bus_schema::{headers, subjects, topology, PROTOCOL_VERSION};
 use futures::StreamExt;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::replay::{self, BulkError, DIRECT_GET_SPAN};
 use super::{not_found, EventStore, StreamError};
 use crate::catalog::{Catalog, CatalogSnapshot, ListKind};
 use crate::metrics::METRICS;
@@ -109,8 +110,15 @@ impl BroadcastHub {
     }
 
     /// The stored events after `after` up to `until`, in order. `Expired` when the store no
-    /// longer holds the first of them.
+    /// longer holds the first of them. Many are read in bulk; a few, or all of them when a
+    /// bulk read fails, one direct get each (ADR 0024).
     pub async fn replay(&self, after: u64, until: u64) -> Result<Vec<BroadcastItem>, StreamError> {
+        if until.saturating_sub(after) > DIRECT_GET_SPAN {
+            match self.replay_in_bulk(after, until).await {
+                Ok(replayed) => return replayed,
+                Err(e) => tracing::debug!(error = %e, "bulk read failed; reading one by one"),
+            }
+        }
         let mut out = Vec::new();
         let mut next = after + 1;
         while next <= until {
@@ -145,6 +153,47 @@ impl BroadcastHub {
             }
         }
         Ok(out)
+    }
+
+    /// [`Self::replay`] through bulk reads. Every broadcast event matches the filter, so a
+    /// first event past `after + 1` means the next one is gone: `Expired`, as one by one.
+    async fn replay_in_bulk(
+        &self,
+        after: u64,
+        until: u64,
+    ) -> Result<Result<Vec<BroadcastItem>, StreamError>, BulkError> {
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let read = replay::read_after(
+                &self.store.js,
+                topology::BROADCAST_STREAM,
+                subjects::BROADCAST_WILDCARD,
+                cursor,
+            )
+            .await?;
+            for event in read.events {
+                if cursor == after && event.seq > after + 1 {
+                    return Ok(Err(StreamError::Expired));
+                }
+                if event.seq > until {
+                    return Ok(Ok(out));
+                }
+                cursor = event.seq;
+                if let Some(kind) = parse(&event.payload) {
+                    out.push(BroadcastItem {
+                        seq: event.seq,
+                        kind,
+                    });
+                }
+            }
+            if cursor == after {
+                return Ok(Err(StreamError::Expired));
+            }
+            if !read.more || cursor >= until {
+                return Ok(Ok(out));
+            }
+        }
     }
 
     pub fn head(&self) -> u64 {

@@ -9,6 +9,7 @@
 
 mod announce;
 mod broadcast;
+mod replay;
 mod request;
 
 use async_nats::jetstream::stream::DirectGetErrorKind;

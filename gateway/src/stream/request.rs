@@ -2,18 +2,22 @@
 //!
 //! The same reader serves a fresh `tools/call` and a `GET` that resumes it on another node:
 //! it subscribes to the live republished copies first, then reads whatever it has not
-//! delivered from the store (direct get, no consumer), and from then on takes live copies,
-//! falling back to the store whenever `Nats-Last-Sequence` shows it missed one.
+//! delivered from the store, and from then on takes live copies, falling back to the store
+//! whenever `Nats-Last-Sequence` shows it missed one. A short read from the store is a
+//! direct get per event; a long one (a resume after many events, a reader that fell far
+//! behind) is read in bulk (`replay.rs`, ADR 0024).
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::jetstream::context::PublishErrorKind;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, StreamOpen};
-use bus_schema::{headers, subjects, PROTOCOL_VERSION};
+use bus_schema::{headers, subjects, topology, PROTOCOL_VERSION};
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::replay::{self, Stored, DIRECT_GET_SPAN};
 use super::{not_found, EventId, EventStore, LIVE_BUFFER};
 use crate::catalog::ToolRoute;
 use crate::metrics::METRICS;
@@ -53,6 +57,16 @@ pub struct RequestStream {
     cursor: u64,
     /// Read from the store before taking live copies.
     from_store: bool,
+    /// The highest sequence known to be stored for this stream while reading the store, or
+    /// 0: how far the read spans, which decides direct get or bulk. Not known (0) when the
+    /// client is too slow for the live copies: it reads one by one, as it can take them,
+    /// without a consumer per slow reader or a batch held for it.
+    store_until: u64,
+    /// Events read in bulk and not yet delivered.
+    backlog: VecDeque<Stored>,
+    /// The bulk read behind `backlog` reached the end of the store: once it is delivered,
+    /// take live copies without asking the store again.
+    caught_up: bool,
     /// Live copies taken without waiting since the subscription last had none ready.
     ready_in_a_row: usize,
     tracker: CallTracker,
@@ -135,6 +149,9 @@ impl RequestStream {
             live,
             cursor: open_seq,
             from_store: false,
+            store_until: 0,
+            backlog: VecDeque::new(),
+            caught_up: false,
             ready_in_a_row: 0,
             tracker,
             open,
@@ -202,6 +219,8 @@ impl RequestStream {
             Instant::now() + remaining,
         );
         // Resuming after the final response: nothing more will come, end after priming.
+        // Otherwise the last event bounds what there is to replay.
+        let mut store_until = 0;
         if let Ok(last) = store
             .events
             .direct_get_last_for_subject(subject.clone())
@@ -210,6 +229,7 @@ impl RequestStream {
             if last.sequence <= after && is_final(&last.payload) {
                 tracker.mark_done();
             }
+            store_until = last.sequence;
         }
         Ok(Self {
             queued_at: 0,
@@ -220,6 +240,9 @@ impl RequestStream {
             live,
             cursor: after.max(first.sequence),
             from_store: true,
+            store_until,
+            backlog: VecDeque::new(),
+            caught_up: false,
             ready_in_a_row: 0,
             tracker,
             open,
@@ -274,14 +297,9 @@ impl RequestStream {
                 return None;
             }
             if self.from_store {
-                match self
-                    .store
-                    .events
-                    .direct_get_next_for_subject(self.subject.clone(), Some(self.cursor + 1))
-                    .await
-                {
-                    Ok(m) => {
-                        self.cursor = m.sequence;
+                match self.read_store().await {
+                    Ok(Some(m)) => {
+                        self.cursor = m.seq;
                         if let Some(update) = self.apply(&m.payload) {
                             // A resumed stream (not queued here) reads what it missed first.
                             if self.queued_at == 0 {
@@ -294,7 +312,7 @@ impl RequestStream {
                         }
                         continue;
                     }
-                    Err(e) if not_found(&e.kind()) => self.from_store = false,
+                    Ok(None) => self.from_store = false,
                     Err(e) => {
                         tracing::warn!(error = %e, "reading stored events failed; retrying");
                         tokio::select! {
@@ -322,7 +340,7 @@ impl RequestStream {
                 }
                 None if self.ready_in_a_row >= LIVE_BUFFER => {
                     self.ready_in_a_row = 0;
-                    self.from_store = true;
+                    self.read_store_from_here(0);
                     continue;
                 }
                 None => {
@@ -349,7 +367,7 @@ impl RequestStream {
             };
             let Some(msg) = msg else {
                 // The subscription ended (connection closed for good): read the store.
-                self.from_store = true;
+                self.read_store_from_here(0);
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             };
@@ -365,13 +383,65 @@ impl RequestStream {
                 continue; // already delivered from the store
             }
             if previous > self.cursor {
-                self.from_store = true; // we missed at least one: fetch it first
+                // We missed at least one: fetch it, and the rest up to this one, first.
+                self.read_store_from_here(seq);
                 continue;
             }
             self.cursor = seq;
             if let Some(update) = self.apply(&msg.payload) {
                 return Some((self.position(), update));
             }
+        }
+    }
+
+    /// Switches to reading the store after the cursor, up to `until` if known (else 0).
+    fn read_store_from_here(&mut self, until: u64) {
+        self.from_store = true;
+        self.store_until = until;
+        self.backlog.clear();
+        self.caught_up = false;
+    }
+
+    /// The next stored event after the cursor, or `None` when the store has no more: from
+    /// the bulk backlog, a new bulk read when the span is long, else one direct get (also
+    /// when a bulk read fails: the bus may not allow it, ADR 0024).
+    async fn read_store(&mut self) -> Result<Option<Stored>, StreamError> {
+        if let Some(event) = self.backlog.pop_front() {
+            return Ok(Some(event));
+        }
+        if std::mem::take(&mut self.caught_up) {
+            return Ok(None);
+        }
+        if self.store_until.saturating_sub(self.cursor) > DIRECT_GET_SPAN {
+            let read = replay::read_after(
+                &self.store.js,
+                topology::EVENTS_STREAM,
+                &self.subject,
+                self.cursor,
+            )
+            .await;
+            match read {
+                Ok(read) => {
+                    self.backlog = read.events.into();
+                    let first = self.backlog.pop_front();
+                    self.caught_up = first.is_some() && !read.more;
+                    return Ok(first);
+                }
+                Err(e) => tracing::debug!(error = %e, "bulk read failed; reading one by one"),
+            }
+        }
+        match self
+            .store
+            .events
+            .direct_get_next_for_subject(self.subject.clone(), Some(self.cursor + 1))
+            .await
+        {
+            Ok(m) => Ok(Some(Stored {
+                seq: m.sequence,
+                payload: m.payload,
+            })),
+            Err(e) if not_found(&e.kind()) => Ok(None),
+            Err(e) => Err(StreamError::Store(e.to_string())),
         }
     }
 
