@@ -354,7 +354,11 @@ async fn call(http: &reqwest::Client, t: &Target) -> Result<Value> {
     ensure!(resp.status().is_success(), "HTTP {}", resp.status());
     let text = resp.text().await?;
     // An SSE answer (`--sse`): the response is the last `data:` line.
-    let json = match text.lines().filter_map(|l| l.strip_prefix("data:")).last() {
+    let json = match text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .next_back()
+    {
         Some(data) if !text.starts_with('{') => data.trim(),
         _ => &text,
     };
