@@ -3,6 +3,8 @@
 //! Markdown table.
 
 mod abuse;
+mod direct;
+mod direct_server;
 mod echo;
 mod fanout;
 mod replay;
@@ -23,6 +25,12 @@ struct Cli {
 enum Command {
     /// Issue 12's attacks at once beside an honest client: gateway RSS and honest latency.
     Abuse(abuse::Args),
+    /// Issue 18's P1/P1s: `echo` against a direct rmcp server and the cluster, alternately,
+    /// with ratios and the CPU per call of every process.
+    Direct(direct::Args),
+    /// The direct rmcp echo server that `direct` drives (run by it, in its own process).
+    #[command(hide = true)]
+    DirectServer(direct_server::Args),
     /// `echo` latency and throughput, through the bus and in-process.
     Echo(echo::Args),
     /// Delivery latency of one cluster-wide notification to many open streams, and the
@@ -41,6 +49,8 @@ enum Command {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Abuse(a) => abuse::run(a).await,
+        Command::Direct(a) => direct::run(a).await,
+        Command::DirectServer(a) => direct_server::run(a).await,
         Command::Echo(a) => echo::run_all(a).await,
         Command::Fanout(a) => fanout::run(a).await,
         Command::Replay(a) => replay::run(a).await,
