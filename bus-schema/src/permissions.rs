@@ -100,6 +100,9 @@ fn gateway() -> Permissions {
         // gateway checks the reply subject against the pool; ADR 0023).
         format!("{}.>", subjects::WORKER_INBOXES),
         "$JS.API.INFO".to_owned(),
+        // Probing workers' liveness subscriptions (ADR 0029): the server's "no responders"
+        // comes back into the gateway's own inbox.
+        subjects::ALIVE_WILDCARD.to_owned(),
         // Flow control of the ordered consumers behind KV watches.
         "$JS.FC.>".to_owned(),
     ];
@@ -140,8 +143,10 @@ fn gateway() -> Permissions {
         publish.push(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.*"));
         publish.push(format!("$JS.API.CONSUMER.DELETE.{stream}.*"));
     }
-    // The gateways' own records; the worker and catalogue buckets are only read.
-    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV, GATEWAYS_KV] {
+    // The gateways' own records. The catalogue bucket is only read; a worker's record is
+    // deleted (with the revision it was probed at) once its liveness subscription is gone
+    // (ADR 0029), so that every gateway drops it alike.
+    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV, GATEWAYS_KV, WORKERS_KV] {
         publish.push(format!("$KV.{}.>", spec.bucket));
     }
     Permissions {
@@ -205,6 +210,8 @@ fn worker(pool: &PoolName) -> Permissions {
             subjects::pool_answers(pool),
             // The operator asking one instance to drain (PROTOCOL.md §4.3).
             subjects::pool_drains(pool),
+            // Its liveness subscription, probed by gateways (ADR 0029).
+            subjects::pool_alive(pool),
             // The NATS service API: discovery pings for everyone, and its own name.
             "$SRV.*".to_owned(),
             format!("$SRV.*.{service}"),
