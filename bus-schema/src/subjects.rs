@@ -231,12 +231,15 @@ pub fn alive_probe_replies(gateway: &InstanceId) -> String {
 
 /// The stage, revision, pool and instance a subject made by [`alive_probe_reply`] names.
 pub fn parse_alive_probe_reply(subject: &str) -> Option<(&str, u64, &str, &str)> {
-    let rest = subject.strip_prefix(GATEWAY_INBOX_PREFIX)?.strip_prefix('.')?;
+    let rest = subject
+        .strip_prefix(GATEWAY_INBOX_PREFIX)?
+        .strip_prefix('.')?;
     let mut tokens = rest.split('.');
     let (_gateway, kind) = (tokens.next()?, tokens.next()?);
     let (stage, revision) = (tokens.next()?, tokens.next()?.parse().ok()?);
     let (pool, instance) = (tokens.next()?, tokens.next()?);
-    let valid = kind == "alive" && tokens.next().is_none() && !pool.is_empty() && !instance.is_empty();
+    let valid =
+        kind == "alive" && tokens.next().is_none() && !pool.is_empty() && !instance.is_empty();
     valid.then_some((stage, revision, pool, instance))
 }
 
@@ -374,10 +377,22 @@ mod tests {
         assert!(pool_alive(&pool).starts_with(ALIVE_WILDCARD.trim_end_matches('>')));
         let reply = alive_probe_reply(&gw, "p", 42, &pool, &w1);
         assert!(reply.starts_with(alive_probe_replies(&gw).trim_end_matches('>')));
-        assert_eq!(parse_alive_probe_reply(&reply), Some(("p", 42, "demo", "w1")));
-        assert_eq!(parse_alive_probe_reply("_INBOX.gw.gw-1.alive.p.x.demo.w1"), None);
-        assert_eq!(parse_alive_probe_reply("_INBOX.gw.gw-1.alive.p.1.demo.w1.x"), None);
-        assert_eq!(parse_alive_probe_reply("_INBOX.gw.gw-1.other.p.1.demo.w1"), None);
+        assert_eq!(
+            parse_alive_probe_reply(&reply),
+            Some(("p", 42, "demo", "w1"))
+        );
+        assert_eq!(
+            parse_alive_probe_reply("_INBOX.gw.gw-1.alive.p.x.demo.w1"),
+            None
+        );
+        assert_eq!(
+            parse_alive_probe_reply("_INBOX.gw.gw-1.alive.p.1.demo.w1.x"),
+            None
+        );
+        assert_eq!(
+            parse_alive_probe_reply("_INBOX.gw.gw-1.other.p.1.demo.w1"),
+            None
+        );
     }
 
     #[test]

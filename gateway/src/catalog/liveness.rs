@@ -123,6 +123,10 @@ impl Liveness {
         self.targets.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
     /// The probes of one tick at `now`: due confirmations, then the next share of the round.
     pub fn tick(&mut self, gateway: &InstanceId, now: Instant) -> Vec<Probe> {
         let mut probes = Vec::new();
@@ -173,7 +177,11 @@ impl Liveness {
         };
         let key = format!("{pool}.{instance}");
         // Only the instance as probed: a newer beat (another revision) is alive news.
-        if self.targets.get(&key).is_none_or(|t| t.revision != revision) {
+        if self
+            .targets
+            .get(&key)
+            .is_none_or(|t| t.revision != revision)
+        {
             return Verdict::Nothing;
         }
         match stage {
@@ -216,7 +224,10 @@ fn per_tick(n: usize) -> usize {
 /// Sends the probes; a failure (the connection is away) only delays the verdict.
 pub async fn send(nats: &async_nats::Client, probes: Vec<Probe>) {
     for p in probes {
-        if let Err(e) = nats.publish_with_reply(p.subject, p.reply, Bytes::new()).await {
+        if let Err(e) = nats
+            .publish_with_reply(p.subject, p.reply, Bytes::new())
+            .await
+        {
             tracing::debug!(error = %e, "liveness probe not sent");
             return;
         }
@@ -231,7 +242,9 @@ pub fn delete(workers: &kv::Store, key: String, revision: u64) {
             Ok(()) => tracing::info!(worker = %key,
                 "worker's connection is gone (no responders on its alive subject); removed it"),
             // Most often another gateway deleted it first, or the worker beat again.
-            Err(e) => tracing::debug!(worker = %key, error = %e, "removing a gone worker's record did not apply"),
+            Err(e) => {
+                tracing::debug!(worker = %key, error = %e, "removing a gone worker's record did not apply")
+            }
         }
     });
 }
@@ -284,7 +297,10 @@ mod tests {
         let early = l.tick(&gw(), t0 + Duration::from_millis(100));
         assert!(early.iter().all(|p| !p.reply.contains(".alive.c.")));
         let later = l.tick(&gw(), t0 + CONFIRM_AFTER);
-        let confirm: Vec<_> = later.iter().filter(|p| p.reply.contains(".alive.c.")).collect();
+        let confirm: Vec<_> = later
+            .iter()
+            .filter(|p| p.reply.contains(".alive.c."))
+            .collect();
         assert_eq!(confirm.len(), 1);
         assert_eq!(
             l.answered(&confirm[0].reply, true, t0 + CONFIRM_AFTER),

@@ -195,12 +195,17 @@ impl Watcher {
                     self.liveness.retain(|key| registry.is_live(key));
                     expired
                 }
-                _ = probe.tick(), if answers.is_some() && self.liveness.len() > 0 => {
+                _ = probe.tick(), if answers.is_some() && !self.liveness.is_empty() => {
                     let probes = self.liveness.tick(&self.gateway, tokio::time::Instant::now());
                     liveness::send(&self.nats, probes).await;
                     false
                 }
-                Some(answer) = async { answers.as_mut()?.next().await }, if answers.is_some() => {
+                answer = async { answers.as_mut()?.next().await }, if answers.is_some() => {
+                    let Some(answer) = answer else {
+                        tracing::warn!("liveness probe answers ended; dead workers leave after their TTL");
+                        answers = None;
+                        continue;
+                    };
                     let gone = answer.status == Some(async_nats::StatusCode::NO_RESPONDERS);
                     let now = tokio::time::Instant::now();
                     if let liveness::Verdict::Gone { key, revision } =

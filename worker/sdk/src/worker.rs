@@ -216,7 +216,9 @@ async fn hold_alive_subscription(
         Ok::<_, async_nats::Error>(sub)
     };
     match subscribed.await {
-        Ok(mut sub) => Some(tokio::spawn(async move { while sub.next().await.is_some() {} })),
+        Ok(mut sub) => Some(tokio::spawn(
+            async move { while sub.next().await.is_some() {} },
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "cannot hold the alive subscription; gateways will wait for the TTL");
             None
