@@ -143,10 +143,8 @@ fn gateway() -> Permissions {
         publish.push(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.*"));
         publish.push(format!("$JS.API.CONSUMER.DELETE.{stream}.*"));
     }
-    // The gateways' own records. The catalogue bucket is only read; a worker's record is
-    // deleted (with the revision it was probed at) once its liveness subscription is gone
-    // (ADR 0029), so that every gateway drops it alike.
-    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV, GATEWAYS_KV, WORKERS_KV] {
+    // The gateways' own records; the worker and catalogue buckets are only read.
+    for spec in [SESSIONS_KV, TASKS_KV, CLUSTER_KV, GATEWAYS_KV] {
         publish.push(format!("$KV.{}.>", spec.bucket));
     }
     Permissions {
@@ -350,6 +348,12 @@ mod tests {
             "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo"
         ));
         assert!(!allowed(&g.publish, "$KV.mcpbus-workers.demo.w1"));
+        // It probes workers' alive subjects (ADR 0029), and hears the answers in its inbox.
+        let w1 = crate::names::InstanceId::new("w1").unwrap();
+        assert!(allowed(&g.publish, &subjects::alive(&demo, &w1)));
+        let gw = crate::names::InstanceId::new("gw-1").unwrap();
+        let reply = subjects::alive_probe_reply(&gw, "p", 1, &demo, &w1);
+        assert!(allowed(&g.subscribe, &reply));
         assert!(!allowed(&g.subscribe, &subjects::call(&demo)));
         assert!(!allowed(&g.subscribe, "_INBOX.pool.demo.x"));
     }
@@ -363,6 +367,10 @@ mod tests {
         assert!(allowed(&w.subscribe, &subjects::drain(&demo, &w1)));
         assert!(!allowed(&w.subscribe, &subjects::drain(&other, &w1)));
         assert!(!allowed(&w.publish, &subjects::drain(&demo, &w1)));
+        // Its own pool's alive subjects only, to hold, never to probe (ADR 0029).
+        assert!(allowed(&w.subscribe, &subjects::alive(&demo, &w1)));
+        assert!(!allowed(&w.subscribe, &subjects::alive(&other, &w1)));
+        assert!(!allowed(&w.publish, &subjects::alive(&demo, &w1)));
     }
 
     #[test]

@@ -12,10 +12,11 @@
 //!
 //! A second probe a moment later confirms the first (interest crosses a NATS cluster's
 //! routes asynchronously, so a worker that has just started could be missed once). Then the
-//! gateway deletes the worker's record, expecting the revision it probed: a new beat in the
-//! meantime makes the delete fail and keeps the instance. The delete reaches every gateway
-//! through its watch, so all of them drop the instance alike (same snapshot, same
-//! generation), whichever gateway noticed first.
+//! gateway drops the instance from its own registry, as its TTL expiry would: each gateway
+//! probes and decides for itself, within the same second, and none writes the workers
+//! bucket (its permissions keep it from registering workers, ADR 0013). The verdict holds
+//! only for the revision probed: a beat in the meantime voids it, and a beat after it brings
+//! the instance back as a new one.
 //!
 //! Cost: one small core-NATS message per instance per second from each gateway, nothing
 //! stored, nothing answered. Cap: [`MAX_PROBES_PER_SECOND`] per gateway whatever the number
@@ -26,7 +27,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
 use bus_schema::messages::WorkerRecord;
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::subjects;
@@ -66,8 +66,8 @@ pub enum Verdict {
     Nothing,
     /// The first probe found no subscriber: a confirmation is scheduled.
     Confirming,
-    /// Confirmed gone: delete this key, expecting this revision.
-    Gone { key: String, revision: u64 },
+    /// Confirmed gone at the revision probed: drop this key.
+    Gone { key: String },
 }
 
 /// The probing schedule of one gateway. Pure state: the watcher feeds it records, ticks and
@@ -190,9 +190,9 @@ impl Liveness {
                 Verdict::Confirming
             }
             CONFIRM => {
-                // Probed no more: the delete (or a new beat) decides what comes next.
+                // Probed no more; a new beat would track it again.
                 self.forget(&key);
-                Verdict::Gone { key, revision }
+                Verdict::Gone { key }
             }
             _ => Verdict::Nothing,
         }
@@ -232,21 +232,6 @@ pub async fn send(nats: &async_nats::Client, probes: Vec<Probe>) {
             return;
         }
     }
-}
-
-/// Deletes a worker record confirmed gone, expecting the revision probed; not waited for.
-pub fn delete(workers: &kv::Store, key: String, revision: u64) {
-    let workers = workers.clone();
-    tokio::spawn(async move {
-        match workers.delete_expect_revision(&key, Some(revision)).await {
-            Ok(()) => tracing::info!(worker = %key,
-                "worker's connection is gone (no responders on its alive subject); removed it"),
-            // Most often another gateway deleted it first, or the worker beat again.
-            Err(e) => {
-                tracing::debug!(worker = %key, error = %e, "removing a gone worker's record did not apply")
-            }
-        }
-    });
 }
 
 #[cfg(test)]
@@ -304,10 +289,7 @@ mod tests {
         assert_eq!(confirm.len(), 1);
         assert_eq!(
             l.answered(&confirm[0].reply, true, t0 + CONFIRM_AFTER),
-            Verdict::Gone {
-                key: "p.w1".into(),
-                revision: 7
-            }
+            Verdict::Gone { key: "p.w1".into() }
         );
         assert_eq!(l.len(), 0, "probed no more once judged");
     }

@@ -208,12 +208,14 @@ impl Watcher {
                     };
                     let gone = answer.status == Some(async_nats::StatusCode::NO_RESPONDERS);
                     let now = tokio::time::Instant::now();
-                    if let liveness::Verdict::Gone { key, revision } =
-                        self.liveness.answered(answer.subject.as_str(), gone, now)
-                    {
-                        liveness::delete(&self.workers, key, revision);
+                    match self.liveness.answered(answer.subject.as_str(), gone, now) {
+                        liveness::Verdict::Gone { key } => {
+                            tracing::info!(worker = %key,
+                                "worker's connection is gone (no responders on its alive subject); dropped it");
+                            self.registry.remove_worker(&key, Instant::now())
+                        }
+                        _ => false,
                     }
-                    false
                 }
             };
             if catalogs_synced && workers_synced && !self.synced.swap(true, Ordering::Relaxed) {
