@@ -79,6 +79,10 @@ pub struct Liveness {
     cursor: Option<String>,
     /// Keys whose first probe found no subscriber: when to confirm, at which revision.
     confirm: HashMap<String, (Instant, u64)>,
+    /// First probes owed, in tenths (ticks per round) of a probe: every tick adds one per
+    /// instance, so that fewer instances than ticks in a round are still probed once a
+    /// round, not once a tick.
+    credit: usize,
 }
 
 /// One probe to send.
@@ -119,6 +123,7 @@ impl Liveness {
     }
 
     /// How many instances are probed.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.targets.len()
     }
@@ -143,7 +148,11 @@ impl Liveness {
                 probes.push(t.probe(gateway, CONFIRM));
             }
         }
-        let budget = per_tick(self.targets.len());
+        let ticks_per_round = (ROUND.as_millis() / PROBE_TICK.as_millis()) as usize;
+        let cap = per_tick(usize::MAX);
+        self.credit = (self.credit + self.targets.len()).min(cap * ticks_per_round);
+        let budget = (self.credit / ticks_per_round).min(self.targets.len());
+        self.credit -= budget * ticks_per_round;
         let after = match &self.cursor {
             Some(c) => (Bound::Excluded(c.clone()), Bound::Unbounded),
             None => (Bound::Unbounded, Bound::Unbounded),
@@ -158,6 +167,7 @@ impl Liveness {
             .chain(self.targets.range::<String, _>(wrapped))
             .take(budget)
             .map(|(k, t)| (k.clone(), t.probe(gateway, FIRST)))
+            .filter(|(k, _)| !self.confirm.contains_key(k))
             .collect();
         for (key, probe) in next {
             self.cursor = Some(key);
@@ -186,7 +196,10 @@ impl Liveness {
         }
         match stage {
             FIRST => {
-                self.confirm.insert(key, (now + CONFIRM_AFTER, revision));
+                // A later first probe's answer must not push the confirmation back.
+                self.confirm
+                    .entry(key)
+                    .or_insert((now + CONFIRM_AFTER, revision));
                 Verdict::Confirming
             }
             CONFIRM => {
@@ -214,7 +227,8 @@ impl Target {
     }
 }
 
-/// How many instances one tick probes when `n` are known: the round's share, capped.
+/// How many instances one tick probes when `n` are known: the round's share (rounded up),
+/// capped. `per_tick(usize::MAX)` is the cap.
 fn per_tick(n: usize) -> usize {
     let ticks_per_round = (ROUND.as_millis() / PROBE_TICK.as_millis()) as usize;
     let cap = MAX_PROBES_PER_SECOND * PROBE_TICK.as_millis() as usize / 1000;
@@ -257,6 +271,17 @@ mod tests {
         InstanceId::new("gw-1").unwrap()
     }
 
+    /// Ticks from `t0` until a probe goes out: the first probe and when it went.
+    fn first_probe(l: &mut Liveness, t0: Instant) -> (Probe, Instant) {
+        for n in 0..100 {
+            let at = t0 + PROBE_TICK * n;
+            if let Some(p) = l.tick(&gw(), at).into_iter().next() {
+                return (p, at);
+            }
+        }
+        panic!("no probe in 100 ticks");
+    }
+
     #[test]
     fn only_workers_that_hold_the_subscription_under_their_own_key_are_probed() {
         let mut l = Liveness::default();
@@ -265,19 +290,31 @@ mod tests {
         // A record naming another pool's instance under its own key is not probed.
         l.track("p.x", &record("q", "victim", true), 3);
         assert_eq!(l.len(), 1);
-        let probes = l.tick(&gw(), Instant::now());
-        assert_eq!(probes.len(), 1);
-        assert_eq!(probes[0].subject, "mcpbus.v2.alive.p.w1");
+        let (probe, _) = first_probe(&mut l, Instant::now());
+        assert_eq!(probe.subject, "mcpbus.v2.alive.p.w1");
+    }
+
+    #[test]
+    fn one_instance_is_probed_once_a_round_not_once_a_tick() {
+        let mut l = Liveness::default();
+        l.track("p.w1", &record("p", "w1", true), 1);
+        let t0 = Instant::now();
+        let sent: usize = (0..30)
+            .map(|n| l.tick(&gw(), t0 + PROBE_TICK * n).len())
+            .sum();
+        assert_eq!(sent, 3);
     }
 
     #[test]
     fn two_no_responders_at_the_probed_revision_mean_gone() {
-        let t0 = Instant::now();
         let mut l = Liveness::default();
         l.track("p.w1", &record("p", "w1", true), 7);
-        let first = l.tick(&gw(), t0).remove(0);
+        let (first, t0) = first_probe(&mut l, Instant::now());
         assert_eq!(l.answered(&first.reply, false, t0), Verdict::Nothing);
         assert_eq!(l.answered(&first.reply, true, t0), Verdict::Confirming);
+        // Another first answer does not push the confirmation back.
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(l.answered(&first.reply, true, t1), Verdict::Confirming);
         // Not confirmed before its time; then exactly one confirmation.
         let early = l.tick(&gw(), t0 + Duration::from_millis(100));
         assert!(early.iter().all(|p| !p.reply.contains(".alive.c.")));
@@ -296,10 +333,9 @@ mod tests {
 
     #[test]
     fn a_new_beat_voids_an_answer_about_the_old_revision() {
-        let t0 = Instant::now();
         let mut l = Liveness::default();
         l.track("p.w1", &record("p", "w1", true), 7);
-        let first = l.tick(&gw(), t0).remove(0);
+        let (first, t0) = first_probe(&mut l, Instant::now());
         l.track("p.w1", &record("p", "w1", true), 8);
         assert_eq!(l.answered(&first.reply, true, t0), Verdict::Nothing);
         // A made-up reply subject for an instance we do not probe is ignored too.
@@ -328,8 +364,7 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 25);
-        // 25 over 10 ticks is 3 a tick: a round covers everyone, a few twice.
-        assert!(seen.values().all(|&c| (1..=2).contains(&c)), "{seen:?}");
+        assert!(seen.values().all(|&c| c == 1), "{seen:?}");
     }
 
     /// The attack: a pool writes many records to make every gateway probe a lot. The rate
