@@ -97,6 +97,13 @@ pub struct WorkerRecord {
     /// every stated time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_ms: Option<u64>,
+    /// The instance subscribed to [`crate::subjects::alive`] before it wrote this record and
+    /// keeps that subscription while its connection lives (PROTOCOL.md §4.2, ADR 0029):
+    /// gateways probe it and remove the instance about a second after its connection is gone
+    /// (a kill -9), rather than `ttl_ms` after its last beat. Absent (workers from before
+    /// it, or that do not subscribe): the TTL alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alive_subscription: bool,
 }
 
 /// A gateway node's record, in the gateways KV bucket under its instance id, for operators

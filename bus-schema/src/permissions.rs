@@ -100,6 +100,9 @@ fn gateway() -> Permissions {
         // gateway checks the reply subject against the pool; ADR 0023).
         format!("{}.>", subjects::WORKER_INBOXES),
         "$JS.API.INFO".to_owned(),
+        // Probing workers' liveness subscriptions (ADR 0029): the server's "no responders"
+        // comes back into the gateway's own inbox.
+        subjects::ALIVE_WILDCARD.to_owned(),
         // Flow control of the ordered consumers behind KV watches.
         "$JS.FC.>".to_owned(),
     ];
@@ -205,6 +208,8 @@ fn worker(pool: &PoolName) -> Permissions {
             subjects::pool_answers(pool),
             // The operator asking one instance to drain (PROTOCOL.md §4.3).
             subjects::pool_drains(pool),
+            // Its liveness subscription, probed by gateways (ADR 0029).
+            subjects::pool_alive(pool),
             // The NATS service API: discovery pings for everyone, and its own name.
             "$SRV.*".to_owned(),
             format!("$SRV.*.{service}"),
@@ -343,6 +348,12 @@ mod tests {
             "$JS.API.CONSUMER.MSG.NEXT.MCPBUS_CALLS.mcpbus-pool-demo"
         ));
         assert!(!allowed(&g.publish, "$KV.mcpbus-workers.demo.w1"));
+        // It probes workers' alive subjects (ADR 0029), and hears the answers in its inbox.
+        let w1 = crate::names::InstanceId::new("w1").unwrap();
+        assert!(allowed(&g.publish, &subjects::alive(&demo, &w1)));
+        let gw = crate::names::InstanceId::new("gw-1").unwrap();
+        let reply = subjects::alive_probe_reply(&gw, "p", 1, &demo, &w1);
+        assert!(allowed(&g.subscribe, &reply));
         assert!(!allowed(&g.subscribe, &subjects::call(&demo)));
         assert!(!allowed(&g.subscribe, "_INBOX.pool.demo.x"));
     }
@@ -356,6 +367,10 @@ mod tests {
         assert!(allowed(&w.subscribe, &subjects::drain(&demo, &w1)));
         assert!(!allowed(&w.subscribe, &subjects::drain(&other, &w1)));
         assert!(!allowed(&w.publish, &subjects::drain(&demo, &w1)));
+        // Its own pool's alive subjects only, to hold, never to probe (ADR 0029).
+        assert!(allowed(&w.subscribe, &subjects::alive(&demo, &w1)));
+        assert!(!allowed(&w.subscribe, &subjects::alive(&other, &w1)));
+        assert!(!allowed(&w.publish, &subjects::alive(&demo, &w1)));
     }
 
     #[test]

@@ -194,6 +194,55 @@ pub fn pool_drains(pool: &PoolName) -> String {
     format!("{ROOT}.drain.{pool}.*")
 }
 
+/// Where a worker instance of `pool` that says so in its record (`WorkerRecord::alive_subscription`)
+/// holds a subscription for as long as its NATS connection lives (PROTOCOL.md §4.2, ADR
+/// 0029). Gateways publish an empty probe here with a reply subject: the server answers
+/// "no responders" at once when nobody is subscribed, i.e. when the instance's connection is
+/// gone. The instance need not answer.
+pub fn alive(pool: &PoolName, instance: &InstanceId) -> String {
+    format!("{ROOT}.alive.{pool}.{instance}")
+}
+
+/// Every liveness subject of `pool`'s instances: what a worker of `pool` may subscribe to.
+pub fn pool_alive(pool: &PoolName) -> String {
+    format!("{ROOT}.alive.{pool}.*")
+}
+
+/// Every liveness subject: what gateways may probe.
+pub const ALIVE_WILDCARD: &str = "mcpbus.v2.alive.>";
+
+/// The reply subject of a gateway's liveness probe (in its own inbox, where only the server's
+/// "no responders" status comes back): what was probed, so that a status needs no state to
+/// be understood. `stage` tells a first probe from its confirmation.
+pub fn alive_probe_reply(
+    gateway: &InstanceId,
+    stage: &str,
+    revision: u64,
+    pool: &PoolName,
+    instance: &InstanceId,
+) -> String {
+    format!("{GATEWAY_INBOX_PREFIX}.{gateway}.alive.{stage}.{revision}.{pool}.{instance}")
+}
+
+/// What one gateway subscribes to for the answers to its liveness probes.
+pub fn alive_probe_replies(gateway: &InstanceId) -> String {
+    format!("{GATEWAY_INBOX_PREFIX}.{gateway}.alive.>")
+}
+
+/// The stage, revision, pool and instance a subject made by [`alive_probe_reply`] names.
+pub fn parse_alive_probe_reply(subject: &str) -> Option<(&str, u64, &str, &str)> {
+    let rest = subject
+        .strip_prefix(GATEWAY_INBOX_PREFIX)?
+        .strip_prefix('.')?;
+    let mut tokens = rest.split('.');
+    let (_gateway, kind) = (tokens.next()?, tokens.next()?);
+    let (stage, revision) = (tokens.next()?, tokens.next()?.parse().ok()?);
+    let (pool, instance) = (tokens.next()?, tokens.next()?);
+    let valid =
+        kind == "alive" && tokens.next().is_none() && !pool.is_empty() && !instance.is_empty();
+    valid.then_some((stage, revision, pool, instance))
+}
+
 /// Every drain request of every pool: what the operator may publish.
 pub const DRAIN_WILDCARD: &str = "mcpbus.v2.drain.>";
 
@@ -315,6 +364,35 @@ mod tests {
         let w1 = InstanceId::new("w1").unwrap();
         assert_eq!(drain(&pool, &w1), "mcpbus.v2.drain.demo.w1");
         assert!(pool_drains(&pool).starts_with(DRAIN_WILDCARD.trim_end_matches('>')));
+    }
+
+    #[test]
+    fn liveness_probe_replies_round_trip() {
+        let (gw, pool, w1) = (
+            InstanceId::new("gw-1").unwrap(),
+            PoolName::new("demo").unwrap(),
+            InstanceId::new("w1").unwrap(),
+        );
+        assert_eq!(alive(&pool, &w1), "mcpbus.v2.alive.demo.w1");
+        assert!(pool_alive(&pool).starts_with(ALIVE_WILDCARD.trim_end_matches('>')));
+        let reply = alive_probe_reply(&gw, "p", 42, &pool, &w1);
+        assert!(reply.starts_with(alive_probe_replies(&gw).trim_end_matches('>')));
+        assert_eq!(
+            parse_alive_probe_reply(&reply),
+            Some(("p", 42, "demo", "w1"))
+        );
+        assert_eq!(
+            parse_alive_probe_reply("_INBOX.gw.gw-1.alive.p.x.demo.w1"),
+            None
+        );
+        assert_eq!(
+            parse_alive_probe_reply("_INBOX.gw.gw-1.alive.p.1.demo.w1.x"),
+            None
+        );
+        assert_eq!(
+            parse_alive_probe_reply("_INBOX.gw.gw-1.other.p.1.demo.w1"),
+            None
+        );
     }
 
     #[test]

@@ -171,6 +171,7 @@ fn sample_worker() -> WorkerRecord {
         max_in_flight: 16,
         sdk: String::new(),
         registered_ms: Some(1_700_000_000_123),
+        alive_subscription: true,
     }
 }
 
@@ -242,6 +243,16 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             v(
                 prefix_of(&subjects::cancel(&pool, "c1"), "sample-pool.c1"),
                 "subjects::cancel",
+            ),
+        ),
+        (
+            "ALIVE_SUBJECT_PREFIX",
+            v(
+                prefix_of(
+                    &subjects::alive(&pool, &InstanceId::new("i1").unwrap()),
+                    "sample-pool.i1",
+                ),
+                "subjects::alive",
             ),
         ),
         (
@@ -527,6 +538,13 @@ fn expectations() -> BTreeMap<&'static str, Expect> {
             ),
         ),
         // The time a pool's names date from.
+        (
+            "WORKER_ALIVE_SUBSCRIPTION",
+            v(
+                key_holding(&sample_worker(), serde_json::json!(true)),
+                "messages::WorkerRecord.alive_subscription",
+            ),
+        ),
         (
             "WORKER_REGISTERED_MS",
             v(

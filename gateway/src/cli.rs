@@ -50,6 +50,11 @@ struct Cli {
     /// SSE keep-alive comment interval in seconds.
     #[arg(long, env = "MCPBUS_SSE_KEEP_ALIVE_SECS")]
     sse_keep_alive_secs: Option<u64>,
+    /// Longest worker TTL honoured, in seconds (default 8): a worker claiming more is expired
+    /// this long after its last beat. Workers holding their alive subscription (ADR 0029)
+    /// leave about a second after their connection dies whatever their TTL.
+    #[arg(long, env = "MCPBUS_MAX_WORKER_TTL_SECS")]
+    max_worker_ttl_secs: Option<u64>,
     /// Seconds in-flight requests get to finish on shutdown.
     #[arg(long, env = "MCPBUS_DRAIN_SECS")]
     drain_secs: Option<u64>,
@@ -163,6 +168,9 @@ impl Cli {
         }
         if let Some(v) = self.drain_secs {
             c.drain_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.max_worker_ttl_secs {
+            c.max_worker_ttl = Duration::from_secs(v.clamp(1, 3600));
         }
         if let Some(v) = self.shutdown_delay_secs {
             c.shutdown_delay = Duration::from_secs(v);

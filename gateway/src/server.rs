@@ -109,6 +109,7 @@ pub async fn run(
         catalogs,
         config.max_worker_ttl,
         config.default_tool_timeout,
+        (nats.clone(), gateway_id.clone()),
         stop.clone(),
     );
     // Listed for operators (`mcpbusctl status`) until it stops.

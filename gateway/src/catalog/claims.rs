@@ -270,6 +270,7 @@ mod tests {
             max_in_flight: 1,
             sdk: String::new(),
             registered_ms,
+            alive_subscription: false,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod claims;
 mod header_params;
+mod liveness;
 mod registry;
 mod snapshot;
 
@@ -16,9 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::kv;
 use bus_schema::messages::{decode, CatalogRecord, WorkerRecord};
+use bus_schema::names::InstanceId;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use bus_schema::subjects;
 
 pub use claims::{conflicts, resolve, Claims, Conflict, NameKind, PoolClaim};
 pub use header_params::{header_params, HeaderParam};
@@ -38,12 +42,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Starts the watcher; it runs until `stop` fires.
+    /// Starts the watcher; it runs until `stop` fires. `nats` and `gateway` (this gateway's
+    /// id) probe the workers' liveness subscriptions (ADR 0029).
     pub fn start(
         workers: kv::Store,
         catalogs: kv::Store,
         max_worker_ttl: Duration,
         default_timeout: Duration,
+        (nats, gateway): (async_nats::Client, InstanceId),
         stop: CancellationToken,
     ) -> Self {
         let (tx, rx) = watch::channel(Arc::new(CatalogSnapshot::default()));
@@ -57,6 +63,9 @@ impl Catalog {
             synced: synced.clone(),
             workers_revision: 0,
             pool_workers: Default::default(),
+            nats,
+            gateway,
+            liveness: Default::default(),
         };
         tokio::spawn(watcher.run(stop));
         Self { rx, synced }
@@ -111,6 +120,10 @@ struct Watcher {
     /// may be re-put after the beat naming it, so gateways would disagree on them.
     workers_revision: u64,
     pool_workers: crate::metrics::PoolWorkers,
+    nats: async_nats::Client,
+    gateway: InstanceId,
+    /// Which instances to probe, and when (ADR 0029).
+    liveness: liveness::Liveness,
 }
 
 impl Watcher {
@@ -139,6 +152,21 @@ impl Watcher {
         let quiet = tokio::time::sleep(Duration::from_millis(500));
         tokio::pin!(quiet);
         let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+        // Only the server's "no responders" comes back here; without the subscription,
+        // probing is off and workers leave by their TTL.
+        let mut answers = match self
+            .nats
+            .subscribe(subjects::alive_probe_replies(&self.gateway))
+            .await
+        {
+            Ok(sub) => Some(sub),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot probe workers' liveness; dead workers leave after their TTL");
+                None
+            }
+        };
+        let mut probe = tokio::time::interval(liveness::PROBE_TICK);
+        probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let changed = tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
@@ -161,7 +189,34 @@ impl Watcher {
                     // now rather than list a dead worker until the next sweep.
                     self.apply_worker(entry, historic) | (historic && self.registry.expire(Instant::now()))
                 }
-                _ = sweep.tick() => self.registry.expire(Instant::now()),
+                _ = sweep.tick() => {
+                    let expired = self.registry.expire(Instant::now());
+                    let registry = &self.registry;
+                    self.liveness.retain(|key| registry.is_live(key));
+                    expired
+                }
+                _ = probe.tick(), if answers.is_some() && !self.liveness.is_empty() => {
+                    let probes = self.liveness.tick(&self.gateway, tokio::time::Instant::now());
+                    liveness::send(&self.nats, probes).await;
+                    false
+                }
+                answer = async { answers.as_mut()?.next().await }, if answers.is_some() => {
+                    let Some(answer) = answer else {
+                        tracing::warn!("liveness probe answers ended; dead workers leave after their TTL");
+                        answers = None;
+                        continue;
+                    };
+                    let gone = answer.status == Some(async_nats::StatusCode::NO_RESPONDERS);
+                    let now = tokio::time::Instant::now();
+                    match self.liveness.answered(answer.subject.as_str(), gone, now) {
+                        liveness::Verdict::Gone { key } => {
+                            tracing::info!(worker = %key,
+                                "worker's connection is gone (no responders on its alive subject); dropped it");
+                            self.registry.remove_worker(&key, Instant::now())
+                        }
+                        _ => false,
+                    }
+                }
             };
             if catalogs_synced && workers_synced && !self.synced.swap(true, Ordering::Relaxed) {
                 tracing::info!("catalogue synchronised with the registry");
@@ -202,6 +257,7 @@ impl Watcher {
     fn apply_worker(&mut self, entry: kv::Entry, historic: bool) -> bool {
         let now = Instant::now();
         if entry.operation != kv::Operation::Put {
+            self.liveness.forget(&entry.key);
             return self.registry.remove_worker(&entry.key, now);
         }
         let seen = if historic {
@@ -215,7 +271,10 @@ impl Watcher {
             now
         };
         match decode::<WorkerRecord>(&entry.value) {
-            Ok(record) => self.registry.put_worker(&entry.key, record, seen),
+            Ok(record) => {
+                self.liveness.track(&entry.key, &record, entry.revision);
+                self.registry.put_worker(&entry.key, record, seen)
+            }
             Err(e) => {
                 tracing::warn!(key = %entry.key, error = %e, "ignoring unreadable worker record");
                 false

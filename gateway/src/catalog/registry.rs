@@ -91,6 +91,11 @@ impl Registry {
         }
     }
 
+    /// Whether the instance under `key` is listed.
+    pub fn is_live(&self, key: &str) -> bool {
+        self.instances.contains_key(key)
+    }
+
     /// How many live instances each pool has.
     pub fn workers_per_pool(&self) -> HashMap<PoolName, usize> {
         let mut n = HashMap::new();
@@ -263,6 +268,7 @@ mod tests {
             max_in_flight: 1,
             sdk: String::new(),
             registered_ms: Some(1),
+            alive_subscription: false,
         }
     }
 

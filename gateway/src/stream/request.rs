@@ -445,19 +445,31 @@ impl RequestStream {
         }
     }
 
+    /// Parses a stored event once: as a reply, which nearly all are. Only what is not a reply
+    /// is looked at again, to tell the stream's `open` record (one per stream, which has no
+    /// `instance` and no reply `type`) from an unreadable event. Parsing each event twice
+    /// cost a resume of 1,000 events a visible share of its time (issue 18, P4).
     fn apply(&mut self, payload: &[u8]) -> Option<CallUpdate> {
-        let value: Value = serde_json::from_slice(payload).ok()?;
-        if value.get("type").and_then(Value::as_str) == Some(StreamOpen::KIND) {
-            return None;
-        }
         match decode::<CallReply>(payload) {
             Ok(reply) => self.tracker.observe(reply),
+            Err(_) if is_open(payload) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring unreadable stored event");
                 None
             }
         }
     }
+}
+
+/// Whether a stored event is a stream's `open` record.
+fn is_open(payload: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Kind<'_>>(payload)
+        .is_ok_and(|k| k.kind.as_deref() == Some(StreamOpen::KIND))
 }
 
 /// Whether a stored event is a call's final result or error.

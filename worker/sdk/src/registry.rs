@@ -64,11 +64,17 @@ impl Registration {
                 max_in_flight: config.max_in_flight,
                 sdk: concat!("mcpbus-rust/", env!("CARGO_PKG_VERSION")).to_owned(),
                 registered_ms: Some(registered_ms),
+                alive_subscription: false,
             },
             catalog_record,
             heartbeat: config.heartbeat,
             catalog_pending: false,
         })
+    }
+
+    /// Says in the record that this instance holds its alive subscription (ADR 0029).
+    pub(crate) fn set_alive_subscription(&mut self, held: bool) {
+        self.record.alive_subscription = held;
     }
 
     /// Switches to a changed catalogue: the new record under its new digest, then a beat

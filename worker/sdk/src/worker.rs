@@ -121,6 +121,8 @@ impl Worker {
         let consumer = topology::ensure_pool_consumer(&js, &pool, POOL_MAX_ACK_PENDING).await?;
         let mut registration =
             Registration::open(&js, &pool, &instance, &served, &self.config).await?;
+        let alive = hold_alive_subscription(&nats, &pool, &instance).await;
+        registration.set_alive_subscription(alive.is_some());
         registration.register().await?;
         tracing::info!(%pool, %instance, tools = served.tools.len(), "worker registered");
         // Visible to standard NATS tooling (`nats micro ls/info/stats`). Not needed for
@@ -189,8 +191,38 @@ impl Worker {
         if let Some(service) = service {
             let _ = service.stop().await;
         }
+        if let Some(alive) = alive {
+            alive.abort();
+        }
         tracing::info!("worker stopped");
         pull_result.unwrap_or(Ok(()))
+    }
+}
+
+/// Subscribes to this instance's alive subject for as long as the connection lives, before the
+/// record says so (PROTOCOL.md §4.2, ADR 0029): gateways probe it, and the server's "no
+/// responders" once the connection is gone (a kill -9) removes the instance within about a
+/// second instead of a TTL. Probes are read and dropped, never answered. `None` when the
+/// subscription cannot be made: the TTL alone then applies.
+async fn hold_alive_subscription(
+    nats: &async_nats::Client,
+    pool: &PoolName,
+    instance: &InstanceId,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let subscribed = async {
+        let sub = nats.subscribe(subjects::alive(pool, instance)).await?;
+        // The server holds it before the record that announces it is written.
+        nats.flush().await?;
+        Ok::<_, async_nats::Error>(sub)
+    };
+    match subscribed.await {
+        Ok(mut sub) => Some(tokio::spawn(
+            async move { while sub.next().await.is_some() {} },
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot hold the alive subscription; gateways will wait for the TTL");
+            None
+        }
     }
 }
 

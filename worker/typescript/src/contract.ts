@@ -14,6 +14,8 @@ export const CANCEL_SUBJECT_PREFIX = "mcpbus.v2.cancel.";
 export const ANSWER_SUBJECT_PREFIX = "mcpbus.v2.answer.";
 /** Where the operator asks one instance to drain (`mcpbusctl drain`): this plus `<pool>.<instance>`. */
 export const DRAIN_SUBJECT_PREFIX = "mcpbus.v2.drain.";
+/** Where the instance holds a subscription while its connection lives, probed by gateways (ADR 0029): this plus `<pool>.<instance>`. */
+export const ALIVE_SUBJECT_PREFIX = "mcpbus.v2.alive.";
 /** The only inboxes a pool's workers may subscribe to on a bus with permissions (ADR 0013). */
 export const WORKER_INBOX_PREFIX = "_INBOX.pool.";
 /** NATS service API name of a pool: this plus the pool. */

@@ -27,6 +27,8 @@ export const cancelSubject = (pool: string, callId: string, cancelOn?: string) =
 
 /** Where the operator asks this instance to drain, as SIGTERM does (PROTOCOL.md §4.3). */
 export const drainSubject = (pool: string, instance: string) => `${c.DRAIN_SUBJECT_PREFIX}${pool}.${instance}`;
+/** Where this instance holds a subscription while its connection lives; gateways probe it (PROTOCOL.md §4.2, ADR 0029). */
+export const aliveSubject = (pool: string, instance: string) => `${c.ALIVE_SUBJECT_PREFIX}${pool}.${instance}`;
 
 /** Where the client's answer to request `seq` of a call arrives (session lane). */
 export const answerSubject = (pool: string, callId: string, seq: number) =>

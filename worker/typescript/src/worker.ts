@@ -19,7 +19,7 @@ import { sleep } from "./replies.js";
 import { Call, type CallEnv } from "./runner.js";
 import { Service } from "./service.js";
 import { ensurePoolConsumer, poolRegisteredMs, waitForStreams } from "./startup.js";
-import { catalogKey, inboxPrefix, kvSubject, poolConsumer, validName, workerKey } from "./subjects.js";
+import { aliveSubject, catalogKey, inboxPrefix, kvSubject, poolConsumer, validName, workerKey } from "./subjects.js";
 import type { ToolDef } from "./tool.js";
 
 export interface WorkerOptions {
@@ -89,6 +89,8 @@ export class Worker {
       max_in_flight: this.maxInFlight,
       sdk: c.SDK,
       registered_ms: registeredMs,
+      // `run` subscribes to the alive subject before the first put (PROTOCOL 4.2, ADR 0029).
+      alive_subscription: true,
     };
   }
 
@@ -107,6 +109,11 @@ export class Worker {
       await ensurePoolConsumer(nc, this.pool);
       const registeredMs = await poolRegisteredMs(nc, this.pool);
       const registration = new Registration(this, js, registeredMs);
+      // Held until the connection closes, and in place before the record says so: gateways
+      // probe it, and the server's "no responders" once this connection is gone removes the
+      // instance within about a second rather than a TTL (ADR 0029). Nothing is answered.
+      nc.subscribe(aliveSubject(this.pool, this.instance), { callback: () => {} });
+      await nc.flush();
       await registration.announce();
       log.info(`worker registered: pool=${this.pool} instance=${this.instance} tools=${this.catalogue.names().join(",")}`);
       const unlisten = this.catalogue.onChange(() => void registration.announce());

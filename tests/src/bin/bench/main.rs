@@ -7,6 +7,7 @@ mod direct;
 mod direct_server;
 mod echo;
 mod fanout;
+mod presence;
 mod replay;
 mod tracing;
 mod verify;
@@ -36,6 +37,8 @@ enum Command {
     /// Delivery latency of one cluster-wide notification to many open streams, and the
     /// gateway memory each idle stream costs.
     Fanout(fanout::Args),
+    /// Time for a worker's tools to appear in and leave (kill -9) both gateways' lists.
+    Presence(presence::Args),
     /// Time to replay missed events when a stream is resumed.
     Replay(replay::Args),
     /// Cost of checking an access token (JWT and introspected), per request.
@@ -53,6 +56,7 @@ async fn main() -> Result<()> {
         Command::DirectServer(a) => direct_server::run(a).await,
         Command::Echo(a) => echo::run_all(a).await,
         Command::Fanout(a) => fanout::run(a).await,
+        Command::Presence(a) => presence::run(a).await,
         Command::Replay(a) => replay::run(a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Tracing(a) => tracing::run(a).await,

@@ -27,6 +27,9 @@ WORKER_INBOX_PREFIX = "_INBOX.pool."
 #: `subjects::drain(pool, instance)` is this plus `<pool>.<instance>`: where the operator
 #: (`mcpbusctl drain POOL/INSTANCE`) asks one instance to drain, as SIGTERM does (PROTOCOL 4.3).
 DRAIN_SUBJECT_PREFIX = "mcpbus.v2.drain."
+#: `subjects::alive(pool, instance)` is this plus `<pool>.<instance>`: the instance holds a
+#: subscription here while its connection lives; gateways probe it (PROTOCOL 4.2, ADR 0029).
+ALIVE_SUBJECT_PREFIX = "mcpbus.v2.alive."
 #: `subjects::client_answer(pool, call_id, seq)` is this plus `<pool>.<call_id>.<seq>`: where
 #: the client's answer to the worker's request number `seq` of a call arrives.
 ANSWER_SUBJECT_PREFIX = "mcpbus.v2.answer."
@@ -119,6 +122,9 @@ CALL_PRINCIPAL = "principal"
 #: earliest of its live instances' when it started, else its start). When pools register one
 #: name, gateways give it to the pool with the earliest time (ADR 0015).
 WORKER_REGISTERED_MS = "registered_ms"
+#: `WorkerRecord.alive_subscription`: true when the instance subscribed to its alive subject
+#: before writing the record (ADR 0029); gateways then drop it soon after its connection dies.
+WORKER_ALIVE_SUBSCRIPTION = "alive_subscription"
 #: `Principal`'s fields. Issuer and subject are required strings; `scopes` (strings) and
 #: `claims` (an object) are left out when empty.
 PRINCIPAL_ISSUER = "issuer"

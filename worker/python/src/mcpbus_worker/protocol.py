@@ -90,6 +90,12 @@ def drain_subject(pool: str, instance: str) -> str:
     return f"{c.DRAIN_SUBJECT_PREFIX}{pool}{c.KV_KEY_SEPARATOR}{instance}"
 
 
+def alive_subject(pool: str, instance: str) -> str:
+    """Where this instance holds a subscription while its connection lives: gateways probe it
+    and drop the instance soon after its connection dies (PROTOCOL 4.2, ADR 0029)."""
+    return f"{c.ALIVE_SUBJECT_PREFIX}{pool}{c.KV_KEY_SEPARATOR}{instance}"
+
+
 def durable_reply_id(call_id: str, delivery: int, n: int) -> str:
     """`Nats-Msg-Id` of reply `n` of one delivery of a call (PROTOCOL 5.2)."""
     return f"{call_id}:{delivery}:{n}"

@@ -251,6 +251,23 @@ class Worker:
             sub = None
         return _DrainListener(sub, stop)
 
+    async def _hold_alive_subscription(self, nc: Any) -> bool:
+        """Subscribes to this instance's alive subject until the connection ends, before the
+        record says so (PROTOCOL 4.2, ADR 0029): gateways probe it, and the server's "no
+        responders" once the connection is gone removes the instance within about a second,
+        not a TTL. Nothing is answered. Without it the TTL alone applies."""
+
+        async def ignore(_msg: Any) -> None:
+            return None
+
+        try:
+            await nc.subscribe(p.alive_subject(self.pool, self.instance), cb=ignore)
+            await nc.flush()
+            return True
+        except Exception as e:
+            log.warning("cannot hold the alive subscription (gateways will wait for the TTL): %s", e)
+            return False
+
     async def _start(self, nc: Any, js: Any) -> "_Registration":
         """Waits for the streams and buckets, opens the pool's consumer, registers."""
         await wait_for_streams(
@@ -261,6 +278,7 @@ class Worker:
             self, await js.key_value(c.WORKERS_BUCKET), await js.key_value(c.CATALOG_BUCKET),
             await _pool_registered_ms(js, self.pool),
         )
+        registration.record[c.WORKER_ALIVE_SUBSCRIPTION] = await self._hold_alive_subscription(nc)
         await registration.register()
         return registration
 
