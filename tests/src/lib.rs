@@ -9,6 +9,7 @@
 //! another nats-server build.
 
 pub mod ctl;
+pub mod load;
 pub mod mcp;
 pub mod nats;
 pub mod oidc;
@@ -134,12 +135,38 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Like [`Cluster::start`], on a JetStream cluster of `servers` nats-servers (issue 15):
+    /// every stream and bucket at three replicas, every gateway and worker given all seeds.
+    pub async fn start_clustered(
+        servers: usize,
+        gateways: usize,
+        gateway_args: &[&str],
+    ) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let nats = Nats::start_cluster(dir.path(), servers)?;
+        // Replicated streams need a meta leader; gateways create them at start.
+        nats.wait_for_meta_leader(Duration::from_secs(30)).await?;
+        let mut cluster = Self {
+            dir,
+            nats,
+            gateways: Vec::new(),
+            workers: Vec::new(),
+        };
+        for _ in 0..gateways {
+            cluster.add_gateway(gateway_args).await?;
+        }
+        Ok(cluster)
+    }
+
     /// Starts a gateway on a free port (`{port}` in `args` names it) and waits until it is
     /// ready. A free port can be taken
     /// by a concurrently starting test before the gateway binds it; then it is tried again on
     /// another port.
     pub async fn add_gateway(&mut self, args: &[&str]) -> Result<&Gateway> {
-        let access = secure_nats::Access::servers(&self.nats.gateway_url());
+        let mut access = secure_nats::Access::servers(&self.nats.gateway_url());
+        if self.nats.replicas() > 1 {
+            access = access.flag("--js-replicas", &self.nats.replicas().to_string());
+        }
         self.add_gateway_with(&access, args).await
     }
 

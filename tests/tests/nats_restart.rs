@@ -33,7 +33,7 @@ async fn the_cluster_rides_out_a_nats_restart() {
         .unwrap();
     let priming = before[0].id.clone().unwrap();
 
-    cluster.nats.proc.kill9();
+    cluster.nats.kill9(0);
     let start = Instant::now();
     while readyz(&base).await != 503 {
         assert!(

@@ -172,7 +172,7 @@ async fn a_typescript_worker_serves_both_lanes_through_both_gateways_and_drains(
     assert!(
         !c.nats.logged_violation("pool-ts-example"),
         "{}",
-        c.nats.proc.log_text()
+        c.nats.node(0).proc.log_text()
     );
 }
 

@@ -6,6 +6,7 @@
 //! `tools/list` agrees across gateways.
 
 mod claims;
+mod freshness;
 mod header_params;
 mod liveness;
 mod registry;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use bus_schema::subjects;
+use freshness::Freshness;
 
 pub use claims::{conflicts, resolve, Claims, Conflict, NameKind, PoolClaim};
 pub use header_params::{header_params, HeaderParam};
@@ -31,6 +33,10 @@ pub use snapshot::{BadCursor, CatalogSnapshot, ItemRoute, ListKind, Lookup, Page
 
 /// How often silent workers are looked for. Adds to the worker TTL in the exit bound.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long asking the server for a bucket's last sequence may take; past it the sweep
+/// waits for the next tick, expiring nothing meanwhile.
+const SEQUENCE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A handle on the live catalogue.
 #[derive(Clone)]
@@ -66,6 +72,8 @@ impl Catalog {
             nats,
             gateway,
             liveness: Default::default(),
+            workers_fresh: Freshness::new(Instant::now()),
+            catalogs_fresh: Freshness::new(Instant::now()),
         };
         tokio::spawn(watcher.run(stop));
         Self { rx, synced }
@@ -124,6 +132,9 @@ struct Watcher {
     gateway: InstanceId,
     /// Which instances to probe, and when (ADR 0029).
     liveness: liveness::Liveness,
+    /// How far each watch is shown complete: workers expire by it, not by the wall clock.
+    workers_fresh: Freshness,
+    catalogs_fresh: Freshness,
 }
 
 impl Watcher {
@@ -145,8 +156,12 @@ impl Watcher {
     /// One watch session over both buckets. Returns `Ok` only when stopped.
     async fn watch(&mut self, stop: &CancellationToken) -> Result<(), async_nats::Error> {
         // Catalogues first, so a worker's tools are known by the time its heartbeat arrives.
+        let started = Instant::now();
         let mut catalogs = self.catalogs.watch_with_history(">").await?;
         let mut workers = self.workers.watch_with_history(">").await?;
+        // A new watch proves nothing until it has replayed the buckets.
+        self.workers_fresh = Freshness::new(self.workers_fresh.verified());
+        self.catalogs_fresh = Freshness::new(self.catalogs_fresh.verified());
         let (mut catalogs_synced, mut workers_synced) = (false, false);
         // Empty buckets deliver nothing at all, so "synced" is also reached by a short quiet.
         let quiet = tokio::time::sleep(Duration::from_millis(500));
@@ -178,6 +193,7 @@ impl Watcher {
                 e = catalogs.next() => {
                     let entry = e.ok_or("catalogue watch ended")??;
                     catalogs_synced |= entry.delta == 0;
+                    self.catalogs_fresh.seen(entry.revision);
                     self.apply_catalog(entry)
                 }
                 e = workers.next() => {
@@ -185,12 +201,14 @@ impl Watcher {
                     let historic = !workers_synced;
                     workers_synced |= entry.delta == 0;
                     self.workers_revision = entry.revision;
+                    self.workers_fresh.seen(entry.revision);
                     // A record written before we started may already be past its TTL: drop it
                     // now rather than list a dead worker until the next sweep.
                     self.apply_worker(entry, historic) | (historic && self.registry.expire(Instant::now()))
                 }
                 _ = sweep.tick() => {
-                    let expired = self.registry.expire(Instant::now());
+                    self.check_freshness().await?;
+                    let expired = self.registry.expire(self.workers_fresh.verified());
                     let registry = &self.registry;
                     self.liveness.retain(|key| registry.is_live(key));
                     expired
@@ -218,6 +236,12 @@ impl Watcher {
                     }
                 }
             };
+            if catalogs_synced {
+                self.catalogs_fresh.caught_up(started);
+            }
+            if workers_synced {
+                self.workers_fresh.caught_up(started);
+            }
             if catalogs_synced && workers_synced && !self.synced.swap(true, Ordering::Relaxed) {
                 tracing::info!("catalogue synchronised with the registry");
             }
@@ -235,6 +259,37 @@ impl Watcher {
                 self.tx.send_replace(Arc::new(snap));
             }
         }
+    }
+
+    /// Asks the server how far each bucket goes, so the watches can show they are complete;
+    /// a watch that stays behind for [`freshness::STALL_AFTER`] is re-made (`Err`).
+    async fn check_freshness(&mut self) -> Result<(), async_nats::Error> {
+        let now = Instant::now();
+        for (store, fresh) in [
+            (&self.workers, &mut self.workers_fresh),
+            (&self.catalogs, &mut self.catalogs_fresh),
+        ] {
+            if fresh.stalled(now) {
+                return Err(format!("{} watch stalled behind its bucket", store.name).into());
+            }
+            if !fresh.wants_check() {
+                continue;
+            }
+            // No answer (NATS unreachable, a leader election): nothing is shown, so the
+            // clock workers expire by stays where it is until the server can say.
+            if let Ok(Ok(info)) =
+                tokio::time::timeout(SEQUENCE_TIMEOUT, store.stream.get_info()).await
+            {
+                // An empty bucket (every record aged out) has nothing left to deliver.
+                let last = if info.state.messages == 0 {
+                    0
+                } else {
+                    info.state.last_sequence
+                };
+                fresh.server_sequence(last, now);
+            }
+        }
+        Ok(())
     }
 
     fn apply_catalog(&mut self, entry: kv::Entry) -> bool {

@@ -119,7 +119,7 @@ pub async fn run(args: Args) -> Result<()> {
     let gateway = cluster.gateway_urls()[0].clone();
     let cluster_procs = vec![
         ("gateway", cluster.gateways[0].proc.pid()),
-        ("nats-server", cluster.nats.proc.pid()),
+        ("nats-server", cluster.nats.node(0).proc.pid()),
         ("worker", cluster.workers[worker].pid()),
     ];
 

@@ -1,0 +1,147 @@
+//! Steady, bounded call traffic for fault tests (issue 15): `echo` calls at a fixed rate,
+//! alternating the stateless lane and sessions opened before the fault, spread over every
+//! gateway, each outcome counted by kind.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::mcp::{stateless, Session};
+
+/// How long one call may take before it counts as hung.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Calls in flight at most; past it a tick is counted as `skipped`, never queued, so a
+/// stalled cluster cannot make the test hold unbounded work.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// The outcomes of a load run.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub ok: usize,
+    /// Failed calls by kind: the JSON-RPC `data.reason` (or code), `http <status>`,
+    /// `transport`, `timeout`, `wrong answer`.
+    pub failed: BTreeMap<String, usize>,
+    /// Ticks not sent because `MAX_IN_FLIGHT` calls were already waiting.
+    pub skipped: usize,
+    pub slowest: Duration,
+    /// When the last failure was seen, from the start of the run.
+    pub last_failure: Option<Duration>,
+}
+
+impl Tally {
+    pub fn failures(&self) -> usize {
+        self.failed.values().sum()
+    }
+}
+
+/// A running load; [`Load::stop`] ends it and returns the tally.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Tally>,
+}
+
+impl Load {
+    /// Sends `per_second` calls a second, alternately on the stateless lane and on one
+    /// session per gateway (opened now, 2025-11-25), round-robin over `urls`.
+    pub async fn start(urls: &[String], per_second: u32) -> anyhow::Result<Self> {
+        let mut sessions = Vec::new();
+        for url in urls {
+            sessions.push(Session::open(url, "2025-11-25").await?);
+        }
+        let urls = urls.to_vec();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+            let mut calls = JoinSet::new();
+            let mut tally = Tally::default();
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
+            let mut n = 0usize;
+            while !stopping.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    tally.skipped += 1;
+                    continue;
+                };
+                let text = format!("call-{n}");
+                let url = urls[n % urls.len()].clone();
+                let session = (n % 2 == 1).then(|| sessions[n / 2 % sessions.len()].clone());
+                n += 1;
+                calls.spawn(async move {
+                    let begun = Instant::now();
+                    let outcome = one_call(&url, session.as_ref(), &text).await;
+                    drop(slot);
+                    (outcome, begun.elapsed(), begun.duration_since(started))
+                });
+                while let Some(done) = calls.try_join_next() {
+                    count(&mut tally, done.expect("a call task"));
+                }
+            }
+            while let Some(done) = calls.join_next().await {
+                count(&mut tally, done.expect("a call task"));
+            }
+            tally
+        });
+        Ok(Self { stop, task })
+    }
+
+    /// Stops sending, waits for the calls in flight, and returns the tally.
+    pub async fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("the load task")
+    }
+}
+
+fn count(tally: &mut Tally, (outcome, took, at): (Result<(), String>, Duration, Duration)) {
+    tally.slowest = tally.slowest.max(took);
+    match outcome {
+        Ok(()) => tally.ok += 1,
+        Err(kind) => {
+            *tally.failed.entry(kind).or_default() += 1;
+            tally.last_failure = Some(tally.last_failure.unwrap_or_default().max(at + took));
+        }
+    }
+}
+
+/// One `echo` call; `Err` names the kind of failure.
+async fn one_call(url: &str, session: Option<&Session>, text: &str) -> Result<(), String> {
+    let params = json!({"name": "echo", "arguments": {"text": text}});
+    let sent = async {
+        match session {
+            Some(s) => s.request("tools/call", params).await,
+            None => stateless(url, "tools/call", params).await,
+        }
+    };
+    let resp = match tokio::time::timeout(CALL_TIMEOUT, sent).await {
+        Err(_) => return Err("timeout".into()),
+        Ok(Err(_)) => return Err("transport".into()),
+        Ok(Ok(r)) => r,
+    };
+    let Ok(message) = resp.response() else {
+        return Err(format!("http {}", resp.status));
+    };
+    if let Some(error) = message.get("error") {
+        let reason = error["data"]["reason"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("code {}", error["code"]));
+        return Err(reason);
+    }
+    let answered: Vec<&str> = message["result"]["content"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("text").and_then(Value::as_str))
+        .collect();
+    if answered != [text] {
+        return Err("wrong answer".into());
+    }
+    Ok(())
+}
