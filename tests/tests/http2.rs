@@ -144,7 +144,12 @@ async fn curl_speaks_h2c_prior_knowledge() -> Result<()> {
         "params": {"_meta": modern_meta()}})
     .to_string();
     let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--http2-prior-knowledge", "-w", "\n%{http_version} %{http_code}"])
+        .args([
+            "-sS",
+            "--http2-prior-knowledge",
+            "-w",
+            "\n%{http_version} %{http_code}",
+        ])
         .args(["-H", "content-type: application/json"])
         .args(["-H", "accept: application/json, text/event-stream"])
         .args(["-H", &format!("mcp-protocol-version: {MODERN}")])
@@ -356,7 +361,10 @@ async fn streams_over_the_per_connection_cap_are_refused() -> Result<()> {
         match raw.next().await? {
             Some((HEADERS, _, 11, _)) => break,
             Some((RST_STREAM, _, 11, payload)) => {
-                bail!("refused after a place was freed: {:#x}", error_code(&payload, 0))
+                bail!(
+                    "refused after a place was freed: {:#x}",
+                    error_code(&payload, 0)
+                )
             }
             Some((GOAWAY, ..)) | None => bail!("the connection closed"),
             Some(_) => continue,

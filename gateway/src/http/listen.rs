@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use bytes::Bytes;
 use bus_schema::mcp::code;
 use bus_schema::mcp::{meta, notification as note, result_type};
+use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;

@@ -57,9 +57,16 @@ pub async fn run(args: Args) -> Result<()> {
     // The baseline gets gateways of its own: memory freed by its connections would otherwise
     // be reused by the streams and hide their cost.
     // Thousands of clients on one address: quotas out of the way.
-    let quotas_off = &harness::LOAD_FROM_LOOPBACK;
-    let baseline = idle_connection_cost(&Cluster::start(2, quotas_off).await?, 2000).await?;
-    let cluster = Cluster::start(2, quotas_off).await?;
+    // And the node caps on streams and connections, for 50,000 streams over two gateways.
+    let mut quotas_off = harness::LOAD_FROM_LOOPBACK.to_vec();
+    quotas_off.extend([
+        "--max-open-streams",
+        "100000",
+        "--max-connections",
+        "100000",
+    ]);
+    let baseline = idle_connection_cost(&Cluster::start(2, &quotas_off).await?, 2000).await?;
+    let cluster = Cluster::start(2, &quotas_off).await?;
     let js = jetstream::new(cluster.nats.client().await);
     println!(
         "Baseline: an idle HTTP/1.1 keep-alive connection (after one GET /healthz) costs the \
