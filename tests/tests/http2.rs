@@ -178,7 +178,11 @@ async fn listen_streams_sharing_a_connection_each_get_the_change_once() -> Resul
     }
     publish_tools_changed(&cluster, "h2-test-1").await?;
     for (id, body) in bodies.iter_mut().enumerate() {
-        let seen = read_until(body, "tools/list_changed").await?;
+        let mut seen = read_until(body, "tools/list_changed").await?;
+        // An event may arrive in several DATA frames: read to its end.
+        while !seen[seen.find("tools/list_changed").unwrap_or(0)..].contains("\n\n") {
+            seen.push_str(&read_until(body, "\n").await?);
+        }
         // Each stream's notification carries its own subscription id.
         let data = seen
             .lines()
