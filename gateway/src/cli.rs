@@ -113,6 +113,9 @@ struct Cli {
     /// Largest request head in bytes (at least 8192); larger gets 431.
     #[arg(long, env = "MCPBUS_MAX_HEADER_BYTES")]
     max_header_bytes: Option<usize>,
+    /// Concurrent requests (streams) per HTTP/2 connection; more are refused (REFUSED_STREAM).
+    #[arg(long, env = "MCPBUS_HTTP2_MAX_STREAMS")]
+    http2_max_streams: Option<u32>,
 
     // --- OAuth resource server and metrics (ADR 0009) ---
     #[command(flatten)]
@@ -206,6 +209,9 @@ impl Cli {
         }
         if let Some(v) = self.max_header_bytes {
             c.max_header_bytes = v.max(crate::connection::MIN_HEADER_BYTES);
+        }
+        if let Some(v) = self.http2_max_streams {
+            c.http2_max_streams = v.max(1);
         }
 
         // OAuth resource server and metrics (ADR 0009).

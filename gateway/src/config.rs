@@ -118,6 +118,12 @@ pub struct Config {
     /// headers, and it bounds what a half-sent head holds: `max_connections` × this at worst
     /// (hyper's own default, ~400 KB, made that ~5 GB).
     pub max_header_bytes: usize,
+    /// Concurrent requests (streams) one HTTP/2 connection may hold; more are refused with
+    /// `REFUSED_STREAM` and the client retries them on another connection. Default 256: an
+    /// ingress that multiplexes many clients' SSE streams over a few connections needs many
+    /// per connection (each is an open request for as long as the stream lives), and the
+    /// node-wide `max_open_streams` and per-client quotas still bound the streams themselves.
+    pub http2_max_streams: u32,
 
     // --- OAuth resource server and metrics (ADR 0009) ---
     /// Whether `/mcp` needs an access token. Default unset: allowed on a loopback `listen`
@@ -167,6 +173,7 @@ impl Default for Config {
             write_timeout: Duration::from_secs(30),
             max_connections: 12_000,
             max_header_bytes: 32 * 1024,
+            http2_max_streams: 256,
 
             // OAuth resource server and metrics (ADR 0009).
             auth: crate::auth::AuthConfig::default(),

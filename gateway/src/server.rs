@@ -215,6 +215,7 @@ pub async fn run(
         write_timeout: app.config.write_timeout,
         max_connections: app.config.max_connections,
         max_header_bytes: app.config.max_header_bytes,
+        http2_max_streams: app.config.http2_max_streams,
     };
     if let Some(metrics) = metrics_listener {
         let addr = metrics.local_addr().map_err(GatewayError::Serve)?;

@@ -15,6 +15,12 @@
 //! stream holds for it is freed. On the session lane it resumes with `Last-Event-ID` and
 //! loses nothing; a stateless call is cancelled, as a closed stream means.
 //!
+//! On HTTP/2 the connection is busy while any of its streams is in flight. Bytes that
+//! arrive on an idle HTTP/2 connection do not start the header-read deadline: they are
+//! frames (PING, SETTINGS, WINDOW_UPDATE) as often as a new request, and a request head on
+//! HTTP/2 is bounded by the header-list cap, not by the time it takes. Such a connection
+//! is closed at the idle deadline unless a request begins.
+//!
 //! Why not hyper's own `header_read_timeout`: hyper starts it whenever it waits for a request
 //! head, including the idle time between keep-alive requests, so it cannot give idle
 //! connections a longer life than half-sent heads. Behind a load balancer that pools
@@ -24,7 +30,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -55,6 +61,8 @@ pub(super) struct Activity {
     /// The connection's last read. Woken when the last request in flight ends, so that the
     /// idle deadline starts even if hyper has no other reason to read again.
     reader: AtomicWaker,
+    /// Set once a request arrived over HTTP/2 (see the module's documentation).
+    multiplexed: AtomicBool,
 }
 
 impl Activity {
@@ -63,6 +71,11 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.begun.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
+    }
+
+    /// Notes that the connection speaks HTTP/2.
+    pub fn multiplexed(&self) {
+        self.multiplexed.store(true, Ordering::Release);
     }
 }
 
@@ -246,7 +259,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeadlineIo<T> {
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if this.phase == Phase::Idle && buf.filled().len() > before {
+                if this.phase == Phase::Idle
+                    && buf.filled().len() > before
+                    && !this.activity.multiplexed.load(Ordering::Acquire)
+                {
                     this.enter(Phase::Head);
                 }
                 Poll::Ready(Ok(()))
@@ -387,6 +403,25 @@ mod tests {
         let (took, reason) = time_to_close(&mut io).await;
         assert!(about(took, DEADLINES.header), "{took:?}");
         assert_eq!(reason, "header_timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_on_an_idle_http2_connection_do_not_keep_it_open() {
+        let (mut io, mut client, activity) = connection();
+        activity.multiplexed();
+        drop(activity.begin());
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        // A PING's worth of bytes every 20 s: on HTTP/1.1 each would start a head.
+        let failed = loop {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            client.write_all(b"ping").await.unwrap();
+            if let Err(e) = io.read(&mut buf).await {
+                break e;
+            }
+        };
+        assert_eq!(failed.to_string(), "idle_timeout");
+        assert!(start.elapsed() <= DEADLINES.idle + Duration::from_secs(20));
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,10 +3,12 @@
 //!
 //! `axum::serve` runs hyper without any of these, so one client with half-sent headers, or
 //! with keep-alive connections it never uses, held a file descriptor each for ever. Here every
-//! connection is served by hyper's HTTP/1 server directly, over an IO wrapper that enforces
-//! the deadlines (`deadline.rs`). This module knows sockets and hyper, nothing of MCP.
+//! connection is served by hyper directly (HTTP/1.1, or HTTP/2 in cleartext: `protocol.rs`),
+//! over an IO wrapper that enforces the deadlines (`deadline.rs`). This module knows sockets
+//! and hyper, nothing of MCP.
 
 mod deadline;
+mod protocol;
 
 use std::convert::Infallible;
 use std::io;
@@ -16,9 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
+use axum::http::{header, HeaderValue, Version};
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -41,8 +45,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest request head; hyper answers a larger one with 431 and closes. hyper checks
     /// it on partial heads too, so it also bounds what a half-sent head holds (hyper's read
-    /// buffer alone would grow to ~400 KB).
+    /// buffer alone would grow to ~400 KB). On HTTP/2, the largest header list.
     pub max_header_bytes: usize,
+    /// Concurrent requests (streams) on one HTTP/2 connection.
+    pub http2_max_streams: u32,
 }
 
 /// The smallest head limit accepted: ordinary clients' heads (cookies, tokens) fit below.
@@ -62,8 +68,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(
         limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
-    let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1.max_header_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    let builder = protocol::builder(&limits);
     let deadlines = Deadlines {
         header: limits.header_read_timeout,
         idle: limits.idle_timeout,
@@ -91,7 +96,7 @@ pub async fn serve(
         // Linux (issue 18: session-lane calls at one connection took 44 ms at p50).
         let _ = stream.set_nodelay(true);
         connections.spawn(serve_connection(
-            http1.clone(),
+            builder.clone(),
             stream,
             peer,
             router.clone(),
@@ -109,7 +114,7 @@ pub async fn serve(
 /// Serves one connection until the client closes it, a deadline passes, or it finishes
 /// gracefully after `draining` fired.
 async fn serve_connection(
-    http1: hyper::server::conn::http1::Builder,
+    builder: auto::Builder<TokioExecutor>,
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
@@ -125,6 +130,10 @@ async fn serve_connection(
         // Who is connected, for per-client quotas (`quota::ClientKey`).
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
+        if req.version() == Version::HTTP_2 {
+            activity.multiplexed();
+            host_from_authority(&mut req);
+        }
         // Counted before the handler runs and until hyper drops the response body, so an
         // open SSE stream keeps its connection busy (never idle) however quiet it is.
         let in_flight = activity.begin();
@@ -134,7 +143,7 @@ async fn serve_connection(
             Ok::<_, Infallible>(response.map(|body| Body::new(InFlightBody::new(body, in_flight))))
         }
     });
-    let conn = http1.serve_connection(io, service);
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
@@ -145,6 +154,23 @@ async fn serve_connection(
     };
     if let Err(e) = result {
         tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+/// HTTP/2 carries the host in the `:authority` pseudo-header, which hyper puts in the URI,
+/// and no `Host` header. The DNS-rebinding check (`http/guard.rs`) reads `Host`, so it is set
+/// from the authority, as RFC 9113 (section 8.3.1) asks of anything that turns an HTTP/2
+/// request into an HTTP/1.1 one. A `Host` the client sent itself is left alone.
+fn host_from_authority<B>(req: &mut hyper::Request<B>) {
+    if req.headers().contains_key(header::HOST) {
+        return;
+    }
+    let host = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    if let Some(host) = host {
+        req.headers_mut().insert(header::HOST, host);
     }
 }
 

@@ -2,10 +2,13 @@
 //! notifications the client asked for (the core's [`ListenFilter`]), fed by the same
 //! cluster-wide broadcast as the session lane's standalone stream, without replay.
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bus_schema::mcp::code;
 use bus_schema::mcp::{meta, notification as note, result_type};
+use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::OwnedSemaphorePermit;
@@ -18,7 +21,7 @@ use crate::app::App;
 use crate::core::{notification_for, ListenFilter};
 use crate::metrics::METRICS;
 use crate::quota::Slot;
-use crate::stream::{BroadcastItem, Follower};
+use crate::stream::{BroadcastItem, Follower, Rendered};
 
 /// Opens a listen stream; `client_slot` is the client's quota slot, held while it is open.
 pub fn open(app: &App, id: Value, filter: ListenFilter, client_slot: Slot) -> Response {
@@ -26,9 +29,9 @@ pub fn open(app: &App, id: Value, filter: ListenFilter, client_slot: Slot) -> Re
         Ok(slot) => slot,
         Err(refused) => return *refused,
     };
-    let subscription = id.clone();
-    let with_id = move |mut params: Value| {
-        params["_meta"] = json!({meta::SUBSCRIPTION_ID: subscription.clone()});
+    let meta = json!({meta::SUBSCRIPTION_ID: id.clone()});
+    let with_id = |mut params: Value| {
+        params["_meta"] = meta.clone();
         params
     };
     let ack = notification(
@@ -40,14 +43,13 @@ pub fn open(app: &App, id: Value, filter: ListenFilter, client_slot: Slot) -> Re
         &id,
         with_id(json!({"resultType": result_type::COMPLETE})),
     ));
-    let render = move |item: BroadcastItem| {
+    // This stream's own part of every notification, encoded once: its `_meta`.
+    let meta = Bytes::from(meta.to_string());
+    let render = move |item: Arc<BroadcastItem>| {
         let frame = filter.wants(&item.kind).then(|| {
-            METRICS
-                .broadcast_deliveries
-                .with_label_values(&[item.kind.subject_token()])
-                .inc();
-            let (method, params) = notification_for(&item.kind);
-            message(notification(method, with_id(params)))
+            let shared = item.rendered.get_or_init(|| render_shared(&item));
+            shared.deliveries.inc();
+            Frame::Encoded([shared.head.clone(), meta.clone(), shared.tail.clone()])
         });
         std::future::ready(frame)
     };
@@ -89,9 +91,85 @@ pub fn stream_slot(app: &App) -> Result<OwnedSemaphorePermit, Box<Response>> {
     })
 }
 
+/// A broadcast event as every listen stream writes it, around the stream's own `_meta`:
+/// `notification(method, params)` with `params._meta` last, as one SSE `message` event.
+fn render_shared(item: &BroadcastItem) -> Rendered {
+    let (method, mut params) = notification_for(&item.kind);
+    if let Some(map) = params.as_object_mut() {
+        // The stream's own `_meta` replaces any, as `with_id` does.
+        map.remove("_meta");
+    }
+    let mut head = format!(
+        "event: message\ndata: {{\"jsonrpc\":\"2.0\",\"method\":{},\"params\":",
+        Value::from(method)
+    );
+    let params = params.to_string();
+    // `params` is an object: reopen it to append `_meta` as its last member.
+    let members = params
+        .strip_prefix('{')
+        .and_then(|p| p.strip_suffix('}'))
+        .unwrap_or("");
+    head.push('{');
+    head.push_str(members);
+    if !members.is_empty() {
+        head.push(',');
+    }
+    head.push_str("\"_meta\":");
+    Rendered {
+        head: head.into(),
+        tail: Bytes::from_static(b"}}\n\n"),
+        deliveries: METRICS
+            .broadcast_deliveries
+            .with_label_values(&[item.kind.subject_token()]),
+    }
+}
+
 fn message(msg: Value) -> Frame {
     Frame::Message {
         id: None,
         data: msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus_schema::messages::BroadcastKind;
+
+    /// The shared rendering is byte-for-byte an SSE event whose data is the notification the
+    /// stream would have built for itself.
+    #[test]
+    fn a_shared_rendering_is_the_notification_with_the_streams_meta() {
+        let kinds = [
+            BroadcastKind::ToolsListChanged,
+            BroadcastKind::ResourceUpdated {
+                uri: "file:///a \"b\"".into(),
+            },
+            BroadcastKind::Message {
+                level: bus_schema::mcp::LogLevel::parse("info").unwrap(),
+                logger: "pool/l".into(),
+                data: json!({"x": [1, {"_meta": 2}]}),
+            },
+        ];
+        for kind in kinds {
+            let item = BroadcastItem::new(7, kind.clone());
+            let shared = render_shared(&item);
+            let meta = json!({meta::SUBSCRIPTION_ID: "sub-1"});
+            let frame = Frame::Encoded([
+                shared.head.clone(),
+                Bytes::from(meta.to_string()),
+                shared.tail.clone(),
+            ]);
+            let text = String::from_utf8(frame.into_parts().concat()).unwrap();
+            let data = text
+                .strip_prefix("event: message\ndata: ")
+                .and_then(|t| t.strip_suffix("\n\n"))
+                .unwrap_or_else(|| panic!("not one SSE message event: {text:?}"));
+            assert!(!data.contains('\n'));
+            let (method, mut params) = notification_for(&kind);
+            params["_meta"] = meta;
+            let parsed: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(parsed, notification(method, params), "{kind:?}");
+        }
     }
 }

@@ -165,7 +165,7 @@ async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool
         session,
         slot,
     });
-    let render = move |item: BroadcastItem| {
+    let render = move |item: Arc<BroadcastItem>| {
         let view = view.clone();
         async move {
             let msg = view.message(&item.kind).await?;

@@ -2,7 +2,7 @@
 //! one subscription per gateway, and fanned out in-process to every open stream.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bus_schema::messages::{decode, encode, BroadcastEvent, BroadcastKind};
@@ -21,12 +21,43 @@ use crate::policy::Policy;
 /// re-reads from the store instead of losing anything.
 const CHANNEL_CAPACITY: usize = 1024;
 
-/// One stored broadcast event.
-#[derive(Debug, Clone, PartialEq)]
+/// One stored broadcast event, shared (`Arc`) by every stream that delivers it.
+#[derive(Debug, Clone)]
 pub struct BroadcastItem {
     /// Its sequence in the broadcast stream: the standalone stream's event id.
     pub seq: u64,
     pub kind: BroadcastKind,
+    /// The event as every listen stream writes it, rendered by the first one that delivers
+    /// it and reused by the rest, so fan-out to thousands of streams encodes it once
+    /// (`http/listen.rs`, issue 18).
+    pub rendered: OnceLock<Rendered>,
+}
+
+impl BroadcastItem {
+    pub fn new(seq: u64, kind: BroadcastKind) -> Self {
+        Self {
+            seq,
+            kind,
+            rendered: OnceLock::new(),
+        }
+    }
+}
+
+/// Two events are the same event whatever was rendered from them.
+impl PartialEq for BroadcastItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq && self.kind == other.kind
+    }
+}
+
+/// An event's bytes on the wire around the part each stream writes itself (its
+/// subscription id), and the delivery counter of its kind: what a stream needs to deliver
+/// it without allocating or looking anything up.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub head: bytes::Bytes,
+    pub tail: bytes::Bytes,
+    pub deliveries: prometheus::IntCounter,
 }
 
 /// This gateway's view of the broadcast stream.
@@ -92,7 +123,7 @@ impl BroadcastHub {
             }
         }
         if let Some(kind) = payload.and_then(parse) {
-            self.send(BroadcastItem { seq, kind });
+            self.send(BroadcastItem::new(seq, kind));
         }
         self.head.store(seq, Ordering::Release);
     }
@@ -136,10 +167,7 @@ impl BroadcastHub {
                         break;
                     }
                     if let Some(kind) = parse(&m.payload) {
-                        out.push(BroadcastItem {
-                            seq: m.sequence,
-                            kind,
-                        });
+                        out.push(BroadcastItem::new(m.sequence, kind));
                     }
                     next = m.sequence + 1;
                 }
@@ -181,10 +209,7 @@ impl BroadcastHub {
                 }
                 cursor = event.seq;
                 if let Some(kind) = parse(&event.payload) {
-                    out.push(BroadcastItem {
-                        seq: event.seq,
-                        kind,
-                    });
+                    out.push(BroadcastItem::new(event.seq, kind));
                 }
             }
             if cursor == after {
@@ -349,7 +374,7 @@ pub struct Follower {
     hub: BroadcastHub,
     rx: broadcast::Receiver<Arc<BroadcastItem>>,
     cursor: u64,
-    backlog: std::collections::VecDeque<BroadcastItem>,
+    backlog: std::collections::VecDeque<Arc<BroadcastItem>>,
 }
 
 impl Follower {
@@ -378,7 +403,7 @@ impl Follower {
                     .replayed_events
                     .with_label_values(&["standalone"])
                     .inc_by(items.len() as u64);
-                f.backlog = items.into();
+                f.backlog = items.into_iter().map(Arc::new).collect();
                 f.cursor = after;
                 (f, Ok(()))
             }
@@ -390,7 +415,8 @@ impl Follower {
         self.cursor
     }
 
-    pub async fn next(&mut self) -> BroadcastItem {
+    /// The next event, shared with every other stream that delivers it.
+    pub async fn next(&mut self) -> Arc<BroadcastItem> {
         loop {
             if let Some(item) = self.backlog.pop_front() {
                 self.cursor = self.cursor.max(item.seq);
@@ -399,12 +425,15 @@ impl Follower {
             match self.rx.recv().await {
                 Ok(item) if item.seq > self.cursor => {
                     self.cursor = item.seq;
-                    return (*item).clone();
+                    return item;
                 }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    match self.hub.replay(self.cursor, self.hub.head()).await {
-                        Ok(items) => self.backlog = items.into(),
+                    // Boxed: an idle stream's pending future is as large as its largest
+                    // await, and this rare one (a read from the store) is large.
+                    let replay = Box::pin(self.hub.replay(self.cursor, self.hub.head()));
+                    match replay.await {
+                        Ok(items) => self.backlog = items.into_iter().map(Arc::new).collect(),
                         Err(e) => tracing::warn!(error = %e, "a slow stream lost broadcast events"),
                     }
                 }

@@ -20,6 +20,7 @@ use async_nats::jetstream::{self, stream::Stream};
 pub use announce::serve_announcements;
 pub use broadcast::{
     announce_catalog_changes, announce_policy_changes, BroadcastHub, BroadcastItem, Follower,
+    Rendered,
 };
 pub use bus_schema::event_id::EventId;
 pub use request::{RequestStream, StreamError, StreamOrigin};

@@ -1,7 +1,8 @@
 //! `mcpbus-bench fanout`: one cluster-wide notification delivered to many open streams.
 //!
 //! Opens N `subscriptions/listen` streams spread evenly over two gateways (raw HTTP/1.1 on
-//! loopback, one TCP connection each), then publishes a `tools_list_changed` event to the
+//! loopback, one TCP connection each; or with `--http2 K`, HTTP/2 in cleartext with K streams
+//! sharing each connection, as behind an ingress), then publishes a `tools_list_changed` event to the
 //! broadcast stream exactly as a gateway does on a catalogue change, and measures, for every
 //! stream, the time from just before that publish to the notification's arrival. Also reads
 //! the gateways' resident memory before and after opening the streams.
@@ -13,9 +14,14 @@ use anyhow::{bail, Context, Result};
 use async_nats::jetstream;
 use bus_schema::messages::{encode, BroadcastEvent, BroadcastKind};
 use bus_schema::{headers, subjects};
+use bytes::Bytes;
 use clap::Parser;
 use harness::mcp::{modern_meta, MODERN};
 use harness::Cluster;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,23 +40,47 @@ pub struct Args {
     /// Notifications sent per stream count.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Open the streams over HTTP/2 in cleartext (h2c), this many sharing each connection
+    /// (at most the gateway's `--http2-max-streams`, 256 by default). Without it, HTTP/1.1
+    /// with one connection per stream.
+    #[arg(long)]
+    http2: Option<usize>,
+}
+
+/// An open listen stream, read until its acknowledgement.
+enum Opened {
+    Http1(TcpStream),
+    Http2(Incoming),
 }
 
 pub async fn run(args: Args) -> Result<()> {
     // The baseline gets gateways of its own: memory freed by its connections would otherwise
     // be reused by the streams and hide their cost.
     // Thousands of clients on one address: quotas out of the way.
-    let quotas_off = &harness::LOAD_FROM_LOOPBACK;
-    let baseline = idle_connection_cost(&Cluster::start(2, quotas_off).await?, 2000).await?;
-    let cluster = Cluster::start(2, quotas_off).await?;
+    // And the node caps on streams and connections, for 50,000 streams over two gateways.
+    let mut quotas_off = harness::LOAD_FROM_LOOPBACK.to_vec();
+    quotas_off.extend([
+        "--max-open-streams",
+        "100000",
+        "--max-connections",
+        "100000",
+    ]);
+    let baseline = idle_connection_cost(&Cluster::start(2, &quotas_off).await?, 2000).await?;
+    let cluster = Cluster::start(2, &quotas_off).await?;
     let js = jetstream::new(cluster.nats.client().await);
     println!(
         "Baseline: an idle HTTP/1.1 keep-alive connection (after one GET /healthz) costs the \
          gateways {baseline} bytes of RSS.\n"
     );
-    println!("| Open streams | Gateways | Deliveries | p50 (ms) | p99 (ms) | max (ms) | Gateway RSS per idle stream (bytes) |");
-    println!("|---|---|---|---|---|---|---|");
+    let protocol = match args.http2 {
+        Some(k) => format!("HTTP/2, {k} streams per connection"),
+        None => "HTTP/1.1, a connection per stream".to_owned(),
+    };
+    println!("| Open streams | Gateways | Protocol | Deliveries | p50 (ms) | p99 (ms) | max (ms) | Gateway RSS per idle stream (bytes) |");
+    println!("|---|---|---|---|---|---|---|---|");
     for &n in &args.streams {
+        // HTTP/2: connection `c` to gateway `c % 2` carries streams `i` with `i / k == c`.
+        let mut shared: Vec<SendRequest<Full<Bytes>>> = Vec::new();
         let (tx, mut arrivals) = mpsc::unbounded_channel();
         let mut tasks = Vec::with_capacity(n);
         // Memory is read after the first half is open and again after the second, so the
@@ -60,11 +90,28 @@ pub async fn run(args: Args) -> Result<()> {
             let gate = Arc::new(Semaphore::new(OPEN_CONCURRENCY));
             let mut opened = Vec::with_capacity(n / 2);
             for i in half {
-                let port = cluster.gateways[i % 2].port;
                 let gate = gate.clone();
+                let over = match args.http2 {
+                    Some(k) => {
+                        let c = i / k.max(1);
+                        while shared.len() <= c {
+                            let port = cluster.gateways[shared.len() % 2].port;
+                            shared.push(connect_http2(port).await?);
+                        }
+                        Some(shared[c].clone())
+                    }
+                    None => None,
+                };
+                let port = match args.http2 {
+                    Some(k) => cluster.gateways[(i / k.max(1)) % 2].port,
+                    None => cluster.gateways[i % 2].port,
+                };
                 opened.push(tokio::spawn(async move {
                     let _permit = gate.acquire().await;
-                    open_listen(port, i).await
+                    match over {
+                        Some(sender) => open_listen_http2(sender, port, i).await,
+                        None => open_listen(port, i).await.map(Opened::Http1),
+                    }
                 }));
             }
             for handle in opened {
@@ -102,13 +149,14 @@ pub async fn run(args: Args) -> Result<()> {
         }
         latencies.sort();
         println!(
-            "| {n} | 2 | {} | {:.1} | {:.1} | {:.1} | {per_stream} |",
+            "| {n} | 2 | {protocol} | {} | {:.1} | {:.1} | {:.1} | {per_stream} |",
             latencies.len(),
             percentile_ms(&latencies, 0.50),
             percentile_ms(&latencies, 0.99),
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         );
         tasks.iter().for_each(|t| t.abort());
+        drop(shared);
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     Ok(())
@@ -167,8 +215,83 @@ async fn open_listen(port: u16, id: usize) -> Result<TcpStream> {
     Ok(stream)
 }
 
+/// An HTTP/2 connection in cleartext with prior knowledge (h2c), served by its own task.
+async fn connect_http2(port: u16) -> Result<SendRequest<Full<Bytes>>> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(tcp))
+        .await
+        .context("HTTP/2 handshake")?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Opens a listen stream on a shared HTTP/2 connection and reads until its acknowledgement.
+async fn open_listen_http2(
+    mut sender: SendRequest<Full<Bytes>>,
+    port: u16,
+    id: usize,
+) -> Result<Opened> {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": modern_meta()}})
+    .to_string();
+    let request = hyper::Request::post(format!("http://127.0.0.1:{port}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "subscriptions/listen")
+        .body(Full::new(Bytes::from(body)))?;
+    sender.ready().await.context("HTTP/2 connection")?;
+    let response = sender.send_request(request).await?;
+    if !response.status().is_success() {
+        bail!("listen refused: {}", response.status());
+    }
+    let mut body = response.into_body();
+    let mut seen = Vec::new();
+    while !contains(&seen, b"subscriptions/acknowledged") {
+        match body.frame().await {
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    seen.extend_from_slice(&data);
+                }
+            }
+            None => bail!(
+                "closed before the acknowledgement: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    Ok(Opened::Http2(body))
+}
+
 /// Reports the arrival time of every `list_changed` on the stream.
-async fn watch(mut stream: TcpStream, tx: mpsc::UnboundedSender<Instant>) {
+async fn watch(stream: Opened, tx: mpsc::UnboundedSender<Instant>) {
+    match stream {
+        Opened::Http1(stream) => watch_http1(stream, tx).await,
+        Opened::Http2(body) => watch_http2(body, tx).await,
+    }
+}
+
+async fn watch_http2(mut body: Incoming, tx: mpsc::UnboundedSender<Instant>) {
+    let mut window: Vec<u8> = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let at = Instant::now();
+        window.extend_from_slice(&data);
+        while let Some(pos) = find(&window, b"tools/list_changed") {
+            let _ = tx.send(at);
+            window.drain(..pos + 1);
+        }
+        if window.len() > 64 {
+            window.drain(..window.len() - 64);
+        }
+    }
+}
+
+async fn watch_http1(mut stream: TcpStream, tx: mpsc::UnboundedSender<Instant>) {
     let mut window: Vec<u8> = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
