@@ -23,7 +23,9 @@ use crate::quota::Quotas;
 use crate::request_state;
 use crate::route::Dispatcher;
 use crate::session::{SessionSignals, SessionStore};
-use crate::stream::{announce_catalog_changes, announce_policy_changes, BroadcastHub, EventStore};
+use crate::stream::{
+    announce_catalog_changes, announce_policy_changes, BroadcastHub, EventStore, LiveRouter,
+};
 use crate::tasks::{TaskStore, Tasks};
 use crate::Config;
 
@@ -62,37 +64,28 @@ pub async fn run(
         &cluster,
     )
     .await?;
-    let live = bus_schema::connect::connect_bounded(
-        &config.nats,
-        "mcpbus-gateway-live",
-        crate::stream::LIVE_BUFFER,
-    )
-    .await?;
+    let stop = CancellationToken::new();
     let events_stream = topology::ensure_stream(
         &js,
         topology::events_stream(replicas, config.event_retention),
     )
     .await?;
-    let live_events = topology::ensure_stream(
-        &jetstream::new(live.clone()),
-        topology::events_stream(replicas, config.event_retention),
-    )
-    .await?;
+    let router = LiveRouter::start(nats.clone(), stop.clone())
+        .await
+        .map_err(GatewayError::Subscribe)?;
     let events = EventStore::new(
         nats.clone(),
-        live,
         js.clone(),
         events_stream,
-        live_events,
         topology::ensure_stream(
             &js,
             topology::broadcast_stream(replicas, config.broadcast_retention),
         )
         .await?,
         calls.clone(),
+        router,
     );
 
-    let stop = CancellationToken::new();
     let quotas = Quotas::new(&config.quotas);
     quotas.start_sweeping(stop.clone());
     let policy = match &config.auth_policy {
