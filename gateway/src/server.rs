@@ -22,7 +22,7 @@ use crate::presence::Presence;
 use crate::quota::Quotas;
 use crate::request_state;
 use crate::route::Dispatcher;
-use crate::session::{SessionSignals, SessionStore};
+use crate::session::{CacheSettings, SessionCache, SessionSignals, SessionStore};
 use crate::stream::{
     announce_catalog_changes, announce_policy_changes, BroadcastHub, EventStore, LiveRouter,
 };
@@ -141,7 +141,18 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
-    let signals = SessionSignals::start(nats.clone(), stop.clone())
+    let sessions = SessionStore::cached(
+        sessions,
+        SessionCache::new(
+            nats.clone(),
+            CacheSettings {
+                max_entries: config.session_cache_entries,
+                revalidate: config.session_cache_revalidate,
+            },
+        ),
+        stop.clone(),
+    );
+    let signals = SessionSignals::start(nats.clone(), sessions.cache().cloned(), stop.clone())
         .await
         .map_err(|e| GatewayError::Subscribe(e.into()))?;
     let release = CancellationToken::new();
@@ -165,7 +176,7 @@ pub async fn run(
         nats,
         catalog,
         dispatcher,
-        sessions: SessionStore::new(sessions),
+        sessions,
         signals,
         events,
         broadcast,
