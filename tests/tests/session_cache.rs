@@ -48,8 +48,6 @@ async fn known_sessions_are_served_without_reading_kv() {
     let (cluster, urls) = two_gateways().await;
     let s = Session::open(&urls[1], "2025-11-25").await.unwrap();
     let gw = &cluster.gateways[1];
-    let misses = |g: &'static str| async move { g };
-    let _ = misses;
     let before = hits(gw).await;
     for i in 0..20 {
         let echo = s
