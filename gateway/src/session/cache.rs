@@ -245,7 +245,7 @@ impl SessionCache {
     /// Stores `entry` under `key` if there is room (or it replaces one).
     fn put(&self, state: &mut State, key: &str, entry: Cached) {
         let old = state.entries.get(key).map_or(0, |e| e.bytes);
-        let adds = state.entries.contains_key(key).then_some(0).unwrap_or(1);
+        let adds = usize::from(!state.entries.contains_key(key));
         let fits = |s: &State| {
             s.entries.len() + adds <= self.0.settings.max_entries
                 && s.bytes - old + entry.bytes <= MAX_BYTES
