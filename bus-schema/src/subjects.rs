@@ -86,6 +86,21 @@ pub fn session_events_live(scope: &str, stream: &str) -> String {
     format!("{ROOT}.live.*.{}.{stream}", scope_token(scope))
 }
 
+/// The key a gateway files one stream's live copies under, whatever pool runs it: the part
+/// of [`session_events_live`] after the pool, as [`live_event_key`] reads it back. Every
+/// gateway follows all live copies on one subscription to [`EVENTS_LIVE_WILDCARD`] and
+/// hands each to the streams open under its key (ADR 0025).
+pub fn session_events_live_key(scope: &str, stream: &str) -> String {
+    format!("{}.{stream}", scope_token(scope))
+}
+
+/// The stream key ([`session_events_live_key`]) of a live copy's subject, whatever its pool.
+pub fn live_event_key(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix(ROOT)?.strip_prefix(".live.")?;
+    let (pool, key) = rest.split_once('.')?;
+    (!pool.is_empty() && !key.is_empty()).then_some(key)
+}
+
 /// Live copies of every stream of `scope`, whatever pool runs them: what the worker kit
 /// (`mcpbusctl worker-check`, ADR 0018) watches for the durable replies of the calls it
 /// sends under one made-up session.
@@ -397,6 +412,12 @@ mod tests {
 
     #[test]
     fn kit_watch_subjects_cover_what_workers_send() {
+        let key = session_events_live_key("s1", "call1");
+        let copy = session_events_live("s1", "call1").replace('*', "demo");
+        assert_eq!(live_event_key(&copy), Some(key.as_str()));
+        let stored = session_events(&PoolName::new("demo").unwrap(), "s1", "call1");
+        assert_eq!(live_event_key(&stored), None, "only live copies");
+        assert_eq!(live_event_key("mcpbus.v2.live.demo"), None);
         let live = session_events_live_all("s1");
         let one = session_events_live("s1", "call1").replace('*', "demo");
         assert!(one.starts_with(live.trim_end_matches('>').replace('*', "demo").as_str()));

@@ -86,6 +86,12 @@ struct Cli {
     /// Standalone and listen streams this node holds at once (default 10000); more get 503.
     #[arg(long, env = "MCPBUS_MAX_OPEN_STREAMS")]
     max_open_streams: Option<usize>,
+    /// Session records kept in memory (default 100000; 0: read KV on every request).
+    #[arg(long, env = "MCPBUS_SESSION_CACHE_ENTRIES")]
+    session_cache_entries: Option<usize>,
+    /// Milliseconds a cached session record is served without news of it (default 5000).
+    #[arg(long, env = "MCPBUS_SESSION_CACHE_REVALIDATE_MS")]
+    session_cache_revalidate_ms: Option<u64>,
 
     // --- JetStream store limits (ADR 0007) ---
     #[command(flatten)]
@@ -186,6 +192,12 @@ impl Cli {
         }
         if let Some(v) = self.max_open_streams {
             c.max_open_streams = v.max(1);
+        }
+        if let Some(v) = self.session_cache_entries {
+            c.session_cache_entries = v;
+        }
+        if let Some(v) = self.session_cache_revalidate_ms {
+            c.session_cache_revalidate = Duration::from_millis(v);
         }
         if let Some(v) = self.js_replicas {
             c.js_replicas = v.max(1);

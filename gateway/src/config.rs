@@ -80,6 +80,14 @@ pub struct Config {
     /// pod with room for calls. More get 503 with `Retry-After`, so the client goes to
     /// another node. Cluster-wide, the limit is this times the number of gateways.
     pub max_open_streams: usize,
+    /// Session records this node keeps in memory so that a request on a known session reads
+    /// no KV (ADR 0025). Default 100 000 (and at most 64 MiB of records); past it new
+    /// sessions are read from KV per request. 0 turns the cache off.
+    pub session_cache_entries: usize,
+    /// How long a cached session record is served without news of it. Default 5 s. A change
+    /// or delete on another node arrives by the sessions watch in well under that; this bounds
+    /// how long a watch that stalled without an error could leave a record stale.
+    pub session_cache_revalidate: Duration,
 
     // --- JetStream store limits (ADR 0007) ---
     /// Byte and message size limits of the streams and buckets a client can fill (calls,
@@ -162,6 +170,8 @@ impl Default for Config {
             request_state_ttl: Duration::from_secs(3600),
             task_ttl: Duration::from_secs(3600),
             max_open_streams: 10_000,
+            session_cache_entries: 100_000,
+            session_cache_revalidate: Duration::from_secs(5),
 
             // --- JetStream store limits (ADR 0007) ---
             store_limits: crate::store_limits::StoreLimitsConfig::default(),

@@ -22,8 +22,10 @@ use crate::presence::Presence;
 use crate::quota::Quotas;
 use crate::request_state;
 use crate::route::Dispatcher;
-use crate::session::{SessionSignals, SessionStore};
-use crate::stream::{announce_catalog_changes, announce_policy_changes, BroadcastHub, EventStore};
+use crate::session::{CacheSettings, SessionCache, SessionSignals, SessionStore};
+use crate::stream::{
+    announce_catalog_changes, announce_policy_changes, BroadcastHub, EventStore, LiveRouter,
+};
 use crate::tasks::{TaskStore, Tasks};
 use crate::Config;
 
@@ -62,37 +64,28 @@ pub async fn run(
         &cluster,
     )
     .await?;
-    let live = bus_schema::connect::connect_bounded(
-        &config.nats,
-        "mcpbus-gateway-live",
-        crate::stream::LIVE_BUFFER,
-    )
-    .await?;
+    let stop = CancellationToken::new();
     let events_stream = topology::ensure_stream(
         &js,
         topology::events_stream(replicas, config.event_retention),
     )
     .await?;
-    let live_events = topology::ensure_stream(
-        &jetstream::new(live.clone()),
-        topology::events_stream(replicas, config.event_retention),
-    )
-    .await?;
+    let router = LiveRouter::start(nats.clone(), stop.clone())
+        .await
+        .map_err(GatewayError::Subscribe)?;
     let events = EventStore::new(
         nats.clone(),
-        live,
         js.clone(),
         events_stream,
-        live_events,
         topology::ensure_stream(
             &js,
             topology::broadcast_stream(replicas, config.broadcast_retention),
         )
         .await?,
         calls.clone(),
+        router,
     );
 
-    let stop = CancellationToken::new();
     let quotas = Quotas::new(&config.quotas);
     quotas.start_sweeping(stop.clone());
     let policy = match &config.auth_policy {
@@ -149,7 +142,18 @@ pub async fn run(
         broadcast.clone(),
         stop.clone(),
     ));
-    let signals = SessionSignals::start(nats.clone(), stop.clone())
+    let sessions = SessionStore::cached(
+        sessions,
+        SessionCache::new(
+            nats.clone(),
+            CacheSettings {
+                max_entries: config.session_cache_entries,
+                revalidate: config.session_cache_revalidate,
+            },
+        ),
+        stop.clone(),
+    );
+    let signals = SessionSignals::start(nats.clone(), sessions.cache().cloned(), stop.clone())
         .await
         .map_err(|e| GatewayError::Subscribe(e.into()))?;
     let release = CancellationToken::new();
@@ -173,7 +177,7 @@ pub async fn run(
         nats,
         catalog,
         dispatcher,
-        sessions: SessionStore::new(sessions),
+        sessions,
         signals,
         events,
         broadcast,

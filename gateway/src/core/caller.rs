@@ -8,6 +8,8 @@ use serde_json::Value;
 use super::meta::meta_of;
 use super::profile::Profile;
 use crate::quota::ClientKey;
+use std::sync::Arc;
+
 use crate::session::{SessionId, SessionRecord};
 use bus_schema::mcp::LogLevel;
 
@@ -17,7 +19,8 @@ pub struct Caller {
     pub profile: Profile,
     pub client_capabilities: Value,
     /// The session the request belongs to (session lane).
-    pub session: Option<(SessionId, SessionRecord)>,
+    /// Shared with the gateway's session cache (ADR 0025): a request copies no record.
+    pub session: Option<(SessionId, Arc<SessionRecord>)>,
     /// Lowest log severity forwarded; `None` forwards no log messages.
     pub min_log: Option<LogLevel>,
     /// Who the access token names; `None` when the gateway runs without auth.
@@ -37,7 +40,8 @@ pub struct Origin {
 impl Caller {
     /// A session-lane caller: what the session negotiated at `initialize`. Without
     /// `logging/setLevel`, a session receives every log message.
-    pub fn session(id: SessionId, record: SessionRecord) -> Self {
+    pub fn session(id: SessionId, record: impl Into<Arc<SessionRecord>>) -> Self {
+        let record = record.into();
         let version = ProtocolVersion::parse(&record.protocol_version)
             .unwrap_or(ProtocolVersion::DEFAULT_SESSION);
         Self {

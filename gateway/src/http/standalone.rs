@@ -160,7 +160,7 @@ async fn standalone(app: &App, caller: &Caller, follower: Follower, resync: bool
     }
     let end = slot.end.clone();
     let view = Arc::new(SessionView {
-        settings: Mutex::new(ViewSettings::of(record)),
+        settings: Mutex::new(ViewSettings::of(&record)),
         sessions: app.sessions.clone(),
         session,
         slot,
@@ -212,14 +212,14 @@ struct ViewSettings {
 }
 
 impl ViewSettings {
-    fn of(record: SessionRecord) -> Self {
+    fn of(record: &SessionRecord) -> Self {
         Self {
             min_log: record
                 .log_level
                 .as_deref()
                 .and_then(LogLevel::parse)
                 .unwrap_or(LogLevel::DEBUG),
-            uris: record.resource_subscriptions,
+            uris: record.resource_subscriptions.clone(),
         }
     }
 }
@@ -238,8 +238,14 @@ impl SessionView {
             BroadcastKind::ResourceUpdated { .. } | BroadcastKind::Message { .. }
         ) {
             if self.slot.stale.swap(false, Ordering::Relaxed) {
-                let record = self.sessions.get(&self.session).await.ok().flatten()?;
-                *self.settings.lock().expect("never poisoned") = ViewSettings::of(record);
+                // Past the cache: the signal may arrive before the watch brings the change.
+                let record = self
+                    .sessions
+                    .get_fresh(&self.session)
+                    .await
+                    .ok()
+                    .flatten()?;
+                *self.settings.lock().expect("never poisoned") = ViewSettings::of(&record);
             }
             if !wanted(&self.settings.lock().expect("never poisoned")) {
                 return None;

@@ -49,6 +49,10 @@ pub struct Metrics {
     pub replayed_events: IntCounterVec,
     /// Resumes refused because the events were gone (410).
     pub events_expired: IntCounter,
+    /// Session-lane lookups of the session record by what answered (ADR 0025): `hit` and
+    /// `gone` from the cache, `miss` and `bypass` (no trusted watch) from KV, `full` when a
+    /// record could not be held for the cache's cap.
+    pub session_cache: IntCounterVec,
     /// Broadcasts this gateway stored, and the events it wrote to client streams, by kind
     /// (`BroadcastKind::subject_token`).
     pub broadcasts_published: IntCounterVec,
@@ -187,6 +191,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
             &["kind"],
         ),
         events_expired,
+        session_cache: b.counters(
+            "session_cache_total",
+            "Session record lookups by result: hit, gone, miss, bypass, full",
+            &["result"],
+        ),
         broadcasts_published: b.counters(
             "broadcasts_published_total",
             "Cluster-wide notifications this gateway stored, by kind",

@@ -1,12 +1,17 @@
 //! Session-lane sessions (MCP 2025-03-26 .. 2025-11-25), stored in JetStream KV.
 //!
 //! A session is created by `initialize` on one node and read by whichever node gets the next
-//! request, so nothing about it lives in gateway memory. The KV bucket's age limit is the idle
-//! timeout; records are re-put (at most once per [`TOUCH_AFTER`]) while the session is used.
+//! request: the bucket is the truth. A gateway keeps the records it serves in a cache kept
+//! true by a watch on the bucket (`cache.rs`, ADR 0025), so that a request on a known
+//! session reads no KV; every write still reads the true revision from KV. The KV bucket's
+//! age limit is the idle timeout; records are re-put (at most once per [`TOUCH_AFTER`]) while
+//! the session is used.
 
+mod cache;
 mod id;
 mod signals;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::kv;
@@ -14,6 +19,7 @@ use bus_schema::principal::Principal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use cache::{CacheSettings, SessionCache, MAX_BYTES as CACHE_MAX_BYTES};
 pub use id::SessionId;
 pub use signals::{publish as publish_signal, SessionSignals, StandaloneSlot};
 
@@ -78,11 +84,32 @@ fn write_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> SessionErr
 #[derive(Clone)]
 pub struct SessionStore {
     kv: kv::Store,
+    /// A gateway's cache of the records it serves; `None` for the operator's tools.
+    cache: Option<SessionCache>,
 }
 
 impl SessionStore {
+    /// The bucket alone, read on every request (the operator's tools).
     pub fn new(kv: kv::Store) -> Self {
-        Self { kv }
+        Self { kv, cache: None }
+    }
+
+    /// The bucket with a gateway's cache in front of it, and its watch until `stop`.
+    pub fn cached(
+        kv: kv::Store,
+        cache: SessionCache,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Self {
+        cache.start_watch(kv.clone(), stop);
+        Self {
+            kv,
+            cache: Some(cache),
+        }
+    }
+
+    /// The cache, to tell it what the session signals say.
+    pub fn cache(&self) -> Option<&SessionCache> {
+        self.cache.as_ref()
     }
 
     pub async fn create(&self, record: &SessionRecord) -> Result<SessionId, SessionError> {
@@ -101,8 +128,36 @@ impl SessionStore {
         Ok(id)
     }
 
-    /// The live session, or `None` if it never existed, was deleted or expired.
-    pub async fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>, SessionError> {
+    /// The live session, or `None` if it never existed, was deleted or expired: from the
+    /// cache when it may answer (see `cache.rs` for when), else from KV.
+    pub async fn get(&self, id: &SessionId) -> Result<Option<Arc<SessionRecord>>, SessionError> {
+        let ticket = match self.cache.as_ref().map(|c| c.lookup(id.as_str())) {
+            Some(cache::Lookup::Live(record)) => return Ok(Some(record)),
+            Some(cache::Lookup::Gone) => return Ok(None),
+            Some(cache::Lookup::Miss(ticket)) => Some(ticket),
+            None => None,
+        };
+        let read = self.read(id).await?;
+        if let Some(ticket) = ticket {
+            ticket.fill(
+                read.as_ref()
+                    .map(|r| (r.record.clone(), r.revision, r.written_ms, r.bytes)),
+            );
+        }
+        Ok(read.map(|r| r.record))
+    }
+
+    /// The live session read from KV, past the cache: for a change that must be seen at once
+    /// (a session's subscriptions changed, by its signal) and before ending a session.
+    pub async fn get_fresh(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<Arc<SessionRecord>>, SessionError> {
+        Ok(self.read(id).await?.map(|r| r.record))
+    }
+
+    /// Reads the record from KV, touching it when due.
+    async fn read(&self, id: &SessionId) -> Result<Option<Read>, SessionError> {
         let entry = self
             .kv
             .entry(id.as_str())
@@ -113,19 +168,30 @@ impl SessionStore {
             return Ok(None);
         }
         let record: SessionRecord = serde_json::from_slice(&entry.value)?;
-        let age_ms =
-            now_ms().saturating_sub((entry.created.unix_timestamp_nanos() / 1_000_000) as u64);
+        let written_ms = (entry.created.unix_timestamp_nanos() / 1_000_000) as u64;
+        let mut read = Read {
+            record: Arc::new(record),
+            revision: entry.revision,
+            written_ms,
+            bytes: entry.value.len(),
+        };
+        let age_ms = now_ms().saturating_sub(written_ms);
         if age_ms > TOUCH_AFTER.as_millis() as u64 {
             // Conditional on the revision, so a concurrent DELETE is never undone.
-            if let Err(e) = self
+            match self
                 .kv
                 .update(id.as_str(), entry.value, entry.revision)
                 .await
             {
-                tracing::debug!(error = %e, "session touch skipped");
+                // The touched revision is the one to cache: its clock restarts.
+                Ok(revision) => {
+                    read.revision = revision;
+                    read.written_ms = now_ms();
+                }
+                Err(e) => tracing::debug!(error = %e, "session touch skipped"),
             }
         }
-        Ok(Some(record))
+        Ok(Some(read))
     }
 
     /// Changes a live session's record. Returns false if the session is gone. Conditional
@@ -147,10 +213,22 @@ impl SessionStore {
         let mut record: SessionRecord = serde_json::from_slice(&entry.value)?;
         change(&mut record);
         let value = serde_json::to_vec(&record)?;
-        self.kv
+        let bytes = value.len();
+        let revision = self
+            .kv
             .update(id.as_str(), value.into(), entry.revision)
             .await
             .map_err(write_error)?;
+        // This gateway serves its own change at once; others hear it from their watch.
+        if let Some(cache) = &self.cache {
+            cache.learn(
+                id.as_str(),
+                revision,
+                Some(Arc::new(record)),
+                now_ms(),
+                bytes,
+            );
+        }
         Ok(true)
     }
 
@@ -158,7 +236,7 @@ impl SessionStore {
     /// connection that may not write the bucket (the operator, ADR 0021). Returns whether it
     /// existed.
     pub async fn purge(&self, id: &SessionId) -> Result<bool, SessionError> {
-        if self.get(id).await?.is_none() {
+        if self.get_fresh(id).await?.is_none() {
             return Ok(false);
         }
         self.kv
@@ -172,14 +250,23 @@ impl SessionStore {
 
     /// Ends a session. Returns whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, SessionError> {
-        if self.get(id).await?.is_none() {
+        if self.get_fresh(id).await?.is_none() {
             return Ok(false);
         }
         self.kv
             .delete(id.as_str())
             .await
             .map_err(|e| SessionError::Store(e.into()))?;
+        self.forget(id);
         Ok(true)
+    }
+
+    /// The session ended (here, or on any gateway by its `Ended` signal): gone for good,
+    /// since session ids are never reused.
+    pub fn forget(&self, id: &SessionId) {
+        if let Some(cache) = &self.cache {
+            cache.learn(id.as_str(), u64::MAX, None, 0, 0);
+        }
     }
 }
 
@@ -214,6 +301,14 @@ pub async fn end(
     signals::publish(nats, id, bus_schema::messages::SessionEvent::Ended).await;
     crate::stream::purge_session_events(events, id.as_str()).await;
     Ok(true)
+}
+
+/// A record as read from KV.
+struct Read {
+    record: Arc<SessionRecord>,
+    revision: u64,
+    written_ms: u64,
+    bytes: usize,
 }
 
 pub(crate) fn now_ms() -> u64 {

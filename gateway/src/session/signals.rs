@@ -7,7 +7,10 @@
 //!   session holds one standalone stream however many GETs it sends;
 //! - `DELETE` ends the session's streams everywhere;
 //! - a change of the session's resource subscriptions tells its stream to re-read them once,
-//!   instead of reading the session record on every `resources/updated`.
+//!   instead of reading the session record on every `resources/updated`;
+//! - every signal also reaches the session cache (ADR 0025): an ended session is gone (the
+//!   operator's purge leaves no trace the cache's watch could see), a changed one is read
+//!   again, whichever of the signal and the watch comes first.
 //!
 //! Signals are fire-and-forget: a gateway that misses one (NATS reconnecting) keeps a stream
 //! that the next signal, the session's expiry, or the client ends.
@@ -21,7 +24,7 @@ use dashmap::DashMap;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::SessionId;
+use super::{SessionCache, SessionId};
 
 /// One open standalone stream, as the signals see it.
 struct Entry {
@@ -72,6 +75,7 @@ impl SessionSignals {
     /// Subscribes to every session's signals and starts acting on them until `stop`.
     pub async fn start(
         nats: async_nats::Client,
+        cache: Option<SessionCache>,
         stop: CancellationToken,
     ) -> Result<Self, async_nats::SubscribeError> {
         let mut signals = nats.subscribe(subjects::SESSION_SIGNALS_WILDCARD).await?;
@@ -90,7 +94,12 @@ impl SessionSignals {
                     continue;
                 };
                 match decode::<SessionSignal>(&msg.payload) {
-                    Ok(signal) => act(&open, session, &signal.event),
+                    Ok(signal) => {
+                        if let Some(cache) = &cache {
+                            tell_cache(cache, session, &signal.event);
+                        }
+                        act(&open, session, &signal.event)
+                    }
                     Err(e) => tracing::debug!(error = %e, "ignoring an unreadable session signal"),
                 }
             }
@@ -153,6 +162,18 @@ fn now_us() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
+}
+
+/// What a signal does to the cached record of `session`.
+fn tell_cache(cache: &SessionCache, session: &str, event: &SessionEvent) {
+    match event {
+        // Ids are never reused: the greatest revision keeps it gone.
+        SessionEvent::Ended => cache.learn(session, u64::MAX, None, 0, 0),
+        SessionEvent::SubscriptionsChanged | SessionEvent::LogLevelChanged => {
+            cache.drop_record(session)
+        }
+        SessionEvent::StandaloneOpened { .. } => {}
+    }
 }
 
 /// What a signal does to this gateway's streams of `session`.

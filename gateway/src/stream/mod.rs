@@ -9,6 +9,7 @@
 
 mod announce;
 mod broadcast;
+mod live;
 mod replay;
 mod request;
 
@@ -23,10 +24,11 @@ pub use broadcast::{
     Rendered,
 };
 pub use bus_schema::event_id::EventId;
+pub use live::{LiveRouter, MAX_FOLLOWS};
 pub use request::{RequestStream, StreamError, StreamOrigin};
 
 /// Live copies one request stream buffers while its client is not reading. Past it, copies
-/// are dropped by the NATS client and read again from `MCPBUS_EVENTS` (see
+/// are dropped by the router (`live.rs`) and read again from `MCPBUS_EVENTS` (see
 /// `request.rs`), so a client that never reads costs at most this many messages.
 pub const LIVE_BUFFER: usize = 256;
 
@@ -38,44 +40,31 @@ pub struct EventStore(Arc<Handles>);
 
 pub struct Handles {
     pub nats: async_nats::Client,
-    /// A second connection for the live copies each request stream follows, whose
-    /// subscriptions buffer at most [`LIVE_BUFFER`] messages: a stream whose client does not
-    /// read loses live copies rather than growing, and reads them again from the store.
-    pub live: async_nats::Client,
     pub js: jetstream::Context,
     pub events: Stream,
-    /// The events stream over the live connection. NATS orders commands per connection
-    /// only: the answer to a request sent here after a live subscription shows the server
-    /// holds that subscription. A stream's first store request goes this way, so no reply
-    /// can be published before its subscription exists, at no extra round trip.
-    pub live_events: Stream,
-    /// JetStream over the live connection, for the same reason as `live_events`.
-    pub live_js: jetstream::Context,
     pub broadcast: Stream,
     /// The calls work queue, to take back a call that is cancelled before it runs.
     pub calls: Stream,
+    /// The live copies and cancellations every request stream follows (ADR 0025).
+    pub router: LiveRouter,
 }
 
 impl EventStore {
     pub fn new(
         nats: async_nats::Client,
-        live: async_nats::Client,
         js: jetstream::Context,
         events: Stream,
-        live_events: Stream,
         broadcast: Stream,
         calls: Stream,
+        router: LiveRouter,
     ) -> Self {
-        let live_js = jetstream::new(live.clone());
         Self(Arc::new(Handles {
             nats,
-            live,
             js,
             events,
-            live_events,
-            live_js,
             broadcast,
             calls,
+            router,
         }))
     }
 

@@ -1,9 +1,10 @@
 //! One request's SSE stream, read from the session events stream.
 //!
 //! The same reader serves a fresh `tools/call` and a `GET` that resumes it on another node:
-//! it subscribes to the live republished copies first, then reads whatever it has not
-//! delivered from the store, and from then on takes live copies, falling back to the store
-//! whenever `Nats-Last-Sequence` shows it missed one. A short read from the store is a
+//! it registers for the live republished copies first (with the gateway's one live
+//! subscription, `live.rs`), then reads whatever it has not delivered from the store, and
+//! from then on takes live copies, falling back to the store whenever `Nats-Last-Sequence`
+//! shows it missed one, or the router dropped some for it. A short read from the store is a
 //! direct get per event; a long one (a resume after many events, a reader that fell far
 //! behind) is read in bulk (`replay.rs`, ADR 0024).
 
@@ -13,12 +14,12 @@ use std::time::Duration;
 use async_nats::jetstream::context::PublishErrorKind;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, StreamOpen};
 use bus_schema::{headers, subjects, topology, PROTOCOL_VERSION};
-use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
 
+use super::live::Follow;
 use super::replay::{self, Stored, DIRECT_GET_SPAN};
-use super::{not_found, EventId, EventStore, LIVE_BUFFER};
+use super::{not_found, EventId, EventStore};
 use crate::catalog::ToolRoute;
 use crate::metrics::METRICS;
 use crate::route::{
@@ -52,7 +53,8 @@ pub struct RequestStream {
     store: EventStore,
     key: String,
     subject: String,
-    live: async_nats::Subscriber,
+    /// Its live copies and, on the session lane, its cancellation (`live.rs`).
+    live: Follow,
     /// The sequence of the last event delivered (or skipped): the stream's position.
     cursor: u64,
     /// Read from the store before taking live copies.
@@ -67,15 +69,10 @@ pub struct RequestStream {
     /// The bulk read behind `backlog` reached the end of the store: once it is delivered,
     /// take live copies without asking the store again.
     caught_up: bool,
-    /// Live copies taken without waiting since the subscription last had none ready.
-    ready_in_a_row: usize,
     tracker: CallTracker,
     open: StreamOpen,
     /// Position of the call in the calls stream (0 when resumed: not known here).
     queued_at: u64,
-    /// Fires when the client cancels the request (session lane): the stream then ends
-    /// without a response, as cancellation asks.
-    cancelled: Option<async_nats::Subscriber>,
 }
 
 impl RequestStream {
@@ -112,21 +109,13 @@ impl RequestStream {
             true,
         );
         request.cancel_on = cancel_on.clone();
+        // Registered before the `open` record is written and the call queued, so every
+        // reply the router takes from now on reaches this stream (ADR 0025). When the
+        // client cancels the request (session lane), the stream ends without a response.
         let live = store
-            .live
-            .subscribe(subjects::session_events_live(session, &key))
-            .await
+            .router
+            .follow(session, &key, cancel_on)
             .map_err(|e| RouteError::Publish(e.to_string()))?;
-        let cancelled = match &cancel_on {
-            Some(subject) => Some(
-                store
-                    .nats
-                    .subscribe(subject.clone())
-                    .await
-                    .map_err(|e| RouteError::Publish(e.to_string()))?,
-            ),
-            None => None,
-        };
         let open = StreamOpen {
             protocol: PROTOCOL_VERSION,
             kind: StreamOpen::KIND.to_owned(),
@@ -142,7 +131,6 @@ impl RequestStream {
         let queued_at = dispatcher.publish(route, &request).await?;
         Ok(Self {
             queued_at,
-            cancelled,
             store: store.clone(),
             key,
             subject,
@@ -152,7 +140,6 @@ impl RequestStream {
             store_until: 0,
             backlog: VecDeque::new(),
             caught_up: false,
-            ready_in_a_row: 0,
             tracker,
             open,
         })
@@ -165,16 +152,16 @@ impl RequestStream {
         key: &str,
         after: u64,
     ) -> Result<Self, StreamError> {
-        let live = store
-            .live
-            .subscribe(subjects::session_events_live(session, key))
-            .await
+        // Registered before anything is read from the store, so no event falls between the
+        // two (ADR 0025). The cancel subject needs the pool, known from the first record;
+        // the live key does not.
+        let mut live = store
+            .router
+            .follow(session, key, None)
             .map_err(|e| StreamError::Store(e.to_string()))?;
-        // Read over the live connection: its answer shows the server holds the subscription
-        // before anything is read from the store, so no event falls between the two.
         // The pool running the call is in its first record: until then, any pool's.
         let first = match store
-            .live_events
+            .events
             .direct_get_first_for_subject(subjects::session_events_any_pool(session, key))
             .await
         {
@@ -192,15 +179,13 @@ impl RequestStream {
         if first.subject.as_str() != subject {
             return Err(StreamError::Expired);
         }
-        let cancelled = store
-            .nats
-            .subscribe(subjects::cancel_request(
-                &open.pool,
-                session,
-                &open.request_id,
-            ))
-            .await
-            .ok();
+        // Cancels go by the client's request id, unchanged since the call started: one sent
+        // before this point has already ended the call on the worker.
+        live.cancel_on(subjects::cancel_request(
+            &open.pool,
+            session,
+            &open.request_id,
+        ));
         // The cursor event must still be there (and be ours): retention removes the oldest
         // events first, so if it is, everything after it is too.
         if after > first.sequence {
@@ -233,7 +218,6 @@ impl RequestStream {
         }
         Ok(Self {
             queued_at: 0,
-            cancelled,
             store: store.clone(),
             key: key.to_owned(),
             subject,
@@ -243,7 +227,6 @@ impl RequestStream {
             store_until,
             backlog: VecDeque::new(),
             caught_up: false,
-            ready_in_a_row: 0,
             tracker,
             open,
         })
@@ -324,52 +307,40 @@ impl RequestStream {
                     }
                 }
             }
-            let cancelled = async {
-                match &mut self.cancelled {
-                    Some(sub) => sub.next().await,
-                    None => std::future::pending().await,
-                }
-            };
-            // Live copies ready at once, one after another, as many as the buffer holds: the
-            // buffer was full, so copies may have been dropped after them, with nothing
-            // following to show the gap. Read the store once before waiting.
-            let ready = match self.live.next().now_or_never() {
-                Some(m) => {
-                    self.ready_in_a_row += 1;
-                    Some(m)
-                }
-                None if self.ready_in_a_row >= LIVE_BUFFER => {
-                    self.ready_in_a_row = 0;
+            // Copies already waiting first; once there are none, copies the router had to
+            // drop for this stream (its buffer full, or a reconnect) are read from the store
+            // before waiting for more.
+            let msg = match self.live.try_next() {
+                Some(m) => m,
+                None if self.live.lost() => {
                     self.read_store_from_here(0);
                     continue;
                 }
                 None => {
-                    self.ready_in_a_row = 0;
-                    None
-                }
-            };
-            let msg = match ready {
-                Some(m) => m,
-                None => tokio::select! {
-                m = self.live.next() => m,
-                _ = tokio::time::sleep_until(self.tracker.deadline()) => {
-                    return Some((self.position(), self.tracker.timed_out()));
-                }
-                Some(_) = cancelled => {
-                    // The worker hears the same message; a call still queued is taken back.
-                    if self.queued_at > 0 {
-                        let _ = self.store.calls.delete_message(self.queued_at).await;
+                    let cancelled = self.live.cancelled();
+                    tokio::select! {
+                    m = self.live.next() => match m {
+                        Some(m) => m,
+                        None => {
+                            // The router stopped (the gateway is stopping): read the store.
+                            self.read_store_from_here(0);
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                            continue;
+                        }
+                    },
+                    _ = tokio::time::sleep_until(self.tracker.deadline()) => {
+                        return Some((self.position(), self.tracker.timed_out()));
                     }
-                    self.tracker.abandoned();
-                    return None;
+                    _ = cancelled => {
+                        // The worker hears the same message; a call still queued is taken back.
+                        if self.queued_at > 0 {
+                            let _ = self.store.calls.delete_message(self.queued_at).await;
+                        }
+                        self.tracker.abandoned();
+                        return None;
+                    }
+                    }
                 }
-                },
-            };
-            let Some(msg) = msg else {
-                // The subscription ended (connection closed for good): read the store.
-                self.read_store_from_here(0);
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                continue;
             };
             let header = |name: &str| -> u64 {
                 msg.headers
@@ -487,11 +458,10 @@ async fn store_open(
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
     mcpbus_telemetry::inject_current(&mut hdrs);
-    // Over the live connection, after the stream's live subscription: its ack shows the
-    // server holds that subscription before the call is queued, or a reply published before
-    // it would be missed with nothing after it to show the gap.
+    // The stream registered with the router before this (ADR 0025), so a reply published
+    // as soon as the call is queued reaches it.
     let ack = store
-        .live_js
+        .js
         .publish_with_headers(subject.to_owned(), hdrs, encode(open))
         .await
         .map_err(open_error)?;
