@@ -114,6 +114,19 @@ impl CallTracker {
         self.done = true;
     }
 
+    /// A final reply without `accepted` before it (PROTOCOL §5.2: a worker may leave it out
+    /// when the call answers at once): the call ran, and its queue time is counted up to
+    /// now. A refusal (which never follows `accepted`) counts the same way: it was taken from
+    /// the queue.
+    fn ran(&mut self, instance: &InstanceId) {
+        if self.running_on.is_none() {
+            self.running_on = Some(instance.clone());
+            if let Some(m) = &mut self.meter {
+                m.accepted();
+            }
+        }
+    }
+
     /// The update a reply means, if any (`accepted` only updates our state).
     pub fn observe(&mut self, reply: CallReply) -> Option<CallUpdate> {
         if self.done {
@@ -169,10 +182,12 @@ impl CallTracker {
                 Some(CallUpdate::Escalate)
             }
             CallEvent::Result { result } => {
+                self.ran(&reply.instance);
                 self.finish(outcome_of(&result));
                 Some(CallUpdate::Done(Ok(result)))
             }
             CallEvent::Error { error } => {
+                self.ran(&reply.instance);
                 self.finish(Outcome::Error);
                 Some(CallUpdate::Done(Err(CallError::Worker(error))))
             }
