@@ -276,6 +276,17 @@ pub fn pool_cancels(pool: &PoolName) -> String {
     format!("{ROOT}.cancel.{pool}.>")
 }
 
+/// Whether `subject` is one of `pool`'s cancellations, so that [`pool_cancels`] receives it:
+/// a worker listens on that one subscription instead of one per call (ADR 0026).
+pub fn is_pool_cancel(pool: &PoolName, subject: &str) -> bool {
+    subject
+        .strip_prefix(ROOT)
+        .and_then(|s| s.strip_prefix(".cancel."))
+        .and_then(|s| s.strip_prefix(pool.as_str()))
+        .and_then(|s| s.strip_prefix('.'))
+        .is_some_and(|rest| !rest.is_empty())
+}
+
 /// Every client answer for `pool`'s calls.
 pub fn pool_answers(pool: &PoolName) -> String {
     format!("{ROOT}.answer.{pool}.>")
@@ -349,6 +360,23 @@ mod tests {
     fn call_subject_is_inside_the_stream_wildcard() {
         let s = call(&PoolName::new("demo").unwrap());
         assert!(s.starts_with(CALLS_WILDCARD.trim_end_matches('>')));
+    }
+
+    #[test]
+    fn a_pools_cancellations_are_told_from_anything_else() {
+        let demo = PoolName::new("demo").unwrap();
+        let other = PoolName::new("demo2").unwrap();
+        assert!(is_pool_cancel(&demo, &cancel(&demo, "c1")));
+        assert!(is_pool_cancel(
+            &demo,
+            &cancel_request(&demo, "s", &serde_json::json!(1))
+        ));
+        // A pool whose name extends another's, the bare prefix, other kinds of subject.
+        assert!(!is_pool_cancel(&demo, &cancel(&other, "c1")));
+        assert!(!is_pool_cancel(&demo, "mcpbus.v2.cancel.demo."));
+        assert!(!is_pool_cancel(&demo, "mcpbus.v2.cancel.demo"));
+        assert!(!is_pool_cancel(&demo, &client_answer(&demo, "c1", 0)));
+        assert!(!is_pool_cancel(&demo, "other.cancel.demo.c1"));
     }
 
     #[test]

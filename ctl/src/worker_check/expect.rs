@@ -17,11 +17,14 @@ pub fn not_accepted(t: &Trace) -> Check {
     }
 }
 
-/// The call ran: `accepted` first, exactly one final reply, last.
+/// The call ran: `accepted` first, exactly one final reply, last. `accepted` may be left out
+/// when the final reply is the only one (PROTOCOL §5.2: a call that answers at once).
 pub fn ran(t: &Trace) -> Check {
-    if t.replies.first().map(|r| r.kind()) != Some("accepted") {
+    let first = t.replies.first();
+    let answered_at_once = t.replies.len() == 1 && first.is_some_and(|r| r.is_final());
+    if first.map(|r| r.kind()) != Some("accepted") && !answered_at_once {
         return Err(format!(
-            "the first reply must be `accepted`, got: {}",
+            "the first reply must be `accepted` (or the final reply, alone), got: {}",
             t.kinds()
         ));
     }
@@ -164,4 +167,59 @@ pub fn msg_ids(t: &Trace, sent: &Sent, delivery: u64) -> Check {
 /// Runs each check in turn; the first failure is the answer.
 pub fn all(checks: impl IntoIterator<Item = Check>) -> Check {
     checks.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bus_schema::messages::CallReply;
+    use bus_schema::names::InstanceId;
+
+    fn trace(events: Vec<CallEvent>) -> Trace {
+        let replies = events
+            .into_iter()
+            .enumerate()
+            .map(|(at, event)| super::super::observe::Reply {
+                body: Ok(CallReply {
+                    protocol: bus_schema::PROTOCOL_VERSION,
+                    call_id: "c".into(),
+                    instance: InstanceId::new("w").unwrap(),
+                    event,
+                }),
+                msg_id: None,
+                at: at as u64,
+            })
+            .collect();
+        Trace {
+            replies,
+            acks: vec![],
+        }
+    }
+
+    fn result() -> CallEvent {
+        CallEvent::Result {
+            result: serde_json::json!({"content": []}),
+        }
+    }
+
+    fn progress() -> CallEvent {
+        CallEvent::Progress {
+            progress: 1.0,
+            total: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_call_that_ran_sends_accepted_first_unless_it_answered_at_once() {
+        assert!(ran(&trace(vec![CallEvent::Accepted, result()])).is_ok());
+        assert!(ran(&trace(vec![CallEvent::Accepted, progress(), result()])).is_ok());
+        // PROTOCOL §5.2: the final reply alone says the call ran.
+        assert!(ran(&trace(vec![result()])).is_ok());
+        // Anything else before the final reply needs `accepted` before it.
+        assert!(ran(&trace(vec![progress(), result()])).is_err());
+        assert!(ran(&trace(vec![progress(), CallEvent::Accepted, result()])).is_err());
+        assert!(ran(&trace(vec![CallEvent::Accepted])).is_err());
+        assert!(ran(&trace(vec![])).is_err());
+    }
 }

@@ -114,6 +114,19 @@ impl CallTracker {
         self.done = true;
     }
 
+    /// A final reply without `accepted` before it (PROTOCOL §5.2: a worker may leave it out
+    /// when the call answers at once): the call ran, and its queue time is counted up to
+    /// now. A refusal (which never follows `accepted`) counts the same way: it was taken from
+    /// the queue.
+    fn ran(&mut self, instance: &InstanceId) {
+        if self.running_on.is_none() {
+            self.running_on = Some(instance.clone());
+            if let Some(m) = &mut self.meter {
+                m.accepted();
+            }
+        }
+    }
+
     /// The update a reply means, if any (`accepted` only updates our state).
     pub fn observe(&mut self, reply: CallReply) -> Option<CallUpdate> {
         if self.done {
@@ -169,10 +182,12 @@ impl CallTracker {
                 Some(CallUpdate::Escalate)
             }
             CallEvent::Result { result } => {
+                self.ran(&reply.instance);
                 self.finish(outcome_of(&result));
                 Some(CallUpdate::Done(Ok(result)))
             }
             CallEvent::Error { error } => {
+                self.ran(&reply.instance);
                 self.finish(Outcome::Error);
                 Some(CallUpdate::Done(Err(CallError::Worker(error))))
             }
@@ -256,6 +271,73 @@ mod tests {
         assert_eq!(sent, [1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(t.progress(), Some(5.0));
         assert_eq!(forwarded(&mut t, &[f64::NAN, 5.0, 6.0]), [6.0]);
+    }
+
+    fn reply(event: CallEvent) -> CallReply {
+        CallReply {
+            protocol: bus_schema::PROTOCOL_VERSION,
+            call_id: "c".into(),
+            instance: InstanceId::new("w").unwrap(),
+            event,
+        }
+    }
+
+    fn samples(pool: &str) -> (u64, u64) {
+        let m = &crate::metrics::METRICS;
+        (
+            m.call_queue_seconds
+                .with_label_values(&[pool, "t"])
+                .get_sample_count(),
+            m.call_run_seconds
+                .with_label_values(&[pool, "t"])
+                .get_sample_count(),
+        )
+    }
+
+    /// PROTOCOL §5.2: a worker may leave `accepted` out when the result follows at once. The
+    /// call still counts its queue time (up to the result) and its run time, once each.
+    #[test]
+    fn a_result_without_accepted_still_ends_the_queue_time() {
+        let pool = PoolName::new("tracker-no-accepted").unwrap();
+        let mut t = CallTracker::new(
+            "t".into(),
+            pool.clone(),
+            Duration::from_secs(1),
+            Instant::now(),
+        )
+        .metered();
+        let result = CallEvent::Result {
+            result: serde_json::json!({"content": []}),
+        };
+        assert!(matches!(
+            t.observe(reply(result)),
+            Some(CallUpdate::Done(Ok(_)))
+        ));
+        assert_eq!(samples(pool.as_str()), (1, 1));
+        assert_eq!(t.running_on.as_ref().map(|i| i.as_str()), Some("w"));
+    }
+
+    /// With `accepted` first (older workers, and calls that ran past the grace), nothing changes.
+    #[test]
+    fn accepted_then_result_counts_the_queue_time_once() {
+        let pool = PoolName::new("tracker-accepted").unwrap();
+        let mut t = CallTracker::new(
+            "t".into(),
+            pool.clone(),
+            Duration::from_secs(1),
+            Instant::now(),
+        )
+        .metered();
+        assert!(t.observe(reply(CallEvent::Accepted)).is_none());
+        let error = CallEvent::Error {
+            error: serde_json::from_value(serde_json::json!({"code": -32603, "message": "x"}))
+                .unwrap(),
+        };
+        assert!(matches!(
+            t.observe(reply(error)),
+            Some(CallUpdate::Done(Err(_)))
+        ));
+        assert_eq!(samples(pool.as_str()), (1, 1));
     }
 
     #[test]

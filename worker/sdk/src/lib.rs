@@ -35,6 +35,7 @@
 
 mod announce;
 mod call_error;
+mod cancels;
 mod catalogue;
 mod clock;
 mod completion;

@@ -15,7 +15,7 @@ use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::refusal::{reason, unreadable_call};
 use bus_schema::topology::POOL_ACK_WAIT;
 use futures::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +23,7 @@ use mcpbus_telemetry::{KeyValue, TraceContext};
 use tracing::{Instrument, Span};
 
 use crate::call_error::ToolError;
+use crate::cancels::Cancels;
 use crate::catalogue::Catalogue;
 use crate::clock;
 use crate::context::CallContext;
@@ -35,6 +36,12 @@ use crate::metrics;
 /// shutdown is noticed promptly, long enough not to churn requests on an idle queue.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
 
+/// How long a call runs before its `accepted` is sent anyway: a call that answers sooner
+/// needs none (its result says it ran), which saves a message per call through nats-server
+/// (ADR 0026). Short beside any tool timeout, so a timeout message still tells "queued" from
+/// "running", and the gateway's queue-time metric is off by at most this much.
+const ACCEPTED_GRACE: Duration = Duration::from_millis(5);
+
 pub(crate) struct Runner {
     pub(crate) nats: async_nats::Client,
     pub(crate) pool: PoolName,
@@ -42,6 +49,10 @@ pub(crate) struct Runner {
     /// What is served; each call decides against the snapshot current when it arrives.
     pub(crate) catalogue: Catalogue,
     pub(crate) slots: Arc<Semaphore>,
+    /// The number of slots (`max_in_flight`, at least 1).
+    pub(crate) max_in_flight: usize,
+    /// The pool's cancellations, heard on one subscription (ADR 0026).
+    pub(crate) cancels: Arc<Cancels>,
     pub(crate) tracker: TaskTracker,
     /// Parent of every call's cancellation token; fired when the drain deadline passes.
     pub(crate) cancel_all: CancellationToken,
@@ -50,64 +61,102 @@ pub(crate) struct Runner {
 impl Runner {
     /// Pulls and dispatches calls until `stop` fires. Calls already running keep running;
     /// the caller waits for them through the tracker.
+    ///
+    /// Each pull request asks for as many calls as there are free slots, and holds those
+    /// slots until its calls arrive or it expires, so the worker never holds more calls than
+    /// it can run. A new request is opened once half the slots are free again, while the
+    /// previous one may still be open: a worker that is not full always has a request
+    /// waiting at the server, and no call waits for a pull round trip (issue 18's tail).
     pub(crate) async fn pull_until(
         self: Arc<Self>,
         consumer: consumer::Consumer<consumer::pull::Config>,
         stop: CancellationToken,
     ) -> Result<(), WorkerError> {
+        let pulls = TaskTracker::new();
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let closed = Arc::new(Notify::new());
+        let refill = (self.max_in_flight / 2).max(1) as u32;
         loop {
-            let first = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
-                p = self.slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+            // With no request open, any free slot is worth one; with one open, wait for half.
+            let need = if open.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                1
+            } else {
+                refill
             };
-            let want = 1 + self.slots.available_permits();
+            let mut reserved = tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = closed.notified() => continue,
+                p = self.slots.clone().acquire_many_owned(need) => p.expect("semaphore never closes"),
+            };
+            let more = self.slots.available_permits() as u32;
+            if more > 0 {
+                if let Ok(p) = self.slots.clone().try_acquire_many_owned(more) {
+                    reserved.merge(p);
+                }
+            }
             let batch = consumer
                 .batch()
-                .max_messages(want)
+                .max_messages(reserved.num_permits())
                 .expires(PULL_EXPIRES)
                 .messages()
                 .await;
-            let mut batch = match batch {
+            let batch = match batch {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "pull request failed; retrying");
-                    drop(first);
+                    drop(reserved);
                     tokio::select! {
-                        _ = stop.cancelled() => return Ok(()),
+                        _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     }
                 }
             };
-            let mut first = Some(first);
-            // Once `stop` fires no new pull is sent, but the one open may still deliver: those
-            // calls are ours and run as usual. A NAK would raise their delivery count and turn
-            // a non-idempotent call into `worker_lost` (PROTOCOL §4.3). It ends by `expires`.
-            loop {
-                let next = batch.next().await;
-                let msg = match next {
-                    None => break,
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "pull batch ended");
-                        break;
-                    }
-                };
-                let slot = match first.take() {
-                    Some(p) => p,
-                    None => self
-                        .slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("semaphore never closes"),
-                };
-                let me = self.clone();
-                self.tracker
-                    .spawn(async move { me.handle(msg, slot).await });
-            }
-            if stop.is_cancelled() {
-                return Ok(());
-            }
+            open.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            let me = self.clone();
+            let (open, closed) = (open.clone(), closed.clone());
+            pulls.spawn(async move {
+                me.deliver(batch, reserved).await;
+                open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                closed.notify_one();
+            });
+        }
+        // Once `stop` fires no new pull is sent, but those open may still deliver: those
+        // calls are ours and run as usual. A NAK would raise their delivery count and turn
+        // a non-idempotent call into `worker_lost` (PROTOCOL §4.3). They end by `expires`.
+        pulls.close();
+        pulls.wait().await;
+        Ok(())
+    }
+
+    /// Runs the calls one pull request delivers, each on one of the slots reserved for it;
+    /// the slots it did not use are freed when it ends.
+    async fn deliver(
+        self: &Arc<Self>,
+        mut batch: consumer::pull::Batch,
+        mut reserved: OwnedSemaphorePermit,
+    ) {
+        loop {
+            let msg = match batch.next().await {
+                None => break,
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "pull batch ended");
+                    break;
+                }
+            };
+            let slot = match reserved.split(1) {
+                Some(p) => p,
+                // More than asked for (never from a conforming server): wait for a slot.
+                None => self
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closes"),
+            };
+            let me = self.clone();
+            self.tracker
+                .spawn(async move { me.handle(msg, slot).await });
         }
     }
 
@@ -239,8 +288,9 @@ impl Runner {
         ctx: &CallContext,
         msg: &Arc<jetstream::Message>,
     ) -> Outcome {
-        // Only the final reply decides the ack; a lost `accepted` costs only timeout precision.
-        ctx.send(CallEvent::Accepted).await;
+        // `accepted` is owed from here (the context sends it before any other reply, or the
+        // grace below does); only the final reply decides the ack, and a lost `accepted`
+        // costs only timeout precision.
         tracing::debug!(method = %req.method, "call accepted");
         let lease_msg = msg.clone();
         let lease = tokio::spawn(async move {
@@ -250,42 +300,64 @@ impl Runner {
             }
         });
         let is_tool = matches!(job, Job::Tool(_));
-        // Subscribed before the job starts, so a cancellation is never missed.
-        let cancel = self.nats.subscribe(req.cancel_subject(&self.pool)).await;
+        // Watched before the job starts, so a cancellation is never missed: on the pool-wide
+        // subscription, or, for a subject it does not receive, on one of the call's own.
+        let cancel_subject = req.cancel_subject(&self.pool);
+        let watch = self.cancels.watch(&self.pool, &cancel_subject);
+        let own = match watch {
+            Some(_) => None,
+            None => Some(self.nats.subscribe(cancel_subject).await),
+        };
         let cancelled = async {
-            match cancel {
-                Ok(mut sub) => {
+            match (&watch, own) {
+                (Some(watch), _) => watch.cancelled().await,
+                (None, Some(Ok(mut sub))) => {
                     sub.next().await;
                 }
-                Err(e) => {
+                (None, Some(Err(e))) => {
                     tracing::warn!(call_id = %req.call_id, error = %e, "cannot listen for cancellation");
                     std::future::pending::<()>().await;
                 }
+                (None, None) => unreachable!("a call without a watch subscribes"),
             }
         };
+        tokio::pin!(cancelled);
         let work = job.start(ctx.clone(), req);
         // The job runs in its own task so that a panic in handler code becomes an error
         // instead of taking the worker down.
         let task = tokio::spawn(work.instrument(tracing::Span::current()));
         let abort = task.abort_handle();
         let until_deadline = clock::until(req.deadline_ms);
-        let outcome = tokio::select! {
-            joined = task => Some(joined),
-            _ = tokio::time::sleep(until_deadline) => None,
-            _ = cancelled => {
-                lease.abort();
-                ctx.cancel.cancel();
-                abort.abort();
-                // Nobody waits for an answer to a cancelled call.
-                tracing::info!(call_id = %req.call_id, "call cancelled");
-                return Outcome::Quiet("cancelled");
-            }
-            _ = self.cancel_all.cancelled() => {
-                lease.abort();
-                ctx.cancel.cancel();
-                abort.abort();
-                tracing::warn!(call_id = %req.call_id, "drain deadline passed; call handed back to the queue");
-                return Outcome::Abandoned;
+        let deadline = tokio::time::sleep(until_deadline);
+        tokio::pin!(deadline);
+        // Before the deadline, so a call that times out was reported running.
+        let grace = tokio::time::sleep(ACCEPTED_GRACE.min(until_deadline / 2));
+        tokio::pin!(grace);
+        let mut graced = false;
+        tokio::pin!(task);
+        let outcome = loop {
+            tokio::select! {
+                joined = &mut task => break Some(joined),
+                _ = &mut grace, if !graced => {
+                    graced = true;
+                    ctx.accept().await;
+                }
+                _ = &mut deadline => break None,
+                _ = &mut cancelled => {
+                    lease.abort();
+                    ctx.cancel.cancel();
+                    abort.abort();
+                    // Nobody waits for an answer to a cancelled call.
+                    tracing::info!(call_id = %req.call_id, "call cancelled");
+                    return Outcome::Quiet("cancelled");
+                }
+                _ = self.cancel_all.cancelled() => {
+                    lease.abort();
+                    ctx.cancel.cancel();
+                    abort.abort();
+                    tracing::warn!(call_id = %req.call_id, "drain deadline passed; call handed back to the queue");
+                    return Outcome::Abandoned;
+                }
             }
         };
         lease.abort();

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::cancels::Cancels;
 use crate::catalogue::Catalogue;
 use crate::config::WorkerConfig;
 use crate::error::WorkerError;
@@ -139,12 +140,17 @@ impl Worker {
                 None
             }
         };
+        // Before the first pull, so that every call is watched from its start (5.6).
+        let cancels = Cancels::listen(&nats, &pool).await;
+        let max_in_flight = self.config.max_in_flight.max(1) as usize;
         let runner = Arc::new(Runner {
             nats,
             pool: pool.clone(),
             instance,
             catalogue: self.catalogue.clone(),
-            slots: Arc::new(Semaphore::new(self.config.max_in_flight.max(1) as usize)),
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            cancels,
             tracker: TaskTracker::new(),
             cancel_all: CancellationToken::new(),
         });
