@@ -6,13 +6,16 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_nats_server
-# The TLS tests make their certificate authority with the openssl CLI.
-if ! command -v openssl >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl >/dev/null 2>&1 || {
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openssl >/dev/null
-  }
-fi
+# The TLS tests make their certificate authority with the openssl CLI; the HTTP/2 tests use
+# curl as a second, independent h2c client.
+for tool in openssl curl; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$tool" >/dev/null 2>&1 || {
+      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$tool" >/dev/null
+    }
+  fi
+done
 
 # The Python MCP SDK for the client-compatibility tests, in a project-local venv.
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mcp' 2>/dev/null; then

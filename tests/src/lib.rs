@@ -165,7 +165,7 @@ impl Cluster {
     pub async fn add_gateway(&mut self, args: &[&str]) -> Result<&Gateway> {
         let mut access = secure_nats::Access::servers(&self.nats.gateway_url());
         if self.nats.replicas() > 1 {
-            access = access.flag("--js-replicas", &self.nats.replicas().to_string());
+            access = access.flag("--js-replicas", self.nats.replicas().to_string());
         }
         self.add_gateway_with(&access, args).await
     }

@@ -155,12 +155,13 @@ mod tests {
             let item = BroadcastItem::new(7, kind.clone());
             let shared = render_shared(&item);
             let meta = json!({meta::SUBSCRIPTION_ID: "sub-1"});
-            let frame = Frame::Encoded([
+            // The three parts an `Encoded` frame writes, one after another.
+            let parts = [
                 shared.head.clone(),
                 Bytes::from(meta.to_string()),
                 shared.tail.clone(),
-            ]);
-            let text = String::from_utf8(frame.into_parts().concat()).unwrap();
+            ];
+            let text = String::from_utf8(parts.concat()).unwrap();
             let data = text
                 .strip_prefix("event: message\ndata: ")
                 .and_then(|t| t.strip_suffix("\n\n"))
