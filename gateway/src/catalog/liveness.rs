@@ -43,8 +43,10 @@ const ROUND: Duration = Duration::from_secs(1);
 /// Confirmations, which only follow a "no responders", add at most as many.
 pub const MAX_PROBES_PER_SECOND: usize = 500;
 
-/// How long after a "no responders" the confirming probe goes out.
-const CONFIRM_AFTER: Duration = Duration::from_millis(200);
+/// How long after a "no responders" the confirming probe goes out. Long enough for a worker
+/// whose NATS server died to reconnect to another and re-subscribe (tens of milliseconds
+/// on loopback, issue 15), and for that interest to cross the cluster's routes.
+const CONFIRM_AFTER: Duration = Duration::from_millis(500);
 
 /// Stages of a probe, as named in its reply subject.
 const FIRST: &str = "p";

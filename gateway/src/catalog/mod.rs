@@ -38,6 +38,12 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// waits for the next tick, expiring nothing meanwhile.
 const SEQUENCE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How recent this gateway's view must be for a liveness verdict to count: the workers watch
+/// shown complete within it, and no reconnect of our own within it. A NATS server's death
+/// takes its workers' subscriptions with it for a moment and stalls watches; a verdict then
+/// says more about the failover than about the worker (issue 15).
+const VERDICT_NEEDS_FRESH: Duration = Duration::from_millis(2500);
+
 /// A handle on the live catalogue.
 #[derive(Clone)]
 pub struct Catalog {
@@ -60,6 +66,13 @@ impl Catalog {
     ) -> Self {
         let (tx, rx) = watch::channel(Arc::new(CatalogSnapshot::default()));
         let synced = Arc::new(AtomicBool::new(false));
+        // As if connected long ago: only a reconnect from now on holds verdicts back.
+        let connects = (
+            nats.statistics().connects.load(Ordering::Relaxed),
+            Instant::now()
+                .checked_sub(VERDICT_NEEDS_FRESH)
+                .unwrap_or_else(Instant::now),
+        );
         let watcher = Watcher {
             workers,
             catalogs,
@@ -74,6 +87,7 @@ impl Catalog {
             liveness: Default::default(),
             workers_fresh: Freshness::new(Instant::now()),
             catalogs_fresh: Freshness::new(Instant::now()),
+            connects,
         };
         tokio::spawn(watcher.run(stop));
         Self { rx, synced }
@@ -135,6 +149,8 @@ struct Watcher {
     /// How far each watch is shown complete: workers expire by it, not by the wall clock.
     workers_fresh: Freshness,
     catalogs_fresh: Freshness,
+    /// This gateway's NATS connects so far, and when the count last changed.
+    connects: (u64, Instant),
 }
 
 impl Watcher {
@@ -204,7 +220,7 @@ impl Watcher {
                     self.workers_fresh.seen(entry.revision);
                     // A record written before we started may already be past its TTL: drop it
                     // now rather than list a dead worker until the next sweep.
-                    self.apply_worker(entry, historic) | (historic && self.registry.expire(Instant::now()))
+                    self.apply_worker(entry, historic) | (historic && self.registry.expire(self.workers_fresh.verified()))
                 }
                 _ = sweep.tick() => {
                     self.check_freshness().await?;
@@ -213,7 +229,7 @@ impl Watcher {
                     self.liveness.retain(|key| registry.is_live(key));
                     expired
                 }
-                _ = probe.tick(), if answers.is_some() && !self.liveness.is_empty() => {
+                _ = probe.tick(), if answers.is_some() && !self.liveness.is_empty() && self.connected() => {
                     let probes = self.liveness.tick(&self.gateway, tokio::time::Instant::now());
                     liveness::send(&self.nats, probes).await;
                     false
@@ -227,7 +243,7 @@ impl Watcher {
                     let gone = answer.status == Some(async_nats::StatusCode::NO_RESPONDERS);
                     let now = tokio::time::Instant::now();
                     match self.liveness.answered(answer.subject.as_str(), gone, now) {
-                        liveness::Verdict::Gone { key } => {
+                        liveness::Verdict::Gone { key } if self.view_is_fresh() => {
                             tracing::info!(worker = %key,
                                 "worker's connection is gone (no responders on its alive subject); dropped it");
                             self.registry.remove_worker(&key, Instant::now())
@@ -259,6 +275,22 @@ impl Watcher {
                 self.tx.send_replace(Arc::new(snap));
             }
         }
+    }
+
+    fn connected(&self) -> bool {
+        self.nats.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Whether a liveness verdict may be acted on now (see [`VERDICT_NEEDS_FRESH`]).
+    fn view_is_fresh(&mut self) -> bool {
+        let now = Instant::now();
+        let connects = self.nats.statistics().connects.load(Ordering::Relaxed);
+        if connects != self.connects.0 {
+            self.connects = (connects, now);
+        }
+        self.connected()
+            && now.saturating_duration_since(self.connects.1) > VERDICT_NEEDS_FRESH
+            && now.saturating_duration_since(self.workers_fresh.verified()) < VERDICT_NEEDS_FRESH
     }
 
     /// Asks the server how far each bucket goes, so the watches can show they are complete;

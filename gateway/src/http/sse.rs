@@ -136,7 +136,10 @@ where
             return Poll::Ready(None);
         }
         match this.frames.as_mut().poll_next(cx) {
-            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(None) => {
+                this.ended = true;
+                return Poll::Ready(None);
+            }
             Poll::Ready(Some(Frame::Encoded([first, second, third]))) => {
                 // A fan-out event: its shared parts go out as they are, uncopied.
                 this.last_write = Instant::now();

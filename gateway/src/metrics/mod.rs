@@ -20,7 +20,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-pub use calls::{CallMeter, Outcome};
+pub use calls::{CallMeter, Outcome, OTHER_TOOL};
 pub use nats::watch_connection;
 pub use pools::{watch_pools, PoolWorkers};
 

@@ -27,15 +27,16 @@ use std::time::Duration;
 use bus_schema::subjects;
 use dashmap::DashMap;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::LIVE_BUFFER;
 
 /// Request streams this gateway follows at once (each holds one live entry, and a session
 /// request one cancel entry). Each costs its buffer of at most [`LIVE_BUFFER`] copies; past it
-/// a new stream is refused rather than the table growing. The connection limits keep a
-/// gateway well below it (12 000 connections by default).
+/// a new stream is refused rather than the table growing. A bound of its own: with HTTP/2 a
+/// connection carries up to `--http2-max-streams` requests, so the connection limits alone
+/// no longer bound it. Worst case held: `MAX_FOLLOWS × LIVE_BUFFER` copies.
 pub const MAX_FOLLOWS: usize = 50_000;
 
 /// How often the router checks whether its connection came back (an atomic load).
@@ -51,6 +52,17 @@ struct LiveEntry {
     id: u64,
     tx: mpsc::Sender<async_nats::Message>,
     lost: Arc<AtomicBool>,
+    /// Wakes a reader waiting for copies when `lost` is set: the copy it missed may be the
+    /// last one (the final reply), after which nothing else would wake it.
+    wake: Arc<Notify>,
+}
+
+impl LiveEntry {
+    fn mark_lost(&self) {
+        self.lost.store(true, Ordering::Release);
+        // A permit is kept if the reader is not waiting yet, so the wake is never missed.
+        self.wake.notify_one();
+    }
 }
 
 /// One registered cancel watcher.
@@ -81,6 +93,7 @@ pub struct Follow {
     key: String,
     rx: mpsc::Receiver<async_nats::Message>,
     lost: Arc<AtomicBool>,
+    wake: Arc<Notify>,
     cancel: Option<(String, CancellationToken)>,
 }
 
@@ -107,14 +120,14 @@ impl LiveRouter {
             let mut check = tokio::time::interval(RECONNECT_CHECK);
             loop {
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => break,
                     m = live.next() => match m {
                         Some(m) => routes.route_live(m),
-                        None => return,
+                        None => break,
                     },
                     m = cancels.next() => match m {
                         Some(m) => routes.route_cancel(&m.subject),
-                        None => return,
+                        None => break,
                     },
                     _ = check.tick() => {
                         let now = nats.statistics().connects.load(Ordering::Relaxed);
@@ -129,6 +142,8 @@ impl LiveRouter {
                     }
                 }
             }
+            // Dropping every sender ends each follow's `next()`: its stream reads the store.
+            routes.live.clear();
         });
         Ok(Self { tables })
     }
@@ -150,10 +165,12 @@ impl LiveRouter {
         let key = subjects::session_events_live_key(scope, stream);
         let (tx, rx) = mpsc::channel(LIVE_BUFFER);
         let lost = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Notify::new());
         t.live.entry(key.clone()).or_default().push(LiveEntry {
             id,
             tx,
             lost: lost.clone(),
+            wake: wake.clone(),
         });
         let cancel = cancel_on.map(|subject| {
             let fired = CancellationToken::new();
@@ -172,6 +189,7 @@ impl LiveRouter {
             key,
             rx,
             lost,
+            wake,
             cancel,
         })
     }
@@ -196,9 +214,7 @@ impl Tables {
             match entry.tx.try_send(msg.clone()) {
                 Ok(()) => {}
                 // The reader is behind: it reads this one again from the store.
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    entry.lost.store(true, Ordering::Release)
-                }
+                Err(mpsc::error::TrySendError::Full(_)) => entry.mark_lost(),
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
@@ -215,7 +231,7 @@ impl Tables {
     fn mark_all_lost(&self) {
         for entries in self.live.iter() {
             for entry in entries.iter() {
-                entry.lost.store(true, Ordering::Release);
+                entry.mark_lost();
             }
         }
     }
@@ -230,6 +246,13 @@ impl Follow {
     /// A live copy already waiting, if any.
     pub fn try_next(&mut self) -> Option<async_nats::Message> {
         self.rx.try_recv().ok()
+    }
+
+    /// Resolves when copies were dropped for this stream (see [`Follow::lost`]). Holds no
+    /// borrow, so it can wait beside [`Follow::next`].
+    pub fn woken(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let wake = self.wake.clone();
+        async move { wake.notified().await }
     }
 
     /// Whether copies were dropped since the last call (buffer full, or a reconnect): the

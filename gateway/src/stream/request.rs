@@ -318,7 +318,11 @@ impl RequestStream {
                 }
                 None => {
                     let cancelled = self.live.cancelled();
+                    let woken = self.live.woken();
                     tokio::select! {
+                    // Copies were dropped (buffer full, reconnect): back to the top, which
+                    // reads them from the store.
+                    _ = woken => continue,
                     m = self.live.next() => match m {
                         Some(m) => m,
                         None => {
