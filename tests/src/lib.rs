@@ -123,16 +123,7 @@ impl Cluster {
     pub async fn start(gateways: usize, gateway_args: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let nats = Nats::start(dir.path())?;
-        let mut cluster = Self {
-            dir,
-            nats,
-            gateways: Vec::new(),
-            workers: Vec::new(),
-        };
-        for _ in 0..gateways {
-            cluster.add_gateway(gateway_args).await?;
-        }
-        Ok(cluster)
+        Self::on(dir, nats, gateways, gateway_args).await
     }
 
     /// Like [`Cluster::start`], on a JetStream cluster of `servers` nats-servers (issue 15):
@@ -146,6 +137,16 @@ impl Cluster {
         let nats = Nats::start_cluster(dir.path(), servers)?;
         // Replicated streams need a meta leader; gateways create them at start.
         nats.wait_for_meta_leader(Duration::from_secs(30)).await?;
+        Self::on(dir, nats, gateways, gateway_args).await
+    }
+
+    /// `gateways` gateway nodes on `nats`, each ready.
+    async fn on(
+        dir: tempfile::TempDir,
+        nats: Nats,
+        gateways: usize,
+        gateway_args: &[&str],
+    ) -> Result<Self> {
         let mut cluster = Self {
             dir,
             nats,

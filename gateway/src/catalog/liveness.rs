@@ -293,7 +293,8 @@ mod tests {
         l.track("p.x", &record("q", "victim", true), 3);
         assert_eq!(l.len(), 1);
         let (probe, _) = first_probe(&mut l, Instant::now());
-        assert_eq!(probe.subject, "mcpbus.v2.alive.p.w1");
+        let w1 = (PoolName::new("p").unwrap(), InstanceId::new("w1").unwrap());
+        assert_eq!(probe.subject, subjects::alive(&w1.0, &w1.1));
     }
 
     #[test]
