@@ -6,12 +6,14 @@
 //! exactly what is defined here.
 //!
 //! It may touch NATS only to declare or look up the streams and buckets it defines
-//! ([`topology`]); it holds no runtime state.
+//! ([`topology`]), and to say how every process retries a store whose leader is moving
+//! ([`failover`]); it holds no runtime state.
 
 pub mod client_request_id;
 pub mod connect;
 mod digest;
 pub mod event_id;
+pub mod failover;
 pub mod headers;
 pub mod limits;
 pub mod mcp;

@@ -324,6 +324,16 @@ impl Nats {
         self.nodes[i].proc.kill9();
     }
 
+    /// SIGTERM server `i` and wait for it to exit (up to 30 s, then `kill -9`): a pod stopped
+    /// in a rolling restart, which steps down from its leaderships before it goes.
+    pub fn stop(&mut self, i: usize) {
+        let proc = &mut self.nodes[i].proc;
+        proc.terminate();
+        if proc.wait_exit(Duration::from_secs(30)).is_none() {
+            proc.kill9();
+        }
+    }
+
     /// Starts server `i` again on its port, store and configuration, after [`Nats::kill9`].
     pub fn restart(&mut self, i: usize) -> Result<()> {
         let node = &mut self.nodes[i];

@@ -8,8 +8,22 @@
 //! complete instead: the gateway asks the server for the bucket's last sequence, and once the
 //! watch has delivered that sequence, everything written before the question has reached us.
 //! A watch that does not catch up within [`STALL_AFTER`] is declared stalled and re-made.
+//!
+//! While nothing can be shown (the bucket's stream has no leader: no question is answered,
+//! and no beat can be written either), the clock stops. When it starts again, the time it
+//! stood is a *gap* that no worker could have beaten in: [`Freshness::take_gap`] hands it to
+//! the registry, which forgives every instance that much silence (ADR 0030). Otherwise a
+//! worker would be expired the instant the clock jumped forward, before its first beat
+//! after the election could land.
 
 use std::time::{Duration, Instant};
+
+/// How far the verified instant normally moves at a time: one sweep. A longer step is a
+/// gap in which the bucket could not be shown complete.
+const STEP: Duration = crate::catalog::SWEEP_INTERVAL;
+
+/// Steps up to this long are the sweep's ordinary jitter, not a gap.
+const GAP_AFTER: Duration = Duration::from_millis(2500);
 
 /// How long the watch may stay behind a sequence the server reported before it counts as
 /// stalled. Entries normally arrive within milliseconds; a few seconds covers a busy
@@ -25,6 +39,8 @@ pub struct Freshness {
     verified: Instant,
     /// The highest revision the watch delivered.
     seen: u64,
+    /// Unverified time not yet handed to the registry.
+    gap: Duration,
 }
 
 impl Freshness {
@@ -34,6 +50,7 @@ impl Freshness {
             pending: None,
             verified,
             seen: 0,
+            gap: Duration::ZERO,
         }
     }
 
@@ -42,7 +59,7 @@ impl Freshness {
         self.seen = self.seen.max(revision);
         if let Some((last, asked)) = self.pending {
             if self.seen >= last {
-                self.verified = self.verified.max(asked);
+                self.advance(asked);
                 self.pending = None;
             }
         }
@@ -50,7 +67,21 @@ impl Freshness {
 
     /// The watch replayed the bucket's history that existed at `started`.
     pub fn caught_up(&mut self, started: Instant) {
-        self.verified = self.verified.max(started);
+        self.advance(started);
+    }
+
+    fn advance(&mut self, to: Instant) {
+        let step = to.saturating_duration_since(self.verified);
+        if step > GAP_AFTER {
+            self.gap += step - STEP;
+        }
+        self.verified = self.verified.max(to);
+    }
+
+    /// The unverified time since the last call, if the clock stood still for a while: the
+    /// silence to forgive every worker.
+    pub fn take_gap(&mut self) -> Option<Duration> {
+        Some(std::mem::take(&mut self.gap)).filter(|g| !g.is_zero())
     }
 
     /// Whether to ask the server for the bucket's last sequence now.
@@ -118,6 +149,20 @@ mod tests {
             t0,
             "expiry is judged as of before the silence"
         );
+    }
+
+    #[test]
+    fn a_clock_that_stood_still_hands_over_the_gap_once() {
+        let t0 = Instant::now();
+        let mut f = Freshness::new(t0);
+        f.seen(3);
+        f.server_sequence(3, t0 + Duration::from_secs(1));
+        assert_eq!(f.take_gap(), None, "an ordinary step is no gap");
+        // No answer for six seconds (an election), then the server answers again.
+        f.server_sequence(4, t0 + Duration::from_secs(7));
+        f.seen(4);
+        assert_eq!(f.take_gap(), Some(Duration::from_secs(5)));
+        assert_eq!(f.take_gap(), None, "handed over once");
     }
 
     #[test]

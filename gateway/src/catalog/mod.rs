@@ -173,8 +173,14 @@ impl Watcher {
     async fn watch(&mut self, stop: &CancellationToken) -> Result<(), async_nats::Error> {
         // Catalogues first, so a worker's tools are known by the time its heartbeat arrives.
         let started = Instant::now();
-        let mut catalogs = self.catalogs.watch_with_history(">").await?;
-        let mut workers = self.workers.watch_with_history(">").await?;
+        // Each bounded by one failover attempt: while a bucket's stream has no leader the
+        // request is never answered, and asking again soon finds its new leader sooner
+        // than the client's own timeout would (ADR 0030).
+        let attempt = bus_schema::failover::ATTEMPT_TIMEOUT;
+        let mut catalogs =
+            tokio::time::timeout(attempt, self.catalogs.watch_with_history(">")).await??;
+        let mut workers =
+            tokio::time::timeout(attempt, self.workers.watch_with_history(">")).await??;
         // A new watch proves nothing until it has replayed the buckets.
         self.workers_fresh = Freshness::new(self.workers_fresh.verified());
         self.catalogs_fresh = Freshness::new(self.catalogs_fresh.verified());
@@ -220,11 +226,11 @@ impl Watcher {
                     self.workers_fresh.seen(entry.revision);
                     // A record written before we started may already be past its TTL: drop it
                     // now rather than list a dead worker until the next sweep.
-                    self.apply_worker(entry, historic) | (historic && self.registry.expire(self.workers_fresh.verified()))
+                    self.apply_worker(entry, historic) | (historic && self.expire_workers())
                 }
                 _ = sweep.tick() => {
                     self.check_freshness().await?;
-                    let expired = self.registry.expire(self.workers_fresh.verified());
+                    let expired = self.expire_workers();
                     let registry = &self.registry;
                     self.liveness.retain(|key| registry.is_live(key));
                     expired
@@ -291,6 +297,16 @@ impl Watcher {
         self.connected()
             && now.saturating_duration_since(self.connects.1) > VERDICT_NEEDS_FRESH
             && now.saturating_duration_since(self.workers_fresh.verified()) < VERDICT_NEEDS_FRESH
+    }
+
+    /// Drops the workers silent past their TTL by the verified clock, after forgiving any
+    /// gap in it. Returns whether any left.
+    fn expire_workers(&mut self) -> bool {
+        let verified = self.workers_fresh.verified();
+        if let Some(gap) = self.workers_fresh.take_gap() {
+            self.registry.pardon(gap, verified);
+        }
+        self.registry.expire(verified)
     }
 
     /// Asks the server how far each bucket goes, so the watches can show they are complete;

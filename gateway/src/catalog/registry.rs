@@ -125,6 +125,18 @@ impl Registry {
         true
     }
 
+    /// Forgives every instance `gap` of silence: time in which the bucket could take no
+    /// beat (ADR 0030). Never moves a beat past `now`.
+    pub fn pardon(&mut self, gap: Duration, now: Instant) {
+        tracing::info!(
+            ?gap,
+            "the workers bucket was unverifiable; its silence is forgiven"
+        );
+        for i in self.instances.values_mut() {
+            i.last_seen = (i.last_seen + gap).min(now);
+        }
+    }
+
     /// Drops instances whose heartbeat is older than their TTL. Returns whether any left.
     pub fn expire(&mut self, now: Instant) -> bool {
         let dead: Vec<String> = self
@@ -320,6 +332,18 @@ mod tests {
         let snap = r.snapshot(DEFAULT);
         assert!(snap.tools().is_empty());
         assert!(matches!(snap.lookup("a"), Lookup::Departed(_)));
+    }
+
+    #[test]
+    fn silence_while_the_bucket_could_take_no_beat_is_forgiven() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
+        r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
+        let back = t0 + Duration::from_secs(7);
+        r.pardon(Duration::from_secs(5), back);
+        assert!(!r.expire(back), "2 s of silence that counts, TTL 3 s");
+        assert!(r.expire(back + Duration::from_millis(1100)));
     }
 
     #[test]

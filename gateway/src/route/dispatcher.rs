@@ -8,6 +8,7 @@ use async_nats::jetstream::{
     self,
     context::{PublishError, PublishErrorKind},
 };
+use bus_schema::failover::{self, GaveUp, Repeat};
 use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
 use bus_schema::names::{InstanceId, PoolName};
@@ -26,11 +27,6 @@ use super::{CallError, RouteError};
 use crate::catalog::ToolRoute;
 use crate::error::GatewayError;
 use crate::store_limits::{Store, StoreRefused};
-
-/// How long we wait for JetStream to confirm it stored a call before publishing it again.
-/// The retry carries the same `Nats-Msg-Id`, so the stream keeps one copy.
-const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(5);
-const PUBLISH_ATTEMPTS: usize = 3;
 
 /// Reply bytes one call may hold while its client is not reading them (stateless lane: no
 /// store to read them again from). A client that falls further behind is cut off and the
@@ -225,11 +221,6 @@ impl Dispatcher {
         route: &ToolRoute,
         request: &CallRequest,
     ) -> Result<u64, RouteError> {
-        // While disconnected, a publish would sit in the client's buffer until the ack
-        // timeouts run out; say so at once instead.
-        if self.nats.connection_state() != async_nats::connection::State::Connected {
-            return Err(RouteError::Publish("not connected to NATS".into()));
-        }
         let subject = subjects::call(&route.pool);
         // The producer span (messaging semantic conventions): the worker's queue-wait and
         // handler spans are its children.
@@ -262,27 +253,29 @@ impl Dispatcher {
         hdrs.insert(headers::METHOD, request.method.as_str());
         mcpbus_telemetry::inject_current(&mut hdrs);
         let payload = encode(request);
-        let mut last = String::new();
-        for _ in 0..PUBLISH_ATTEMPTS {
-            let ack = match self
+        // The same `Nats-Msg-Id` on every attempt: the stream keeps one copy (ADR 0030).
+        // Never past the call's own deadline.
+        let deadline = Instant::now()
+            + Duration::from_millis(request.deadline_ms.saturating_sub(unix_ms()))
+                .min(failover::RETRY_FOR);
+        let stored = failover::retry(deadline, Repeat::Always, || async {
+            failover::connected(&self.nats)
+                .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
+            let ack = self
                 .js
                 .publish_with_headers(subject.clone(), hdrs.clone(), payload.clone())
-                .await
-            {
-                Ok(ack) => ack,
-                Err(e) => return Err(classify(e)),
-            };
-            match tokio::time::timeout(PUBLISH_ACK_TIMEOUT, ack).await {
-                Ok(Ok(ack)) => {
-                    tracing::debug!(seq = ack.sequence, "call queued");
-                    return Ok(ack.sequence);
-                }
-                Ok(Err(e)) if e.kind() == PublishErrorKind::TimedOut => last = e.to_string(),
-                Ok(Err(e)) => return Err(classify(e)),
-                Err(_) => last = "no acknowledgement from JetStream".into(),
+                .await?;
+            ack.await
+        })
+        .await;
+        match stored {
+            Ok(ack) => {
+                tracing::debug!(seq = ack.sequence, "call queued");
+                Ok(ack.sequence)
             }
+            Err(GaveUp::Failed(e)) => Err(classify(e)),
+            Err(unanswered) => Err(RouteError::Publish(unanswered.to_string())),
         }
-        Err(RouteError::Publish(last))
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::kv;
+use bus_schema::failover::{self, GaveUp, Repeat};
 use bus_schema::principal::Principal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,10 +74,13 @@ pub enum SessionError {
 }
 
 /// A failed write: the bucket's size limits by their JetStream code, or the store.
-fn write_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> SessionError {
-    match StoreRefused::classify(Store::Sessions, &e) {
-        Some(refused) => SessionError::Refused(refused),
-        None => SessionError::Store(e.into()),
+fn write_error<E: std::error::Error + Send + Sync + 'static>(e: GaveUp<E>) -> SessionError {
+    match e {
+        GaveUp::Failed(e) => match StoreRefused::classify(Store::Sessions, &e) {
+            Some(refused) => SessionError::Refused(refused),
+            None => SessionError::Store(e.into()),
+        },
+        unanswered => SessionError::Store(unanswered.into()),
     }
 }
 
@@ -121,10 +125,12 @@ impl SessionStore {
         {
             return Err(SessionError::Refused(StoreRefused::Full(Store::Sessions)));
         }
-        self.kv
-            .create(id.as_str(), value.into())
-            .await
-            .map_err(write_error)?;
+        let value = bytes::Bytes::from(value);
+        failover::retry(failover::deadline(), Repeat::IfNotStored, || {
+            self.kv.create(id.as_str(), value.clone())
+        })
+        .await
+        .map_err(write_error)?;
         Ok(id)
     }
 
@@ -156,13 +162,18 @@ impl SessionStore {
         Ok(self.read(id).await?.map(|r| r.record))
     }
 
+    /// The key's last entry in the bucket.
+    async fn entry(&self, id: &SessionId) -> Result<Option<kv::Entry>, SessionError> {
+        failover::retry(failover::deadline(), Repeat::Always, || {
+            self.kv.entry(id.as_str())
+        })
+        .await
+        .map_err(|e| SessionError::Store(e.into()))
+    }
+
     /// Reads the record from KV, touching it when due.
     async fn read(&self, id: &SessionId) -> Result<Option<Read>, SessionError> {
-        let entry = self
-            .kv
-            .entry(id.as_str())
-            .await
-            .map_err(|e| SessionError::Store(e.into()))?;
+        let entry = self.entry(id).await?;
         let Some(entry) = entry else { return Ok(None) };
         if entry.operation != kv::Operation::Put {
             return Ok(None);
@@ -202,11 +213,7 @@ impl SessionStore {
         id: &SessionId,
         change: impl FnOnce(&mut SessionRecord),
     ) -> Result<bool, SessionError> {
-        let entry = self
-            .kv
-            .entry(id.as_str())
-            .await
-            .map_err(|e| SessionError::Store(e.into()))?;
+        let entry = self.entry(id).await?;
         let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
             return Ok(false);
         };
@@ -214,11 +221,12 @@ impl SessionStore {
         change(&mut record);
         let value = serde_json::to_vec(&record)?;
         let bytes = value.len();
-        let revision = self
-            .kv
-            .update(id.as_str(), value.into(), entry.revision)
-            .await
-            .map_err(write_error)?;
+        let value = bytes::Bytes::from(value);
+        let revision = failover::retry(failover::deadline(), Repeat::IfNotStored, || {
+            self.kv.update(id.as_str(), value.clone(), entry.revision)
+        })
+        .await
+        .map_err(write_error)?;
         // This gateway serves its own change at once; others hear it from their watch.
         if let Some(cache) = &self.cache {
             cache.learn(

@@ -11,7 +11,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use bus_schema::failover::{self, GaveUp, Repeat};
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, StreamOpen};
 use bus_schema::{headers, subjects, topology, PROTOCOL_VERSION};
 use serde_json::Value;
@@ -463,18 +464,25 @@ async fn store_open(
     hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
     mcpbus_telemetry::inject_current(&mut hdrs);
     // The stream registered with the router before this (ADR 0025), so a reply published
-    // as soon as the call is queued reaches it.
-    let ack = store
-        .js
-        .publish_with_headers(subject.to_owned(), hdrs, encode(open))
-        .await
-        .map_err(open_error)?;
-    match ack.await {
+    // as soon as the call is queued reaches it. Retried across a leader change under the
+    // same `Nats-Msg-Id` (ADR 0030).
+    let stored = failover::retry(failover::deadline(), Repeat::Always, || async {
+        failover::connected(&store.nats)
+            .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
+        let ack = store
+            .js
+            .publish_with_headers(subject.to_owned(), hdrs.clone(), encode(open))
+            .await?;
+        ack.await
+    })
+    .await;
+    match stored {
         Ok(ack) => Ok(ack.sequence),
-        Err(e) if e.kind() == PublishErrorKind::StreamNotFound => Err(RouteError::Publish(
-            "the session events stream is missing".into(),
-        )),
-        Err(e) => Err(open_error(e)),
+        Err(GaveUp::Failed(e)) if e.kind() == PublishErrorKind::StreamNotFound => Err(
+            RouteError::Publish("the session events stream is missing or has no leader".into()),
+        ),
+        Err(GaveUp::Failed(e)) => Err(open_error(e)),
+        Err(unanswered) => Err(RouteError::Publish(unanswered.to_string())),
     }
 }
 

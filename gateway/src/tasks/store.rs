@@ -2,6 +2,7 @@
 //! reply), and the one compare-and-set loop every change goes through.
 
 use async_nats::jetstream::kv;
+use bus_schema::failover::{self, GaveUp, Repeat};
 use bus_schema::subjects;
 
 use super::error::TaskError;
@@ -47,10 +48,17 @@ impl TaskStore {
         if !room {
             return Err(StoreRefused::Full(Store::Tasks).into());
         }
-        self.kv
-            .create(&record.task_id, bytes.into())
-            .await
-            .map_err(write_error)?;
+        // Across a leader change of the bucket's stream, repeated only when nothing was
+        // stored (ADR 0030).
+        let bytes = bytes::Bytes::from(bytes);
+        failover::retry(failover::deadline(), Repeat::IfNotStored, || {
+            self.kv.create(&record.task_id, bytes.clone())
+        })
+        .await
+        .map_err(|e| match e {
+            GaveUp::Failed(e) => write_error(e),
+            unanswered => TaskError::Store(unanswered.to_string()),
+        })?;
         count_state(record.status);
         Ok(())
     }
@@ -60,11 +68,11 @@ impl TaskStore {
         if !valid_task_id(task_id) {
             return Ok(None);
         }
-        let entry = self
-            .kv
-            .entry(task_id)
-            .await
-            .map_err(|e| TaskError::Store(e.to_string()))?;
+        let entry = failover::retry(failover::deadline(), Repeat::Always, || {
+            self.kv.entry(task_id)
+        })
+        .await
+        .map_err(|e| TaskError::Store(e.to_string()))?;
         Ok(entry
             .filter(|e| e.operation == kv::Operation::Put)
             .and_then(|e| Some((serde_json::from_slice(&e.value).ok()?, e.revision))))
@@ -80,12 +88,12 @@ impl TaskStore {
         revision: u64,
         was: TaskStatus,
     ) -> Result<Option<u64>, TaskError> {
-        let bytes = serde_json::to_vec(record).expect("records encode");
-        match self
-            .kv
-            .update(&record.task_id, bytes.into(), revision)
-            .await
-        {
+        let bytes = bytes::Bytes::from(serde_json::to_vec(record).expect("records encode"));
+        let written = failover::retry(failover::deadline(), Repeat::IfNotStored, || {
+            self.kv.update(&record.task_id, bytes.clone(), revision)
+        })
+        .await;
+        match written {
             Ok(new) => {
                 // Counted by the gateway whose write moved the task: once per change.
                 if record.status != was {
@@ -93,8 +101,11 @@ impl TaskStore {
                 }
                 Ok(Some(new))
             }
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
-            Err(e) => Err(write_error(e)),
+            Err(GaveUp::Failed(e)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                Ok(None)
+            }
+            Err(GaveUp::Failed(e)) => Err(write_error(e)),
+            Err(unanswered) => Err(TaskError::Store(unanswered.to_string())),
         }
     }
 

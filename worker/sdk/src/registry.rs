@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
+use bus_schema::failover::{self, Repeat};
 use bus_schema::messages::{encode, CatalogRecord, ToolEntry, WorkerRecord};
 use bus_schema::names::{InstanceId, PoolName};
 use bus_schema::topology::{self, CATALOG_KV, CATALOG_REFRESH, WORKERS_KV};
@@ -114,10 +115,16 @@ impl Registration {
         self.beat().await.map_err(WorkerError::Register)
     }
 
+    /// Puts the liveness record, retried across a leader change of the bucket's stream
+    /// (ADR 0030) for as long as the record would live: a beat that lands late still beats
+    /// the TTL, and repeating a put of the same record is harmless.
     async fn beat(&self) -> Result<(), async_nats::Error> {
-        self.workers
-            .put(&self.worker_key, encode(&self.record))
-            .await?;
+        let until = tokio::time::Instant::now() + Duration::from_millis(self.record.ttl_ms);
+        let record = encode(&self.record);
+        failover::retry(until, Repeat::Always, || {
+            self.workers.put(&self.worker_key, record.clone())
+        })
+        .await?;
         Ok(())
     }
 
@@ -142,8 +149,14 @@ impl Registration {
                 _ = tick.tick() => {
                     if self.catalog_pending {
                         self.republish_pending().await;
-                    } else if let Err(e) = self.beat().await {
-                        tracing::warn!(error = %e, "heartbeat failed; retrying");
+                    } else {
+                        // A beat may retry for a while; a drain must not wait for it.
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            beat = self.beat() => if let Err(e) = beat {
+                                tracing::warn!(error = %e, "heartbeat failed; retrying");
+                            },
+                        }
                     }
                 }
             }
