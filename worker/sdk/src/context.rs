@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use bus_schema::failover::{self, Repeat};
 use bus_schema::mcp::capability;
 use bus_schema::mcp::meta;
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, CallRequest, ClientAnswer, Lane};
@@ -22,9 +23,6 @@ use crate::catalogue::Catalogue;
 use crate::clock;
 use crate::mrtr::{Ask, Rounds};
 use mcpbus_telemetry::TraceContext;
-
-/// Attempts at storing one durable reply before giving up on it (PROTOCOL §5.2).
-const DURABLE_ATTEMPTS: u32 = 5;
 
 /// Handed to every tool handler.
 #[derive(Clone)]
@@ -385,8 +383,8 @@ impl CallContext {
     }
 
     /// Publishes one reply; `true` once it is delivered (stored, for a durable reply). Durable
-    /// replies are retried with the same `Nats-Msg-Id` (stored once) up to
-    /// [`DURABLE_ATTEMPTS`] times, and not after the call's deadline (PROTOCOL §5.2).
+    /// replies are retried with the same `Nats-Msg-Id` (stored once) while the events
+    /// stream's leader moves, up to 10 s and not after the call's deadline (PROTOCOL §5.2).
     pub(crate) async fn send(&self, event: CallEvent) -> bool {
         match event {
             CallEvent::Accepted => {}
@@ -435,27 +433,22 @@ impl CallContext {
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
         let msg_id = format!("{}:{}:{n}", self.call_id, self.delivery);
         hdrs.insert(headers::MSG_ID, msg_id.as_str());
-        for attempt in 1..=DURABLE_ATTEMPTS {
-            let stored = match js
+        // Across a leader change of the events stream, under the same id (stored once), and
+        // never past the call's deadline: nobody waits for the reply then (PROTOCOL §5.2).
+        let left = Duration::from_millis(self.deadline_ms.saturating_sub(clock::now_ms()));
+        let until = tokio::time::Instant::now() + left.min(failover::RETRY_FOR);
+        let stored = failover::retry(until, Repeat::Always, || async {
+            let ack = js
                 .publish_with_headers(self.reply_to.clone(), hdrs.clone(), payload.clone())
-                .await
-            {
-                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match stored {
-                Ok(()) => return true,
-                Err(e) => {
-                    tracing::warn!(call_id = %self.call_id, attempt, error = %e, "storing a reply failed");
-                    if attempt == DURABLE_ATTEMPTS || clock::now_ms() >= self.deadline_ms {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-            }
+                .await?;
+            ack.await
+        })
+        .await;
+        if let Err(e) = stored {
+            tracing::error!(call_id = %self.call_id, error = %e, "gave up storing a reply");
+            return false;
         }
-        tracing::error!(call_id = %self.call_id, "gave up storing a reply");
-        false
+        true
     }
 }
 

@@ -31,11 +31,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mcpbus_worker")
 
-#: Attempts at storing one durable reply, how long each waits for the stream's
-#: acknowledgement, and the pause after attempt n (n × this).
-DURABLE_ATTEMPTS = 5
-DURABLE_ACK_WAIT_SECONDS = 5.0
-DURABLE_BACKOFF_SECONDS = 0.2
+#: Storing one durable reply (PROTOCOL.md 5.2): how long it is retried while the events
+#: stream's leader moves, how long each attempt waits for the stream's acknowledgement, and
+#: the first and longest pause between attempts (doubling).
+DURABLE_RETRY_SECONDS = 10.0
+DURABLE_ACK_WAIT_SECONDS = 2.0
+DURABLE_FIRST_PAUSE_SECONDS = 0.05
+DURABLE_MAX_PAUSE_SECONDS = 0.5
 #: How long a stopped (cancelled, past its deadline, drained) handler may take to unwind
 #: before the call is settled anyway.
 HANDLER_STOP_GRACE_SECONDS = 5.0
@@ -116,15 +118,20 @@ class _Call:
         msg_id = p.durable_reply_id(call_id, self.delivered, self.sent)
         self.sent += 1
         deadline = self._deadline()
-        for attempt in range(1, DURABLE_ATTEMPTS + 1):
+        give_up = time.time() + DURABLE_RETRY_SECONDS
+        if deadline is not None:
+            give_up = min(give_up, deadline)
+        pause, attempt = DURABLE_FIRST_PAUSE_SECONDS, 1
+        while True:
             try:
                 await self.js.publish(subject, payload, timeout=DURABLE_ACK_WAIT_SECONDS, headers={**trace_headers, c.HEADER_MSG_ID: msg_id})
                 return True
             except Exception as e:
                 log.warning("call %s: storing reply %s failed (attempt %d): %s", call_id, msg_id, attempt, e)
-            if attempt == DURABLE_ATTEMPTS or (deadline is not None and time.time() >= deadline):
+            if time.time() + pause >= give_up:
                 break
-            await asyncio.sleep(DURABLE_BACKOFF_SECONDS * attempt)
+            await asyncio.sleep(pause)
+            pause, attempt = min(pause * 2, DURABLE_MAX_PAUSE_SECONDS), attempt + 1
         if not final:
             log.warning("call %s: dropped reply %s, which could not be stored; the call goes on", call_id, msg_id)
         return False
