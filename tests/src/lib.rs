@@ -16,6 +16,7 @@ pub mod oidc;
 pub mod otel;
 pub mod process;
 pub mod secure_nats;
+pub mod soak;
 pub mod sse;
 pub mod token_proxy;
 

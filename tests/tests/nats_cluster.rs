@@ -136,20 +136,27 @@ async fn a_node_frozen_under_load_fails_no_call() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     let tally = load.stop().await;
     eprintln!("n{i} frozen: {tally:?}");
-    // A frozen leader is noticed only when its heartbeats are missed, and on a loaded
-    // machine the election can outlast a call's 10 s failover budget (ADR 0030): such a call
-    // is refused as `bus_unavailable`, retryable, and only while the node is frozen.
+    // A frozen node is noticed only by missed heartbeats: its streams' elections, and its
+    // clients' move to another seed (two unanswered pings, ~4–6 s), can outlast a call's
+    // 10 s failover budget on a loaded machine (ADR 0030). Such a call is refused as
+    // `bus_unavailable`, or `no_worker` if the worker's beats were stuck on the frozen node:
+    // retryable, and only while the node is frozen.
     assert!(tally.ok > 300, "{tally:?}");
     assert!(
-        tally.failed.keys().all(|k| k == "bus_unavailable"),
+        tally
+            .failed
+            .keys()
+            .all(|k| k == "bus_unavailable" || k == "no_worker"),
         "only retryable refusals: {tally:?}"
     );
-    // A call sent just before the thaw may still be refused a budget (10 s) later.
+    // A call sent just before the thaw may still be refused up to two budgets later (a
+    // session-lane call stores its `open` record, then the call, each within its own 10 s),
+    // and the thawed node, still believing it leads, takes a moment to step down.
     assert!(
         tally
             .last_failure
-            .is_none_or(|at| at <= thawed + Duration::from_secs(12)),
-        "no call sent after the node came back failed ({thawed:?}): {tally:?}"
+            .is_none_or(|at| at <= thawed + Duration::from_secs(20)),
+        "calls still failing long after the node came back ({thawed:?}): {tally:?}"
     );
     assert_eq!(tally.skipped, 0, "{tally:?}");
 }
@@ -293,7 +300,10 @@ async fn streams_lose_and_repeat_nothing_when_the_events_leader_dies() {
         }
     }
     let once: std::collections::BTreeMap<u64, usize> = (1..=STEPS).map(|i| (i, 1)).collect();
-    assert_eq!(progress, once, "progress lost or duplicated ({resumes} resumes)");
+    assert_eq!(
+        progress, once,
+        "progress lost or duplicated ({resumes} resumes)"
+    );
     assert_eq!(results.len(), 1, "{results:?}");
     assert_eq!(
         results[0]["result"]["structuredContent"]["count"], STEPS,
@@ -314,7 +324,10 @@ async fn streams_lose_and_repeat_nothing_when_the_events_leader_dies() {
                 }
             }
         }
-        assert_eq!(heard, 1, "gateway {i}: list_changed while n{killed:?} is down");
+        assert_eq!(
+            heard, 1,
+            "gateway {i}: list_changed while n{killed:?} is down"
+        );
     }
     cluster.nats.restart(killed.unwrap()).unwrap();
 }

@@ -9,6 +9,7 @@ mod echo;
 mod fanout;
 mod presence;
 mod replay;
+mod soak;
 mod tracing;
 mod verify;
 
@@ -41,6 +42,8 @@ enum Command {
     Presence(presence::Args),
     /// Time to replay missed events when a stream is resumed.
     Replay(replay::Args),
+    /// Mixed traffic on a 3-node NATS cluster for N minutes: memory, files, errors.
+    Soak(soak::Args),
     /// Cost of checking an access token (JWT and introspected), per request.
     Verify(verify::Args),
     /// Cost of tracing: the same calls with tracing off and on (100% sampled, exported to a
@@ -58,6 +61,7 @@ async fn main() -> Result<()> {
         Command::Fanout(a) => fanout::run(a).await,
         Command::Presence(a) => presence::run(a).await,
         Command::Replay(a) => replay::run(a).await,
+        Command::Soak(a) => soak::run(a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Tracing(a) => tracing::run(a).await,
     }
