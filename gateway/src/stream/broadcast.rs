@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bus_schema::failover::{self, Repeat};
 use bus_schema::messages::{decode, encode, BroadcastEvent, BroadcastKind};
 use bus_schema::{headers, subjects, topology, PROTOCOL_VERSION};
 use futures::StreamExt;
@@ -255,12 +256,16 @@ async fn publish(
     });
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, dedup_id);
-    let ack = store
-        .js
-        .publish_with_headers(subject, hdrs, body)
-        .await
-        .map_err(|e| StreamError::Store(e.to_string()))?;
-    let ack = ack.await.map_err(|e| StreamError::Store(e.to_string()))?;
+    // Across a leader change of the broadcast stream, under the same id (ADR 0030).
+    let ack = failover::retry(failover::deadline(), Repeat::Always, || async {
+        let ack = store
+            .js
+            .publish_with_headers(subject.clone(), hdrs.clone(), body.clone())
+            .await?;
+        ack.await
+    })
+    .await
+    .map_err(|e| StreamError::Store(e.to_string()))?;
     // Every gateway publishes each change; only the one whose copy was stored counts it.
     if !ack.duplicate {
         METRICS
@@ -306,7 +311,10 @@ pub async fn announce_catalog_changes(
                 previous[i],
                 digests[i]
             );
-            publish_with_retries(&hub, kind.clone(), &id).await;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = publish_with_retries(&hub, kind.clone(), &id) => {}
+            }
         }
         previous = digests;
     }
@@ -335,23 +343,37 @@ pub async fn announce_policy_changes(
                 previous.as_deref().unwrap_or("-"),
                 current.as_deref().unwrap_or("-")
             );
-            publish_with_retries(&hub, kind, &id).await;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = publish_with_retries(&hub, kind, &id) => {}
+            }
         }
         previous = current;
     }
 }
 
+/// Publishes one change, each try within the failover budget (ADR 0030), for up to
+/// [`ANNOUNCE_FOR`]: a bus without quorum for a while must not make a change go unannounced.
+/// Later changes wait meanwhile and are announced together (the digests say what changed).
 async fn publish_with_retries(hub: &BroadcastHub, kind: BroadcastKind, id: &str) {
-    for attempt in 1..=5u64 {
+    let until = tokio::time::Instant::now() + ANNOUNCE_FOR;
+    loop {
         match hub.publish(kind.clone(), id).await {
             Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() < until => {
+                tracing::warn!(error = %e, kind = kind.subject_token(), "publishing list_changed failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, attempt, kind = kind.subject_token(), "publishing list_changed failed");
-                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                tracing::error!(error = %e, kind = kind.subject_token(), "gave up announcing list_changed");
+                return;
             }
         }
     }
 }
+
+/// How long one `list_changed` is tried before it is given up.
+const ANNOUNCE_FOR: Duration = Duration::from_secs(120);
 
 /// The lists whose changes are announced, in the order of [`list_digests`].
 const LISTS: [BroadcastKind; 3] = [

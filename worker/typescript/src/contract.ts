@@ -109,9 +109,13 @@ export const REGISTERED_MS_READ_LIMIT_MS = 3_000;
 export const STREAM_WAIT_RETRY_MS = 500;
 
 // -- Durable replies (PROTOCOL.md §5.2) --------------------------------------------------------
-export const DURABLE_ATTEMPTS = 5;
-export const DURABLE_ACK_TIMEOUT_MS = 5_000;
-export const DURABLE_BACKOFF_MS = 200;
+/** How long a durable reply is retried while the events stream's leader moves (ADR 0030). */
+export const DURABLE_RETRY_MS = 10_000;
+/** How long one attempt waits for the stream's acknowledgement. */
+export const DURABLE_ACK_TIMEOUT_MS = 2_000;
+/** The first pause between attempts; it doubles up to the last. */
+export const DURABLE_FIRST_PAUSE_MS = 50;
+export const DURABLE_MAX_PAUSE_MS = 500;
 
 // -- What one call may make the worker hold ---------------------------------------------------
 /** Requests to the client one call may make (`ask` on the session lane, `inputRequests`). */

@@ -85,15 +85,20 @@ export class Replier {
       }
     }
     const msgId = durableReplyId(this.target.callId, this.delivery, this.next++);
-    for (let attempt = 1; attempt <= c.DURABLE_ATTEMPTS; attempt++) {
+    // Retried under the same id (stored once) while the stream's leader moves, for a bounded
+    // time and never past the call's deadline (PROTOCOL.md §5.2, ADR 0030).
+    const giveUp = Math.min(this.now() + c.DURABLE_RETRY_MS, this.target.deadlineMs);
+    let pause = c.DURABLE_FIRST_PAUSE_MS;
+    for (let attempt = 1; ; attempt++) {
       try {
         await this.bus.publishStored(this.target.replyTo, payload, msgId, c.DURABLE_ACK_TIMEOUT_MS);
         return true;
       } catch (e) {
         log.warn(`call ${this.target.callId}: storing reply ${msgId} failed (attempt ${attempt}): ${String(e)}`);
       }
-      if (attempt === c.DURABLE_ATTEMPTS || this.now() >= this.target.deadlineMs) break;
-      await this.pause(c.DURABLE_BACKOFF_MS * attempt);
+      if (this.now() + pause >= giveUp) break;
+      await this.pause(pause);
+      pause = Math.min(pause * 2, c.DURABLE_MAX_PAUSE_MS);
     }
     return false;
   }

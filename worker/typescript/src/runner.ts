@@ -37,6 +37,8 @@ export interface CallEnv {
   /** Subscribes to a call's cancel subject; `onCancel` fires on a message. Returns the unsubscribe. */
   watchCancel(subject: string, onCancel: () => void): () => void;
   now(): number;
+  /** Waits between attempts at storing a reply (a real sleep unless a test says otherwise). */
+  pause?(ms: number): Promise<void>;
 }
 
 /** Why a running call's signal fired. */
@@ -84,14 +86,14 @@ export class Call {
       return "unreadable";
     }
     if (parsed.kind === "refuse") {
-      const replier = new Replier(env.replies, parsed, env.instance, msg.delivery, env.now);
+      const replier = new Replier(env.replies, parsed, env.instance, msg.delivery, env.now, env.pause);
       await replier.send({ type: c.REPLY.error, error: parsed.error });
       log.warn(`refused call ${parsed.callId}: ${parsed.error.message}`);
       msg.term();
       return "refused";
     }
     const request = parsed.request;
-    const replier = new Replier(env.replies, request, env.instance, msg.delivery, env.now);
+    const replier = new Replier(env.replies, request, env.instance, msg.delivery, env.now, env.pause);
     const decision = decide(request, msg.delivery, env.catalogue, env.now());
     if ("refuse" in decision) {
       await replier.send({ type: c.REPLY.error, error: decision.refuse });

@@ -67,6 +67,8 @@ export class FakeBus implements ReplyBus {
 
 export function env(catalogue: Catalogue, bus: FakeBus, answers: AnswerBus | null = null) {
   const cancels = new Map<string, () => void>();
+  // Pauses between attempts at storing a reply move this clock instead of waiting.
+  let skipped = 0;
   const e: CallEnv & { cancel(subject: string): void; watched: string[] } = {
     pool: "demo",
     instance: "w1",
@@ -82,7 +84,10 @@ export function env(catalogue: Catalogue, bus: FakeBus, answers: AnswerBus | nul
     cancel(subject) {
       cancels.get(subject)?.();
     },
-    now: Date.now,
+    now: () => Date.now() + skipped,
+    pause: async (ms: number) => {
+      skipped += ms;
+    },
   };
   return e;
 }
