@@ -72,8 +72,10 @@ impl Servers {
         let head = limits.max_header_bytes.max(MIN_HEADER_BYTES);
         let mut http1 = http1::Builder::new();
         // No timer on HTTP/1: hyper's own header-read timeout would also cut idle keep-alive
-        // connections; `deadline.rs` enforces both deadlines instead.
-        http1.max_buf_size(head);
+        // connections; `deadline.rs` enforces both deadlines instead. The head cap is checked
+        // on the head itself (431), not only on how far the read buffer grew: a 40 KB head
+        // arriving at once fit in the buffer's growth steps and was served.
+        http1.max_buf_size(head).max_header_size(head);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
