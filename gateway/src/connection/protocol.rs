@@ -123,7 +123,68 @@ fn classify(first: &[u8]) -> Option<Speaks> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::super::deadline::{Activity, Deadlines};
     use super::*;
+
+    /// A loopback connection as the server holds it, with a short header deadline.
+    async fn accepted() -> (DeadlineIo<TcpStream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let deadlines = Deadlines {
+            header: Duration::from_millis(200),
+            idle: Duration::from_secs(75),
+            write: Duration::from_secs(30),
+        };
+        let io = DeadlineIo::new(server, Arc::new(Activity::default()), deadlines);
+        (io, client)
+    }
+
+    #[tokio::test]
+    async fn a_preface_written_in_two_parts_is_waited_for() {
+        let (mut io, mut client) = accepted().await;
+        client.write_all(&PREFACE[..16]).await.unwrap();
+        let sniffing = tokio::spawn(async move { sniff(&mut io).await.unwrap() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client.write_all(&PREFACE[16..]).await.unwrap();
+        assert_eq!(sniffing.await.unwrap(), Speaks::Http2);
+    }
+
+    #[tokio::test]
+    async fn a_request_line_is_http1_and_stays_unread() {
+        let (mut io, mut client) = accepted().await;
+        client
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        assert_eq!(sniff(&mut io).await.unwrap(), Speaks::Http1);
+        // hyper still reads the request from its first byte.
+        let mut first = [0u8; 3];
+        assert_eq!(io.peek(&mut first).await.unwrap(), 3);
+        assert_eq!(&first, b"GET");
+    }
+
+    #[tokio::test]
+    async fn a_silent_client_is_closed_at_the_header_deadline() {
+        let (mut io, _client) = accepted().await;
+        let e = sniff(&mut io).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_client_stalled_inside_the_preface_is_closed_at_the_header_deadline() {
+        let (mut io, mut client) = accepted().await;
+        client.write_all(b"PRI * HTTP/2.0").await.unwrap();
+        let e = sniff(&mut io).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    }
 
     #[test]
     fn the_preface_is_http2_and_anything_else_http1() {

@@ -72,28 +72,11 @@ pub async fn run(args: Args) -> Result<()> {
     let http = reqwest::Client::new();
     for _ in 0..args.rounds {
         let t0 = Instant::now();
-        let replayed = elsewhere
-            .get_stream(Some(&priming))
-            .await?
-            .collect(Duration::from_secs(120))
-            .await?;
-        times.push(t0.elapsed());
-        ensure!(
-            replayed.len() - 1 == expected,
-            "replayed {} of {expected}",
-            replayed.len() - 1
-        );
+        let stream = elsewhere.get_stream(Some(&priming)).await?;
+        times.push(read_whole(stream, t0, expected).await?);
         let t0 = Instant::now();
-        let replayed = SseStream::open(resume_request(&http, &elsewhere, &priming))
-            .await?
-            .collect(Duration::from_secs(120))
-            .await?;
-        kept.push(t0.elapsed());
-        ensure!(
-            replayed.len() - 1 == expected,
-            "kept client: replayed {}",
-            replayed.len() - 1
-        );
+        let stream = SseStream::open(resume_request(&http, &elsewhere, &priming)).await?;
+        kept.push(read_whole(stream, t0, expected).await?);
         raw.push(resume_raw(&elsewhere, &priming, expected).await?);
     }
     times.sort();
@@ -133,6 +116,19 @@ pub async fn run(args: Args) -> Result<()> {
         chunks[chunks.len() / 2]
     );
     Ok(())
+}
+
+/// Reads a resumed stream to its end; the time since `t0`. Checks that `expected` messages
+/// came after the priming event.
+async fn read_whole(mut stream: SseStream, t0: Instant, expected: usize) -> Result<Duration> {
+    let replayed = stream.collect(Duration::from_secs(120)).await?;
+    let took = t0.elapsed();
+    ensure!(
+        replayed.len() - 1 == expected,
+        "replayed {} of {expected}",
+        replayed.len() - 1
+    );
+    Ok(took)
 }
 
 /// Resumes after `priming` with a client of its own and reads the body whole, timing its
