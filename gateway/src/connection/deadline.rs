@@ -38,6 +38,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes, HttpBody};
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::METRICS;
@@ -236,6 +237,19 @@ impl<T> DeadlineIo<T> {
             .inc();
         tracing::debug!(reason, "closing a connection: deadline passed");
         io::Error::new(io::ErrorKind::TimedOut, reason)
+    }
+}
+
+impl DeadlineIo<TcpStream> {
+    /// Copies the bytes the client has sent into `buf` without consuming them, waiting for
+    /// the first ones under the current deadline (`protocol::sniff`).
+    pub async fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let peeked = tokio::select! {
+            biased;
+            () = self.sleep.as_mut() => None,
+            n = self.stream.peek(buf) => Some(n),
+        };
+        peeked.unwrap_or_else(|| Err(self.timed_out()))
     }
 }
 

@@ -11,8 +11,10 @@ mod deadline;
 mod protocol;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,8 +23,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Version};
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -31,6 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::metrics::METRICS;
 use deadline::{Activity, DeadlineIo, Deadlines, InFlightBody};
+use protocol::{Servers, Speaks};
 
 /// What bounds a connection; copied from `Config` (see there for defaults and reasons).
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +70,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(
         limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
     ));
-    let builder = protocol::builder(&limits);
+    let servers = Arc::new(Servers::new(&limits));
     let deadlines = Deadlines {
         header: limits.header_read_timeout,
         idle: limits.idle_timeout,
@@ -96,7 +98,7 @@ pub async fn serve(
         // Linux (issue 18: session-lane calls at one connection took 44 ms at p50).
         let _ = stream.set_nodelay(true);
         connections.spawn(serve_connection(
-            builder.clone(),
+            servers.clone(),
             stream,
             peer,
             router.clone(),
@@ -114,7 +116,7 @@ pub async fn serve(
 /// Serves one connection until the client closes it, a deadline passes, or it finishes
 /// gracefully after `draining` fired.
 async fn serve_connection(
-    builder: auto::Builder<TokioExecutor>,
+    servers: Arc<Servers>,
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
@@ -124,7 +126,20 @@ async fn serve_connection(
 ) {
     let _open = OpenConnection::new();
     let activity = Arc::new(Activity::default());
-    let io = TokioIo::new(DeadlineIo::new(stream, activity.clone(), deadlines));
+    let mut io = DeadlineIo::new(stream, activity.clone(), deadlines);
+    let sniffed = tokio::select! {
+        sniffed = protocol::sniff(&mut io) => sniffed,
+        // Nothing sent yet, so nothing to finish.
+        _ = draining.cancelled() => return,
+    };
+    let speaks = match sniffed {
+        Ok(speaks) => speaks,
+        Err(e) => {
+            tracing::trace!(error = %e, "connection ended before its first bytes");
+            return;
+        }
+    };
+    let io = TokioIo::new(io);
     let router = TowerToHyperService::new(router);
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         // Who is connected, for per-client quotas (`quota::ClientKey`).
@@ -143,17 +158,35 @@ async fn serve_connection(
             Ok::<_, Infallible>(response.map(|body| Body::new(InFlightBody::new(body, in_flight))))
         }
     });
-    let conn = builder.serve_connection(io, service);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = draining.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    // Each version's connection in a box of its own: the task then holds a pointer, and an
+    // HTTP/1.1 connection does not pay for the size of an HTTP/2 one.
+    let result = match speaks {
+        Speaks::Http1 => {
+            let conn = servers.http1.serve_connection(io, service);
+            until_drained(Box::pin(conn), &draining, |c| c.graceful_shutdown()).await
+        }
+        Speaks::Http2 => {
+            let conn = servers.http2.serve_connection(io, service);
+            until_drained(Box::pin(conn), &draining, |c| c.graceful_shutdown()).await
         }
     };
     if let Err(e) = result {
         tracing::trace!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Drives `conn` to its end; once `draining` fires, asks it to finish gracefully first.
+async fn until_drained<C: Future<Output = hyper::Result<()>>>(
+    mut conn: Pin<Box<C>>,
+    draining: &CancellationToken,
+    graceful_shutdown: fn(Pin<&mut C>),
+) -> hyper::Result<()> {
+    tokio::select! {
+        r = conn.as_mut() => r,
+        _ = draining.cancelled() => {
+            graceful_shutdown(conn.as_mut());
+            conn.await
+        }
     }
 }
 
