@@ -1,4 +1,4 @@
-//! Riding out a JetStream leader change (issue 15, ADR 0030).
+//! Riding out a JetStream leader change (issue 15, ADR 0031).
 //!
 //! On a clustered JetStream every stream, and every KV bucket (a stream too), has one leader
 //! at a time. When the node holding it dies or freezes, the other replicas elect a new one

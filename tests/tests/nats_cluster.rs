@@ -144,7 +144,7 @@ async fn a_node_frozen_under_load_fails_no_call() {
     eprintln!("n{i} frozen: {tally:?}");
     // A frozen node is noticed only by missed heartbeats: its streams' elections, and its
     // clients' move to another seed (two unanswered pings, ~4–6 s), can outlast a call's
-    // 10 s failover budget on a loaded machine (ADR 0030). Such a call is refused as
+    // 10 s failover budget on a loaded machine (ADR 0031). Such a call is refused as
     // `bus_unavailable`, or `no_worker` if the worker's beats were stuck on the frozen node:
     // retryable, and only while the node is frozen.
     assert!(tally.ok > 300, "{tally:?}");

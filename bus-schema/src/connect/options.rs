@@ -135,7 +135,7 @@ impl NatsOptions {
             // A server that freezes (a stalled VM, SIGSTOP) keeps its sockets open, so only
             // unanswered pings tell; the client gives up after two, so a frozen server is
             // left for another seed within ~4–6 s instead of the default's minutes (issue
-            // 15, ADR 0030). One small PING per connection every 2 s.
+            // 15, ADR 0031). One small PING per connection every 2 s.
             .ping_interval(PING_INTERVAL)
             .max_reconnects(None);
         o = match &self.auth {

@@ -12,7 +12,7 @@
 //! While nothing can be shown (the bucket's stream has no leader: no question is answered,
 //! and no beat can be written either), the clock stops. When it starts again, the time it
 //! stood is a *gap* that no worker could have beaten in: [`Freshness::take_gap`] hands it to
-//! the registry, which forgives every instance that much silence (ADR 0030). Otherwise a
+//! the registry, which forgives every instance that much silence (ADR 0031). Otherwise a
 //! worker would be expired the instant the clock jumped forward, before its first beat
 //! after the election could land.
 

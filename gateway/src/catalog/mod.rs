@@ -175,7 +175,7 @@ impl Watcher {
         let started = Instant::now();
         // Each bounded by one failover attempt: while a bucket's stream has no leader the
         // request is never answered, and asking again soon finds its new leader sooner
-        // than the client's own timeout would (ADR 0030).
+        // than the client's own timeout would (ADR 0031).
         let attempt = bus_schema::failover::ATTEMPT_TIMEOUT;
         let mut catalogs =
             tokio::time::timeout(attempt, self.catalogs.watch_with_history(">")).await??;

@@ -126,7 +126,7 @@ impl Registry {
     }
 
     /// Forgives every instance `gap` of silence: time in which the bucket could take no
-    /// beat (ADR 0030). Never moves a beat past `now`.
+    /// beat (ADR 0031). Never moves a beat past `now`.
     pub fn pardon(&mut self, gap: Duration, now: Instant) {
         tracing::info!(
             ?gap,

@@ -253,7 +253,7 @@ impl Dispatcher {
         hdrs.insert(headers::METHOD, request.method.as_str());
         mcpbus_telemetry::inject_current(&mut hdrs);
         let payload = encode(request);
-        // The same `Nats-Msg-Id` on every attempt: the stream keeps one copy (ADR 0030).
+        // The same `Nats-Msg-Id` on every attempt: the stream keeps one copy (ADR 0031).
         // Never past the call's own deadline.
         let deadline = Instant::now()
             + Duration::from_millis(request.deadline_ms.saturating_sub(unix_ms()))

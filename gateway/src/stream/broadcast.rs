@@ -256,7 +256,7 @@ async fn publish(
     });
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, dedup_id);
-    // Across a leader change of the broadcast stream, under the same id (ADR 0030).
+    // Across a leader change of the broadcast stream, under the same id (ADR 0031).
     let ack = failover::retry(failover::deadline(), Repeat::Always, || async {
         let ack = store
             .js
@@ -352,7 +352,7 @@ pub async fn announce_policy_changes(
     }
 }
 
-/// Publishes one change, each try within the failover budget (ADR 0030), for up to
+/// Publishes one change, each try within the failover budget (ADR 0031), for up to
 /// [`ANNOUNCE_FOR`]: a bus without quorum for a while must not make a change go unannounced.
 /// Later changes wait meanwhile and are announced together (the digests say what changed).
 async fn publish_with_retries(hub: &BroadcastHub, kind: BroadcastKind, id: &str) {

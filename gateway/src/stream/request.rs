@@ -465,7 +465,7 @@ async fn store_open(
     mcpbus_telemetry::inject_current(&mut hdrs);
     // The stream registered with the router before this (ADR 0025), so a reply published
     // as soon as the call is queued reaches it. Retried across a leader change under the
-    // same `Nats-Msg-Id` (ADR 0030).
+    // same `Nats-Msg-Id` (ADR 0031).
     let stored = failover::retry(failover::deadline(), Repeat::Always, || async {
         failover::connected(&store.nats)
             .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;

@@ -49,7 +49,7 @@ impl TaskStore {
             return Err(StoreRefused::Full(Store::Tasks).into());
         }
         // Across a leader change of the bucket's stream, repeated only when nothing was
-        // stored (ADR 0030).
+        // stored (ADR 0031).
         let bytes = bytes::Bytes::from(bytes);
         failover::retry(failover::deadline(), Repeat::IfNotStored, || {
             self.kv.create(&record.task_id, bytes.clone())

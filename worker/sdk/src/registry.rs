@@ -116,7 +116,7 @@ impl Registration {
     }
 
     /// Puts the liveness record, retried across a leader change of the bucket's stream
-    /// (ADR 0030) for as long as the record would live: a beat that lands late still beats
+    /// (ADR 0031) for as long as the record would live: a beat that lands late still beats
     /// the TTL, and repeating a put of the same record is harmless.
     async fn beat(&self) -> Result<(), async_nats::Error> {
         let until = tokio::time::Instant::now() + Duration::from_millis(self.record.ttl_ms);

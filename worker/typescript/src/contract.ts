@@ -109,7 +109,7 @@ export const REGISTERED_MS_READ_LIMIT_MS = 3_000;
 export const STREAM_WAIT_RETRY_MS = 500;
 
 // -- Durable replies (PROTOCOL.md §5.2) --------------------------------------------------------
-/** How long a durable reply is retried while the events stream's leader moves (ADR 0030). */
+/** How long a durable reply is retried while the events stream's leader moves (ADR 0031). */
 export const DURABLE_RETRY_MS = 10_000;
 /** How long one attempt waits for the stream's acknowledgement. */
 export const DURABLE_ACK_TIMEOUT_MS = 2_000;

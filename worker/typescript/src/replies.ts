@@ -86,7 +86,7 @@ export class Replier {
     }
     const msgId = durableReplyId(this.target.callId, this.delivery, this.next++);
     // Retried under the same id (stored once) while the stream's leader moves, for a bounded
-    // time and never past the call's deadline (PROTOCOL.md §5.2, ADR 0030).
+    // time and never past the call's deadline (PROTOCOL.md §5.2, ADR 0031).
     const giveUp = Math.min(this.now() + c.DURABLE_RETRY_MS, this.target.deadlineMs);
     let pause = c.DURABLE_FIRST_PAUSE_MS;
     for (let attempt = 1; ; attempt++) {
