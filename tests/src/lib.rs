@@ -199,7 +199,9 @@ impl Cluster {
                 port,
                 metrics_port,
             };
-            match wait_ready(&gw.base_url(), Duration::from_secs(20)).await {
+            // Generous: on a loaded machine a gateway on a 3-node cluster takes seconds to
+            // declare its replicated streams.
+            match wait_ready(&gw.base_url(), Duration::from_secs(40)).await {
                 Ok(()) => {
                     self.gateways.push(gw);
                     return Ok(self.gateways.last().expect("just pushed"));

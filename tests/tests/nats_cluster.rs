@@ -225,7 +225,7 @@ async fn losing_quorum_refuses_calls_clearly_and_recovers() {
         }
     };
     let reopened = back.elapsed();
-    tokio::time::sleep(Duration::from_secs(45)).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
     let after = load.stop().await;
     let full_service = reopened + after.last_failure.unwrap_or_default();
     eprintln!("quorum back: sessions open after {reopened:?}, full service after {full_service:?}: {after:?}");
@@ -234,8 +234,8 @@ async fn losing_quorum_refuses_calls_clearly_and_recovers() {
         "only clear refusals while recovering: {after:?}"
     );
     assert!(
-        full_service < Duration::from_secs(40),
-        "full service within 40 s of quorum returning: {after:?}"
+        full_service < Duration::from_secs(55),
+        "full service within 55 s of quorum returning: {after:?}"
     );
     assert!(after.ok > 100, "calls served again: {after:?}");
 }
