@@ -134,6 +134,23 @@ pub fn connected(client: &async_nats::Client) -> Result<(), Disconnected> {
     }
 }
 
+/// One attempt at storing a message: nothing is sent while `client` is between servers
+/// (the message would only wait in its buffer), else the publish and its acknowledgement.
+/// The unit [`retry`] repeats for a publish that carries a `Nats-Msg-Id`.
+pub async fn store_once(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+    subject: String,
+    headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+) -> Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
+    use jetstream::context::{PublishError, PublishErrorKind};
+    connected(client).map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
+    js.publish_with_headers(subject, headers, payload)
+        .await?
+        .await
+}
+
 /// What an async-nats error says about the store, read through its chain of sources.
 pub fn classify(e: &(dyn std::error::Error + 'static)) -> Failure {
     let mut next = Some(e);

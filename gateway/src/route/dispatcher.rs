@@ -4,10 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::{
-    self,
-    context::{PublishError, PublishErrorKind},
-};
+use async_nats::jetstream::{self, context::PublishError};
 use bus_schema::failover::{self, GaveUp, Repeat};
 use bus_schema::mcp::ProtocolVersion;
 use bus_schema::messages::{decode, encode, CallReply, CallRequest, ClientAnswer, Lane};
@@ -258,14 +255,14 @@ impl Dispatcher {
         let deadline = Instant::now()
             + Duration::from_millis(request.deadline_ms.saturating_sub(unix_ms()))
                 .min(failover::RETRY_FOR);
-        let stored = failover::retry(deadline, Repeat::Always, || async {
-            failover::connected(&self.nats)
-                .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
-            let ack = self
-                .js
-                .publish_with_headers(subject.clone(), hdrs.clone(), payload.clone())
-                .await?;
-            ack.await
+        let stored = failover::retry(deadline, Repeat::Always, || {
+            failover::store_once(
+                &self.nats,
+                &self.js,
+                subject.clone(),
+                hdrs.clone(),
+                payload.clone(),
+            )
         })
         .await;
         match stored {

@@ -257,12 +257,14 @@ async fn publish(
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, dedup_id);
     // Across a leader change of the broadcast stream, under the same id (ADR 0031).
-    let ack = failover::retry(failover::deadline(), Repeat::Always, || async {
-        let ack = store
-            .js
-            .publish_with_headers(subject.clone(), hdrs.clone(), body.clone())
-            .await?;
-        ack.await
+    let ack = failover::retry(failover::deadline(), Repeat::Always, || {
+        failover::store_once(
+            &store.nats,
+            &store.js,
+            subject.clone(),
+            hdrs.clone(),
+            body.clone(),
+        )
     })
     .await
     .map_err(|e| StreamError::Store(e.to_string()))?;

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::context::PublishErrorKind;
 use bus_schema::failover::{self, GaveUp, Repeat};
 use bus_schema::messages::{decode, encode, CallEvent, CallReply, StreamOpen};
 use bus_schema::{headers, subjects, topology, PROTOCOL_VERSION};
@@ -466,14 +466,15 @@ async fn store_open(
     // The stream registered with the router before this (ADR 0025), so a reply published
     // as soon as the call is queued reaches it. Retried across a leader change under the
     // same `Nats-Msg-Id` (ADR 0031).
-    let stored = failover::retry(failover::deadline(), Repeat::Always, || async {
-        failover::connected(&store.nats)
-            .map_err(|e| PublishError::with_source(PublishErrorKind::Other, e))?;
-        let ack = store
-            .js
-            .publish_with_headers(subject.to_owned(), hdrs.clone(), encode(open))
-            .await?;
-        ack.await
+    let payload = encode(open);
+    let stored = failover::retry(failover::deadline(), Repeat::Always, || {
+        failover::store_once(
+            &store.nats,
+            &store.js,
+            subject.to_owned(),
+            hdrs.clone(),
+            payload.clone(),
+        )
     })
     .await;
     match stored {

@@ -437,11 +437,14 @@ impl CallContext {
         // never past the call's deadline: nobody waits for the reply then (PROTOCOL §5.2).
         let left = Duration::from_millis(self.deadline_ms.saturating_sub(clock::now_ms()));
         let until = tokio::time::Instant::now() + left.min(failover::RETRY_FOR);
-        let stored = failover::retry(until, Repeat::Always, || async {
-            let ack = js
-                .publish_with_headers(self.reply_to.clone(), hdrs.clone(), payload.clone())
-                .await?;
-            ack.await
+        let stored = failover::retry(until, Repeat::Always, || {
+            failover::store_once(
+                nats,
+                js,
+                self.reply_to.clone(),
+                hdrs.clone(),
+                payload.clone(),
+            )
         })
         .await;
         if let Err(e) = stored {
