@@ -470,6 +470,25 @@ mod tests {
         assert_eq!(back, reply);
     }
 
+    /// Found by `props::replies_round_trip`: without serde_json's `float_roundtrip` this
+    /// float read back one unit in the last place off, so a worker's data changed on the bus.
+    #[test]
+    fn floats_cross_the_bus_exactly() {
+        let reply = CallReply {
+            protocol: 2,
+            call_id: "".into(),
+            instance: InstanceId::new("-").unwrap(),
+            event: CallEvent::Error {
+                error: WireError {
+                    code: 0,
+                    message: "".into(),
+                    data: Some(json!([{"protocol": 6.342701820353363e-192}])),
+                },
+            },
+        };
+        assert_eq!(decode::<CallReply>(&encode(&reply)).unwrap(), reply);
+    }
+
     #[test]
     fn digests_follow_content_and_chunking() {
         assert_eq!(digest(["a"]), digest(["a"]));
