@@ -259,6 +259,9 @@ fn now_ms() -> u64 {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

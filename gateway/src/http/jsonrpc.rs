@@ -157,6 +157,9 @@ pub fn error_response(id: &Value, error: &McpError) -> Response {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
