@@ -173,18 +173,17 @@ pub fn finite() -> impl Strategy<Value = f64> {
     any::<f64>().prop_filter("finite", |f| f.is_finite())
 }
 
-/// A JSON-RPC error as a worker may report it: any code, any text, any data.
+/// A JSON-RPC error as a worker may report it: any code, any text, any data. A `null`
+/// data is left out: JSON cannot tell it from no data, and both read back as `None`.
 pub fn wire_error() -> impl Strategy<Value = WireError> {
-    (
-        any::<i64>(),
-        any::<String>(),
-        prop::option::of(json_value()),
-    )
-        .prop_map(|(code, message, data)| WireError {
+    let data = json_value().prop_filter("null is no data", |v| !v.is_null());
+    (any::<i64>(), any::<String>(), prop::option::of(data)).prop_map(|(code, message, data)| {
+        WireError {
             code,
             message,
             data,
-        })
+        }
+    })
 }
 
 /// Every kind of reply event, with any payloads.
