@@ -25,6 +25,9 @@ pub fn parse(id: &str) -> Option<(PoolName, &str, u32)> {
 const PREFIX: &str = "mcpbus:";
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

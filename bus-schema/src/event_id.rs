@@ -69,6 +69,9 @@ impl fmt::Display for EventId {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

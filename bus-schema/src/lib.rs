@@ -24,6 +24,8 @@ pub mod principal;
 pub mod process;
 pub mod refusal;
 pub mod schema;
+#[cfg(any(test, feature = "strategies"))]
+pub mod strategies;
 pub mod subjects;
 pub mod topology;
 pub mod uri_template;

@@ -445,6 +445,9 @@ pub struct WireError {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -468,6 +471,25 @@ mod tests {
         );
         let back: CallReply = decode(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(back, reply);
+    }
+
+    /// Found by `props::replies_round_trip`: without serde_json's `float_roundtrip` this
+    /// float read back one unit in the last place off, so a worker's data changed on the bus.
+    #[test]
+    fn floats_cross_the_bus_exactly() {
+        let reply = CallReply {
+            protocol: 2,
+            call_id: "".into(),
+            instance: InstanceId::new("-").unwrap(),
+            event: CallEvent::Error {
+                error: WireError {
+                    code: 0,
+                    message: "".into(),
+                    data: Some(json!([{"protocol": 6.342701820353363e-192}])),
+                },
+            },
+        };
+        assert_eq!(decode::<CallReply>(&encode(&reply)).unwrap(), reply);
     }
 
     #[test]

@@ -341,6 +341,9 @@ pub fn catalog_key(pool: &PoolName, digest: &str) -> String {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -39,6 +39,9 @@ pub fn match_uri(template: &str, uri: &str) -> Option<Vec<(String, String)>> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -30,7 +30,8 @@ pub enum Method {
 }
 
 impl Method {
-    const ALL: [Method; 21] = [
+    /// Every method, for a parser to look names up in and a test to try them all.
+    pub const ALL: [Method; 21] = [
         Self::Initialize,
         Self::Ping,
         Self::LoggingSetLevel,

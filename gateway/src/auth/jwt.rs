@@ -146,3 +146,6 @@ fn explain(e: &jsonwebtoken::errors::Error) -> AuthError {
         other => format!("{other:?}"),
     })
 }
+
+#[cfg(test)]
+mod props;

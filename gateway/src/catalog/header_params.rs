@@ -120,6 +120,9 @@ fn is_tchar(b: u8) -> bool {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

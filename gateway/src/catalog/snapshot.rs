@@ -338,11 +338,14 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn route(pool: &str, name: &str) -> ToolRoute {
+    pub(super) fn route(pool: &str, name: &str) -> ToolRoute {
         ToolRoute {
             pool: PoolName::new(pool).unwrap(),
             tool: Arc::new(json!({"name": name}).as_object().unwrap().clone()),

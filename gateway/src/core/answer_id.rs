@@ -56,6 +56,9 @@ impl AnswerIds {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::Origin;

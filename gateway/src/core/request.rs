@@ -313,6 +313,9 @@ fn input_responses(params: &Value) -> Result<Map<String, Value>, CoreError> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use bus_schema::mcp::ProtocolVersion;

@@ -157,6 +157,9 @@ pub fn error_response(id: &Value, error: &McpError) -> Response {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -200,6 +203,19 @@ mod tests {
         ] {
             assert_eq!(e.status, StatusCode::BAD_REQUEST);
         }
+    }
+
+    /// Found by `props::well_formed_messages_read_back_exactly`: without serde_json's
+    /// `float_roundtrip` the gateway read this float one unit in the last place off, and
+    /// passed the changed value on to the worker.
+    #[test]
+    fn floats_in_params_are_read_exactly() {
+        let params = json!({"": [{"protocol": -8.249317252165415e+112}]});
+        let body = json!({"jsonrpc": "2.0", "method": "", "params": params}).to_string();
+        let Incoming::Notification(r) = parse(body.as_bytes(), 64).unwrap() else {
+            panic!("a notification")
+        };
+        assert_eq!(r.params, params);
     }
 
     #[test]

@@ -60,10 +60,52 @@ pub(super) fn decoded(raw: &HeaderValue, display: &str) -> Result<String, McpErr
 fn agrees(body: &Value, header: &str) -> bool {
     match body {
         Value::String(s) => s == header,
-        Value::Number(n) => header.trim().parse::<f64>().ok() == n.as_f64(),
+        Value::Number(n) => match n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)) {
+            Some(n) => denotes_integer(header.trim(), n),
+            // A float body is an f64 on both sides of the gateway, so f64 is exact here.
+            None => header.trim().parse::<f64>().ok() == n.as_f64(),
+        },
         Value::Bool(b) => header == if *b { "true" } else { "false" },
         _ => false,
     }
+}
+
+/// Whether decimal text (`42`, `-7`, `42.0`, `4.2e1`) stands for exactly the integer `n`.
+/// Not through f64: there, integers past 2^53 that differ compare equal, and a header could
+/// name another value than the body a worker acts on.
+fn denotes_integer(text: &str, n: i128) -> bool {
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => match e.parse::<i32>() {
+            Ok(e) => (m, i64::from(e)),
+            Err(_) => return false,
+        },
+        None => (text, 0),
+    };
+    let (negative, digits) = match mantissa.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all = format!("{whole}{fraction}");
+    if all.is_empty() || !all.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    // The value is `all` × 10^scale; zeros at its end only move the scale.
+    let significant = all.trim_end_matches('0');
+    let scale = exponent - fraction.len() as i64 + (all.len() - significant.len()) as i64;
+    let significant = significant.trim_start_matches('0');
+    if significant.is_empty() {
+        return n == 0;
+    }
+    // A fraction is no integer, and 40 digits are past any i64 or u64.
+    if scale < 0 || significant.len() as i64 + scale > 39 {
+        return false;
+    }
+    let magnitude = significant
+        .parse::<i128>()
+        .ok()
+        .and_then(|m| m.checked_mul(10i128.checked_pow(scale as u32)?));
+    magnitude.is_some_and(|m| if negative { -m == n } else { m == n })
 }
 
 /// Undoes the `=?base64?…?=` sentinel encoding of header values.
@@ -81,6 +123,9 @@ fn decode_header_value(raw: &str) -> Option<String> {
         None => Some(raw.to_owned()),
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {
@@ -102,6 +147,27 @@ mod tests {
             decode_header_value("=?base64?SGVsbG8="),
             Some("=?base64?SGVsbG8=".into())
         );
+    }
+
+    /// Found by `props::a_header_for_another_integer_disagrees`: compared through f64, these
+    /// two integers agreed, so a proxy could route on one value while the worker got another.
+    #[test]
+    fn integers_compare_exactly() {
+        assert!(!agrees(
+            &json!(-2018767689328943235i64),
+            "-2018767689328943234"
+        ));
+        assert!(!agrees(&json!(9007199254740993u64), "9007199254740992"));
+        for same in ["42", "42.0", "+42", " 42 ", "4.2e1", "420e-1", "0.042E3"] {
+            assert!(agrees(&json!(42), same), "{same}");
+        }
+        for other in [
+            "42.5", "4.25e1", "42e400", "4e", "", "-", ".", "0x2a", "42e-1",
+        ] {
+            assert!(!agrees(&json!(42), other), "{other}");
+        }
+        assert!(agrees(&json!(0), "-0.000"));
+        assert!(agrees(&json!(u64::MAX), &u64::MAX.to_string()));
     }
 
     fn tool() -> Map<String, Value> {

@@ -232,6 +232,9 @@ fn outcome_of(result: &Value) -> Outcome {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

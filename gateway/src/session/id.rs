@@ -35,6 +35,9 @@ impl SessionId {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -67,12 +67,15 @@ pub fn advance(record: &mut TaskRecord, last: Option<&[u8]>, now_ms: u64) -> boo
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use bus_schema::messages::{encode, WireError};
     use bus_schema::names::{InstanceId, PoolName};
 
-    fn working() -> TaskRecord {
+    pub(super) fn working() -> TaskRecord {
         TaskRecord {
             task_id: "t1".into(),
             status: TaskStatus::Working,

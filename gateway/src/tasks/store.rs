@@ -223,6 +223,9 @@ fn write_error<E: std::error::Error + 'static>(e: E) -> TaskError {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
