@@ -86,7 +86,8 @@ pub enum GaveUp<E: std::error::Error + 'static> {
 }
 
 /// Runs `op` until it succeeds, fails for good, or the budget ends at `until`. Each attempt
-/// waits at most [`ATTEMPT_TIMEOUT`]; between attempts the pause grows from 50 ms to 500 ms.
+/// waits at most [`ATTEMPT_TIMEOUT`], and never past `until`; between attempts the pause
+/// grows from 50 ms to 500 ms.
 pub async fn retry<T, E, Fut>(
     until: Instant,
     repeat: Repeat,
@@ -99,7 +100,9 @@ where
     let mut pause = FIRST_PAUSE;
     let mut attempt = 1u32;
     loop {
-        let (failure, gave_up) = match tokio::time::timeout(ATTEMPT_TIMEOUT, op()).await {
+        // No attempt outlives the budget: `until` may be a call's own deadline.
+        let wait = ATTEMPT_TIMEOUT.min(until.saturating_duration_since(Instant::now()));
+        let (failure, gave_up) = match tokio::time::timeout(wait, op()).await {
             Ok(Ok(value)) => {
                 if attempt > 1 {
                     tracing::info!(attempt, "JetStream answered again");
@@ -308,6 +311,18 @@ mod tests {
         assert!(matches!(r, Err(GaveUp::Failed(_))));
         assert!(Instant::now() <= until, "never past the budget");
         assert!(Instant::now() - started >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_attempt_outlives_the_budget() {
+        let until = Instant::now() + Duration::from_millis(700);
+        let r: Result<(), GaveUp<PublishError>> =
+            retry(until, Repeat::Always, std::future::pending).await;
+        assert!(matches!(r, Err(GaveUp::Unanswered)));
+        assert!(
+            Instant::now() <= until,
+            "given up by the deadline, not 2 s later"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 use crate::mcp::{stateless, Session};
 
 /// How long one call may take before it counts as hung. Longer than the calls consumer's
-/// 30 s ack wait: a call delivered to a worker through a NATS node that died on the way is
-/// not lost, JetStream delivers it again once the ack wait has passed (ADR 0031).
+/// 30 s ack wait, after which JetStream delivers again a call whose first delivery was lost
+/// (the likeliest reading of a call seen waiting 30 s in a follower-kill run; issue 15).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Calls in flight at most; past it a tick is counted as `skipped`, never queued, so a

@@ -316,7 +316,7 @@ async fn streams_lose_and_repeat_nothing_when_the_events_leader_dies() {
         "{results:?}"
     );
 
-    // A pool joins while the node is still down: every listener hears of it once.
+    // A pool joins while the node is still down: every listener hears of it.
     cluster
         .add_worker(&["demo", "--pool", "extra", "--prefix", "x_"])
         .unwrap();
