@@ -27,6 +27,9 @@ pub struct SoakPlan {
     pub calls_per_second: u32,
     pub sample_every: Duration,
     pub restart_every: Duration,
+    /// The gateways' `--event-retention-secs` (`None`: their default, 1 h). A soak longer
+    /// than it shows whether the NATS stores level off.
+    pub event_retention: Option<Duration>,
 }
 
 /// One reading of every process and of the NATS stores.
@@ -113,7 +116,12 @@ fn slope(points: &[(f64, f64)]) -> f64 {
 /// Starts a 3-node cluster with two gateways, two demo replicas and an `extra` pool, runs
 /// `plan` on it and returns what it saw.
 pub async fn run(plan: &SoakPlan) -> Result<SoakReport> {
-    let mut cluster = Cluster::start_clustered(3, 2, &LOAD_FROM_LOOPBACK).await?;
+    let mut gateway_args: Vec<String> = LOAD_FROM_LOOPBACK.iter().map(|a| a.to_string()).collect();
+    if let Some(keep) = plan.event_retention {
+        gateway_args.extend(["--event-retention-secs".into(), keep.as_secs().to_string()]);
+    }
+    let gateway_args: Vec<&str> = gateway_args.iter().map(String::as_str).collect();
+    let mut cluster = Cluster::start_clustered(3, 2, &gateway_args).await?;
     let mut demo = [
         cluster.add_worker(&["demo"])?,
         cluster.add_worker(&["demo"])?,

@@ -14,6 +14,7 @@ async fn two_minutes_of_mixed_traffic_fail_nothing() {
         calls_per_second: 20,
         sample_every: Duration::from_secs(60),
         restart_every: Duration::from_secs(50),
+        event_retention: None,
     };
     let report = soak::run(&plan).await.expect("the soak runs");
     eprintln!("{report:#?}");

@@ -28,6 +28,10 @@ pub struct Args {
     /// Concurrency levels (in-flight calls).
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     concurrency: Vec<usize>,
+    /// nats-servers: 1, or a JetStream cluster of 3 with every stream at three replicas
+    /// (the soak's topology, whose saturation sets the soak's rate).
+    #[arg(long, default_value_t = 1)]
+    nats_servers: usize,
 }
 
 /// One way of making a call.
@@ -40,7 +44,11 @@ pub struct Target {
 }
 
 pub async fn run_all(args: Args) -> Result<()> {
-    let mut cluster = Cluster::start(0, &[]).await?;
+    let mut cluster = if args.nats_servers > 1 {
+        Cluster::start_clustered(args.nats_servers, 0, &[]).await?
+    } else {
+        Cluster::start(0, &[]).await?
+    };
     // The benchmark is thousands of clients on one address: quotas out of the way.
     let mut gateway_args = vec!["--json-tool-calls"];
     gateway_args.extend(harness::LOAD_FROM_LOOPBACK);

@@ -24,6 +24,10 @@ pub struct Args {
     /// Seconds between worker restarts.
     #[arg(long, default_value_t = 180)]
     restart_secs: u64,
+    /// The gateways' `--event-retention-secs` (default: theirs, 1 h). Shorter than the run,
+    /// it shows whether the NATS stores level off.
+    #[arg(long)]
+    event_retention_secs: Option<u64>,
 }
 
 pub async fn run(args: Args) -> Result<()> {
@@ -32,6 +36,7 @@ pub async fn run(args: Args) -> Result<()> {
         calls_per_second: args.rate,
         sample_every: Duration::from_secs(args.sample_secs),
         restart_every: Duration::from_secs(args.restart_secs),
+        event_retention: args.event_retention_secs.map(Duration::from_secs),
     };
     let report = soak::run(&plan).await?;
     println!(
