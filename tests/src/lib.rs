@@ -8,6 +8,7 @@
 //! `MCPBUS_BIN_DIR`); the README's test command builds them first. `NATS_SERVER_BIN` picks
 //! another nats-server build.
 
+pub mod counted;
 pub mod ctl;
 pub mod load;
 pub mod mcp;
@@ -227,6 +228,27 @@ impl Cluster {
 
     pub fn gateway_urls(&self) -> Vec<String> {
         self.gateways.iter().map(Gateway::mcp_url).collect()
+    }
+
+    /// Waits until every gateway lists `name` in `tools/list`, beside whatever else.
+    pub async fn wait_for_listed(&self, name: &str, within: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let mut all = true;
+            for url in self.gateway_urls() {
+                let names = mcp::list_tool_names_stateless(&url)
+                    .await
+                    .unwrap_or_default();
+                all &= names.iter().any(|n| n == name);
+            }
+            if all {
+                return Ok(());
+            }
+            if start.elapsed() > within {
+                bail!("gateways did not list {name} within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until every gateway lists exactly `names` (sorted) in `tools/list`.

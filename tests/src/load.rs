@@ -1,6 +1,7 @@
-//! Steady, bounded call traffic for fault tests (issue 15): `echo` calls at a fixed rate,
-//! alternating the stateless lane and sessions opened before the fault, spread over every
-//! gateway, each outcome counted by kind.
+//! Steady, bounded call traffic for fault tests (issue 15): `echo` calls (or any tool that
+//! answers its `text`, such as [`crate::counted`]'s) at a fixed rate, alternating the
+//! stateless lane and sessions opened before the fault, spread over every gateway, each
+//! outcome counted by kind.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,9 +19,12 @@ use crate::mcp::{stateless, Session};
 /// (the likeliest reading of a call seen waiting 30 s in a follower-kill run; issue 15).
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Calls in flight at most; past it a tick is counted as `skipped`, never queued, so a
-/// stalled cluster cannot make the test hold unbounded work.
-const MAX_IN_FLIGHT: usize = 256;
+/// Calls in flight at most: this many seconds of calls (and never fewer than 256). Past it
+/// a tick is counted as `skipped`, never queued, so a stalled cluster cannot make the test
+/// hold unbounded work. Half of [`CALL_TIMEOUT`]: longer than a failover window (a frozen
+/// leader's elections, then the workers' pull requests expiring, stall every call for
+/// ~10–15 s), so only a stall of most of a call's timeout shows as skipped calls.
+const MAX_IN_FLIGHT_SECS: u64 = 30;
 
 /// The outcomes of a load run.
 #[derive(Debug, Default, Clone)]
@@ -29,7 +33,7 @@ pub struct Tally {
     /// Failed calls by kind: the JSON-RPC `data.reason` (or code), `http <status>`,
     /// `transport`, `timeout`, `wrong answer`.
     pub failed: BTreeMap<String, usize>,
-    /// Ticks not sent because `MAX_IN_FLIGHT` calls were already waiting.
+    /// Ticks not sent because [`MAX_IN_FLIGHT_SECS`] of calls were already waiting.
     pub skipped: usize,
     pub slowest: Duration,
     /// When the last failure was seen, from the start of the run.
@@ -49,9 +53,21 @@ pub struct Load {
 }
 
 impl Load {
-    /// Sends `per_second` calls a second, alternately on the stateless lane and on one
+    /// Sends `per_second` `echo` calls a second, alternately on the stateless lane and on one
     /// session per gateway (opened now, 2025-11-25), round-robin over `urls`.
     pub async fn start(urls: &[String], per_second: u32) -> anyhow::Result<Self> {
+        Self::start_with(urls, per_second, &["echo"]).await
+    }
+
+    /// Like [`Load::start`], the calls taking turns over `tools` (each pair of calls, one per
+    /// lane, goes to the next tool); every tool must answer its `text` argument.
+    pub async fn start_with(
+        urls: &[String],
+        per_second: u32,
+        tools: &[&'static str],
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(!tools.is_empty(), "a load needs a tool to call");
+        let tools = tools.to_vec();
         let mut sessions = Vec::new();
         for url in urls {
             sessions.push(Session::open(url, "2025-11-25").await?);
@@ -61,7 +77,8 @@ impl Load {
         let stopping = stop.clone();
         let task = tokio::spawn(async move {
             let started = Instant::now();
-            let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+            let in_flight = (per_second as usize * MAX_IN_FLIGHT_SECS as usize).max(256);
+            let slots = Arc::new(Semaphore::new(in_flight));
             let mut calls = JoinSet::new();
             let mut tally = Tally::default();
             let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
@@ -75,10 +92,11 @@ impl Load {
                 let text = format!("call-{n}");
                 let url = urls[n % urls.len()].clone();
                 let session = (n % 2 == 1).then(|| sessions[n / 2 % sessions.len()].clone());
+                let tool = tools[n / 2 % tools.len()];
                 n += 1;
                 calls.spawn(async move {
                     let begun = Instant::now();
-                    let outcome = one_call(&url, session.as_ref(), &text).await;
+                    let outcome = one_call(&url, session.as_ref(), tool, &text).await;
                     drop(slot);
                     (outcome, begun.elapsed(), begun.duration_since(started))
                 });
@@ -112,9 +130,14 @@ fn count(tally: &mut Tally, (outcome, took, at): (Result<(), String>, Duration, 
     }
 }
 
-/// One `echo` call; `Err` names the kind of failure.
-async fn one_call(url: &str, session: Option<&Session>, text: &str) -> Result<(), String> {
-    let params = json!({"name": "echo", "arguments": {"text": text}});
+/// One call of `tool`; `Err` names the kind of failure.
+async fn one_call(
+    url: &str,
+    session: Option<&Session>,
+    tool: &str,
+    text: &str,
+) -> Result<(), String> {
+    let params = json!({"name": tool, "arguments": {"text": text}});
     let sent = async {
         match session {
             Some(s) => s.request("tools/call", params).await,

@@ -1,7 +1,8 @@
 //! A soak (issue 15): mixed traffic on a 3-node NATS cluster for a set time, with every
 //! process's memory and open files and the NATS stores sampled along the way.
 //!
-//! Traffic, all bounded: steady `echo` calls on both lanes ([`Load`]); every few seconds a
+//! Traffic, all bounded: steady calls on both lanes ([`Load`]), taking turns between the
+//! demo workers' `echo` and a [`Counted`] worker that tells whether any call ran twice; every few seconds a
 //! long session-lane call with progress whose stream is dropped half-way and resumed on the
 //! other gateway (every step and the result must arrive exactly once); a listening stream
 //! per gateway for the whole run; a graceful restart of one of two demo replicas and of an
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::json;
 
+use crate::counted::{self, Counted, RunCount};
 use crate::load::{Load, Tally};
 use crate::mcp::Session;
 use crate::sse::SseStream;
@@ -45,6 +47,8 @@ pub struct Sample {
 #[derive(Debug, Default)]
 pub struct SoakReport {
     pub calls: Tally,
+    /// What the counted worker ran: no call may have run twice.
+    pub runs: RunCount,
     /// Long calls resumed on the other gateway: completed exactly, or failed by kind.
     pub long_calls_ok: usize,
     pub long_calls_failed: BTreeMap<String, usize>,
@@ -68,6 +72,7 @@ impl SoakReport {
             + self.calls.skipped
             + self.long_calls_failed.values().sum::<usize>()
             + missed
+            + self.runs.silent_repeats
     }
 
     /// Resident memory growth of each process over the run, KiB per minute (least squares
@@ -126,9 +131,13 @@ pub async fn run(plan: &SoakPlan) -> Result<SoakReport> {
         cluster.add_worker(&["demo"])?,
         cluster.add_worker(&["demo"])?,
     ];
-    let mut extra = cluster.add_worker(EXTRA)?;
     cluster
         .wait_for_tools(&DEMO_TOOLS, Duration::from_secs(60))
+        .await?;
+    let counted = Counted::start(&cluster).await?;
+    let mut extra = cluster.add_worker(EXTRA)?;
+    cluster
+        .wait_for_listed("x_echo", Duration::from_secs(60))
         .await?;
     let urls = cluster.gateway_urls();
     let mut listeners = Vec::new();
@@ -142,7 +151,7 @@ pub async fn run(plan: &SoakPlan) -> Result<SoakReport> {
         });
     }
     let long_session = Session::open(&urls[0], "2025-11-25").await?;
-    let load = Load::start(&urls, plan.calls_per_second).await?;
+    let load = Load::start_with(&urls, plan.calls_per_second, &["echo", counted::TOOL]).await?;
 
     let mut report = SoakReport::default();
     let started = Instant::now();
@@ -181,6 +190,7 @@ pub async fn run(plan: &SoakPlan) -> Result<SoakReport> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     report.calls = load.stop().await;
+    report.runs = counted.count();
     // Changes made near the end need a moment to arrive.
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until {

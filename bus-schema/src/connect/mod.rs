@@ -20,7 +20,7 @@ mod tests;
 #[cfg(feature = "clap")]
 pub use args::NatsArgs;
 pub use error::{ConnectError, OptionsError};
-pub use options::{NatsOptions, Secret};
+pub use options::{NatsOptions, Secret, CONNECT_TIMEOUT, LEAVE_LOST_SERVER, PING_INTERVAL};
 pub use servers::redact_url;
 pub use setting::Setting;
 pub use settings::NatsSettings;

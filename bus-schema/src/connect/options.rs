@@ -12,6 +12,17 @@ use super::OptionsError;
 /// How often every process pings its NATS server (see `connect_options`).
 pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long a connection attempt to one server may take before the next seed is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest a client takes to leave a server that froze for another seed: the client
+/// gives up after its third ping finds two unanswered (async-nats), at most three
+/// intervals after the freeze, then may try the frozen server once more before the
+/// others (its pool is shuffled). Anyone judging a client by its silence allows this much
+/// while a NATS node is missing (the gateway's registry, issue 15).
+pub const LEAVE_LOST_SERVER: Duration =
+    Duration::from_secs(3 * PING_INTERVAL.as_secs() + CONNECT_TIMEOUT.as_secs());
+
 /// A secret read from a file or the environment. `Debug` shows `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -131,7 +142,7 @@ impl NatsOptions {
     pub(crate) fn connect_options(&self, name: &str) -> Result<async_nats::ConnectOptions, String> {
         let mut o = async_nats::ConnectOptions::new()
             .name(name)
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(CONNECT_TIMEOUT)
             // A server that freezes (a stalled VM, SIGSTOP) keeps its sockets open, so only
             // unanswered pings tell; the client gives up after two, so a frozen server is
             // left for another seed within ~4–6 s instead of the default's minutes (issue

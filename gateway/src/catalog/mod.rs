@@ -9,6 +9,7 @@ mod claims;
 mod freshness;
 mod header_params;
 mod liveness;
+mod node_loss;
 mod registry;
 mod snapshot;
 
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use bus_schema::subjects;
 use freshness::Freshness;
+use node_loss::NodeLoss;
 
 pub use claims::{conflicts, resolve, Claims, Conflict, NameKind, PoolClaim};
 pub use header_params::{header_params, HeaderParam};
@@ -87,6 +89,7 @@ impl Catalog {
             liveness: Default::default(),
             workers_fresh: Freshness::new(Instant::now()),
             catalogs_fresh: Freshness::new(Instant::now()),
+            node_loss: NodeLoss::default(),
             connects,
         };
         tokio::spawn(watcher.run(stop));
@@ -149,6 +152,8 @@ struct Watcher {
     /// How far each watch is shown complete: workers expire by it, not by the wall clock.
     workers_fresh: Freshness,
     catalogs_fresh: Freshness,
+    /// Whether a NATS node holding the workers bucket is missing: workers get more time.
+    node_loss: NodeLoss,
     /// This gateway's NATS connects so far, and when the count last changed.
     connects: (u64, Instant),
 }
@@ -300,22 +305,27 @@ impl Watcher {
     }
 
     /// Drops the workers silent past their TTL by the verified clock, after forgiving any
-    /// gap in it. Returns whether any left.
+    /// gap in it, and allowing more while a NATS node is missing. Returns whether any left.
     fn expire_workers(&mut self) -> bool {
         let verified = self.workers_fresh.verified();
         if let Some(gap) = self.workers_fresh.take_gap() {
             self.registry.pardon(gap, verified);
         }
-        self.registry.expire(verified)
+        let grace = self.node_loss.grace(Instant::now());
+        self.registry.expire(verified, grace)
     }
 
     /// Asks the server how far each bucket goes, so the watches can show they are complete;
     /// a watch that stays behind for [`freshness::STALL_AFTER`] is re-made (`Err`).
     async fn check_freshness(&mut self) -> Result<(), async_nats::Error> {
         let now = Instant::now();
-        for (store, fresh) in [
-            (&self.workers, &mut self.workers_fresh),
-            (&self.catalogs, &mut self.catalogs_fresh),
+        for (store, fresh, node_loss) in [
+            (
+                &self.workers,
+                &mut self.workers_fresh,
+                Some(&mut self.node_loss),
+            ),
+            (&self.catalogs, &mut self.catalogs_fresh, None),
         ] {
             if fresh.stalled(now) {
                 return Err(format!("{} watch stalled behind its bucket", store.name).into());
@@ -335,6 +345,9 @@ impl Watcher {
                     info.state.last_sequence
                 };
                 fresh.server_sequence(last, now);
+                if let Some(node_loss) = node_loss {
+                    node_loss.observe(node_loss::replica_missing(&info), now);
+                }
             }
         }
         Ok(())

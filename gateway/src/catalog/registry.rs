@@ -137,12 +137,13 @@ impl Registry {
         }
     }
 
-    /// Drops instances whose heartbeat is older than their TTL. Returns whether any left.
-    pub fn expire(&mut self, now: Instant) -> bool {
+    /// Drops instances whose heartbeat is older than their TTL plus `grace` (patience while
+    /// a NATS node is missing). Returns whether any left.
+    pub fn expire(&mut self, now: Instant, grace: Duration) -> bool {
         let dead: Vec<String> = self
             .instances
             .iter()
-            .filter(|(_, i)| now.saturating_duration_since(i.last_seen) > i.ttl)
+            .filter(|(_, i)| now.saturating_duration_since(i.last_seen) > i.ttl + grace)
             .map(|(k, _)| k.clone())
             .collect();
         for key in &dead {
@@ -327,8 +328,8 @@ mod tests {
         let mut r = Registry::new(Duration::from_secs(8));
         r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
         r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
-        assert!(!r.expire(t0 + Duration::from_millis(2900)));
-        assert!(r.expire(t0 + Duration::from_millis(3100)));
+        assert!(!r.expire(t0 + Duration::from_millis(2900), Duration::ZERO));
+        assert!(r.expire(t0 + Duration::from_millis(3100), Duration::ZERO));
         let snap = r.snapshot(DEFAULT);
         assert!(snap.tools().is_empty());
         assert!(matches!(snap.lookup("a"), Lookup::Departed(_)));
@@ -342,8 +343,22 @@ mod tests {
         r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
         let back = t0 + Duration::from_secs(7);
         r.pardon(Duration::from_secs(5), back);
-        assert!(!r.expire(back), "2 s of silence that counts, TTL 3 s");
-        assert!(r.expire(back + Duration::from_millis(1100)));
+        assert!(
+            !r.expire(back, Duration::ZERO),
+            "2 s of silence that counts, TTL 3 s"
+        );
+        assert!(r.expire(back + Duration::from_millis(1100), Duration::ZERO));
+    }
+
+    #[test]
+    fn a_grace_allows_silence_past_the_ttl() {
+        let t0 = Instant::now();
+        let mut r = Registry::new(Duration::from_secs(8));
+        r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
+        r.put_worker("p.i1", worker("p", "i1", "d1"), t0);
+        let grace = Duration::from_secs(2);
+        assert!(!r.expire(t0 + Duration::from_millis(4900), grace));
+        assert!(r.expire(t0 + Duration::from_millis(5100), grace));
     }
 
     #[test]
@@ -354,7 +369,7 @@ mod tests {
         w.ttl_ms = 3_600_000;
         r.put_catalog("p.d1", catalog("p", "d1", &["a"]));
         r.put_worker("p.i1", w, t0);
-        assert!(r.expire(t0 + Duration::from_millis(8100)));
+        assert!(r.expire(t0 + Duration::from_millis(8100), Duration::ZERO));
     }
 
     #[test]

@@ -193,6 +193,13 @@ impl CallContext {
         self.principal.as_deref()
     }
 
+    /// Which JetStream delivery of the call this run is: 1 for the first. Above 1 only for an
+    /// idempotent tool run again because an earlier delivery was never acknowledged (a worker
+    /// crashed, or a NATS node died with the delivery; PROTOCOL §5.3).
+    pub fn delivery(&self) -> u64 {
+        self.delivery
+    }
+
     pub fn call_id(&self) -> &str {
         &self.call_id
     }

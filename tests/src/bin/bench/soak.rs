@@ -66,6 +66,10 @@ pub async fn run(args: Args) -> Result<()> {
         report.calls.ok, report.calls.failed, report.calls.skipped, report.calls.slowest
     );
     println!(
+        "counted worker: {} calls run, {} ran twice, {} run again after a lost delivery",
+        report.runs.texts, report.runs.silent_repeats, report.runs.redelivered
+    );
+    println!(
         "long calls resumed on the other gateway: {} ok, failed {:?}",
         report.long_calls_ok, report.long_calls_failed
     );
