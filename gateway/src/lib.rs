@@ -23,6 +23,7 @@ pub mod connection;
 pub mod core;
 pub mod error;
 pub mod http;
+mod leader_read;
 pub mod metrics;
 pub mod policy;
 pub mod presence;

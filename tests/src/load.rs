@@ -4,7 +4,7 @@
 //! outcome counted by kind.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ pub struct Tally {
     /// Ticks not sent because [`MAX_IN_FLIGHT_SECS`] of calls were already waiting.
     pub skipped: usize,
     pub slowest: Duration,
+    /// The longest a failed call took: how promptly refusals come.
+    pub slowest_failure: Duration,
     /// When the last failure was seen, from the start of the run.
     pub last_failure: Option<Duration>,
 }
@@ -68,6 +70,10 @@ impl Load {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!tools.is_empty(), "a load needs a tool to call");
         let tools = tools.to_vec();
+        // Every call's text is unique in this process, across loads: a counted worker keys
+        // its runs by it.
+        static LOADS: AtomicUsize = AtomicUsize::new(0);
+        let load = LOADS.fetch_add(1, Ordering::Relaxed);
         let mut sessions = Vec::new();
         for url in urls {
             sessions.push(Session::open(url, "2025-11-25").await?);
@@ -89,7 +95,7 @@ impl Load {
                     tally.skipped += 1;
                     continue;
                 };
-                let text = format!("call-{n}");
+                let text = format!("load{load}-call-{n}");
                 let url = urls[n % urls.len()].clone();
                 let session = (n % 2 == 1).then(|| sessions[n / 2 % sessions.len()].clone());
                 let tool = tools[n / 2 % tools.len()];
@@ -112,6 +118,11 @@ impl Load {
         Ok(Self { stop, task })
     }
 
+    /// Stops sending; [`Load::stop`] then waits for the calls still in flight.
+    pub fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Stops sending, waits for the calls in flight, and returns the tally.
     pub async fn stop(self) -> Tally {
         self.stop.store(true, Ordering::Relaxed);
@@ -125,6 +136,7 @@ fn count(tally: &mut Tally, (outcome, took, at): (Result<(), String>, Duration, 
         Ok(()) => tally.ok += 1,
         Err(kind) => {
             *tally.failed.entry(kind).or_default() += 1;
+            tally.slowest_failure = tally.slowest_failure.max(took);
             tally.last_failure = Some(tally.last_failure.unwrap_or_default().max(at + took));
         }
     }

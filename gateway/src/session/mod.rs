@@ -24,6 +24,7 @@ pub use cache::{CacheSettings, SessionCache, MAX_BYTES as CACHE_MAX_BYTES};
 pub use id::SessionId;
 pub use signals::{publish as publish_signal, SessionSignals, StandaloneSlot};
 
+use crate::leader_read;
 use crate::store_limits::{has_room, Store, StoreRefused};
 
 /// Re-put a used session once its record is this old, so an active session never reaches the
@@ -125,12 +126,24 @@ impl SessionStore {
         {
             return Err(SessionError::Refused(StoreRefused::Full(Store::Sessions)));
         }
+        let bytes = value.len();
         let value = bytes::Bytes::from(value);
-        failover::retry(failover::deadline(), Repeat::IfNotStored, || {
+        let revision = failover::retry(failover::deadline(), Repeat::IfNotStored, || {
             self.kv.create(id.as_str(), value.clone())
         })
         .await
         .map_err(write_error)?;
+        // This gateway serves the new session at once, without a read a lagging replica
+        // could answer "not found".
+        if let Some(cache) = &self.cache {
+            cache.learn(
+                id.as_str(),
+                revision,
+                Some(Arc::new(record.clone())),
+                now_ms(),
+                bytes,
+            );
+        }
         Ok(id)
     }
 
@@ -162,18 +175,12 @@ impl SessionStore {
         Ok(self.read(id).await?.map(|r| r.record))
     }
 
-    /// The key's last entry in the bucket.
-    async fn entry(&self, id: &SessionId) -> Result<Option<kv::Entry>, SessionError> {
-        failover::retry(failover::deadline(), Repeat::Always, || {
-            self.kv.entry(id.as_str())
-        })
-        .await
-        .map_err(|e| SessionError::Store(e.into()))
-    }
-
-    /// Reads the record from KV, touching it when due.
+    /// Reads the record from KV (a replica, or the leader if the replica has none: see
+    /// `leader_read.rs`), touching it when due.
     async fn read(&self, id: &SessionId) -> Result<Option<Read>, SessionError> {
-        let entry = self.entry(id).await?;
+        let entry = leader_read::entry_or_leader(&self.kv, id.as_str())
+            .await
+            .map_err(SessionError::Store)?;
         let Some(entry) = entry else { return Ok(None) };
         if entry.operation != kv::Operation::Put {
             return Ok(None);
@@ -213,7 +220,10 @@ impl SessionStore {
         id: &SessionId,
         change: impl FnOnce(&mut SessionRecord),
     ) -> Result<bool, SessionError> {
-        let entry = self.entry(id).await?;
+        // From the leader: the write below is conditional on the latest revision.
+        let entry = leader_read::entry(&self.kv, id.as_str())
+            .await
+            .map_err(SessionError::Store)?;
         let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
             return Ok(false);
         };

@@ -68,11 +68,10 @@ impl TaskStore {
         if !valid_task_id(task_id) {
             return Ok(None);
         }
-        let entry = failover::retry(failover::deadline(), Repeat::Always, || {
-            self.kv.entry(task_id)
-        })
-        .await
-        .map_err(|e| TaskError::Store(e.to_string()))?;
+        // A replica, or the leader if the replica has none yet (`leader_read.rs`).
+        let entry = crate::leader_read::entry_or_leader(&self.kv, task_id)
+            .await
+            .map_err(|e| TaskError::Store(e.to_string()))?;
         Ok(entry
             .filter(|e| e.operation == kv::Operation::Put)
             .and_then(|e| Some((serde_json::from_slice(&e.value).ok()?, e.revision))))
