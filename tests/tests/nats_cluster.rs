@@ -85,6 +85,41 @@ async fn a_three_node_cluster_keeps_three_copies_and_serves_both_lanes() {
     assert_eq!(texts(&r["result"]), ["r3 session"], "{r}");
 }
 
+/// A session opened on one gateway is known at once, on it and on the other, whichever
+/// replica of the sessions bucket answers the read. Each round first reloads every server's
+/// configuration (a new user), which breaks and remakes routes for a moment, as a network
+/// blip does: a replica then lags its leader, and before the gateway asked the leader about a
+/// session a replica did not have, 3 of 800 new sessions in one run were answered 404.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_session_is_found_at_once_while_routes_flap() {
+    let cluster = clustered_demo(2).await;
+    let urls = cluster.gateway_urls();
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for round in 0..20 {
+        // Creating a pool's user reloads every server's configuration.
+        let _ = cluster.nats.worker_url(&format!("flap{round}"));
+        for _ in 0..5 {
+            for (i, url) in urls.iter().enumerate() {
+                let outcome = match Session::open(url, "2025-11-25").await {
+                    Err(e) => format!("open: {e}"),
+                    Ok(s) => match s.via(&urls[(i + 1) % 2]).request("ping", json!({})).await {
+                        Ok(r) => format!("ping elsewhere: {}", r.status),
+                        Err(e) => format!("ping elsewhere: {e}"),
+                    },
+                };
+                *statuses.entry(outcome).or_default() += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    assert_eq!(
+        statuses,
+        [("ping elsewhere: 200".to_owned(), 200)].into(),
+        "sessions opened (initialize, then notifications/initialized on the same gateway) \
+         and their first request on the other gateway"
+    );
+}
+
 /// What a client may see while a NATS node is away: nothing. Every call completes, on both
 /// lanes, across kills, freezes and restarts of one node of three.
 fn assert_no_call_failed(what: &str, tally: &Tally) {
