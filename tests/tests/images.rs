@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 /// The user every image runs as: distroless's `nonroot`.
 const NONROOT: &str = "65532:65532";
 const WAIT: Duration = Duration::from_secs(30);
+/// Steps of the resumable call that outlives a gateway.
+const STEPS: u32 = 16;
 
 /// Polls `check` every 200 ms until it is true, for at most `within`.
 async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
@@ -259,7 +261,9 @@ async fn the_compose_cluster_serves_clients_rides_out_a_nats_kill_and_drains_a_g
     // with `retry:`, the client resumes on gateway 2 with Last-Event-ID, and sees every
     // step once; the gateway exits by itself within its grace period.
     let session = Session::open(&urls[0], "2025-11-25").await.unwrap();
-    let params = json!({"name": "slow_count", "arguments": {"n": 8, "interval_ms": 300},
+    // 8 s of steps: long enough that `docker stop` (a CLI start and a daemon round trip on a
+    // loaded machine) lands mid-call; with 2.4 s the call once ended first.
+    let params = json!({"name": "slow_count", "arguments": {"n": STEPS, "interval_ms": 500},
                         "_meta": {"progressToken": "p1"}});
     let mut stream = session.stream_request("tools/call", params).await.unwrap();
     let mut seen = Seen::default();
@@ -281,10 +285,13 @@ async fn the_compose_cluster_serves_clients_rides_out_a_nats_kill_and_drains_a_g
         .await
         .unwrap();
     seen.take_all(&resumed.collect(WAIT).await.unwrap());
-    let every_step: BTreeMap<u64, usize> = (1..=8).map(|i| (i, 1)).collect();
+    let every_step: BTreeMap<u64, usize> = (1..=u64::from(STEPS)).map(|i| (i, 1)).collect();
     assert_eq!(seen.progress, every_step, "progress lost or repeated");
     assert_eq!(seen.responses.len(), 1, "{:?}", seen.responses);
-    assert_eq!(seen.responses[0]["result"]["structuredContent"]["count"], 8);
+    assert_eq!(
+        seen.responses[0]["result"]["structuredContent"]["count"],
+        STEPS
+    );
     stop.await.unwrap().unwrap();
     let code = compose
         .wait_exited("gateway-1", Duration::from_secs(20))
