@@ -117,3 +117,6 @@ cargo test --workspace
 # chart and kustomize overlays: lint, render, validate against Kubernetes and CRD schemas.
 .venv-k8s/bin/python -m unittest discover --quiet -s deploy -p 'test_*.py'
 .venv-k8s/bin/python deploy/validate.py "${CARGO_TARGET_DIR:-target}/k8s-rendered"
+# The container images (issue 17): built from the debug binaries above and run, standalone and
+# as the compose cluster; skipped with a SKIPPED line only where no Docker daemon can run.
+tests/images/run.sh "${CARGO_TARGET_DIR:-target}/debug"

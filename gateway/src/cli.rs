@@ -19,6 +19,10 @@ struct Cli {
     /// HTTP listen address.
     #[arg(long, env = "MCPBUS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Ask the gateway listening on --listen whether it is ready (GET /readyz) and exit 0 if
+    /// it is, 1 if not: the health check of containers, whose images hold no shell or curl.
+    #[arg(long)]
+    probe: bool,
     // --- NATS: seed servers, credentials, TLS (issue 13) ---
     #[command(flatten)]
     nats: bus_schema::connect::NatsArgs,
@@ -307,6 +311,15 @@ impl StoreArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.probe {
+        return match crate::probe::ready(cli.listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcpbus-gateway: not ready: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let log_format = cli.log_format;
     let config = match cli.into_config() {
         Ok(config) => config,

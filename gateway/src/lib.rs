@@ -12,7 +12,7 @@
 //! `connection/` serves HTTP connections with their caps and deadlines; `store_limits.rs`
 //! puts the size limits on every stream and bucket at start (ADR 0007); `auth/` verifies
 //! access tokens (ADR 0009); `presence.rs` lists the gateway for operators in
-//! `mcpbus-gateways` (ADR 0021).
+//! `mcpbus-gateways` (ADR 0021); `probe.rs` is `--probe`, the containers' health check.
 
 pub mod app;
 pub mod auth;
@@ -27,6 +27,7 @@ mod leader_read;
 pub mod metrics;
 pub mod policy;
 pub mod presence;
+pub mod probe;
 pub mod quota;
 pub mod request_state;
 pub mod route;

@@ -10,6 +10,7 @@
 
 pub mod counted;
 pub mod ctl;
+pub mod docker;
 pub mod load;
 pub mod mcp;
 pub mod nats;
