@@ -30,6 +30,27 @@ pub use nats::Nats;
 pub use process::Proc;
 use serde_json::Value;
 
+/// A free loopback port below Linux's ephemeral range (32768 and up), for a server that is
+/// stopped and started again on the same port (a NATS node in a fault test). A port from
+/// [`free_port`] is ephemeral: once its server stops, another test's `free_port`, or any
+/// process's outgoing connection, can take it before the server comes back (seen: a
+/// restarted node's monitoring port taken). Ports are tried in a sequence that depends on
+/// the process, each checked by binding it.
+pub fn stable_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 32_768 - FIRST;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7_919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + offset.wrapping_add(n.wrapping_mul(7)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A free TCP port on loopback (bind to 0, read it, release it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -38,6 +38,8 @@ pub struct Tally {
     pub slowest: Duration,
     /// The longest a failed call took: how promptly refusals come.
     pub slowest_failure: Duration,
+    /// The first failed calls, for diagnosis: which lane, tool and text, what, and when.
+    pub first_failures: Vec<String>,
     /// When the last failure was seen, from the start of the run.
     pub last_failure: Option<Duration>,
 }
@@ -104,6 +106,13 @@ impl Load {
                     let begun = Instant::now();
                     let outcome = one_call(&url, session.as_ref(), tool, &text).await;
                     drop(slot);
+                    let lane = if session.is_some() {
+                        "session"
+                    } else {
+                        "stateless"
+                    };
+                    let outcome =
+                        outcome.map_err(|kind| (kind, format!("{lane} lane, {tool} {text}")));
                     (outcome, begun.elapsed(), begun.duration_since(started))
                 });
                 while let Some(done) = calls.try_join_next() {
@@ -130,11 +139,23 @@ impl Load {
     }
 }
 
-fn count(tally: &mut Tally, (outcome, took, at): (Result<(), String>, Duration, Duration)) {
+/// Failed calls described in [`Tally::first_failures`], at most.
+const FAILURES_DESCRIBED: usize = 10;
+
+/// A call's outcome: `Err` holds the kind of failure and which call it was.
+type Outcome = Result<(), (String, String)>;
+
+fn count(tally: &mut Tally, (outcome, took, at): (Outcome, Duration, Duration)) {
     tally.slowest = tally.slowest.max(took);
     match outcome {
         Ok(()) => tally.ok += 1,
-        Err(kind) => {
+        Err((kind, call)) => {
+            if tally.first_failures.len() < FAILURES_DESCRIBED {
+                tally.first_failures.push(format!(
+                    "{call}: {kind} after {took:.1?}, sent {:.1?} in",
+                    at
+                ));
+            }
             *tally.failed.entry(kind).or_default() += 1;
             tally.slowest_failure = tally.slowest_failure.max(took);
             tally.last_failure = Some(tally.last_failure.unwrap_or_default().max(at + took));

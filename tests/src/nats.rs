@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use bus_schema::names::PoolName;
 use bus_schema::permissions::{Permissions, Role};
 
-use crate::{free_port, wait_for_port, Proc};
+use crate::{free_port, stable_port, wait_for_port, Proc};
 
 /// The user with no restrictions, for tests that inspect the bus.
 const ADMIN: &str = "admin";
@@ -112,7 +112,8 @@ impl Nats {
         } else {
             format!("pw{}", free_port())
         };
-        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        // Nodes are stopped and started again on their ports: ports no one else is handed.
+        let route_ports: Vec<u16> = (0..size).map(|_| stable_port()).collect();
         let mut plans = Vec::new();
         for (i, route_port) in route_ports.iter().enumerate() {
             let clustered = size > 1;
@@ -128,11 +129,11 @@ impl Nats {
             };
             std::fs::create_dir_all(&store)?;
             let node = NodePlan {
-                port: free_port(),
+                port: stable_port(),
                 store,
                 config,
                 name,
-                monitor_port: clustered.then(free_port),
+                monitor_port: clustered.then(stable_port),
                 routes: clustered.then(|| (*route_port, route_ports.clone())),
             };
             node.write_config(&users, &password)?;

@@ -162,7 +162,7 @@ pub async fn run(plan: &SoakPlan) -> Result<SoakReport> {
     while started.elapsed() < plan.length {
         let now = Instant::now();
         if now >= next_sample {
-            report.samples.push(sample(&cluster, started.elapsed()));
+            report.samples.push(sample(&mut cluster, started.elapsed()));
             next_sample += plan.sample_every;
         }
         if now >= next_restart {
@@ -199,7 +199,7 @@ pub async fn run(plan: &SoakPlan) -> Result<SoakReport> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    report.samples.push(sample(&cluster, started.elapsed()));
+    report.samples.push(sample(&mut cluster, started.elapsed()));
     report.list_changed = listeners.iter().map(|l| l.heard).collect();
     // The extra pool leaves and returns per restart: each at least once (a gateway may
     // coalesce a leave and a return that fall close together into one notification).
@@ -291,7 +291,7 @@ async fn long_call(session: &Session, via: &str, other: &str) -> Result<(), Stri
     Ok(())
 }
 
-fn sample(cluster: &Cluster, at: Duration) -> Sample {
+fn sample(cluster: &mut Cluster, at: Duration) -> Sample {
     let mut processes = BTreeMap::new();
     let mut add = |name: String, pid: u32| {
         if let Some(reading) = read_process(pid) {
@@ -304,9 +304,12 @@ fn sample(cluster: &Cluster, at: Duration) -> Sample {
     for (i, g) in cluster.gateways.iter().enumerate() {
         add(format!("gateway-{i}"), g.proc.pid());
     }
-    // Workers are replaced during the run; each slot is named by its position.
-    for (i, w) in cluster.workers.iter().enumerate() {
-        add(format!("worker-{i}"), w.pid());
+    // Workers are replaced during the run; each slot is named by its position. A replaced
+    // one has been reaped, and its pid may since belong to another process: skipped.
+    for (i, w) in cluster.workers.iter_mut().enumerate() {
+        if !w.exited() {
+            add(format!("worker-{i}"), w.pid());
+        }
     }
     let store_bytes = cluster
         .nats

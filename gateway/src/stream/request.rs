@@ -27,6 +27,15 @@ use crate::route::{
     new_call_id, prepare, unix_ms, CallSpec, CallTracker, CallUpdate, Dispatcher, RouteError,
 };
 
+/// How long a stream hears nothing before it reads the store once, doubling each time the
+/// store has nothing new either, up to [`QUIET_MAX`]. A live copy can be lost between NATS
+/// servers (a route down for a moment while a node restarts) without our own connection
+/// noticing; without this check the stream would wait for it until the call's deadline
+/// (issue 15: a rolling restart left one call unanswered). Cost: one direct get per quiet
+/// stream per check.
+const QUIET_FIRST: Duration = Duration::from_secs(5);
+const QUIET_MAX: Duration = Duration::from_secs(60);
+
 /// Why a stream cannot be served.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -70,6 +79,8 @@ pub struct RequestStream {
     /// The bulk read behind `backlog` reached the end of the store: once it is delivered,
     /// take live copies without asking the store again.
     caught_up: bool,
+    /// How long to hear nothing before the next look at the store (see [`QUIET_FIRST`]).
+    quiet: Duration,
     tracker: CallTracker,
     open: StreamOpen,
     /// Position of the call in the calls stream (0 when resumed: not known here).
@@ -141,6 +152,7 @@ impl RequestStream {
             store_until: 0,
             backlog: VecDeque::new(),
             caught_up: false,
+            quiet: QUIET_FIRST,
             tracker,
             open,
         })
@@ -228,6 +240,7 @@ impl RequestStream {
             store_until,
             backlog: VecDeque::new(),
             caught_up: false,
+            quiet: QUIET_FIRST,
             tracker,
             open,
         })
@@ -324,8 +337,17 @@ impl RequestStream {
                     // Copies were dropped (buffer full, reconnect): back to the top, which
                     // reads them from the store.
                     _ = woken => continue,
+                    // Nothing for a while: a copy may have been lost between servers.
+                    _ = tokio::time::sleep(self.quiet) => {
+                        self.quiet = (self.quiet * 2).min(QUIET_MAX);
+                        self.read_store_from_here(0);
+                        continue;
+                    }
                     m = self.live.next() => match m {
-                        Some(m) => m,
+                        Some(m) => {
+                            self.quiet = QUIET_FIRST;
+                            m
+                        }
                         None => {
                             // The router stopped (the gateway is stopping): read the store.
                             self.read_store_from_here(0);
