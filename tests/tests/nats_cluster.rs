@@ -209,8 +209,7 @@ async fn a_node_frozen_under_load_fails_no_call() {
         tally.failed.keys().all(|k| k == "bus_unavailable"),
         "only retryable refusals: {tally:?}"
     );
-    // A call sent just before the thaw may still be refused up to two budgets later (a
-    // session-lane call stores its `open` record, then the call, each within its own 10 s),
+    // A call sent just before the thaw may still be refused a failover budget (10 s) later,
     // and the thawed node, still believing it leads, takes a moment to step down.
     assert!(
         tally

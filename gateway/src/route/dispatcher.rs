@@ -212,11 +212,25 @@ impl Dispatcher {
     }
 
     /// Queues `request` for its pool, waiting for JetStream to store it; returns its
-    /// position in the calls stream.
+    /// position in the calls stream. Rides out a leader change for at most a fresh
+    /// failover budget.
     pub async fn publish(
         &self,
         route: &ToolRoute,
         request: &CallRequest,
+    ) -> Result<u64, RouteError> {
+        self.publish_within(route, request, failover::deadline())
+            .await
+    }
+
+    /// Like [`Dispatcher::publish`], retrying until `until` at most: a budget the caller
+    /// already spent part of (a session-lane stream stores its `open` record first, and the
+    /// two share one budget, ADR 0031).
+    pub async fn publish_within(
+        &self,
+        route: &ToolRoute,
+        request: &CallRequest,
+        until: Instant,
     ) -> Result<u64, RouteError> {
         let subject = subjects::call(&route.pool);
         // The producer span (messaging semantic conventions): the worker's queue-wait and
@@ -234,7 +248,7 @@ impl Dispatcher {
                 mcpbus.task.id = request.task_id.as_deref(),
             )
         });
-        self.publish_once_stored(subject, request)
+        self.publish_once_stored(subject, request, until)
             .instrument(span)
             .await
     }
@@ -243,6 +257,7 @@ impl Dispatcher {
         &self,
         subject: String,
         request: &CallRequest,
+        until: Instant,
     ) -> Result<u64, RouteError> {
         let mut hdrs = async_nats::HeaderMap::new();
         hdrs.insert(headers::MSG_ID, request.call_id.as_str());
@@ -252,9 +267,9 @@ impl Dispatcher {
         let payload = encode(request);
         // The same `Nats-Msg-Id` on every attempt: the stream keeps one copy (ADR 0031).
         // Never past the call's own deadline.
-        let deadline = Instant::now()
-            + Duration::from_millis(request.deadline_ms.saturating_sub(unix_ms()))
-                .min(failover::RETRY_FOR);
+        let deadline = until.min(
+            Instant::now() + Duration::from_millis(request.deadline_ms.saturating_sub(unix_ms())),
+        );
         let stored = failover::retry(deadline, Repeat::Always, || {
             failover::store_once(
                 &self.nats,

@@ -139,8 +139,10 @@ impl RequestStream {
             tool: route.name().to_owned(),
             pool: route.pool.clone(),
         };
-        let open_seq = store_open(store, &subject, &open).await?;
-        let queued_at = dispatcher.publish(route, &request).await?;
+        // One failover budget for both writes: the client hears within it either way.
+        let until = failover::deadline();
+        let open_seq = store_open(store, &subject, &open, until).await?;
+        let queued_at = dispatcher.publish_within(route, &request, until).await?;
         Ok(Self {
             queued_at,
             store: store.clone(),
@@ -481,6 +483,7 @@ async fn store_open(
     store: &EventStore,
     subject: &str,
     open: &StreamOpen,
+    until: tokio::time::Instant,
 ) -> Result<u64, RouteError> {
     let mut hdrs = async_nats::HeaderMap::new();
     hdrs.insert(headers::MSG_ID, format!("{}:open", open.call_id).as_str());
@@ -489,7 +492,7 @@ async fn store_open(
     // as soon as the call is queued reaches it. Retried across a leader change under the
     // same `Nats-Msg-Id` (ADR 0031).
     let payload = encode(open);
-    let stored = failover::retry(failover::deadline(), Repeat::Always, || {
+    let stored = failover::retry(until, Repeat::Always, || {
         failover::store_once(
             &store.nats,
             &store.js,
