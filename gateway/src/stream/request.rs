@@ -31,8 +31,7 @@ use crate::route::{
 /// store has nothing new either, up to [`QUIET_MAX`]. A live copy can be lost between NATS
 /// servers (a route down for a moment while a node restarts) without our own connection
 /// noticing; without this check the stream would wait for it until the call's deadline
-/// (issue 15: a rolling restart left one call unanswered). Cost: one direct get per quiet
-/// stream per check.
+/// (issue 15; ADR 0031, point 8). Cost: one direct get per quiet stream per check.
 const QUIET_FIRST: Duration = Duration::from_secs(5);
 const QUIET_MAX: Duration = Duration::from_secs(60);
 
