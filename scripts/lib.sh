@@ -54,16 +54,23 @@ ensure_docker() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
     }
   }
-  if [ ! -x /usr/bin/docker ] && ! command -v docker >/dev/null 2>&1; then
+  # A daemon that already answers is used as it is. Otherwise the daemon is what matters: a
+  # machine may carry a docker CLI alone (this project's machines have a static one in
+  # /usr/local/bin), which cannot run a test, so docker.io is installed for its dockerd.
+  local answering=""
+  for cli in /usr/bin/docker "$(command -v docker || true)"; do
+    if [ -x "$cli" ] && "$cli" info >/dev/null 2>&1; then answering=$cli; break; fi
+  done
+  if [ -z "$answering" ] && { [ ! -x /usr/sbin/dockerd ] || [ ! -x /usr/bin/docker ]; }; then
     if [ "$root" = 1 ] && command -v apt-get >/dev/null 2>&1; then
-      echo "docker not found; installing docker.io with apt-get" >&2
+      echo "no Docker daemon to start; installing docker.io with apt-get" >&2
       apt_install docker.io || { DOCKER_UNAVAILABLE="apt-get install docker.io failed"; return 1; }
     else
-      DOCKER_UNAVAILABLE="no docker CLI, and not root to install docker.io"
+      DOCKER_UNAVAILABLE="no Docker daemon, and not root to install docker.io"
       return 1
     fi
   fi
-  DOCKER=/usr/bin/docker
+  DOCKER=${answering:-/usr/bin/docker}
   [ -x "$DOCKER" ] || DOCKER=$(command -v docker)
   if ! "$DOCKER" info >/dev/null 2>&1; then
     if [ "$root" != 1 ] || [ ! -x /usr/sbin/dockerd ]; then
