@@ -126,24 +126,12 @@ impl SessionStore {
         {
             return Err(SessionError::Refused(StoreRefused::Full(Store::Sessions)));
         }
-        let bytes = value.len();
         let value = bytes::Bytes::from(value);
-        let revision = failover::retry(failover::deadline(), Repeat::IfNotStored, || {
+        failover::retry(failover::deadline(), Repeat::IfNotStored, || {
             self.kv.create(id.as_str(), value.clone())
         })
         .await
         .map_err(write_error)?;
-        // This gateway serves the new session at once, without a read a lagging replica
-        // could answer "not found".
-        if let Some(cache) = &self.cache {
-            cache.learn(
-                id.as_str(),
-                revision,
-                Some(Arc::new(record.clone())),
-                now_ms(),
-                bytes,
-            );
-        }
         Ok(id)
     }
 
