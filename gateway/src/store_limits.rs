@@ -6,6 +6,7 @@
 //! maps [`StoreRefused`] to a status and a JSON-RPC code).
 
 use async_nats::jetstream;
+use bus_schema::failover::{self, Repeat};
 use bus_schema::limits::{self, StoreLimits, StoreRefusal};
 
 use bus_schema::topology::{
@@ -149,8 +150,14 @@ pub async fn has_room(
     kv: &async_nats::jetstream::kv::Store,
     record_bytes: usize,
 ) -> Result<bool, async_nats::Error> {
-    let mut stream = kv.stream.clone();
-    let info = stream.info().await?;
+    // A read: asked again across a leader change or a moment without the JetStream API (a
+    // server reloading its configuration answered "no responders" once; ADR 0031).
+    let info = failover::retry(failover::deadline(), Repeat::Always, || {
+        let mut stream = kv.stream.clone();
+        async move { stream.info().await.cloned() }
+    })
+    .await
+    .map_err(|e| -> async_nats::Error { e.to_string().into() })?;
     let max = info.config.max_bytes;
     let needed = (record_bytes as u64 + RECORD_OVERHEAD) * ROOM_MARGIN;
     Ok(max <= 0 || info.state.bytes + needed <= max as u64)
