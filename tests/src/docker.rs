@@ -73,20 +73,7 @@ impl Images {
     ) -> Result<Container> {
         let name = format!("mcpbus-test-{}-{name}", self.run);
         let label = format!("mcpbus-test-run={}", self.run);
-        let mut all = vec![
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--label",
-            &label,
-            "--network",
-            "host",
-            "--read-only",
-        ];
-        all.extend_from_slice(options);
-        all.push(image);
-        all.extend_from_slice(args);
+        let all = run_args(&["-d", "--name", &name], &label, options, image, args);
         let id = self.docker(&all)?.trim().to_owned();
         Ok(Container {
             docker: self.docker.clone(),
@@ -97,18 +84,7 @@ impl Images {
     /// `docker run --rm` to completion: its exit status and output.
     pub fn run_once(&self, image: &str, options: &[&str], args: &[&str]) -> Result<Output> {
         let label = format!("mcpbus-test-run={}", self.run);
-        let mut all = vec![
-            "run",
-            "--rm",
-            "--label",
-            &label,
-            "--network",
-            "host",
-            "--read-only",
-        ];
-        all.extend_from_slice(options);
-        all.push(image);
-        all.extend_from_slice(args);
+        let all = run_args(&["--rm"], &label, options, image, args);
         Ok(Command::new(&self.docker).args(&all).output()?)
     }
 
@@ -332,4 +308,22 @@ impl Drop for Compose {
             eprintln!("compose down failed: {e}");
         }
     }
+}
+
+/// `docker run` with `how` (detached and named, or removed at exit), labelled as this run's,
+/// on the host's network with a read-only root filesystem, then `options`, `image`, `args`.
+fn run_args<'a>(
+    how: &[&'a str],
+    label: &'a str,
+    options: &[&'a str],
+    image: &'a str,
+    args: &[&'a str],
+) -> Vec<&'a str> {
+    let mut all = vec!["run"];
+    all.extend_from_slice(how);
+    all.extend_from_slice(&["--label", label, "--network", "host", "--read-only"]);
+    all.extend_from_slice(options);
+    all.push(image);
+    all.extend_from_slice(args);
+    all
 }
