@@ -198,10 +198,22 @@ pub fn classify(e: &(dyn std::error::Error + 'static)) -> Failure {
 /// JetStream's own "not now" answers: no cluster quorum, a stream or its leader offline.
 /// By error code, not HTTP-like status: a stream at its limits also says 503 (10077), and a
 /// full queue must be refused at once (ADR 0007), not retried.
+///
+/// Some 503s carry no error code at all (nats-server 2.9's stream.go and
+/// jetstream_cluster.go): a leader whose consensus group refused the write, as it does while
+/// its server shuts down ("raft: node is closed") or just after it lost the lead ("raft: not
+/// leader"); a leader whose sequence disagrees with the group's just after a change ("expected
+/// stream sequence does not match"); a store that is closing or failed to write. Each means
+/// the message was not stored, and the write may succeed at the next leader (a rolling
+/// restart in CI met one: `a_rolling_restart_under_load_fails_no_call`). The code-less
+/// refusals that a repeat cannot change (a size, an account limit) say 400.
 fn unavailable(e: &jetstream::Error) -> bool {
     use jetstream::ErrorCode as C;
     let code = e.error_code();
-    code == C::CLUSTER_NOT_AVAILABLE || code == C::CLUSTER_NOT_LEADER || code == C::STREAM_OFFLINE
+    code == C::CLUSTER_NOT_AVAILABLE
+        || code == C::CLUSTER_NOT_LEADER
+        || code == C::STREAM_OFFLINE
+        || (code == C(0) && e.code() == 503)
 }
 
 #[cfg(test)]
@@ -253,6 +265,24 @@ mod tests {
             Failure::Final,
             "a full queue is refused at once"
         );
+        for refused in [
+            "raft: node is closed",
+            "raft: not leader",
+            "expected stream sequence does not match",
+            "store is closed",
+        ] {
+            let e: jetstream::Error = serde_json::from_str(&format!(
+                r#"{{"code":503,"description":"{refused}"}}"#
+            ))
+            .unwrap();
+            let e = PublishError::with_source(PublishErrorKind::Other, e);
+            assert_eq!(classify(&e), Failure::NotStored, "{refused}");
+        }
+        let account: jetstream::Error = serde_json::from_str(
+            r#"{"code":400,"description":"resource limits exceeded for account"}"#,
+        )
+        .unwrap();
+        assert_eq!(classify(&account), Failure::Final);
     }
 
     async fn run(repeat: Repeat, fail_with: PublishErrorKind, failures: u32) -> (bool, u32) {

@@ -111,8 +111,9 @@ impl Load {
                     } else {
                         "stateless"
                     };
-                    let outcome =
-                        outcome.map_err(|kind| (kind, format!("{lane} lane, {tool} {text}")));
+                    let outcome = outcome.map_err(|(kind, said)| {
+                        (kind, format!("{lane} lane, {tool} {text}"), said)
+                    });
                     (outcome, begun.elapsed(), begun.duration_since(started))
                 });
                 while let Some(done) = calls.try_join_next() {
@@ -142,17 +143,18 @@ impl Load {
 /// Failed calls described in [`Tally::first_failures`], at most.
 const FAILURES_DESCRIBED: usize = 10;
 
-/// A call's outcome: `Err` holds the kind of failure and which call it was.
-type Outcome = Result<(), (String, String)>;
+/// A call's outcome: `Err` holds the kind of failure, which call it was, and what the
+/// gateway said.
+type Outcome = Result<(), (String, String, String)>;
 
 fn count(tally: &mut Tally, (outcome, took, at): (Outcome, Duration, Duration)) {
     tally.slowest = tally.slowest.max(took);
     match outcome {
         Ok(()) => tally.ok += 1,
-        Err((kind, call)) => {
+        Err((kind, call, said)) => {
             if tally.first_failures.len() < FAILURES_DESCRIBED {
                 tally.first_failures.push(format!(
-                    "{call}: {kind} after {took:.1?}, sent {:.1?} in",
+                    "{call}: {kind} after {took:.1?}, sent {:.1?} in ({said})",
                     at
                 ));
             }
@@ -163,13 +165,14 @@ fn count(tally: &mut Tally, (outcome, took, at): (Outcome, Duration, Duration)) 
     }
 }
 
-/// One call of `tool`; `Err` names the kind of failure.
+/// One call of `tool`; `Err` names the kind of failure and what was said.
 async fn one_call(
     url: &str,
     session: Option<&Session>,
     tool: &str,
     text: &str,
-) -> Result<(), String> {
+) -> Result<(), (String, String)> {
+    let fail = |kind: &str, said: String| Err((kind.to_owned(), said));
     let params = json!({"name": tool, "arguments": {"text": text}});
     let sent = async {
         match session {
@@ -178,19 +181,19 @@ async fn one_call(
         }
     };
     let resp = match tokio::time::timeout(CALL_TIMEOUT, sent).await {
-        Err(_) => return Err("timeout".into()),
-        Ok(Err(_)) => return Err("transport".into()),
+        Err(_) => return fail("timeout", String::new()),
+        Ok(Err(e)) => return fail("transport", e.to_string()),
         Ok(Ok(r)) => r,
     };
     let Ok(message) = resp.response() else {
-        return Err(format!("http {}", resp.status));
+        return fail(&format!("http {}", resp.status), String::new());
     };
     if let Some(error) = message.get("error") {
         let reason = error["data"]["reason"]
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| format!("code {}", error["code"]));
-        return Err(reason);
+        return fail(&reason, error["message"].as_str().unwrap_or_default().to_owned());
     }
     let answered: Vec<&str> = message["result"]["content"]
         .as_array()
@@ -199,7 +202,7 @@ async fn one_call(
         .filter_map(|c| c.get("text").and_then(Value::as_str))
         .collect();
     if answered != [text] {
-        return Err("wrong answer".into());
+        return fail("wrong answer", format!("{answered:?}"));
     }
     Ok(())
 }
