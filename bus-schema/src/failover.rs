@@ -271,10 +271,9 @@ mod tests {
             "expected stream sequence does not match",
             "store is closed",
         ] {
-            let e: jetstream::Error = serde_json::from_str(&format!(
-                r#"{{"code":503,"description":"{refused}"}}"#
-            ))
-            .unwrap();
+            let e: jetstream::Error =
+                serde_json::from_str(&format!(r#"{{"code":503,"description":"{refused}"}}"#))
+                    .unwrap();
             let e = PublishError::with_source(PublishErrorKind::Other, e);
             assert_eq!(classify(&e), Failure::NotStored, "{refused}");
         }

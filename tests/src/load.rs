@@ -193,7 +193,10 @@ async fn one_call(
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| format!("code {}", error["code"]));
-        return fail(&reason, error["message"].as_str().unwrap_or_default().to_owned());
+        return fail(
+            &reason,
+            error["message"].as_str().unwrap_or_default().to_owned(),
+        );
     }
     let answered: Vec<&str> = message["result"]["content"]
         .as_array()
