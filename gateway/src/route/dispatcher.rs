@@ -334,6 +334,7 @@ pub fn prepare(
         principal: spec.principal,
     };
     let mut tracker = CallTracker::new(
+        request.call_id.clone(),
         route.name().to_owned(),
         route.pool.clone(),
         timeout,

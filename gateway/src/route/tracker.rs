@@ -43,6 +43,9 @@ pub enum CallUpdate {
 /// Turns replies into updates and knows when the call has run out of time.
 #[derive(Debug)]
 pub struct CallTracker {
+    /// The call this tracker follows. Its replies arrive on subjects only this call uses,
+    /// but a worker writes the `call_id` inside them: one naming another call is dropped.
+    call_id: String,
     tool: String,
     pool: PoolName,
     timeout: Duration,
@@ -60,8 +63,15 @@ pub struct CallTracker {
 }
 
 impl CallTracker {
-    pub fn new(tool: String, pool: PoolName, timeout: Duration, deadline: Instant) -> Self {
+    pub fn new(
+        call_id: String,
+        tool: String,
+        pool: PoolName,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Self {
         Self {
+            call_id,
             tool,
             pool,
             timeout,
@@ -132,6 +142,19 @@ impl CallTracker {
         if self.done {
             return None;
         }
+        if reply.call_id != self.call_id {
+            // A buggy or hostile worker. Taken as this call's, a request in it would carry
+            // an id that sends the client's answer to the call it names (another of the
+            // pool's calls, perhaps another client's), and a result would end this call
+            // with what was meant for that one.
+            tracing::warn!(
+                call_id = %self.call_id,
+                named = %reply.call_id,
+                instance = %reply.instance,
+                "ignoring a reply that names another call"
+            );
+            return None;
+        }
         match reply.event {
             CallEvent::Accepted => {
                 self.running_on = Some(reply.instance);
@@ -160,7 +183,7 @@ impl CallTracker {
                 method,
                 params,
             } => Some(CallUpdate::ClientRequest {
-                id: bus_schema::client_request_id::format(&self.pool, &reply.call_id, seq),
+                id: bus_schema::client_request_id::format(&self.pool, &self.call_id, seq),
                 method,
                 params,
             }),
@@ -263,7 +286,13 @@ mod tests {
 
     fn tracker() -> CallTracker {
         let pool = PoolName::new("p").unwrap();
-        CallTracker::new("t".into(), pool, Duration::from_secs(1), Instant::now())
+        CallTracker::new(
+            "c".into(),
+            "t".into(),
+            pool,
+            Duration::from_secs(1),
+            Instant::now(),
+        )
     }
 
     #[test]
@@ -304,6 +333,7 @@ mod tests {
     fn a_result_without_accepted_still_ends_the_queue_time() {
         let pool = PoolName::new("tracker-no-accepted").unwrap();
         let mut t = CallTracker::new(
+            "c".into(),
             "t".into(),
             pool.clone(),
             Duration::from_secs(1),
@@ -326,6 +356,7 @@ mod tests {
     fn accepted_then_result_counts_the_queue_time_once() {
         let pool = PoolName::new("tracker-accepted").unwrap();
         let mut t = CallTracker::new(
+            "c".into(),
             "t".into(),
             pool.clone(),
             Duration::from_secs(1),
@@ -342,6 +373,43 @@ mod tests {
             Some(CallUpdate::Done(Err(_)))
         ));
         assert_eq!(samples(pool.as_str()), (1, 1));
+    }
+
+    /// A worker answering on this call's subject cannot speak for another call: not with a
+    /// request (whose id would send the client's answer there), nor with a result.
+    #[test]
+    fn a_reply_naming_another_call_is_ignored() {
+        let mut t = tracker();
+        let ask = |call_id: &str| CallReply {
+            call_id: call_id.into(),
+            ..reply(CallEvent::Request {
+                seq: 0,
+                method: "roots/list".into(),
+                params: serde_json::json!({}),
+            })
+        };
+        assert!(t.observe(ask("another")).is_none());
+        let result = CallEvent::Result {
+            result: serde_json::json!({"content": []}),
+        };
+        let elsewhere = CallReply {
+            call_id: "another".into(),
+            ..reply(result.clone())
+        };
+        assert!(t.observe(elsewhere).is_none());
+        assert!(!t.is_done());
+        let pool = PoolName::new("p").unwrap();
+        match t.observe(ask("c")) {
+            Some(CallUpdate::ClientRequest { id, .. }) => assert_eq!(
+                bus_schema::client_request_id::parse(&id),
+                Some((pool, "c", 0))
+            ),
+            other => panic!("the call's own request: {other:?}"),
+        }
+        assert!(matches!(
+            t.observe(reply(result)),
+            Some(CallUpdate::Done(Ok(_)))
+        ));
     }
 
     #[test]

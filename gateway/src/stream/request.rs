@@ -212,6 +212,7 @@ impl RequestStream {
         }
         let remaining = Duration::from_millis(open.deadline_ms.saturating_sub(unix_ms()));
         let mut tracker = CallTracker::new(
+            open.call_id.clone(),
             open.tool.clone(),
             open.pool.clone(),
             Duration::from_millis(open.timeout_ms),
