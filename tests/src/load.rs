@@ -48,6 +48,15 @@ impl Tally {
     pub fn failures(&self) -> usize {
         self.failed.values().sum()
     }
+
+    /// What a client may see while a NATS node is away: nothing. Every call completed, a
+    /// fair number of them, and none waited so long that ticks were skipped.
+    pub fn assert_none_failed(&self, what: &str) {
+        eprintln!("{what}: {self:?}");
+        assert!(self.ok > 200, "{what}: too few calls completed: {self:?}");
+        assert_eq!(self.failures(), 0, "{what}: {self:?}");
+        assert_eq!(self.skipped, 0, "{what}: calls piled up: {self:?}");
+    }
 }
 
 /// A running load; [`Load::stop`] ends it and returns the tally.

@@ -1,6 +1,7 @@
 //! A streaming SSE reader for tests that must see events as they arrive (and drop the
 //! connection mid-stream).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
@@ -191,5 +192,57 @@ mod tests {
     fn a_carriage_return_not_followed_by_a_line_feed_is_kept() {
         let mut s = reader(&["data: a\r", "b\n\n"]);
         assert_eq!(s.take_event().expect("event").data, "a\rb");
+    }
+}
+
+/// What a client saw of one request's stream across its connections: each progress step
+/// with how often it came, the progress tokens they carried, the final responses, and the
+/// last event id (to resume from).
+#[derive(Default, Debug)]
+pub struct Seen {
+    pub progress: BTreeMap<u64, usize>,
+    pub tokens: BTreeSet<String>,
+    pub responses: Vec<Value>,
+    pub last_id: Option<String>,
+}
+
+impl Seen {
+    pub fn take(&mut self, e: &SseEvent) {
+        if let Some(id) = &e.id {
+            self.last_id = Some(id.clone());
+        }
+        let Some(msg) = e.json() else { return };
+        if msg["method"] == "notifications/progress" {
+            let step = msg["params"]["progress"]
+                .as_f64()
+                .expect("a numeric progress") as u64;
+            *self.progress.entry(step).or_default() += 1;
+            self.tokens
+                .insert(msg["params"]["progressToken"].to_string());
+        } else if msg.get("result").is_some() || msg.get("error").is_some() {
+            self.responses.push(msg);
+        }
+    }
+
+    pub fn take_all(&mut self, events: &[SseEvent]) {
+        events.iter().for_each(|e| self.take(e));
+    }
+
+    /// Reads `stream` until `steps` distinct progress steps were seen, each event waited
+    /// for at most `within`.
+    pub async fn read_until_progress(
+        &mut self,
+        stream: &mut SseStream,
+        steps: usize,
+        within: Duration,
+    ) {
+        while self.progress.len() < steps {
+            let e = stream
+                .next(within)
+                .await
+                .expect("the stream broke")
+                .expect("the stream ended early");
+            self.take(&e);
+        }
     }
 }

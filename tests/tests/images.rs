@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use bus_schema::topology::CALLS_STREAM;
 use harness::docker::{Compose, Container, Images};
-use harness::load::{Load, Tally};
+use harness::load::Load;
 use harness::mcp::{stateless, Session};
-use harness::sse::SseStream;
+use harness::sse::Seen;
 use harness::{free_port, texts, wait_ready, Nats, DEMO_TOOLS, PY_EXAMPLE_TOOLS};
 use serde_json::{json, Value};
 
@@ -160,49 +160,6 @@ async fn every_image_runs_as_nonroot_on_a_read_only_root_filesystem_with_no_shel
     assert!(out.contains("py-example") && out.contains("demo"), "{out}");
 }
 
-/// Every step of a resumable stream once, and its one response, across connections.
-#[derive(Default, Debug)]
-struct Seen {
-    progress: BTreeMap<u64, usize>,
-    responses: Vec<Value>,
-    last_id: Option<String>,
-}
-
-impl Seen {
-    fn take_all(&mut self, events: &[harness::sse::SseEvent]) {
-        for e in events {
-            if let Some(id) = &e.id {
-                self.last_id = Some(id.clone());
-            }
-            let Some(msg) = e.json() else { continue };
-            if msg["method"] == "notifications/progress" {
-                let step = msg["params"]["progress"].as_f64().unwrap() as u64;
-                *self.progress.entry(step).or_default() += 1;
-            } else if msg.get("result").is_some() || msg.get("error").is_some() {
-                self.responses.push(msg);
-            }
-        }
-    }
-}
-
-async fn read_until_progress(stream: &mut SseStream, seen: &mut Seen, steps: usize) {
-    while seen.progress.len() < steps {
-        let e = stream
-            .next(WAIT)
-            .await
-            .unwrap()
-            .expect("stream ended early");
-        seen.take_all(&[e]);
-    }
-}
-
-fn assert_no_call_failed(what: &str, tally: &Tally) {
-    eprintln!("{what}: {tally:?}");
-    assert!(tally.ok > 200, "{what}: too few calls completed: {tally:?}");
-    assert_eq!(tally.failures(), 0, "{what}: {tally:?}");
-    assert_eq!(tally.skipped, 0, "{what}: calls piled up: {tally:?}");
-}
-
 /// The NATS service leading the calls stream (`nats-1`..`nats-3`, from its server name).
 async fn calls_leader(compose: &Compose) -> String {
     let client = async_nats::connect(compose.nats_urls()).await.unwrap();
@@ -255,7 +212,9 @@ async fn the_compose_cluster_serves_clients_rides_out_a_nats_kill_and_drains_a_g
     tokio::time::sleep(Duration::from_secs(8)).await;
     images.docker(&["start", &id]).unwrap();
     tokio::time::sleep(Duration::from_secs(8)).await;
-    assert_no_call_failed(&format!("{victim} killed"), &load.stop().await);
+    load.stop()
+        .await
+        .assert_none_failed(&format!("{victim} killed"));
 
     // docker stop (SIGTERM) of gateway 1 while it holds a resumable stream: the stream ends
     // with `retry:`, the client resumes on gateway 2 with Last-Event-ID, and sees every
@@ -267,7 +226,7 @@ async fn the_compose_cluster_serves_clients_rides_out_a_nats_kill_and_drains_a_g
                         "_meta": {"progressToken": "p1"}});
     let mut stream = session.stream_request("tools/call", params).await.unwrap();
     let mut seen = Seen::default();
-    read_until_progress(&mut stream, &mut seen, 2).await;
+    seen.read_until_progress(&mut stream, 2, WAIT).await;
     let gateway_1 = compose.container("gateway-1").unwrap();
     let stop = {
         let images = images.clone();

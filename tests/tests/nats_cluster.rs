@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bus_schema::topology::{BROADCAST_STREAM, CALLS_STREAM, EVENTS_STREAM};
 use harness::counted::{self, Counted};
-use harness::load::{Load, Tally};
+use harness::load::Load;
 use harness::mcp::{stateless, Session};
 use harness::{texts, Cluster, DEMO_TOOLS, LOAD_FROM_LOOPBACK};
 use serde_json::json;
@@ -120,15 +120,6 @@ async fn a_new_session_is_found_at_once_while_routes_flap() {
     );
 }
 
-/// What a client may see while a NATS node is away: nothing. Every call completes, on both
-/// lanes, across kills, freezes and restarts of one node of three.
-fn assert_no_call_failed(what: &str, tally: &Tally) {
-    eprintln!("{what}: {tally:?}");
-    assert!(tally.ok > 200, "{what}: too few calls completed: {tally:?}");
-    assert_eq!(tally.failures(), 0, "{what}: {tally:?}");
-    assert_eq!(tally.skipped, 0, "{what}: calls piled up: {tally:?}");
-}
-
 /// Which node a fault hits: named by what it leads when the fault starts.
 #[derive(Debug, Clone, Copy)]
 enum Victim {
@@ -161,7 +152,7 @@ async fn killed_under_load(victim: Victim) {
     cluster.nats.restart(i).unwrap();
     tokio::time::sleep(Duration::from_secs(8)).await;
     let what = format!("{victim:?} n{i} killed");
-    assert_no_call_failed(&what, &load.stop().await);
+    load.stop().await.assert_none_failed(&what);
     assert_nothing_ran_twice(&what, &counted);
 }
 
@@ -233,7 +224,7 @@ async fn a_rolling_restart_under_load_fails_no_call() {
         // Time for the node to catch its streams up before the next one goes.
         tokio::time::sleep(Duration::from_secs(6)).await;
     }
-    assert_no_call_failed("rolling restart", &load.stop().await);
+    load.stop().await.assert_none_failed("rolling restart");
     assert_nothing_ran_twice("rolling restart", &counted);
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use harness::mcp::Session;
-use harness::sse::{SseEvent, SseStream};
+use harness::sse::{Seen, SseEvent, SseStream};
 use harness::{demo_cluster, Cluster, DEMO_TOOLS};
 use serde_json::{json, Value};
 
@@ -17,66 +17,29 @@ fn slow_count(n: u32, interval_ms: u64) -> Value {
     json!({"name": "slow_count", "arguments": {"n": n, "interval_ms": interval_ms}, "_meta": {"progressToken": "p1"}})
 }
 
-/// What a client saw across its connections: progress steps (with how often each came) and
-/// final responses.
-#[derive(Default, Debug)]
-struct Seen {
-    progress: BTreeMap<u64, usize>,
-    responses: Vec<Value>,
-    last_id: Option<String>,
-}
-
-impl Seen {
-    fn take(&mut self, e: &SseEvent) {
-        if let Some(id) = &e.id {
-            self.last_id = Some(id.clone());
-        }
-        let Some(msg) = e.json() else { return };
-        if msg["method"] == "notifications/progress" {
-            assert_eq!(msg["params"]["progressToken"], "p1");
-            *self
-                .progress
-                .entry(msg["params"]["progress"].as_f64().unwrap() as u64)
-                .or_default() += 1;
-        } else if msg.get("result").is_some() || msg.get("error").is_some() {
-            self.responses.push(msg);
-        }
-    }
-
-    /// Every step exactly once and one response with the count.
-    fn assert_complete(&self, trial: usize) {
-        let expected: BTreeMap<u64, usize> = (1..=u64::from(STEPS)).map(|i| (i, 1)).collect();
-        assert_eq!(
-            self.progress, expected,
-            "trial {trial}: progress lost or duplicated"
-        );
-        assert_eq!(
-            self.responses.len(),
-            1,
-            "trial {trial}: {:?}",
-            self.responses
-        );
-        let r = &self.responses[0];
-        assert_eq!(
-            r["id"], 42,
-            "the resumed response answers the original request id"
-        );
-        assert_eq!(
-            r["result"]["structuredContent"]["count"], STEPS,
-            "trial {trial}: {r}"
-        );
-    }
-}
-
-async fn read_until_progress(stream: &mut SseStream, seen: &mut Seen, steps: usize) {
-    while seen.progress.len() < steps {
-        let e = stream
-            .next(WAIT)
-            .await
-            .unwrap()
-            .expect("stream ended early");
-        seen.take(&e);
-    }
+/// Every step exactly once, with the request's token, and one response with the count.
+fn assert_complete(seen: &Seen, trial: usize) {
+    let expected: BTreeMap<u64, usize> = (1..=u64::from(STEPS)).map(|i| (i, 1)).collect();
+    assert_eq!(
+        seen.progress, expected,
+        "trial {trial}: progress lost or duplicated"
+    );
+    assert_eq!(seen.tokens, ["\"p1\"".to_owned()].into(), "trial {trial}");
+    assert_eq!(
+        seen.responses.len(),
+        1,
+        "trial {trial}: {:?}",
+        seen.responses
+    );
+    let r = &seen.responses[0];
+    assert_eq!(
+        r["id"], 42,
+        "the resumed response answers the original request id"
+    );
+    assert_eq!(
+        r["result"]["structuredContent"]["count"], STEPS,
+        "trial {trial}: {r}"
+    );
 }
 
 async fn read_to_end(stream: &mut SseStream, seen: &mut Seen) {
@@ -115,13 +78,13 @@ async fn streams_survive_the_gateway_that_held_them() {
         );
         seen.take(&priming);
         // Kill the node after a varying number of steps, including before any progress.
-        read_until_progress(&mut stream, &mut seen, trial % 4).await;
+        seen.read_until_progress(&mut stream, trial % 4, WAIT).await;
         cluster.gateways[doomed].proc.kill9();
         drop(stream);
         let resumed = session.via(&survivor);
         let mut stream = resumed.get_stream(seen.last_id.as_deref()).await.unwrap();
         read_to_end(&mut stream, &mut seen).await;
-        seen.assert_complete(trial);
+        assert_complete(&seen, trial);
     }
 }
 
@@ -350,7 +313,7 @@ async fn a_draining_gateway_hands_its_streams_to_another_node() {
         .unwrap();
     listen.next(WAIT).await.unwrap();
     let mut seen = Seen::default();
-    read_until_progress(&mut stream, &mut seen, 2).await;
+    seen.read_until_progress(&mut stream, 2, WAIT).await;
     cluster.gateways[0].proc.terminate();
     // Both streams end with a retry hint instead of a silent drop.
     let rest = stream.collect(WAIT).await.unwrap();
@@ -358,7 +321,7 @@ async fn a_draining_gateway_hands_its_streams_to_another_node() {
         rest.last().and_then(|e| e.retry).is_some(),
         "request stream: {rest:?}"
     );
-    rest.iter().for_each(|e| seen.take(e));
+    seen.take_all(&rest);
     let tail = standalone.collect(WAIT).await.unwrap();
     assert!(
         tail.last().and_then(|e| e.retry).is_some(),
@@ -370,7 +333,7 @@ async fn a_draining_gateway_hands_its_streams_to_another_node() {
         .await
         .unwrap();
     read_to_end(&mut resumed, &mut seen).await;
-    seen.assert_complete(0);
+    assert_complete(&seen, 0);
 }
 
 /// The ids and data of a stream's events after its priming event, as a client sees them.
