@@ -150,51 +150,6 @@ impl SseStream {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reader(chunks: &[&str]) -> SseStream {
-        let mut stream = SseStream {
-            status: 200,
-            headers: reqwest::header::HeaderMap::new(),
-            body: futures::stream::empty().boxed(),
-            buf: Vec::new(),
-            start: 0,
-            pending_cr: false,
-            pending_comments: 0,
-        };
-        for chunk in chunks {
-            stream.append(chunk.as_bytes());
-        }
-        stream
-    }
-
-    #[test]
-    fn events_split_anywhere_across_chunks_come_out_whole_and_in_order() {
-        let mut s = reader(&[
-            "id: 1\r",
-            "\ndata: a\r\n\r\n:\r\n\r\nid: 2\nda",
-            "ta: b\n\n",
-        ]);
-        let first = s.take_event().expect("first event");
-        assert_eq!((first.id.as_deref(), first.data.as_str()), (Some("1"), "a"));
-        let second = s.take_event().expect("second event");
-        assert_eq!(
-            (second.id.as_deref(), second.data.as_str()),
-            (Some("2"), "b")
-        );
-        assert_eq!(second.comments, 1);
-        assert!(s.take_event().is_none());
-    }
-
-    #[test]
-    fn a_carriage_return_not_followed_by_a_line_feed_is_kept() {
-        let mut s = reader(&["data: a\r", "b\n\n"]);
-        assert_eq!(s.take_event().expect("event").data, "a\rb");
-    }
-}
-
 /// What a client saw of one request's stream across its connections: each progress step
 /// with how often it came, the progress tokens they carried, the final responses, and the
 /// last event id (to resume from).
@@ -244,5 +199,50 @@ impl Seen {
                 .expect("the stream ended early");
             self.take(&e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(chunks: &[&str]) -> SseStream {
+        let mut stream = SseStream {
+            status: 200,
+            headers: reqwest::header::HeaderMap::new(),
+            body: futures::stream::empty().boxed(),
+            buf: Vec::new(),
+            start: 0,
+            pending_cr: false,
+            pending_comments: 0,
+        };
+        for chunk in chunks {
+            stream.append(chunk.as_bytes());
+        }
+        stream
+    }
+
+    #[test]
+    fn events_split_anywhere_across_chunks_come_out_whole_and_in_order() {
+        let mut s = reader(&[
+            "id: 1\r",
+            "\ndata: a\r\n\r\n:\r\n\r\nid: 2\nda",
+            "ta: b\n\n",
+        ]);
+        let first = s.take_event().expect("first event");
+        assert_eq!((first.id.as_deref(), first.data.as_str()), (Some("1"), "a"));
+        let second = s.take_event().expect("second event");
+        assert_eq!(
+            (second.id.as_deref(), second.data.as_str()),
+            (Some("2"), "b")
+        );
+        assert_eq!(second.comments, 1);
+        assert!(s.take_event().is_none());
+    }
+
+    #[test]
+    fn a_carriage_return_not_followed_by_a_line_feed_is_kept() {
+        let mut s = reader(&["data: a\r", "b\n\n"]);
+        assert_eq!(s.take_event().expect("event").data, "a\rb");
     }
 }
