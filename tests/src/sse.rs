@@ -200,6 +200,11 @@ impl Seen {
             self.take(&e);
         }
     }
+
+    /// Reads `stream` to its end, waiting at most `within` for it.
+    pub async fn read_to_end(&mut self, stream: &mut SseStream, within: Duration) {
+        self.take_all(&stream.collect(within).await.expect("the stream broke"));
+    }
 }
 
 #[cfg(test)]

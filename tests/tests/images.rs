@@ -243,7 +243,7 @@ async fn the_compose_cluster_serves_clients_rides_out_a_nats_kill_and_drains_a_g
         .get_stream(seen.last_id.as_deref())
         .await
         .unwrap();
-    seen.take_all(&resumed.collect(WAIT).await.unwrap());
+    seen.read_to_end(&mut resumed, WAIT).await;
     let every_step: BTreeMap<u64, usize> = (1..=u64::from(STEPS)).map(|i| (i, 1)).collect();
     assert_eq!(seen.progress, every_step, "progress lost or repeated");
     assert_eq!(seen.responses.len(), 1, "{:?}", seen.responses);

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use harness::mcp::Session;
-use harness::sse::{Seen, SseEvent, SseStream};
+use harness::sse::{Seen, SseEvent};
 use harness::{demo_cluster, Cluster, DEMO_TOOLS};
 use serde_json::{json, Value};
 
@@ -40,12 +40,6 @@ fn assert_complete(seen: &Seen, trial: usize) {
         r["result"]["structuredContent"]["count"], STEPS,
         "trial {trial}: {r}"
     );
-}
-
-async fn read_to_end(stream: &mut SseStream, seen: &mut Seen) {
-    for e in stream.collect(WAIT).await.unwrap() {
-        seen.take(&e);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,7 +77,7 @@ async fn streams_survive_the_gateway_that_held_them() {
         drop(stream);
         let resumed = session.via(&survivor);
         let mut stream = resumed.get_stream(seen.last_id.as_deref()).await.unwrap();
-        read_to_end(&mut stream, &mut seen).await;
+        seen.read_to_end(&mut stream, WAIT).await;
         assert_complete(&seen, trial);
     }
 }
@@ -140,7 +134,7 @@ async fn a_resumed_stream_sends_no_progress_below_what_the_client_saw() {
         .get_stream(Some(&format!("{priming}:5")))
         .await
         .unwrap();
-    read_to_end(&mut resumed, &mut seen).await;
+    seen.read_to_end(&mut resumed, WAIT).await;
     let expected: BTreeMap<u64, usize> = (6..=u64::from(STEPS)).map(|i| (i, 1)).collect();
     assert_eq!(seen.progress, expected);
     assert_eq!(seen.responses.len(), 1, "{:?}", seen.responses);
@@ -332,7 +326,7 @@ async fn a_draining_gateway_hands_its_streams_to_another_node() {
         .get_stream(seen.last_id.as_deref())
         .await
         .unwrap();
-    read_to_end(&mut resumed, &mut seen).await;
+    seen.read_to_end(&mut resumed, WAIT).await;
     assert_complete(&seen, 0);
 }
 
@@ -395,7 +389,7 @@ async fn a_resume_after_many_events_delivers_each_once_in_order() {
         .get_stream(Some(&format!("{priming}:1000")))
         .await
         .unwrap();
-    read_to_end(&mut resumed, &mut seen).await;
+    seen.read_to_end(&mut resumed, WAIT).await;
     let expected: BTreeMap<u64, usize> = (1_001..=u64::from(LONG)).map(|i| (i, 1)).collect();
     assert!(seen.progress == expected, "progress at or below 1,000 came");
     assert_eq!(seen.responses.len(), 1);
